@@ -1,0 +1,216 @@
+//! Putting the registry together: the [`Registry`] builder, its routes, and serving them with
+//! graceful shutdown and the background download-count flusher.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use poem::listener::TcpAcceptor;
+use poem::{Endpoint, EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+
+use crate::api::packages::PackagesApi;
+use crate::api::publish::PublishApi;
+use crate::blobs::fs::FsBlobStore;
+use crate::config::{Layers, Settings, Source};
+use crate::core::Core;
+use crate::http::health::HealthApi;
+use crate::store::redb_store::{OpenError, RedbStore};
+
+/// Why a registry could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// Builds a [`Registry`] from settings; every setter overrides one setting.
+pub struct RegistryBuilder {
+    layers: Layers,
+}
+
+impl RegistryBuilder {
+    fn set(mut self, key: &str, value: String) -> Self {
+        self.layers
+            .set(key, value, Source::Code)
+            .expect("builder keys are declared");
+        self
+    }
+
+    /// Starts from already-layered settings (file, environment, flags), as the binary does.
+    pub fn layers(mut self, layers: Layers) -> Self {
+        self.layers = layers;
+        self
+    }
+
+    /// Where the metadata database and tarballs live (default `./.registry`).
+    pub fn data_dir(self, dir: impl Into<PathBuf>) -> Self {
+        let dir: PathBuf = dir.into();
+        self.set("storage.data_dir", dir.to_string_lossy().into_owned())
+    }
+
+    /// The public URL used in every URL the server hands out.
+    pub fn base_url(self, url: impl Into<String>) -> Self {
+        self.set("server.base_url", url.into())
+    }
+
+    /// A token accepted with admin scope (what `PANTRY_REGISTRY_TOKEN` sets).
+    pub fn admin_token(self, token: impl Into<String>) -> Self {
+        self.set("auth.admin_token", token.into())
+    }
+
+    /// Sets any configuration key by its dotted name, as in `config.example.toml`.
+    pub fn setting(mut self, key: &str, value: impl Into<String>) -> Result<Self, BuildError> {
+        self.layers.set(key, value.into(), Source::Code)?;
+        Ok(self)
+    }
+
+    /// Opens the data directory and the metadata store (migrating it if needed).
+    pub async fn build(self) -> Result<Registry, BuildError> {
+        let settings = self.layers.resolve()?;
+        let dir = settings.data_dir.clone();
+        let opened = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
+            std::fs::create_dir_all(&dir).map_err(|source| BuildError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            let store = RedbStore::open(&dir.join("registry.redb"))?;
+            let blobs = FsBlobStore::open(&dir.join("blobs")).map_err(|source| BuildError::DataDir {
+                path: dir.join("blobs"),
+                source,
+            })?;
+            Ok((store, blobs))
+        })
+        .await
+        .expect("opening the store does not panic")?;
+        let (store, blobs) = opened;
+        let public_url = settings.public_url();
+        Ok(Registry {
+            core: Arc::new(Core {
+                settings,
+                public_url,
+                store: Arc::new(store),
+                blobs: Arc::new(blobs),
+                downloads: Default::default(),
+            }),
+        })
+    }
+}
+
+/// A package registry, ready to serve.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = pantry_registry::Registry::builder()
+///     .data_dir("/var/lib/pantry")
+///     .base_url("https://registry.example.com")
+///     .build()
+///     .await?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// registry.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(()) }
+/// ```
+pub struct Registry {
+    core: Arc<Core>,
+}
+
+impl Registry {
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder {
+            layers: Layers::default(),
+        }
+    }
+
+    /// The settings the registry runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.core.settings
+    }
+
+    /// Whether any token exists (configured admin token or stored tokens).
+    pub async fn has_tokens(&self) -> bool {
+        self.core.settings.admin_token.is_some()
+            || self
+                .core
+                .store
+                .list_tokens()
+                .await
+                .map(|t| !t.is_empty())
+                .unwrap_or(true)
+    }
+
+    /// The OpenAPI service describing every Pantry API route.
+    fn openapi(&self) -> OpenApiService<(HealthApi, PackagesApi, PublishApi), ()> {
+        let core = &self.core;
+        OpenApiService::new(
+            (
+                HealthApi { core: core.clone() },
+                PackagesApi { core: core.clone() },
+                PublishApi { core: core.clone() },
+            ),
+            "Pantry Registry",
+            env!("CARGO_PKG_VERSION"),
+        )
+        .description(
+            "A self-hosted registry for npm and Zig packages. Errors are always JSON: `{\"error\": \"...\"}`.",
+        )
+        .server(core.public_url.clone())
+    }
+
+    /// The whole HTTP application, to serve or to nest in another poem app.
+    pub fn endpoint(&self) -> impl Endpoint + 'static {
+        let api = self.openapi();
+        let spec = api.spec_endpoint();
+        let docs = api.swagger_ui();
+        Route::new()
+            .at("/", crate::http::web::index())
+            .at("/openapi.json", spec)
+            .nest("/docs", docs)
+            .nest("/", api)
+            .data(self.core.clone())
+            .around(crate::http::edge::edge)
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish (up to
+    /// `server.shutdown_timeout_secs`) and writes pending download counts.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let acceptor = TcpAcceptor::from_tokio(listener)?;
+        let core = self.core.clone();
+        let flusher = tokio::spawn({
+            let core = core.clone();
+            async move {
+                let mut tick = tokio::time::interval(core.settings.download_flush_interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = core.downloads.flush(core.store.as_ref()).await {
+                        tracing::warn!(error = %e, "could not write download counts; will retry");
+                    }
+                }
+            }
+        });
+        let result = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(
+                self.endpoint(),
+                shutdown,
+                Some(core.settings.shutdown_timeout),
+            )
+            .await;
+        flusher.abort();
+        if let Err(e) = core.downloads.flush(core.store.as_ref()).await {
+            tracing::error!(error = %e, "could not write download counts at shutdown");
+        }
+        tracing::info!("stopped");
+        result
+    }
+}

@@ -1,0 +1,325 @@
+//! The command line: `serve` (the default), `token create|list|revoke`, `config show|example`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::{self, Layers, LogFormat, Source};
+use crate::core::auth;
+use crate::store::redb_store::RedbStore;
+use crate::store::{TokenScope, TokenStore};
+
+#[derive(Parser, Debug)]
+#[command(name = "pantry-registry", version, about = "A self-hosted registry for npm and Zig packages")]
+pub struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Flags that override every other configuration source.
+#[derive(Args, Debug, Default)]
+struct Overrides {
+    /// Configuration file (default: ./pantry-registry.toml if it exists; env PANTRY_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (server.host).
+    #[arg(long, global = true)]
+    host: Option<String>,
+    /// Port to listen on (server.port).
+    #[arg(long, global = true)]
+    port: Option<String>,
+    /// Public URL used in every URL handed out (server.base_url).
+    #[arg(long, global = true, value_name = "URL")]
+    base_url: Option<String>,
+    /// Data directory (storage.data_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Any configuration key, as in config.example.toml: --set limits.max_tarball_bytes=1000000
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the registry server (the default command).
+    Serve,
+    /// Manage tokens in the database (stop the server first: the database allows one process).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print it once.
+    Create {
+        /// The user the token acts as; the first publisher of a package becomes its owner.
+        #[arg(long)]
+        user: String,
+        /// A label for the token (default: the user name).
+        #[arg(long)]
+        name: Option<String>,
+        /// read, publish or admin.
+        #[arg(long, default_value = "publish")]
+        scope: TokenScope,
+        /// Restrict the token to one package (`name`, `@scope/name`) or a scope (`@scope/*`).
+        #[arg(long)]
+        package: Option<String>,
+        /// Expiry: a duration (`30d`, `12h`, `45m`) or an RFC 3339 time.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration and where each value came from (secrets redacted).
+    Show,
+    /// Print a configuration file with every key, its default and its description.
+    Example,
+}
+
+fn layers_from(o: &Overrides) -> Result<Layers, String> {
+    let mut layers = config::load_layers(o.config.as_deref()).map_err(|e| e.to_string())?;
+    let mut set = |key: &str, value: String| {
+        layers
+            .set(key, value, Source::Flag)
+            .map_err(|e| e.to_string())
+    };
+    if let Some(v) = &o.host {
+        set("server.host", v.clone())?;
+    }
+    if let Some(v) = &o.port {
+        set("server.port", v.clone())?;
+    }
+    if let Some(v) = &o.base_url {
+        set("server.base_url", v.clone())?;
+    }
+    if let Some(v) = &o.data_dir {
+        set("storage.data_dir", v.to_string_lossy().into_owned())?;
+    }
+    for kv in &o.set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--set expects KEY=VALUE, got {kv:?}"))?;
+        set(k.trim(), v.to_string())?;
+    }
+    Ok(layers)
+}
+
+/// Parses `30d`, `12h`, `45m`, `90s` or an RFC 3339 time into an instant.
+pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, String> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(at);
+    }
+    let (num, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("invalid expiry {text:?}: use 30d, 12h, 45m, 90s or an RFC 3339 time"))?;
+    let d = match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        "s" => time::Duration::seconds(n),
+        _ => return Err(format!("invalid expiry unit in {text:?}: use d, h, m or s")),
+    };
+    if n <= 0 {
+        return Err(format!("expiry {text:?} must be in the future"));
+    }
+    Ok(now + d)
+}
+
+fn init_tracing(settings: &crate::Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match settings.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+async fn serve(layers: Layers) -> Result<(), String> {
+    let settings = layers.resolve().map_err(|e| e.to_string())?;
+    init_tracing(&settings);
+    let registry = crate::Registry::builder()
+        .layers(layers)
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = std::net::SocketAddr::new(settings.host, settings.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if !registry.has_tokens().await {
+        eprintln!(
+            "No tokens exist yet, so nobody can publish. Stop the server and create one:\n  \
+             pantry-registry token create --user <your-name> --scope admin\n\
+             or set PANTRY_REGISTRY_TOKEN to a long random secret."
+        );
+    }
+    tracing::info!(
+        listen = %bound,
+        base_url = %settings.public_url(),
+        data_dir = %settings.data_dir.display(),
+        "pantry-registry listening"
+    );
+    registry
+        .serve(listener, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
+    let settings = layers.resolve().map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join("registry.redb");
+    let store = tokio::task::spawn_blocking(move || RedbStore::open(&path))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    match cmd {
+        TokenCommand::Create {
+            user,
+            name,
+            scope,
+            package,
+            expires,
+        } => {
+            let user = user.trim().to_string();
+            if user.is_empty() {
+                return Err("--user must not be empty".into());
+            }
+            let restriction = package
+                .map(|p| auth::parse_restriction(&p))
+                .transpose()?;
+            let expires_at = expires
+                .map(|e| parse_expiry(&e, OffsetDateTime::now_utc()))
+                .transpose()?;
+            let name = name.unwrap_or_else(|| user.clone());
+            let minted = auth::mint(&user, &name, scope, restriction, expires_at);
+            store
+                .insert_token(minted.record.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "Created token {} ({scope}) for user {user}. It is shown only this once:",
+                minted.record.id
+            );
+            println!("{}", minted.secret);
+        }
+        TokenCommand::List => {
+            let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
+            println!("{:<14} {:<16} {:<16} {:<8} {:<20} EXPIRES", "ID", "USER", "NAME", "SCOPE", "PACKAGE");
+            for t in tokens {
+                let expires = t
+                    .expires_at
+                    .and_then(|e| e.format(&Rfc3339).ok())
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<14} {:<16} {:<16} {:<8} {:<20} {expires}",
+                    t.id,
+                    t.user,
+                    t.name,
+                    t.scope.to_string(),
+                    t.restriction.as_deref().unwrap_or("*"),
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if store.revoke_token(&id).await.map_err(|e| e.to_string())? {
+                eprintln!("Revoked token {id}.");
+            } else {
+                return Err(format!("no token with id {id}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the command line; the binary's `main` is only this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let layers = match layers_from(&cli.overrides) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve(layers)),
+        Command::Token(cmd) => runtime.block_on(token(layers, cmd)),
+        Command::Config(ConfigCommand::Show) => layers
+            .resolve()
+            .map(|_| print!("{}", layers.render()))
+            .map_err(|e| e.to_string()),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config::example_toml());
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_forms() {
+        let now = OffsetDateTime::now_utc();
+        assert_eq!(parse_expiry("30d", now).unwrap(), now + time::Duration::days(30));
+        assert_eq!(parse_expiry("12h", now).unwrap(), now + time::Duration::hours(12));
+        assert!(parse_expiry("2030-01-01T00:00:00Z", now).is_ok());
+        assert!(parse_expiry("soon", now).is_err());
+        assert!(parse_expiry("0d", now).is_err());
+        assert!(parse_expiry("5y", now).is_err());
+    }
+}

@@ -1,0 +1,502 @@
+//! Typed settings and where each value came from.
+//!
+//! Sources, lowest to highest: built-in defaults, the TOML file (`pantry-registry.toml` in the
+//! working directory, or `--config`/`PANTRY_CONFIG`), the environment (the seed's names such as
+//! `PORT` and `BASE_URL`, plus `PANTRY_<SECTION>_<KEY>` for every key), then command-line flags.
+//! Every key is declared once in [`KEYS`]; `config.example.toml` and `config show` follow it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One configuration key: its dotted name, default, extra environment names and description.
+pub struct KeySpec {
+    pub key: &'static str,
+    pub default: &'static str,
+    /// Environment names besides the automatic `PANTRY_<SECTION>_<KEY>`, highest priority first.
+    pub env: &'static [&'static str],
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+/// Every configuration key the registry reads.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec {
+        key: "server.host",
+        default: "0.0.0.0",
+        env: &["HOST"],
+        secret: false,
+        doc: "Address to listen on. Use 127.0.0.1 to accept local connections only.",
+    },
+    KeySpec {
+        key: "server.port",
+        default: "3000",
+        env: &["PORT"],
+        secret: false,
+        doc: "TCP port to listen on.",
+    },
+    KeySpec {
+        key: "server.base_url",
+        default: "",
+        env: &["BASE_URL"],
+        secret: false,
+        doc: "Public URL of this registry, used in every URL the server hands out. Empty means http://localhost:<port>.",
+    },
+    KeySpec {
+        key: "server.shutdown_timeout_secs",
+        default: "10",
+        env: &[],
+        secret: false,
+        doc: "On SIGINT/SIGTERM, how long in-flight requests may take to finish before the server stops.",
+    },
+    KeySpec {
+        key: "storage.data_dir",
+        default: "./.registry",
+        env: &["DATA_DIR"],
+        secret: false,
+        doc: "Directory holding the metadata database (registry.redb) and the tarball blobs (blobs/).",
+    },
+    KeySpec {
+        key: "auth.admin_token",
+        default: "",
+        env: &["PANTRY_REGISTRY_TOKEN"],
+        secret: true,
+        doc: "A token accepted with admin scope, for existing Pantry CLI and CI setups. Empty means none; prefer `pantry-registry token create`.",
+    },
+    KeySpec {
+        key: "limits.max_tarball_bytes",
+        default: "52428800",
+        env: &[],
+        secret: false,
+        doc: "Largest package tarball accepted, in bytes (compressed). Larger uploads get 413.",
+    },
+    KeySpec {
+        key: "limits.max_request_bytes",
+        default: "73400320",
+        env: &[],
+        secret: false,
+        doc: "Largest publish request body, in bytes (a base64 tarball is 4/3 of its size). Larger bodies get 413.",
+    },
+    KeySpec {
+        key: "limits.max_unpacked_bytes",
+        default: "268435456",
+        env: &[],
+        secret: false,
+        doc: "Largest total size of the files inside a tarball once decompressed. Larger packages get 413.",
+    },
+    KeySpec {
+        key: "limits.max_tarball_entries",
+        default: "20000",
+        env: &[],
+        secret: false,
+        doc: "Most entries (files, directories, links) a tarball may hold. More get 413.",
+    },
+    KeySpec {
+        key: "limits.max_manifest_bytes",
+        default: "1048576",
+        env: &[],
+        secret: false,
+        doc: "Largest package.json (in the tarball or as the metadata field), in bytes. Larger get 413.",
+    },
+    KeySpec {
+        key: "limits.max_name_length",
+        default: "214",
+        env: &[],
+        secret: false,
+        doc: "Longest package name accepted, in characters (npm's limit is 214).",
+    },
+    KeySpec {
+        key: "downloads.flush_interval_ms",
+        default: "1000",
+        env: &[],
+        secret: false,
+        doc: "Download counts are kept in memory and written to the database this often (and on shutdown).",
+    },
+    KeySpec {
+        key: "log.level",
+        default: "info",
+        env: &["RUST_LOG"],
+        secret: false,
+        doc: "Log filter, in tracing-subscriber's EnvFilter syntax (for example `info` or `pantry_registry=debug`).",
+    },
+    KeySpec {
+        key: "log.format",
+        default: "auto",
+        env: &[],
+        secret: false,
+        doc: "Log output: `pretty`, `json`, or `auto` (pretty in a terminal, JSON otherwise).",
+    },
+];
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env(String),
+    Flag,
+    Code,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => write!(f, "default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env(name) => write!(f, "env {name}"),
+            Source::Flag => write!(f, "flag"),
+            Source::Code => write!(f, "code"),
+        }
+    }
+}
+
+/// A configuration error; the message always names the key and the source of the bad value.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+/// The raw layered values, before typing: key -> (text, source).
+#[derive(Debug, Clone)]
+pub struct Layers {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl Default for Layers {
+    fn default() -> Self {
+        Self {
+            values: KEYS
+                .iter()
+                .map(|k| (k.key, (k.default.to_string(), Source::Default)))
+                .collect(),
+        }
+    }
+}
+
+fn spec(key: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.key == key)
+}
+
+/// The automatic environment name of a key: `server.port` -> `PANTRY_SERVER_PORT`.
+pub fn auto_env_name(key: &str) -> String {
+    format!("PANTRY_{}", key.replace('.', "_").to_uppercase())
+}
+
+impl Layers {
+    /// Sets one key from some source; unknown keys are an error naming the key.
+    pub fn set(&mut self, key: &str, value: String, source: Source) -> Result<(), ConfigError> {
+        let spec = spec(key).ok_or_else(|| {
+            ConfigError(format!("unknown configuration key `{key}` (from {source})"))
+        })?;
+        self.values.insert(spec.key, (value, source));
+        Ok(())
+    }
+
+    /// Reads a TOML file; tables become dotted keys. Unknown keys are an error.
+    pub fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| ConfigError(format!("config file {} is not valid TOML: {e}", path.display())))?;
+        let mut flat = Vec::new();
+        flatten("", &toml::Value::Table(table), &mut flat);
+        for (key, value) in flat {
+            self.set(&key, value, Source::File(path.to_path_buf()))?;
+        }
+        Ok(())
+    }
+
+    /// Applies every environment variable that names a key, using `lookup` to read them.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for spec in KEYS {
+            let auto = auto_env_name(spec.key);
+            let names = std::iter::once(auto.as_str()).chain(spec.env.iter().copied());
+            for name in names {
+                if let Some(value) = lookup(name).filter(|v| !v.is_empty()) {
+                    self.values
+                        .insert(spec.key, (value, Source::Env(name.to_string())));
+                    break;
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.values.get(key).map(|(v, _)| v.as_str()).unwrap_or("")
+    }
+
+    pub fn source(&self, key: &str) -> Source {
+        self.values
+            .get(key)
+            .map(|(_, s)| s.clone())
+            .unwrap_or(Source::Default)
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str, what: &str) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        let raw = self.get(key).trim();
+        raw.parse().map_err(|e| {
+            ConfigError(format!(
+                "invalid value {raw:?} for `{key}` (from {}): expected {what} ({e})",
+                self.source(key)
+            ))
+        })
+    }
+
+    fn positive(&self, key: &str) -> Result<u64, ConfigError> {
+        let v: u64 = self.parse(key, "a positive integer")?;
+        if v == 0 {
+            return Err(ConfigError(format!(
+                "invalid value 0 for `{key}` (from {}): must be greater than zero",
+                self.source(key)
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Types and checks every value.
+    pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        let port: u16 = self.parse("server.port", "a port number 0-65535")?;
+        let host: IpAddr = self.parse("server.host", "an IP address")?;
+        let base_url = self.get("server.base_url").trim().trim_end_matches('/').to_string();
+        if !base_url.is_empty() && !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "invalid value {base_url:?} for `server.base_url` (from {}): must start with http:// or https://",
+                self.source("server.base_url")
+            )));
+        }
+        let data_dir = PathBuf::from(self.get("storage.data_dir"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ConfigError(
+                "`storage.data_dir` must not be empty".to_string(),
+            ));
+        }
+        let admin_token = Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
+        if let Some(t) = &admin_token
+            && t.len() < 8
+        {
+            return Err(ConfigError(format!(
+                "`auth.admin_token` (from {}) is too short: use at least 8 characters",
+                self.source("auth.admin_token")
+            )));
+        }
+        let limits = Limits {
+            max_tarball_bytes: self.positive("limits.max_tarball_bytes")?,
+            max_request_bytes: self.positive("limits.max_request_bytes")?,
+            max_unpacked_bytes: self.positive("limits.max_unpacked_bytes")?,
+            max_tarball_entries: self.positive("limits.max_tarball_entries")?,
+            max_manifest_bytes: self.positive("limits.max_manifest_bytes")?,
+            max_name_length: self.positive("limits.max_name_length")? as usize,
+        };
+        let log_format = match self.get("log.format").trim() {
+            "auto" => LogFormat::Auto,
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError(format!(
+                    "invalid value {other:?} for `log.format` (from {}): expected auto, pretty or json",
+                    self.source("log.format")
+                )));
+            }
+        };
+        Ok(Settings {
+            host,
+            port,
+            base_url,
+            shutdown_timeout: Duration::from_secs(self.parse("server.shutdown_timeout_secs", "a number of seconds")?),
+            data_dir,
+            admin_token,
+            limits,
+            download_flush_interval: Duration::from_millis(self.positive("downloads.flush_interval_ms")?),
+            log_level: self.get("log.level").to_string(),
+            log_format,
+        })
+    }
+
+    /// The effective values and their sources, one `key = value  # source` line each, secrets redacted.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut section = "";
+        for spec in KEYS {
+            let (sec, name) = spec.key.split_once('.').unwrap_or(("", spec.key));
+            if sec != section {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&format!("[{sec}]\n"));
+                section = sec;
+            }
+            let value = self.get(spec.key);
+            let shown = if spec.secret && !value.is_empty() {
+                "\"<redacted>\"".to_string()
+            } else {
+                toml_literal(value)
+            };
+            out.push_str(&format!("{name} = {shown}  # {}\n", self.source(spec.key)));
+        }
+        out
+    }
+}
+
+fn toml_literal(value: &str) -> String {
+    if !value.is_empty() && (value.parse::<i64>().is_ok() || value == "true" || value == "false") {
+        value.to_string()
+    } else {
+        toml::Value::String(value.to_string()).to_string()
+    }
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+/// Size and count limits applied to uploads.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_tarball_bytes: u64,
+    pub max_request_bytes: u64,
+    pub max_unpacked_bytes: u64,
+    pub max_tarball_entries: u64,
+    pub max_manifest_bytes: u64,
+    pub max_name_length: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+/// The typed, validated settings the registry runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    /// Without a trailing slash; empty means `http://localhost:<port>`.
+    pub base_url: String,
+    pub shutdown_timeout: Duration,
+    pub data_dir: PathBuf,
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    pub download_flush_interval: Duration,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Layers::default()
+            .resolve()
+            .expect("built-in defaults are valid")
+    }
+}
+
+impl Settings {
+    /// The public URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        if self.base_url.is_empty() {
+            format!("http://localhost:{}", self.port)
+        } else {
+            self.base_url.clone()
+        }
+    }
+}
+
+/// Builds the layers from the usual sources: file (explicit path, or `pantry-registry.toml` if present), then env.
+pub fn load_layers(config_file: Option<&Path>) -> Result<Layers, ConfigError> {
+    let mut layers = Layers::default();
+    let env_file = std::env::var("PANTRY_CONFIG").ok().filter(|v| !v.is_empty());
+    let path = config_file
+        .map(Path::to_path_buf)
+        .or(env_file.map(PathBuf::from))
+        .or_else(|| {
+            let p = PathBuf::from("pantry-registry.toml");
+            p.exists().then_some(p)
+        });
+    if let Some(path) = path {
+        layers.apply_file(&path)?;
+    }
+    layers.apply_env(|name| std::env::var(name).ok());
+    Ok(layers)
+}
+
+/// The text of `config.example.toml`: every key with its default and its description.
+pub fn example_toml() -> String {
+    let mut out = String::from(
+        "# Pantry Registry configuration. Every key is shown with its default.\n\
+         # Precedence, lowest to highest: defaults < this file < environment < command-line flags.\n\
+         # Each key can also be set as PANTRY_<SECTION>_<KEY> in the environment (for example\n\
+         # PANTRY_SERVER_PORT); other environment names a key accepts are listed with it.\n",
+    );
+    let mut section = "";
+    for spec in KEYS {
+        let (sec, name) = spec.key.split_once('.').unwrap_or(("", spec.key));
+        if sec != section {
+            out.push_str(&format!("\n[{sec}]\n"));
+            section = sec;
+        }
+        out.push_str(&format!("# {}\n", spec.doc));
+        let mut envs = vec![auto_env_name(spec.key)];
+        envs.extend(spec.env.iter().map(|s| s.to_string()));
+        out.push_str(&format!("# env: {}\n", envs.join(", ")));
+        out.push_str(&format!("{name} = {}\n", toml_literal(spec.default)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_beats_file_and_names_the_bad_key() {
+        let mut layers = Layers::default();
+        layers.apply_env(|name| (name == "PORT").then(|| "not-a-port".to_string()));
+        let err = layers.resolve().unwrap_err().to_string();
+        assert!(err.contains("server.port") && err.contains("env PORT"), "{err}");
+    }
+
+    #[test]
+    fn pantry_prefixed_env_wins_over_seed_name() {
+        let mut layers = Layers::default();
+        layers.apply_env(|name| match name {
+            "PORT" => Some("4000".into()),
+            "PANTRY_SERVER_PORT" => Some("5000".into()),
+            _ => None,
+        });
+        assert_eq!(layers.resolve().unwrap().port, 5000);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let mut layers = Layers::default();
+        layers
+            .set("auth.admin_token", "supersecret-token".into(), Source::Flag)
+            .unwrap();
+        let shown = layers.render();
+        assert!(!shown.contains("supersecret"));
+        assert!(shown.contains("admin_token = \"<redacted>\"  # flag"));
+    }
+
+    #[test]
+    fn example_file_lists_every_key_with_its_default() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+            .expect("config.example.toml exists");
+        assert_eq!(text, example_toml(), "regenerate with `pantry-registry config example > config.example.toml`");
+    }
+}

@@ -1,0 +1,25 @@
+//! The use cases every wire shape shares: publish, resolve, download, authenticate.
+//! Nothing here knows about HTTP; the routes translate to and from these calls.
+
+pub mod auth;
+pub mod downloads;
+pub mod names;
+pub mod publish;
+pub mod resolve;
+pub mod tarball;
+
+use std::sync::Arc;
+
+use crate::blobs::BlobStore;
+use crate::config::Settings;
+use crate::store::MetadataStore;
+
+/// The registry's parts, shared by every request.
+pub struct Core {
+    pub settings: Settings,
+    /// The public URL without a trailing slash, used in every URL handed out.
+    pub public_url: String,
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub downloads: downloads::DownloadCounter,
+}

@@ -1,0 +1,233 @@
+//! The publish use case, shared by every wire shape.
+//!
+//! Order of work: validate what was sent (cheap checks first), check the token may publish the
+//! name, inspect the tarball (bounded), store the blob, then commit package + version in one
+//! store transaction that also enforces "version already exists" and ownership. A crash before
+//! the commit leaves at most an unreferenced blob; after it, the version is complete.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::blobs::{BlobError, BlobKey};
+use crate::core::Core;
+use crate::core::auth::{Caller, NotAllowed};
+use crate::core::names::{InvalidName, InvalidVersion, PackageName, Version, parse_version};
+use crate::core::tarball::{self, TarballError};
+use crate::error::ApiError;
+use crate::store::{Denied, PackageRecord, StoreError, VersionRecord};
+
+/// What a client sent to publish one version.
+pub struct PublishRequest {
+    /// The package.json (or the part of it) sent beside the tarball, if any.
+    pub metadata: Option<Map<String, Value>>,
+    pub tarball: Bytes,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    #[error(transparent)]
+    Version(#[from] InvalidVersion),
+    #[error("metadata field `{0}` must be a string")]
+    FieldType(&'static str),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error(transparent)]
+    Tarball(#[from] TarballError),
+    #[error(transparent)]
+    NotAllowed(#[from] NotAllowed),
+    #[error("Version already exists")]
+    VersionExists,
+    #[error("{0}")]
+    NotOwner(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+impl From<StoreError> for PublishError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::VersionExists(_) => PublishError::VersionExists,
+            StoreError::Denied(Denied(msg)) => PublishError::NotOwner(msg),
+            other => PublishError::Store(other),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let msg = e.to_string();
+        match e {
+            PublishError::Name(_) | PublishError::Version(_) | PublishError::FieldType(_) => {
+                ApiError::bad_request(msg)
+            }
+            PublishError::Mismatch(_) => ApiError::unprocessable(msg),
+            PublishError::Tarball(t) => match t {
+                TarballError::TooLarge(_)
+                | TarballError::UnpackedTooLarge(_)
+                | TarballError::TooManyEntries(_)
+                | TarballError::ManifestTooLarge(_) => ApiError::too_large(msg),
+                TarballError::NotGzip | TarballError::Corrupt(_) => ApiError::bad_request(msg),
+                TarballError::NoManifest | TarballError::BadManifest(_) => {
+                    ApiError::unprocessable(msg)
+                }
+            },
+            PublishError::NotAllowed(_) | PublishError::NotOwner(_) => ApiError::forbidden(msg),
+            PublishError::VersionExists => ApiError::conflict(msg),
+            PublishError::Store(e) => ApiError::internal(e),
+            PublishError::Blob(e) => ApiError::internal(e),
+        }
+    }
+}
+
+fn string_field<'a>(
+    map: Option<&'a Map<String, Value>>,
+    key: &'static str,
+) -> Result<Option<&'a str>, PublishError> {
+    match map.and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(PublishError::FieldType(key)),
+    }
+}
+
+/// The dist-tag rule: `latest` follows the highest non-prerelease version; a prerelease becomes
+/// `latest` only while the package has nothing else.
+fn next_latest(current: Option<&str>, new: &Version) -> bool {
+    let Some(current) = current.and_then(|c| Version::parse(c).ok()) else {
+        return true;
+    };
+    match (current.pre.is_empty(), new.pre.is_empty()) {
+        (true, false) => false,
+        (false, true) => true,
+        _ => new > &current,
+    }
+}
+
+/// Publishes one version; returns the stored version record.
+pub async fn publish(
+    core: &Core,
+    caller: &Caller,
+    request: PublishRequest,
+) -> Result<VersionRecord, PublishError> {
+    let limits = &core.settings.limits;
+    let meta = request.metadata.as_ref();
+    // Names and versions sent as metadata are checked before the tarball is opened.
+    let meta_name = string_field(meta, "name")?
+        .map(|n| PackageName::parse(n, limits.max_name_length))
+        .transpose()?;
+    let meta_version = string_field(meta, "version")?
+        .map(parse_version)
+        .transpose()?;
+    if let Some(name) = &meta_name {
+        caller.check_publish(name)?;
+    }
+
+    let bytes = request.tarball.clone();
+    let limits_owned = limits.clone();
+    let inspected = tokio::task::spawn_blocking(move || tarball::inspect(&bytes, &limits_owned))
+        .await
+        .map_err(|e| PublishError::Store(StoreError::Backend(e.to_string())))??;
+
+    let tar_name = string_field(Some(&inspected.manifest), "name")?
+        .ok_or_else(|| PublishError::Mismatch("package.json in the tarball has no name".into()))?;
+    let tar_version = string_field(Some(&inspected.manifest), "version")?
+        .ok_or_else(|| PublishError::Mismatch("package.json in the tarball has no version".into()))?;
+    let name = match meta_name {
+        Some(name) if name.as_str() != tar_name => {
+            return Err(PublishError::Mismatch(format!(
+                "metadata name {name} does not match the tarball's package.json name {tar_name:?}"
+            )));
+        }
+        Some(name) => name,
+        None => {
+            let name = PackageName::parse(tar_name, limits.max_name_length)?;
+            caller.check_publish(&name)?;
+            name
+        }
+    };
+    let tar_version = parse_version(tar_version)?;
+    let version = match meta_version {
+        Some(v) if v != tar_version => {
+            return Err(PublishError::Mismatch(format!(
+                "metadata version {v} does not match the tarball's package.json version {tar_version}"
+            )));
+        }
+        _ => tar_version,
+    };
+
+    // The tarball's package.json is what gets installed, so it is authoritative; metadata
+    // fields the tarball lacks (a description sent only as metadata) are kept too.
+    let mut manifest = inspected.manifest;
+    if let Some(meta) = request.metadata {
+        for (k, v) in meta {
+            manifest.entry(k).or_insert(v);
+        }
+    }
+    manifest.insert("name".into(), Value::String(name.to_string()));
+    manifest.insert("version".into(), Value::String(version.to_string()));
+
+    let key = BlobKey::parse(&inspected.info.sha256).expect("sha256 hex is a valid key");
+    core.blobs.put(&key, request.tarball).await?;
+
+    let now = OffsetDateTime::now_utc();
+    let record = VersionRecord {
+        name: name.to_string(),
+        version: version.to_string(),
+        manifest,
+        tarball: inspected.info,
+        published_at: now,
+        published_by: caller.user.clone(),
+    };
+    let user = caller.user.clone();
+    let is_admin = caller.is_admin();
+    let pkg_name = name.to_string();
+    let new_version = version.clone();
+    let update = Box::new(move |current: Option<PackageRecord>| {
+        let mut pkg = match current {
+            Some(pkg) => {
+                if !is_admin && !pkg.owners.iter().any(|o| o == &user) {
+                    return Err(Denied(format!(
+                        "You are not an owner of {pkg_name}; only its owners can publish new versions"
+                    )));
+                }
+                pkg
+            }
+            None => PackageRecord {
+                name: pkg_name.clone(),
+                dist_tags: Default::default(),
+                owners: vec![user.clone()],
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        if next_latest(pkg.dist_tags.get("latest").map(String::as_str), &new_version) {
+            pkg.dist_tags.insert("latest".into(), new_version.to_string());
+        }
+        pkg.updated_at = now;
+        Ok(pkg)
+    });
+    core.store.publish_version(record.clone(), update).await?;
+    tracing::info!(pkg.name = %record.name, pkg.version = %record.version, size_bytes = record.tarball.size, user = %record.published_by, "published");
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_follows_highest_stable() {
+        let v = |s| Version::parse(s).unwrap();
+        assert!(next_latest(None, &v("1.0.0-beta.1")));
+        assert!(next_latest(Some("1.0.0-beta.1"), &v("0.9.0")));
+        assert!(!next_latest(Some("1.0.0"), &v("2.0.0-rc.1")));
+        assert!(next_latest(Some("1.2.0"), &v("1.10.0")));
+        assert!(!next_latest(Some("1.10.0"), &v("1.2.0")));
+        assert!(next_latest(Some("1.0.0-alpha"), &v("1.0.0-beta")));
+    }
+}

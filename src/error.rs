@@ -1,0 +1,180 @@
+//! The closed catalogue of errors a client can see.
+//!
+//! Every module keeps its own error type; at the HTTP edge they become an [`ApiError`], which
+//! knows its status code and renders as `{"error": "..."}`. Server faults (5xx) are logged once
+//! with their cause and shown to the client only as "Internal server error".
+
+use poem::http::StatusCode;
+use poem_openapi::{Object, payload::Json};
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// A sentence saying what went wrong, for a person to read.
+    pub error: String,
+}
+
+/// What went wrong, as a client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unprocessable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn from_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => ErrorKind::BadRequest,
+            401 => ErrorKind::Unauthorized,
+            403 => ErrorKind::Forbidden,
+            404 | 405 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            413 => ErrorKind::PayloadTooLarge,
+            415 => ErrorKind::UnsupportedMediaType,
+            422 => ErrorKind::Unprocessable,
+            s if (400..500).contains(&s) => ErrorKind::BadRequest,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// An error on its way to the client: a kind (which fixes the status) and a message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unauthorized, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::PayloadTooLarge, message)
+    }
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::UnsupportedMediaType, message)
+    }
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unprocessable, message)
+    }
+
+    /// A server fault. The cause is logged here, once; the client sees a generic message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed on a server fault");
+        Self::new(ErrorKind::Internal, "Internal server error")
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    pub fn body(&self) -> Json<ErrorBody> {
+        Json(ErrorBody {
+            error: self.message.clone(),
+        })
+    }
+
+    /// Turns any error poem produced (routing, extractors, body parsing) into our catalogue.
+    pub fn from_poem(err: &poem::Error) -> Self {
+        let status = err.status();
+        if let Some(api) = err.downcast_ref::<ApiError>() {
+            return api.clone();
+        }
+        let kind = ErrorKind::from_status(status);
+        let message = match status.as_u16() {
+            401 => "Authorization required".to_string(),
+            404 => "Not found".to_string(),
+            405 => "Method not allowed".to_string(),
+            415 => "Unsupported content type".to_string(),
+            s if s >= 500 => return Self::internal(err),
+            _ => err.to_string(),
+        };
+        Self::new(kind, message)
+    }
+
+    /// The full HTTP response: status, JSON body and, for 401, a `WWW-Authenticate` challenge.
+    pub fn into_http_response(self) -> poem::Response {
+        let mut builder = poem::Response::builder()
+            .status(self.status())
+            .content_type("application/json; charset=utf-8");
+        if self.kind == ErrorKind::Unauthorized {
+            builder = builder.header("WWW-Authenticate", "Bearer realm=\"pantry-registry\"");
+        }
+        let body = serde_json::to_vec(&ErrorBody {
+            error: self.message,
+        })
+        .unwrap_or_default();
+        builder.body(body)
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn as_response(&self) -> poem::Response {
+        self.clone().into_http_response()
+    }
+}
+
+/// Implements `From<ApiError>` for an operation's response enum, mapping each error kind to the
+/// variant of the same name. The enum must have an `Internal` variant; a kind the operation does
+/// not document lands there, which a test would notice.
+#[macro_export]
+macro_rules! api_error_variants {
+    ($resp:ty { $($kind:ident),* $(,)? }) => {
+        impl From<$crate::error::ApiError> for $resp {
+            fn from(err: $crate::error::ApiError) -> Self {
+                match err.kind {
+                    $($crate::error::ErrorKind::$kind => Self::$kind(err.body()),)*
+                    _ => {
+                        tracing::error!(error = %err.message, kind = ?err.kind, "undocumented error kind for this operation");
+                        Self::Internal(err.body())
+                    }
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,58 @@
+//! `GET /health`: the process is up and its metadata store answers.
+
+use std::sync::Arc;
+
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::api::ApiTags;
+use crate::core::Core;
+use crate::error::ErrorBody;
+
+#[derive(Debug, Object)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// The server's clock, RFC 3339 UTC.
+    pub timestamp: String,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// The server is up and its metadata store answers.
+    #[oai(status = 200)]
+    Ok(Json<Health>),
+    /// The metadata store does not answer.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+pub struct HealthApi {
+    pub core: Arc<Core>,
+}
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Health check
+    ///
+    /// `{"status":"ok","timestamp":"..."}` when the server can read its metadata store.
+    #[oai(path = "/health", method = "get", operation_id = "health")]
+    async fn health(&self) -> HealthResponse {
+        match self.core.store.package("health-check-probe").await {
+            Ok(_) => HealthResponse::Ok(Json(Health {
+                status: "ok".into(),
+                timestamp: OffsetDateTime::now_utc()
+                    .format(&Rfc3339)
+                    .unwrap_or_default(),
+            })),
+            Err(e) => {
+                tracing::error!(error = %e, "health check: metadata store failed");
+                HealthResponse::Unavailable(Json(ErrorBody {
+                    error: "Metadata store unavailable".into(),
+                }))
+            }
+        }
+    }
+}

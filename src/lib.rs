@@ -1,0 +1,17 @@
+//! Pantry Registry: a self-hosted package registry for npm and Zig packages, in one binary.
+//!
+//! The binary is a thin layer over this library; another Rust program can embed the registry
+//! with [`Registry::builder`] and [`Registry::serve`] (see the README for a full example).
+
+pub mod api;
+pub mod app;
+pub mod blobs;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod http;
+pub mod store;
+
+pub use app::{BuildError, Registry, RegistryBuilder};
+pub use config::Settings;

@@ -1,0 +1,165 @@
+//! The metadata store: packages, versions, owners, dist-tags, tokens and download counts.
+//!
+//! The core talks to the store only through the traits here, grouped by aggregate. The redb
+//! implementation ([`redb_store::RedbStore`]) is the default; a DynamoDB one can implement the same
+//! traits. Writes that must be exclusive (publishing a version) are a single call that checks
+//! and writes atomically, so the store, not the caller, is the arbiter of "already exists".
+
+pub mod redb_store;
+pub mod schema;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::core::tarball::TarballInfo;
+
+/// A package: the facts that span its versions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PackageRecord {
+    pub name: String,
+    /// Tag -> version. `latest` is kept at the highest non-prerelease version.
+    pub dist_tags: BTreeMap<String, String>,
+    /// User names allowed to publish new versions.
+    pub owners: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One published version with its full manifest (dependencies and all) and its tarball's facts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VersionRecord {
+    pub name: String,
+    pub version: String,
+    /// The package.json of this version, as published.
+    pub manifest: serde_json::Map<String, serde_json::Value>,
+    pub tarball: TarballInfo,
+    #[serde(with = "time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
+    /// The user who published it.
+    pub published_by: String,
+}
+
+/// What a token may do, from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    Read,
+    Publish,
+    Admin,
+}
+
+impl std::str::FromStr for TokenScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read" => Ok(Self::Read),
+            "publish" => Ok(Self::Publish),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!("unknown scope {other:?}: expected read, publish or admin")),
+        }
+    }
+}
+
+impl std::fmt::Display for TokenScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Publish => "publish",
+            Self::Admin => "admin",
+        })
+    }
+}
+
+/// A stored token. The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TokenRecord {
+    /// Public identifier, safe to show and used to revoke.
+    pub id: String,
+    /// Lowercase hex SHA-256 of the secret token.
+    pub hash: String,
+    /// A label for people ("ci", "laptop").
+    pub name: String,
+    /// The user this token acts as; package ownership is recorded by user.
+    pub user: String,
+    pub scope: TokenScope,
+    /// Limits the token to one package (`name`, `@s/name`) or one scope (`@s/*`).
+    pub restriction: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// Downloads of one version on one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadCount {
+    pub name: String,
+    pub version: String,
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub count: u64,
+}
+
+/// Why a package update was refused by the caller's rule.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+/// The caller's rule for a publish: given the package as stored (if any), the record to write.
+/// It may run more than once (a store may retry on a concurrent change), so it must be pure.
+pub type PackageUpdate =
+    Box<dyn Fn(Option<PackageRecord>) -> Result<PackageRecord, Denied> + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("version {0} already exists")]
+    VersionExists(String),
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("metadata store: {0}")]
+    Backend(String),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait PackageStore: Send + Sync {
+    async fn package(&self, name: &str) -> StoreResult<Option<PackageRecord>>;
+    async fn version(&self, name: &str, version: &str) -> StoreResult<Option<VersionRecord>>;
+    /// Every version of a package, in no particular order.
+    async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>>;
+    /// Atomically: refuses with [`StoreError::VersionExists`] if the version exists, else applies
+    /// `update` to the package and writes the package and the version together.
+    async fn publish_version(
+        &self,
+        version: VersionRecord,
+        update: PackageUpdate,
+    ) -> StoreResult<PackageRecord>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_token(&self, token: TokenRecord) -> StoreResult<()>;
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Removes the token with this public id; `false` if there was none.
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait DownloadStore: Send + Sync {
+    /// Adds the counts to the stored totals, in one atomic write.
+    async fn add_downloads(&self, counts: Vec<DownloadCount>) -> StoreResult<()>;
+    /// Every stored count of a package.
+    async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>>;
+}
+
+/// Everything the registry needs from a metadata store.
+pub trait MetadataStore: PackageStore + TokenStore + DownloadStore {}
+impl<T: PackageStore + TokenStore + DownloadStore> MetadataStore for T {}

@@ -1,0 +1,274 @@
+//! The redb metadata store: one file, `registry.redb`, in the data directory.
+//!
+//! redb calls block, so every method runs on the blocking pool. redb allows one write
+//! transaction at a time, which makes a publish's check-then-write atomic for free. Commits use
+//! `Durability::Immediate`: when a client sees 201, the version survives a crash.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::schema::{self, DOWNLOADS, PACKAGES, TOKENS, VERSIONS};
+use super::*;
+
+/// The default metadata store.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+}
+
+fn backend(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(e.into().to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("records always serialize")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "the database {0} is in use by another process (is a pantry-registry server running on this data directory?)"
+    )]
+    InUse(String),
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: String, source: redb::Error },
+    #[error(transparent)]
+    Migration(#[from] schema::MigrationError),
+}
+
+impl RedbStore {
+    /// Opens (or creates) the database at `path` and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let shown = path.display().to_string();
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => OpenError::InUse(shown.clone()),
+            other => OpenError::Open {
+                path: shown.clone(),
+                source: other.into(),
+            },
+        })?;
+        let txn = db.begin_write().map_err(|e| OpenError::Open {
+            path: shown.clone(),
+            source: e.into(),
+        })?;
+        let found = schema::migrate(&txn)?;
+        txn.commit().map_err(|e| OpenError::Open {
+            path: shown.clone(),
+            source: e.into(),
+        })?;
+        match found {
+            None => tracing::info!(db.path = %shown, schema.version = schema::SCHEMA_VERSION, "created a new metadata database"),
+            Some(v) if v < schema::SCHEMA_VERSION => tracing::info!(db.path = %shown, schema.from = v, schema.to = schema::SCHEMA_VERSION, "migrated the metadata database"),
+            Some(_) => {}
+        }
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl PackageStore for RedbStore {
+    async fn package(&self, name: &str) -> StoreResult<Option<PackageRecord>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(PACKAGES).map_err(backend)?;
+            let found = table.get(name.as_str()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn version(&self, name: &str, version: &str) -> StoreResult<Option<VersionRecord>> {
+        let (name, version) = (name.to_string(), version.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(VERSIONS).map_err(backend)?;
+            let found = table
+                .get((name.as_str(), version.as_str()))
+                .map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(VERSIONS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.range((name.as_str(), "")..).map_err(backend)? {
+                let (key, value) = row.map_err(backend)?;
+                if key.value().0 != name {
+                    break;
+                }
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn publish_version(
+        &self,
+        version: VersionRecord,
+        update: PackageUpdate,
+    ) -> StoreResult<PackageRecord> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let package = {
+                let mut versions = txn.open_table(VERSIONS).map_err(backend)?;
+                let key = (version.name.as_str(), version.version.as_str());
+                if versions.get(key).map_err(backend)?.is_some() {
+                    return Err(StoreError::VersionExists(version.version.clone()));
+                }
+                let mut packages = txn.open_table(PACKAGES).map_err(backend)?;
+                let current: Option<PackageRecord> = packages
+                    .get(version.name.as_str())
+                    .map_err(backend)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                let package = update(current)?;
+                packages
+                    .insert(version.name.as_str(), encode(&package).as_str())
+                    .map_err(backend)?;
+                versions
+                    .insert(key, encode(&version).as_str())
+                    .map_err(backend)?;
+                package
+            };
+            txn.commit().map_err(backend)?;
+            Ok(package)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedbStore {
+    async fn insert_token(&self, token: TokenRecord) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            txn.open_table(TOKENS)
+                .map_err(backend)?
+                .insert(token.hash.as_str(), encode(&token).as_str())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let hash = hash.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(TOKENS).map_err(backend)?;
+            let found = table.get(hash.as_str()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(TOKENS).map_err(backend)?;
+            let mut out: Vec<TokenRecord> = Vec::new();
+            for row in table.iter().map_err(backend)? {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            out.sort_by_key(|t| t.created_at);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let removed = {
+                let mut table = txn.open_table(TOKENS).map_err(backend)?;
+                let mut hash = None;
+                for row in table.iter().map_err(backend)? {
+                    let (k, v) = row.map_err(backend)?;
+                    let token: TokenRecord = decode(v.value())?;
+                    if token.id == id {
+                        hash = Some(k.value().to_string());
+                        break;
+                    }
+                }
+                match hash {
+                    Some(h) => table.remove(h.as_str()).map_err(backend)?.is_some(),
+                    None => false,
+                }
+            };
+            txn.commit().map_err(backend)?;
+            Ok(removed)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DownloadStore for RedbStore {
+    async fn add_downloads(&self, counts: Vec<DownloadCount>) -> StoreResult<()> {
+        if counts.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(DOWNLOADS).map_err(backend)?;
+                for c in &counts {
+                    let key = (c.name.as_str(), c.version.as_str(), c.day.as_str());
+                    let old = table.get(key).map_err(backend)?.map(|v| v.value()).unwrap_or(0);
+                    table.insert(key, old + c.count).map_err(backend)?;
+                }
+            }
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOWNLOADS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.range((name.as_str(), "", "")..).map_err(backend)? {
+                let (key, value) = row.map_err(backend)?;
+                let (n, v, d) = key.value();
+                if n != name {
+                    break;
+                }
+                out.push(DownloadCount {
+                    name: n.to_string(),
+                    version: v.to_string(),
+                    day: d.to_string(),
+                    count: value.value(),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}

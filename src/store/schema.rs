@@ -1,0 +1,53 @@
+//! The redb tables and the schema version, in one place.
+//!
+//! `migrations/` documents what each schema version holds and how data moves between versions.
+//! [`migrate`] runs at startup, inside the same write transaction that creates missing tables.
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+/// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// `"schema_version"` -> u64.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Package name -> `PackageRecord` JSON.
+pub const PACKAGES: TableDefinition<&str, &str> = TableDefinition::new("packages");
+/// (package name, version) -> `VersionRecord` JSON.
+pub const VERSIONS: TableDefinition<(&str, &str), &str> = TableDefinition::new("versions");
+/// Token SHA-256 (hex) -> `TokenRecord` JSON.
+pub const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
+/// (package name, version, UTC day) -> download count.
+pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error(
+        "the database has schema version {found}, newer than this binary's {SCHEMA_VERSION}; run a newer pantry-registry"
+    )]
+    TooNew { found: u64 },
+    #[error(transparent)]
+    Redb(#[from] redb::Error),
+}
+
+/// Creates missing tables and brings the schema up to [`SCHEMA_VERSION`]. Returns the version found.
+pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
+    let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+    let found = meta
+        .get("schema_version")
+        .map_err(redb::Error::from)?
+        .map(|v| v.value());
+    if let Some(found) = found
+        && found > SCHEMA_VERSION
+    {
+        return Err(MigrationError::TooNew { found });
+    }
+    txn.open_table(PACKAGES).map_err(redb::Error::from)?;
+    txn.open_table(VERSIONS).map_err(redb::Error::from)?;
+    txn.open_table(TOKENS).map_err(redb::Error::from)?;
+    txn.open_table(DOWNLOADS).map_err(redb::Error::from)?;
+    // Version 1 is the first schema: nothing to move yet. Later steps go here, in order:
+    // if found < Some(2) { ... }
+    meta.insert("schema_version", SCHEMA_VERSION)
+        .map_err(redb::Error::from)?;
+    Ok(found)
+}

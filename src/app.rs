@@ -6,14 +6,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
 use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
 use crate::blobs::fs::FsBlobStore;
 use crate::config::{Layers, Settings, Source};
-use crate::core::Core;
+use crate::core::{Core, auth};
+use crate::store::TokenScope;
 use crate::http::health::HealthApi;
 use crate::store::redb_store::{OpenError, RedbStore};
 
@@ -104,6 +105,13 @@ impl RegistryBuilder {
     }
 }
 
+/// A token just created: its public id and its secret, which is not shown again.
+#[derive(Debug, Clone)]
+pub struct CreatedToken {
+    pub id: String,
+    pub secret: String,
+}
+
 /// A package registry, ready to serve.
 ///
 /// ```no_run
@@ -145,6 +153,33 @@ impl Registry {
                 .unwrap_or(true)
     }
 
+    /// Creates a token and returns its secret (shown once; only its hash is stored).
+    pub async fn create_token(
+        &self,
+        user: &str,
+        name: &str,
+        scope: TokenScope,
+        restriction: Option<&str>,
+        expires_at: Option<time::OffsetDateTime>,
+    ) -> Result<CreatedToken, String> {
+        let restriction = restriction.map(auth::parse_restriction).transpose()?;
+        let minted = auth::mint(user, name, scope, restriction, expires_at);
+        self.core
+            .store
+            .insert_token(minted.record.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(CreatedToken {
+            id: minted.record.id,
+            secret: minted.secret,
+        })
+    }
+
+    /// Revokes a token by its public id; `false` if there was none.
+    pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
+        self.core.store.revoke_token(id).await.map_err(|e| e.to_string())
+    }
+
     /// The OpenAPI service describing every Pantry API route.
     fn openapi(&self) -> OpenApiService<(HealthApi, PackagesApi, PublishApi), ()> {
         let core = &self.core;
@@ -168,11 +203,11 @@ impl Registry {
         let api = self.openapi();
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
-        Route::new()
+        let site = Route::new()
             .at("/", crate::http::web::index())
             .at("/openapi.json", spec)
-            .nest("/docs", docs)
-            .nest("/", api)
+            .nest("/docs", docs);
+        crate::http::edge::Fallback::new(api.into_endpoint(), site)
             .data(self.core.clone())
             .around(crate::http::edge::edge)
     }

@@ -13,5 +13,6 @@ pub mod error;
 pub mod http;
 pub mod store;
 
-pub use app::{BuildError, Registry, RegistryBuilder};
+pub use app::{BuildError, CreatedToken, Registry, RegistryBuilder};
+pub use store::TokenScope;
 pub use config::Settings;

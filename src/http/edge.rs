@@ -59,6 +59,34 @@ fn add_cors(resp: &mut Response) {
     );
 }
 
+/// Tries `first`; when it has no route for the request (404 from routing), tries `second`.
+pub struct Fallback<A, B> {
+    first: A,
+    second: B,
+}
+
+impl<A, B> Fallback<A, B> {
+    pub fn new(first: A, second: B) -> Self {
+        Self { first, second }
+    }
+}
+
+impl<A: Endpoint, B: Endpoint> Endpoint for Fallback<A, B> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+        match self.first.call(req).await {
+            Err(e) if e.is::<poem::error::NotFoundError>() => {
+                let mut again = Request::builder().method(method).uri(uri).finish();
+                *again.headers_mut() = headers;
+                self.second.call(again).await.map(IntoResponse::into_response)
+            }
+            other => other.map(IntoResponse::into_response),
+        }
+    }
+}
+
 /// The middleware function; wrap the whole app with `.around(edge)`.
 pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
     let started = Instant::now();

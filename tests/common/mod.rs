@@ -1,0 +1,302 @@
+//! Test helpers: a real registry served on 127.0.0.1:0 with a temporary data directory, tokens
+//! for a few users, and typed request helpers. `bin_*` helpers run the built binary instead,
+//! for tests where a restart or a kill is the point.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pantry_registry::{Registry, RegistryBuilder, TokenScope};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// Tokens minted for a test app, by role.
+pub struct Tokens {
+    pub alice: String,
+    pub bob: String,
+    pub reader: String,
+    pub team_only: String,
+    pub expired: String,
+    pub revoked: String,
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub tokens: Tokens,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(|b| b).await
+    }
+
+    /// Starts a registry; `configure` may change any setting of the builder.
+    pub async fn start_with(configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let builder = Registry::builder()
+            .data_dir(dir.path())
+            .base_url(url.clone())
+            .admin_token(ADMIN_TOKEN)
+            .setting("downloads.flush_interval_ms", "50")
+            .unwrap();
+        let registry = configure(builder).build().await.unwrap();
+        let mint = |user: &'static str, scope, restriction: Option<&'static str>, expires| {
+            let registry = &registry;
+            async move {
+                registry
+                    .create_token(user, user, scope, restriction, expires)
+                    .await
+                    .unwrap()
+            }
+        };
+        let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+        let revoked = mint("carol", TokenScope::Publish, None, None).await;
+        assert!(registry.revoke_token(&revoked.id).await.unwrap());
+        let tokens = Tokens {
+            alice: mint("alice", TokenScope::Publish, None, None).await.secret,
+            bob: mint("bob", TokenScope::Publish, None, None).await.secret,
+            reader: mint("reader", TokenScope::Read, None, None).await.secret,
+            team_only: mint("teamci", TokenScope::Publish, Some("@team/*"), None).await.secret,
+            expired: mint("old", TokenScope::Publish, None, Some(past)).await.secret,
+            revoked: revoked.secret,
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(registry.serve(listener, async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            url,
+            client: reqwest::Client::new(),
+            tokens,
+            dir,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it (pending download counts are written).
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        Response::from(self.client.get(format!("{}{path}", self.url)).send().await.unwrap()).await
+    }
+
+    /// Publishes with a multipart body: `metadata` text first, then the `tarball` file part.
+    pub async fn publish_multipart(&self, token: Option<&str>, metadata: &str, tarball: Vec<u8>) -> Response {
+        let form = reqwest::multipart::Form::new()
+            .text("metadata", metadata.to_string())
+            .part(
+                "tarball",
+                reqwest::multipart::Part::bytes(tarball)
+                    .file_name("package.tgz")
+                    .mime_str("application/gzip")
+                    .unwrap(),
+            );
+        let mut req = self.client.post(format!("{}/publish", self.url)).multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Response::from(req.send().await.unwrap()).await
+    }
+
+    /// Publishes `name@version` with a fresh tarball; returns the response and the tarball.
+    pub async fn publish(&self, token: &str, name: &str, version: &str) -> (Response, Vec<u8>) {
+        let tgz = npm_tarball(&serde_json::json!({"name": name, "version": version}));
+        let meta = serde_json::json!({"name": name, "version": version}).to_string();
+        (self.publish_multipart(Some(token), &meta, tgz.clone()).await, tgz)
+    }
+
+    /// Publishes with a JSON body (`{"metadata":…, "tarball": base64}`) or any raw JSON text.
+    pub async fn publish_json(&self, token: Option<&str>, body: String) -> Response {
+        let mut req = self
+            .client
+            .post(format!("{}/publish", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Response::from(req.send().await.unwrap()).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A response read whole.
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub async fn from(resp: reqwest::Response) -> Self {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap().to_vec();
+        Response { status, headers, body }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// Asserts the status and that the body is `{"error": "..."}` JSON; returns the message.
+    pub fn error(&self, status: u16) -> String {
+        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert!(self.header("content-type").starts_with("application/json"), "content-type {}", self.header("content-type"));
+        self.json()["error"].as_str().expect("an error message").to_string()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A gzip'd tar with `package/package.json` holding `manifest`, plus an index.js.
+pub fn npm_tarball(manifest: &Value) -> Vec<u8> {
+    tarball_with(&[
+        ("package/package.json", manifest.to_string().into_bytes()),
+        ("package/index.js", b"module.exports = 42;\n".to_vec()),
+    ])
+}
+
+/// A gzip'd tar with the given files.
+pub fn tarball_with(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, path, data.as_slice()).unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// The built binary, started as a separate process on a free port.
+pub struct BinServer {
+    pub child: Child,
+    pub url: String,
+    pub port: u16,
+}
+
+pub fn bin_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pantry-registry"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl BinServer {
+    /// Starts `pantry-registry serve` on `data_dir` and waits until /health answers.
+    pub fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(bin_path());
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("PANTRY_REGISTRY_TOKEN")
+            .env("PANTRY_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let server = BinServer { child, url, port };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        assert!(wait_for_health(&self.url), "server at {} did not become healthy", self.url);
+    }
+
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for BinServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `url/health` over plain TCP for up to 20 s.
+fn wait_for_health(url: &str) -> bool {
+    use std::io::Read;
+    let addr = url.trim_start_matches("http://");
+    for _ in 0..400 {
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = write!(s, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Runs the binary with arguments; returns (exit success, stdout, stderr).
+pub fn run_bin(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = Command::new(bin_path());
+    cmd.args(args).env_remove("PANTRY_REGISTRY_TOKEN").env_remove("PORT").env_remove("BASE_URL");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

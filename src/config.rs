@@ -26,7 +26,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         key: "server.host",
         default: "0.0.0.0",
-        env: &["HOST"],
+        env: &[],
         secret: false,
         doc: "Address to listen on. Use 127.0.0.1 to accept local connections only.",
     },
@@ -54,7 +54,7 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         key: "storage.data_dir",
         default: "./.registry",
-        env: &["DATA_DIR"],
+        env: &["PANTRY_DATA_DIR"],
         secret: false,
         doc: "Directory holding the metadata database (registry.redb) and the tarball blobs (blobs/).",
     },

@@ -230,6 +230,8 @@ impl BinServer {
             .arg("--data-dir")
             .arg(data_dir)
             .env_remove("PANTRY_REGISTRY_TOKEN")
+            .env_remove("BASE_URL")
+            .env_remove("PANTRY_CONFIG")
             .env("PANTRY_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -289,7 +291,11 @@ fn wait_for_health(url: &str) -> bool {
 /// Runs the binary with arguments; returns (exit success, stdout, stderr).
 pub fn run_bin(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(bin_path());
-    cmd.args(args).env_remove("PANTRY_REGISTRY_TOKEN").env_remove("PORT").env_remove("BASE_URL");
+    cmd.args(args)
+        .env_remove("PANTRY_REGISTRY_TOKEN")
+        .env_remove("PORT")
+        .env_remove("BASE_URL")
+        .env_remove("PANTRY_CONFIG");
     for (k, v) in envs {
         cmd.env(k, v);
     }

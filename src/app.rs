@@ -14,8 +14,8 @@ use crate::api::publish::PublishApi;
 use crate::blobs::fs::FsBlobStore;
 use crate::config::{Layers, Settings, Source};
 use crate::core::{Core, auth};
-use crate::store::TokenScope;
 use crate::http::health::HealthApi;
+use crate::store::TokenScope;
 use crate::store::redb_store::{OpenError, RedbStore};
 
 /// Why a registry could not be built.
@@ -83,10 +83,11 @@ impl RegistryBuilder {
                 source,
             })?;
             let store = RedbStore::open(&dir.join("registry.redb"))?;
-            let blobs = FsBlobStore::open(&dir.join("blobs")).map_err(|source| BuildError::DataDir {
-                path: dir.join("blobs"),
-                source,
-            })?;
+            let blobs =
+                FsBlobStore::open(&dir.join("blobs")).map_err(|source| BuildError::DataDir {
+                    path: dir.join("blobs"),
+                    source,
+                })?;
             Ok((store, blobs))
         })
         .await
@@ -177,7 +178,11 @@ impl Registry {
 
     /// Revokes a token by its public id; `false` if there was none.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
-        self.core.store.revoke_token(id).await.map_err(|e| e.to_string())
+        self.core
+            .store
+            .revoke_token(id)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The OpenAPI service describing every Pantry API route.

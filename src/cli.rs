@@ -13,7 +13,11 @@ use crate::store::redb_store::RedbStore;
 use crate::store::{TokenScope, TokenStore};
 
 #[derive(Parser, Debug)]
-#[command(name = "pantry-registry", version, about = "A self-hosted registry for npm and Zig packages")]
+#[command(
+    name = "pantry-registry",
+    version,
+    about = "A self-hosted registry for npm and Zig packages"
+)]
 pub struct Cli {
     #[command(flatten)]
     overrides: Overrides,
@@ -124,9 +128,9 @@ pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, S
         return Ok(at);
     }
     let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("invalid expiry {text:?}: use 30d, 12h, 45m, 90s or an RFC 3339 time"))?;
+    let n: i64 = num.parse().map_err(|_| {
+        format!("invalid expiry {text:?}: use 30d, 12h, 45m, 90s or an RFC 3339 time")
+    })?;
     let d = match unit {
         "d" => time::Duration::days(n),
         "h" => time::Duration::hours(n),
@@ -148,7 +152,9 @@ fn init_tracing(settings: &crate::Settings) {
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();
     } else {
@@ -226,9 +232,7 @@ async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
             if user.is_empty() {
                 return Err("--user must not be empty".into());
             }
-            let restriction = package
-                .map(|p| auth::parse_restriction(&p))
-                .transpose()?;
+            let restriction = package.map(|p| auth::parse_restriction(&p)).transpose()?;
             let expires_at = expires
                 .map(|e| parse_expiry(&e, OffsetDateTime::now_utc()))
                 .transpose()?;
@@ -246,7 +250,10 @@ async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
         }
         TokenCommand::List => {
             let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
-            println!("{:<14} {:<16} {:<16} {:<8} {:<20} EXPIRES", "ID", "USER", "NAME", "SCOPE", "PACKAGE");
+            println!(
+                "{:<14} {:<16} {:<16} {:<8} {:<20} EXPIRES",
+                "ID", "USER", "NAME", "SCOPE", "PACKAGE"
+            );
             for t in tokens {
                 let expires = t
                     .expires_at
@@ -315,8 +322,14 @@ mod tests {
     #[test]
     fn expiry_forms() {
         let now = OffsetDateTime::now_utc();
-        assert_eq!(parse_expiry("30d", now).unwrap(), now + time::Duration::days(30));
-        assert_eq!(parse_expiry("12h", now).unwrap(), now + time::Duration::hours(12));
+        assert_eq!(
+            parse_expiry("30d", now).unwrap(),
+            now + time::Duration::days(30)
+        );
+        assert_eq!(
+            parse_expiry("12h", now).unwrap(),
+            now + time::Duration::hours(12)
+        );
         assert!(parse_expiry("2030-01-01T00:00:00Z", now).is_ok());
         assert!(parse_expiry("soon", now).is_err());
         assert!(parse_expiry("0d", now).is_err());

@@ -195,12 +195,14 @@ impl Layers {
 
     /// Reads a TOML file; tables become dotted keys. Unknown keys are an error.
     pub fn apply_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError(format!("cannot read config file {}: {e}", path.display()))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        let table: toml::Table = text.parse().map_err(|e| {
+            ConfigError(format!(
+                "config file {} is not valid TOML: {e}",
+                path.display()
+            ))
         })?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e| ConfigError(format!("config file {} is not valid TOML: {e}", path.display())))?;
         let mut flat = Vec::new();
         flatten("", &toml::Value::Table(table), &mut flat);
         for (key, value) in flat {
@@ -263,8 +265,15 @@ impl Layers {
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
         let port: u16 = self.parse("server.port", "a port number 0-65535")?;
         let host: IpAddr = self.parse("server.host", "an IP address")?;
-        let base_url = self.get("server.base_url").trim().trim_end_matches('/').to_string();
-        if !base_url.is_empty() && !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        let base_url = self
+            .get("server.base_url")
+            .trim()
+            .trim_end_matches('/')
+            .to_string();
+        if !(base_url.is_empty()
+            || base_url.starts_with("http://")
+            || base_url.starts_with("https://"))
+        {
             return Err(ConfigError(format!(
                 "invalid value {base_url:?} for `server.base_url` (from {}): must start with http:// or https://",
                 self.source("server.base_url")
@@ -276,7 +285,8 @@ impl Layers {
                 "`storage.data_dir` must not be empty".to_string(),
             ));
         }
-        let admin_token = Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
+        let admin_token =
+            Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
         if let Some(t) = &admin_token
             && t.len() < 8
         {
@@ -308,11 +318,15 @@ impl Layers {
             host,
             port,
             base_url,
-            shutdown_timeout: Duration::from_secs(self.parse("server.shutdown_timeout_secs", "a number of seconds")?),
+            shutdown_timeout: Duration::from_secs(
+                self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
+            ),
             data_dir,
             admin_token,
             limits,
-            download_flush_interval: Duration::from_millis(self.positive("downloads.flush_interval_ms")?),
+            download_flush_interval: Duration::from_millis(
+                self.positive("downloads.flush_interval_ms")?,
+            ),
             log_level: self.get("log.level").to_string(),
             log_format,
         })
@@ -355,7 +369,11 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
     match value {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -420,7 +438,9 @@ impl Settings {
 /// Builds the layers from the usual sources: file (explicit path, or `pantry-registry.toml` if present), then env.
 pub fn load_layers(config_file: Option<&Path>) -> Result<Layers, ConfigError> {
     let mut layers = Layers::default();
-    let env_file = std::env::var("PANTRY_CONFIG").ok().filter(|v| !v.is_empty());
+    let env_file = std::env::var("PANTRY_CONFIG")
+        .ok()
+        .filter(|v| !v.is_empty());
     let path = config_file
         .map(Path::to_path_buf)
         .or(env_file.map(PathBuf::from))
@@ -468,7 +488,10 @@ mod tests {
         let mut layers = Layers::default();
         layers.apply_env(|name| (name == "PORT").then(|| "not-a-port".to_string()));
         let err = layers.resolve().unwrap_err().to_string();
-        assert!(err.contains("server.port") && err.contains("env PORT"), "{err}");
+        assert!(
+            err.contains("server.port") && err.contains("env PORT"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -495,8 +518,13 @@ mod tests {
 
     #[test]
     fn example_file_lists_every_key_with_its_default() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
-            .expect("config.example.toml exists");
-        assert_eq!(text, example_toml(), "regenerate with `pantry-registry config example > config.example.toml`");
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config.example.toml"))
+                .expect("config.example.toml exists");
+        assert_eq!(
+            text,
+            example_toml(),
+            "regenerate with `pantry-registry config example > config.example.toml`"
+        );
     }
 }

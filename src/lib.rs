@@ -14,5 +14,10 @@ pub mod http;
 pub mod store;
 
 pub use app::{BuildError, CreatedToken, Registry, RegistryBuilder};
-pub use store::TokenScope;
 pub use config::Settings;
+pub use store::TokenScope;
+
+/// The README's code blocks, compiled and run as doc tests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -11,12 +11,29 @@ use serde_json::json;
 
 const ADMIN: &str = "binary-test-admin-token";
 
-async fn publish(client: &reqwest::Client, url: &str, token: &str, name: &str, version: &str) -> Result<(u16, Vec<u8>), reqwest::Error> {
+async fn publish(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    name: &str,
+    version: &str,
+) -> Result<(u16, Vec<u8>), reqwest::Error> {
     let tgz = npm_tarball(&json!({"name": name, "version": version}));
     let form = reqwest::multipart::Form::new()
-        .text("metadata", json!({"name": name, "version": version}).to_string())
-        .part("tarball", reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"));
-    let r = client.post(format!("{url}/publish")).bearer_auth(token).multipart(form).send().await?;
+        .text(
+            "metadata",
+            json!({"name": name, "version": version}).to_string(),
+        )
+        .part(
+            "tarball",
+            reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"),
+        );
+    let r = client
+        .post(format!("{url}/publish"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await?;
     let status = r.status().as_u16();
     r.bytes().await?;
     Ok((status, tgz))
@@ -27,31 +44,77 @@ async fn data_survives_a_restart_and_still_downloads() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let server = BinServer::start(dir.path(), &[("PANTRY_REGISTRY_TOKEN", ADMIN)]);
-    let (s1, t1) = publish(&client, &server.url, ADMIN, "persist", "1.0.0").await.unwrap();
-    let (s2, t2) = publish(&client, &server.url, ADMIN, "@keep/me", "0.2.0").await.unwrap();
+    let (s1, t1) = publish(&client, &server.url, ADMIN, "persist", "1.0.0")
+        .await
+        .unwrap();
+    let (s2, t2) = publish(&client, &server.url, ADMIN, "@keep/me", "0.2.0")
+        .await
+        .unwrap();
     assert_eq!((s1, s2), (201, 201));
-    let dl = client.get(format!("{}/packages/persist/1.0.0/tarball", server.url)).send().await.unwrap();
+    let dl = client
+        .get(format!("{}/packages/persist/1.0.0/tarball", server.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dl.status(), 200);
     let status = server.terminate();
     assert!(status.success(), "SIGTERM is a clean exit: {status:?}");
 
     let server = BinServer::start(dir.path(), &[("PANTRY_REGISTRY_TOKEN", ADMIN)]);
-    let meta: serde_json::Value = client.get(format!("{}/packages/persist", server.url)).send().await.unwrap().json().await.unwrap();
+    let meta: serde_json::Value = client
+        .get(format!("{}/packages/persist", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(meta["version"], "1.0.0");
-    assert!(meta["tarballUrl"].as_str().unwrap().starts_with(&format!("http://localhost:{}", server.port)), "{meta}");
-    let body = client.get(format!("{}/packages/persist/1.0.0/tarball", server.url)).send().await.unwrap().bytes().await.unwrap();
+    assert!(
+        meta["tarballUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://localhost:{}", server.port)),
+        "{meta}"
+    );
+    let body = client
+        .get(format!("{}/packages/persist/1.0.0/tarball", server.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(body.as_ref(), t1.as_slice());
-    let body = client.get(format!("{}/packages/@keep/me/0.2.0/tarball", server.url)).send().await.unwrap().bytes().await.unwrap();
+    let body = client
+        .get(format!("{}/packages/@keep/me/0.2.0/tarball", server.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(body.as_ref(), t2.as_slice());
     // Ownership survives too: republishing is still refused.
-    assert_eq!(publish(&client, &server.url, ADMIN, "persist", "1.0.0").await.unwrap().0, 409);
+    assert_eq!(
+        publish(&client, &server.url, ADMIN, "persist", "1.0.0")
+            .await
+            .unwrap()
+            .0,
+        409
+    );
     drop(server);
 
     // The download made before the restart was written at graceful shutdown.
-    let store = pantry_registry::store::redb_store::RedbStore::open(&dir.path().join("registry.redb")).unwrap();
+    let store =
+        pantry_registry::store::redb_store::RedbStore::open(&dir.path().join("registry.redb"))
+            .unwrap();
     use pantry_registry::store::DownloadStore;
     let counts = store.downloads("persist").await.unwrap();
-    assert!(counts.iter().map(|c| c.count).sum::<u64>() >= 1, "{counts:?}");
+    assert!(
+        counts.iter().map(|c| c.count).sum::<u64>() >= 1,
+        "{counts:?}"
+    );
 }
 
 #[tokio::test]
@@ -65,12 +128,20 @@ async fn sigkill_mid_stream_loses_no_acknowledged_publish_and_leaves_nothing_hal
     // Four publishers in parallel, each a stream of versions, until the server dies.
     let mut workers = Vec::new();
     for w in 0..4 {
-        let (client, url, acked, attempted) = (client.clone(), url.clone(), acked.clone(), attempted.clone());
+        let (client, url, acked, attempted) = (
+            client.clone(),
+            url.clone(),
+            acked.clone(),
+            attempted.clone(),
+        );
         workers.push(tokio::spawn(async move {
             for i in 0..10_000 {
                 let version = format!("{w}.{i}.0");
                 let tgz = npm_tarball(&json!({"name": "crashy", "version": version}));
-                attempted.lock().unwrap().push((version.clone(), sha256_hex(&tgz)));
+                attempted
+                    .lock()
+                    .unwrap()
+                    .push((version.clone(), sha256_hex(&tgz)));
                 match publish(&client, &url, ADMIN, "crashy", &version).await {
                     Ok((201, sent)) => {
                         assert_eq!(sha256_hex(&sent), sha256_hex(&tgz));
@@ -108,22 +179,40 @@ async fn sigkill_mid_stream_loses_no_acknowledged_publish_and_leaves_nothing_hal
     };
     for (version, sha) in &acked {
         let (status, body) = get(format!("/packages/crashy/{version}/tarball")).await;
-        assert_eq!(status, 200, "acknowledged {version} is missing after the crash");
-        assert_eq!(&sha256_hex(&body), sha, "acknowledged {version} has the wrong bytes");
+        assert_eq!(
+            status, 200,
+            "acknowledged {version} is missing after the crash"
+        );
+        assert_eq!(
+            &sha256_hex(&body),
+            sha,
+            "acknowledged {version} has the wrong bytes"
+        );
     }
     // Every version the store lists is complete: metadata and a tarball with the right digest.
     let (_, listed) = get("/packages/crashy/versions".into()).await;
     let listed: serde_json::Value = serde_json::from_slice(&listed).unwrap();
-    let listed: Vec<String> = listed["versions"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let listed: Vec<String> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert!(listed.len() >= acked.len());
     for version in &listed {
         let (status, meta) = get(format!("/packages/crashy/{version}")).await;
         assert_eq!(status, 200);
         let meta: serde_json::Value = serde_json::from_slice(&meta).unwrap();
         let (status, body) = get(format!("/packages/crashy/{version}/tarball")).await;
-        assert_eq!(status, 200, "{version} is listed but its tarball is missing");
+        assert_eq!(
+            status, 200,
+            "{version} is listed but its tarball is missing"
+        );
         assert_eq!(meta["checksum"], format!("sha256:{}", sha256_hex(&body)));
-        let sent = attempted.iter().find(|(v, _)| v == version).expect("listed versions were sent");
+        let sent = attempted
+            .iter()
+            .find(|(v, _)| v == version)
+            .expect("listed versions were sent");
         assert_eq!(sent.1, sha256_hex(&body));
     }
     // Versions that were in flight are either wholly there or wholly absent.
@@ -138,24 +227,74 @@ async fn sigkill_mid_stream_loses_no_acknowledged_publish_and_leaves_nothing_hal
 fn token_commands_create_list_revoke() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let (ok, secret, err) = run_bin(&["token", "create", "--user", "dana", "--name", "laptop", "--scope", "publish", "--package", "@dana/*", "--expires", "30d", "--data-dir", data], &[]);
+    let (ok, secret, err) = run_bin(
+        &[
+            "token",
+            "create",
+            "--user",
+            "dana",
+            "--name",
+            "laptop",
+            "--scope",
+            "publish",
+            "--package",
+            "@dana/*",
+            "--expires",
+            "30d",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
     assert!(ok, "{err}");
     let secret = secret.trim().to_string();
-    assert!(secret.starts_with("ptry_") && secret.len() == 69, "{secret}");
+    assert!(
+        secret.starts_with("ptry_") && secret.len() == 69,
+        "{secret}"
+    );
     assert!(err.contains("shown only this once"));
     let id = err.split_whitespace().nth(2).unwrap().to_string();
 
     let (ok, listing, _) = run_bin(&["token", "list", "--data-dir", data], &[]);
     assert!(ok);
-    assert!(listing.contains(&id) && listing.contains("dana") && listing.contains("laptop") && listing.contains("@dana/*"));
+    assert!(
+        listing.contains(&id)
+            && listing.contains("dana")
+            && listing.contains("laptop")
+            && listing.contains("@dana/*")
+    );
     assert!(!listing.contains(&secret[5..]), "list never shows secrets");
     // The secret is not stored in the clear anywhere in the data directory.
     let db = std::fs::read(dir.path().join("registry.redb")).unwrap();
     assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
 
-    let (ok, _, err) = run_bin(&["token", "create", "--user", "x", "--scope", "root", "--data-dir", data], &[]);
+    let (ok, _, err) = run_bin(
+        &[
+            "token",
+            "create",
+            "--user",
+            "x",
+            "--scope",
+            "root",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("root"), "{err}");
-    let (ok, _, err) = run_bin(&["token", "create", "--user", "x", "--expires", "tomorrow", "--data-dir", data], &[]);
+    let (ok, _, err) = run_bin(
+        &[
+            "token",
+            "create",
+            "--user",
+            "x",
+            "--expires",
+            "tomorrow",
+            "--data-dir",
+            data,
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("expiry"), "{err}");
 
     let (ok, _, _) = run_bin(&["token", "revoke", &id, "--data-dir", data], &[]);
@@ -170,19 +309,34 @@ fn token_commands_create_list_revoke() {
 async fn a_cli_token_publishes_and_a_revoked_one_stops_working() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
-    let (_, secret, err) = run_bin(&["token", "create", "--user", "erin", "--data-dir", data], &[]);
+    let (_, secret, err) = run_bin(
+        &["token", "create", "--user", "erin", "--data-dir", data],
+        &[],
+    );
     let secret = secret.trim().to_string();
     let id = err.split_whitespace().nth(2).unwrap().to_string();
     let client = reqwest::Client::new();
     let server = BinServer::start(dir.path(), &[]);
-    assert_eq!(publish(&client, &server.url, &secret, "erins", "1.0.0").await.unwrap().0, 201);
+    assert_eq!(
+        publish(&client, &server.url, &secret, "erins", "1.0.0")
+            .await
+            .unwrap()
+            .0,
+        201
+    );
     // While the server runs the database is locked: the CLI says so instead of corrupting it.
     let (ok, _, err) = run_bin(&["token", "list", "--data-dir", data], &[]);
     assert!(!ok && err.contains("in use"), "{err}");
     drop(server);
     assert!(run_bin(&["token", "revoke", &id, "--data-dir", data], &[]).0);
     let server = BinServer::start(dir.path(), &[]);
-    assert_eq!(publish(&client, &server.url, &secret, "erins", "1.1.0").await.unwrap().0, 401);
+    assert_eq!(
+        publish(&client, &server.url, &secret, "erins", "1.1.0")
+            .await
+            .unwrap()
+            .0,
+        401
+    );
 }
 
 #[test]
@@ -191,15 +345,34 @@ fn config_show_reports_values_sources_and_redacts_secrets() {
     let file = dir.path().join("custom.toml");
     std::fs::write(&file, "[server]\nport = 4100\nbase_url = \"https://reg.example.com/\"\n[limits]\nmax_tarball_bytes = 1000\n").unwrap();
     let (ok, out, err) = run_bin(
-        &["config", "show", "--config", file.to_str().unwrap(), "--set", "limits.max_tarball_bytes=2000"],
-        &[("PORT", "4200"), ("PANTRY_REGISTRY_TOKEN", "very-secret-admin-token")],
+        &[
+            "config",
+            "show",
+            "--config",
+            file.to_str().unwrap(),
+            "--set",
+            "limits.max_tarball_bytes=2000",
+        ],
+        &[
+            ("PORT", "4200"),
+            ("PANTRY_REGISTRY_TOKEN", "very-secret-admin-token"),
+        ],
     );
     assert!(ok, "{err}");
     assert!(out.contains("port = 4200  # env PORT"), "{out}");
-    assert!(out.contains("base_url = \"https://reg.example.com/\"  # file"), "{out}");
+    assert!(
+        out.contains("base_url = \"https://reg.example.com/\"  # file"),
+        "{out}"
+    );
     assert!(out.contains("max_tarball_bytes = 2000  # flag"), "{out}");
-    assert!(out.contains("admin_token = \"<redacted>\"  # env PANTRY_REGISTRY_TOKEN"), "{out}");
-    assert!(out.contains("data_dir = \"./.registry\"  # default"), "{out}");
+    assert!(
+        out.contains("admin_token = \"<redacted>\"  # env PANTRY_REGISTRY_TOKEN"),
+        "{out}"
+    );
+    assert!(
+        out.contains("data_dir = \"./.registry\"  # default"),
+        "{out}"
+    );
     assert!(!out.contains("very-secret"));
 }
 
@@ -207,25 +380,57 @@ fn config_show_reports_values_sources_and_redacts_secrets() {
 fn bad_configuration_is_a_clear_error_naming_the_key() {
     let (ok, _, err) = run_bin(&["config", "show"], &[("PORT", "eighty")]);
     assert!(!ok);
-    assert!(err.contains("server.port") && err.contains("env PORT"), "{err}");
+    assert!(
+        err.contains("server.port") && err.contains("env PORT"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[limits]\nmax_tarbal_bytes = 5\n").unwrap();
     let (ok, _, err) = run_bin(&["serve", "--config", file.to_str().unwrap()], &[]);
     assert!(!ok);
     assert!(err.contains("limits.max_tarbal_bytes"), "{err}");
-    let (ok, _, err) = run_bin(&["serve", "--base-url", "ftp://x", "--data-dir", dir.path().to_str().unwrap()], &[]);
+    let (ok, _, err) = run_bin(
+        &[
+            "serve",
+            "--base-url",
+            "ftp://x",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("server.base_url"), "{err}");
-    let (ok, _, err) = run_bin(&["serve", "--set", "limits.max_tarball_bytes=0", "--data-dir", dir.path().to_str().unwrap()], &[]);
+    let (ok, _, err) = run_bin(
+        &[
+            "serve",
+            "--set",
+            "limits.max_tarball_bytes=0",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
     assert!(!ok && err.contains("limits.max_tarball_bytes"), "{err}");
 }
 
 #[test]
 fn first_start_without_tokens_says_how_to_create_one() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(bin_path())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir", dir.path().to_str().unwrap()])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ])
         .env_remove("PANTRY_REGISTRY_TOKEN")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -244,7 +449,10 @@ fn first_start_without_tokens_says_how_to_create_one() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(child.wait().unwrap().success());
     let text = reader.join().unwrap();
     assert!(text.contains("pantry-registry token create"), "{text}");

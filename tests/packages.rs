@@ -28,7 +28,9 @@ async fn unscoped_package_every_route() {
         "peerDependencies": {"peer": "*"}
     });
     let tgz = npm_tarball(&manifest);
-    let r = app.publish_multipart(Some(&app.tokens.alice), &manifest.to_string(), tgz.clone()).await;
+    let r = app
+        .publish_multipart(Some(&app.tokens.alice), &manifest.to_string(), tgz.clone())
+        .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["success"], true);
     assert_eq!(r.json()["message"], "Published left-pad@1.3.0");
@@ -42,18 +44,31 @@ async fn unscoped_package_every_route() {
     assert_eq!(meta["repository"], "https://example.com/left-pad.git");
     assert_eq!(meta["homepage"], "https://example.com");
     assert_eq!(meta["keywords"], json!(["pad", "string"]));
-    assert_eq!(meta["dependencies"], json!({"tiny": "^1.0.0"}), "dependencies are kept");
+    assert_eq!(
+        meta["dependencies"],
+        json!({"tiny": "^1.0.0"}),
+        "dependencies are kept"
+    );
     assert_eq!(meta["devDependencies"], json!({"tap": "^16"}));
     assert_eq!(meta["peerDependencies"], json!({"peer": "*"}));
     assert_eq!(meta["checksum"], format!("sha256:{}", sha256_hex(&tgz)));
     assert_eq!(meta["size"], tgz.len() as u64);
-    assert!(time::OffsetDateTime::parse(meta["publishedAt"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(
+        time::OffsetDateTime::parse(
+            meta["publishedAt"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok()
+    );
 
     let exact = app.get("/packages/left-pad/1.3.0").await;
     assert_eq!(exact.status, 200);
     assert_eq!(exact.json()["version"], "1.3.0");
 
-    assert_eq!(app.get("/packages/left-pad/versions").await.json(), json!({"versions": ["1.3.0"]}));
+    assert_eq!(
+        app.get("/packages/left-pad/versions").await.json(),
+        json!({"versions": ["1.3.0"]})
+    );
 
     // tarballUrl is absolute, under BASE_URL, and actually downloads the published bytes.
     let url = meta["tarballUrl"].as_str().unwrap();
@@ -62,28 +77,48 @@ async fn unscoped_package_every_route() {
     assert_eq!(dl.status, 200);
     assert_eq!(dl.body, tgz);
     assert_eq!(dl.header("content-type"), "application/gzip");
-    assert_eq!(dl.header("content-disposition"), "attachment; filename=\"left-pad-1.3.0.tgz\"");
+    assert_eq!(
+        dl.header("content-disposition"),
+        "attachment; filename=\"left-pad-1.3.0.tgz\""
+    );
     assert_eq!(dl.header("etag"), format!("\"{}\"", sha256_hex(&tgz)));
     assert!(dl.header("cache-control").contains("immutable"));
-    assert!(dl.headers.get("content-encoding").is_none(), "tarballs are served as stored");
+    assert!(
+        dl.headers.get("content-encoding").is_none(),
+        "tarballs are served as stored"
+    );
 }
 
 #[tokio::test]
 async fn scoped_package_raw_and_encoded_paths() {
     let app = TestApp::start().await;
-    let (r, tgz) = app.publish(&app.tokens.alice, "@acme/widget", "2.0.0").await;
+    let (r, tgz) = app
+        .publish(&app.tokens.alice, "@acme/widget", "2.0.0")
+        .await;
     assert_eq!(r.status, 201);
-    for base in ["/packages/@acme/widget", "/packages/%40acme%2Fwidget", "/packages/%40acme%2fwidget", "/packages/@acme%2Fwidget"] {
+    for base in [
+        "/packages/@acme/widget",
+        "/packages/%40acme%2Fwidget",
+        "/packages/%40acme%2fwidget",
+        "/packages/@acme%2Fwidget",
+    ] {
         let latest = app.get(base).await;
         assert_eq!(latest.status, 200, "{base}");
         assert_eq!(latest.json()["name"], "@acme/widget", "{base}");
         let v = app.get(&format!("{base}/2.0.0")).await;
         assert_eq!(v.json()["version"], "2.0.0", "{base}");
-        assert_eq!(app.get(&format!("{base}/versions")).await.json()["versions"], json!(["2.0.0"]), "{base}");
+        assert_eq!(
+            app.get(&format!("{base}/versions")).await.json()["versions"],
+            json!(["2.0.0"]),
+            "{base}"
+        );
         let dl = app.get(&format!("{base}/2.0.0/tarball")).await;
         assert_eq!(dl.status, 200, "{base}");
         assert_eq!(sha256_hex(&dl.body), sha256_hex(&tgz));
-        assert_eq!(dl.header("content-disposition"), "attachment; filename=\"acme-widget-2.0.0.tgz\"");
+        assert_eq!(
+            dl.header("content-disposition"),
+            "attachment; filename=\"acme-widget-2.0.0.tgz\""
+        );
     }
     let meta = app.get("/packages/@acme/widget").await.json();
     let url = meta["tarballUrl"].as_str().unwrap();
@@ -106,7 +141,11 @@ async fn scoped_and_unscoped_lookalikes_do_not_collide() {
 async fn latest_is_the_highest_stable_version_and_versions_are_sorted() {
     let app = TestApp::start().await;
     for v in ["1.0.0-beta.1", "1.2.0", "1.10.0", "2.0.0-rc.1", "1.9.9"] {
-        assert_eq!(app.publish(&app.tokens.alice, "sorty", v).await.0.status, 201, "{v}");
+        assert_eq!(
+            app.publish(&app.tokens.alice, "sorty", v).await.0.status,
+            201,
+            "{v}"
+        );
     }
     assert_eq!(app.get("/packages/sorty").await.json()["version"], "1.10.0");
     assert_eq!(
@@ -119,7 +158,10 @@ async fn latest_is_the_highest_stable_version_and_versions_are_sorted() {
 async fn a_prerelease_is_latest_only_while_alone() {
     let app = TestApp::start().await;
     app.publish(&app.tokens.alice, "pre", "0.1.0-alpha.1").await;
-    assert_eq!(app.get("/packages/pre").await.json()["version"], "0.1.0-alpha.1");
+    assert_eq!(
+        app.get("/packages/pre").await.json()["version"],
+        "0.1.0-alpha.1"
+    );
     app.publish(&app.tokens.alice, "pre", "0.0.9").await;
     assert_eq!(app.get("/packages/pre").await.json()["version"], "0.0.9");
 }
@@ -128,19 +170,44 @@ async fn a_prerelease_is_latest_only_while_alone() {
 async fn not_found_answers() {
     let app = TestApp::start().await;
     app.publish(&app.tokens.alice, "exists", "1.0.0").await;
-    assert_eq!(app.get("/packages/nope").await.error(404), "Package not found");
-    assert_eq!(app.get("/packages/@no/pe").await.error(404), "Package not found");
-    assert_eq!(app.get("/packages/exists/9.9.9").await.error(404), "Package version not found");
-    assert_eq!(app.get("/packages/nope/1.0.0").await.error(404), "Package not found");
-    assert_eq!(app.get("/packages/exists/9.9.9/tarball").await.error(404), "Package version not found");
-    assert_eq!(app.get("/packages/nope/1.0.0/tarball").await.error(404), "Package not found");
+    assert_eq!(
+        app.get("/packages/nope").await.error(404),
+        "Package not found"
+    );
+    assert_eq!(
+        app.get("/packages/@no/pe").await.error(404),
+        "Package not found"
+    );
+    assert_eq!(
+        app.get("/packages/exists/9.9.9").await.error(404),
+        "Package version not found"
+    );
+    assert_eq!(
+        app.get("/packages/nope/1.0.0").await.error(404),
+        "Package not found"
+    );
+    assert_eq!(
+        app.get("/packages/exists/9.9.9/tarball").await.error(404),
+        "Package version not found"
+    );
+    assert_eq!(
+        app.get("/packages/nope/1.0.0/tarball").await.error(404),
+        "Package not found"
+    );
     // The seed's contract: an unknown package has an empty version list, not a 404.
     let r = app.get("/packages/nope/versions").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({"versions": []}));
     // Unknown routes and methods are JSON 404s, never HTML.
     assert_eq!(app.get("/nothing/here").await.error(404), "Not found");
-    let put = common::Response::from(app.client.put(format!("{}/health", app.url)).send().await.unwrap()).await;
+    let put = common::Response::from(
+        app.client
+            .put(format!("{}/health", app.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(put.status.is_client_error());
     put.error(put.status.as_u16());
 }
@@ -168,8 +235,14 @@ async fn cors_headers_and_preflight() {
     let app = TestApp::start().await;
     let r = app.get("/packages/none").await;
     assert_eq!(r.header("access-control-allow-origin"), "*");
-    assert_eq!(r.header("access-control-allow-methods"), "GET, POST, OPTIONS");
-    assert_eq!(r.header("access-control-allow-headers"), "Content-Type, Authorization");
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        "GET, POST, OPTIONS"
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        "Content-Type, Authorization"
+    );
     let pre = common::Response::from(
         app.client
             .request(reqwest::Method::OPTIONS, format!("{}/publish", app.url))
@@ -193,7 +266,9 @@ async fn downloads_are_counted_and_flushed() {
     assert_eq!(app.get("/packages/counted/2.0.0/tarball").await.status, 404);
     app.stop().await;
     // Reopen the database the server used and read the counts it wrote at shutdown.
-    let store = pantry_registry::store::redb_store::RedbStore::open(&app.dir.path().join("registry.redb")).unwrap();
+    let store =
+        pantry_registry::store::redb_store::RedbStore::open(&app.dir.path().join("registry.redb"))
+            .unwrap();
     use pantry_registry::store::DownloadStore;
     let counts = store.downloads("counted").await.unwrap();
     assert_eq!(counts.iter().map(|c| c.count).sum::<u64>(), 3, "{counts:?}");

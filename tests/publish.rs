@@ -13,21 +13,33 @@ fn b64(bytes: &[u8]) -> String {
 
 /// Asserts the package does not exist: a refused publish changed nothing.
 async fn assert_absent(app: &TestApp, name: &str) {
-    assert_eq!(app.get(&format!("/packages/{name}")).await.status, 404, "{name} should not exist");
+    assert_eq!(
+        app.get(&format!("/packages/{name}")).await.status,
+        404,
+        "{name} should not exist"
+    );
 }
 
 #[tokio::test]
 async fn json_publish_with_base64_tarball() {
     let app = TestApp::start().await;
-    let tgz = npm_tarball(&json!({"name": "@s/json-pub", "version": "0.1.0", "dependencies": {"x": "1"}}));
-    let body = json!({"metadata": {"name": "@s/json-pub", "version": "0.1.0"}, "tarball": b64(&tgz)});
-    let r = app.publish_json(Some(&app.tokens.alice), body.to_string()).await;
+    let tgz = npm_tarball(
+        &json!({"name": "@s/json-pub", "version": "0.1.0", "dependencies": {"x": "1"}}),
+    );
+    let body =
+        json!({"metadata": {"name": "@s/json-pub", "version": "0.1.0"}, "tarball": b64(&tgz)});
+    let r = app
+        .publish_json(Some(&app.tokens.alice), body.to_string())
+        .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["message"], "Published @s/json-pub@0.1.0");
     let meta = app.get("/packages/@s/json-pub").await.json();
     assert_eq!(meta["checksum"], format!("sha256:{}", sha256_hex(&tgz)));
     assert_eq!(meta["dependencies"], json!({"x": "1"}));
-    assert_eq!(app.get("/packages/@s/json-pub/0.1.0/tarball").await.body, tgz);
+    assert_eq!(
+        app.get("/packages/@s/json-pub/0.1.0/tarball").await.body,
+        tgz
+    );
 }
 
 #[tokio::test]
@@ -47,7 +59,10 @@ async fn pantry_cli_request_tarball_first_whole_package_json_as_text() {
         .client
         .post(format!("{}/publish", app.url))
         .header("Authorization", format!("Bearer {}", app.tokens.alice))
-        .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
         .body(body)
         .send()
         .await
@@ -80,9 +95,14 @@ async fn seed_style_bare_token_header_is_accepted() {
 async fn name_and_version_come_from_the_tarball_when_metadata_lacks_them() {
     let app = TestApp::start().await;
     let tgz = npm_tarball(&json!({"name": "from-tar", "version": "3.1.4"}));
-    let r = app.publish_multipart(Some(&app.tokens.alice), "{}", tgz).await;
+    let r = app
+        .publish_multipart(Some(&app.tokens.alice), "{}", tgz)
+        .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(app.get("/packages/from-tar").await.json()["version"], "3.1.4");
+    assert_eq!(
+        app.get("/packages/from-tar").await.json()["version"],
+        "3.1.4"
+    );
 }
 
 #[tokio::test]
@@ -92,10 +112,22 @@ async fn republish_is_409_and_changes_nothing() {
     assert_eq!(first.status, 201);
     // Same version, different bytes: refused, and the original stays.
     let other = npm_tarball(&json!({"name": "once", "version": "1.0.0", "description": "sneaky"}));
-    let again = app.publish_multipart(Some(&app.tokens.alice), r#"{"name":"once","version":"1.0.0"}"#, other).await;
+    let again = app
+        .publish_multipart(
+            Some(&app.tokens.alice),
+            r#"{"name":"once","version":"1.0.0"}"#,
+            other,
+        )
+        .await;
     assert_eq!(again.error(409), "Version already exists");
     assert_eq!(app.get("/packages/once/1.0.0/tarball").await.body, tgz);
-    assert!(app.get("/packages/once").await.json().get("description").is_none());
+    assert!(
+        app.get("/packages/once")
+            .await
+            .json()
+            .get("description")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -133,13 +165,37 @@ async fn malformed_bodies_are_400_json_and_change_nothing() {
         assert!(!msg.is_empty(), "{what}");
     }
     // Seed messages for missing parts.
-    let only_tarball = reqwest::multipart::Form::new().part("tarball", reqwest::multipart::Part::bytes(good.clone()).file_name("p.tgz"));
-    let r = common::Response::from(app.client.post(format!("{}/publish", app.url)).bearer_auth(&app.tokens.alice).multipart(only_tarball).send().await.unwrap()).await;
+    let only_tarball = reqwest::multipart::Form::new().part(
+        "tarball",
+        reqwest::multipart::Part::bytes(good.clone()).file_name("p.tgz"),
+    );
+    let r = common::Response::from(
+        app.client
+            .post(format!("{}/publish", app.url))
+            .bearer_auth(&app.tokens.alice)
+            .multipart(only_tarball)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.error(400), "Missing metadata");
     let only_meta = reqwest::multipart::Form::new().text("metadata", meta);
-    let r = common::Response::from(app.client.post(format!("{}/publish", app.url)).bearer_auth(&app.tokens.alice).multipart(only_meta).send().await.unwrap()).await;
+    let r = common::Response::from(
+        app.client
+            .post(format!("{}/publish", app.url))
+            .bearer_auth(&app.tokens.alice)
+            .multipart(only_meta)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(r.error(400), "Missing tarball");
-    assert_eq!(app.publish_json(t, "{}".into()).await.error(400), "Missing metadata or tarball");
+    assert_eq!(
+        app.publish_json(t, "{}".into()).await.error(400),
+        "Missing metadata or tarball"
+    );
     assert_absent(&app, "bad-input").await;
 }
 
@@ -148,15 +204,23 @@ async fn tarball_contents_must_match_the_metadata_422() {
     let app = TestApp::start().await;
     let t = Some(app.tokens.alice.as_str());
     let tgz = npm_tarball(&json!({"name": "real-name", "version": "1.0.0"}));
-    let r = app.publish_multipart(t, r#"{"name":"other-name","version":"1.0.0"}"#, tgz.clone()).await;
+    let r = app
+        .publish_multipart(t, r#"{"name":"other-name","version":"1.0.0"}"#, tgz.clone())
+        .await;
     assert!(r.error(422).contains("does not match"));
-    let r = app.publish_multipart(t, r#"{"name":"real-name","version":"2.0.0"}"#, tgz).await;
+    let r = app
+        .publish_multipart(t, r#"{"name":"real-name","version":"2.0.0"}"#, tgz)
+        .await;
     assert!(r.error(422).contains("does not match"));
     let no_manifest = tarball_with(&[("package/index.js", b"1".to_vec())]);
-    let r = app.publish_multipart(t, r#"{"name":"real-name","version":"1.0.0"}"#, no_manifest).await;
+    let r = app
+        .publish_multipart(t, r#"{"name":"real-name","version":"1.0.0"}"#, no_manifest)
+        .await;
     assert!(r.error(422).contains("package.json"));
     let bad_manifest = tarball_with(&[("package/package.json", b"{nope".to_vec())]);
-    let r = app.publish_multipart(t, r#"{"name":"real-name","version":"1.0.0"}"#, bad_manifest).await;
+    let r = app
+        .publish_multipart(t, r#"{"name":"real-name","version":"1.0.0"}"#, bad_manifest)
+        .await;
     r.error(422);
     assert_absent(&app, "real-name").await;
     assert_absent(&app, "other-name").await;
@@ -165,7 +229,11 @@ async fn tarball_contents_must_match_the_metadata_422() {
 #[tokio::test]
 async fn unsupported_content_type_is_415() {
     let app = TestApp::start().await;
-    for ct in ["text/plain", "application/x-www-form-urlencoded", "application/octet-stream"] {
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/octet-stream",
+    ] {
         let r = common::Response::from(
             app.client
                 .post(format!("{}/publish", app.url))
@@ -179,7 +247,15 @@ async fn unsupported_content_type_is_415() {
         .await;
         assert_eq!(r.error(415), "Unsupported content type", "{ct}");
     }
-    let r = common::Response::from(app.client.post(format!("{}/publish", app.url)).bearer_auth(&app.tokens.alice).send().await.unwrap()).await;
+    let r = common::Response::from(
+        app.client
+            .post(format!("{}/publish", app.url))
+            .bearer_auth(&app.tokens.alice)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     r.error(415);
 }
 
@@ -198,24 +274,54 @@ async fn limits_are_413() {
     .await;
     let t = Some(app.tokens.alice.as_str());
     let meta = r#"{"name":"big","version":"1.0.0"}"#;
-    let manifest = json!({"name": "big", "version": "1.0.0"}).to_string().into_bytes();
+    let manifest = json!({"name": "big", "version": "1.0.0"})
+        .to_string()
+        .into_bytes();
     // Incompressible content: a tarball over 4000 bytes.
-    let noise: Vec<u8> = (0..200u32).flat_map(|i| hex::decode(sha256_hex(&i.to_le_bytes())).unwrap()).collect();
-    let big = tarball_with(&[("package/package.json", manifest.clone()), ("package/noise.bin", noise)]);
+    let noise: Vec<u8> = (0..200u32)
+        .flat_map(|i| hex::decode(sha256_hex(&i.to_le_bytes())).unwrap())
+        .collect();
+    let big = tarball_with(&[
+        ("package/package.json", manifest.clone()),
+        ("package/noise.bin", noise),
+    ]);
     assert!(big.len() > 4000);
-    assert!(app.publish_multipart(t, meta, big).await.error(413).contains("4000"));
+    assert!(
+        app.publish_multipart(t, meta, big)
+            .await
+            .error(413)
+            .contains("4000")
+    );
     // A small tarball that unpacks past the limit (a decompression bomb).
-    let bomb = tarball_with(&[("package/package.json", manifest.clone()), ("package/zeros", vec![0u8; 200_000])]);
+    let bomb = tarball_with(&[
+        ("package/package.json", manifest.clone()),
+        ("package/zeros", vec![0u8; 200_000]),
+    ]);
     assert!(bomb.len() < 4000);
-    assert!(app.publish_multipart(t, meta, bomb).await.error(413).contains("unpacks"));
+    assert!(
+        app.publish_multipart(t, meta, bomb)
+            .await
+            .error(413)
+            .contains("unpacks")
+    );
     // Too many entries.
     let mut files: Vec<(String, Vec<u8>)> = vec![("package/package.json".into(), manifest.clone())];
     files.extend((0..60).map(|i| (format!("package/f{i}"), Vec::new())));
     let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
-    assert!(app.publish_multipart(t, meta, tarball_with(&refs)).await.error(413).contains("entries"));
+    assert!(
+        app.publish_multipart(t, meta, tarball_with(&refs))
+            .await
+            .error(413)
+            .contains("entries")
+    );
     // A request body over the limit, declared or not.
     let huge = "x".repeat(30_000);
-    assert!(app.publish_json(t, huge.clone()).await.error(413).contains("20000"));
+    assert!(
+        app.publish_json(t, huge.clone())
+            .await
+            .error(413)
+            .contains("20000")
+    );
     let stream = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(huge.into_bytes())]);
     let chunked = common::Response::from(
         app.client
@@ -240,10 +346,30 @@ async fn auth_failures_are_401_with_a_challenge() {
     let r = app.publish_multipart(None, meta, tgz.clone()).await;
     assert_eq!(r.error(401), "Authorization required");
     assert!(r.header("www-authenticate").starts_with("Bearer"));
-    assert_eq!(app.publish_multipart(Some("ptry_0000"), meta, tgz.clone()).await.error(401), "Invalid token");
-    assert_eq!(app.publish_multipart(Some("whatever"), meta, tgz.clone()).await.error(401), "Invalid token");
-    assert_eq!(app.publish_multipart(Some(&app.tokens.revoked), meta, tgz.clone()).await.error(401), "Invalid token");
-    assert_eq!(app.publish_multipart(Some(&app.tokens.expired), meta, tgz.clone()).await.error(401), "Token expired");
+    assert_eq!(
+        app.publish_multipart(Some("ptry_0000"), meta, tgz.clone())
+            .await
+            .error(401),
+        "Invalid token"
+    );
+    assert_eq!(
+        app.publish_multipart(Some("whatever"), meta, tgz.clone())
+            .await
+            .error(401),
+        "Invalid token"
+    );
+    assert_eq!(
+        app.publish_multipart(Some(&app.tokens.revoked), meta, tgz.clone())
+            .await
+            .error(401),
+        "Invalid token"
+    );
+    assert_eq!(
+        app.publish_multipart(Some(&app.tokens.expired), meta, tgz.clone())
+            .await
+            .error(401),
+        "Token expired"
+    );
     assert_absent(&app, "authz").await;
 }
 
@@ -255,17 +381,56 @@ async fn scope_restriction_and_ownership_are_403() {
     assert!(r.error(403).contains("read scope"));
     assert_absent(&app, "readonly").await;
     // A token restricted to @team/* publishes there and nowhere else.
-    assert_eq!(app.publish(&app.tokens.team_only, "@team/tool", "1.0.0").await.0.status, 201);
-    assert!(app.publish(&app.tokens.team_only, "@other/tool", "1.0.0").await.0.error(403).contains("restricted"));
-    assert!(app.publish(&app.tokens.team_only, "tool", "1.0.0").await.0.error(403).contains("restricted"));
+    assert_eq!(
+        app.publish(&app.tokens.team_only, "@team/tool", "1.0.0")
+            .await
+            .0
+            .status,
+        201
+    );
+    assert!(
+        app.publish(&app.tokens.team_only, "@other/tool", "1.0.0")
+            .await
+            .0
+            .error(403)
+            .contains("restricted")
+    );
+    assert!(
+        app.publish(&app.tokens.team_only, "tool", "1.0.0")
+            .await
+            .0
+            .error(403)
+            .contains("restricted")
+    );
     // The first publisher owns the name; another user cannot add versions; an admin can.
-    assert_eq!(app.publish(&app.tokens.alice, "owned", "1.0.0").await.0.status, 201);
+    assert_eq!(
+        app.publish(&app.tokens.alice, "owned", "1.0.0")
+            .await
+            .0
+            .status,
+        201
+    );
     let (r, _) = app.publish(&app.tokens.bob, "owned", "1.1.0").await;
     assert!(r.error(403).contains("not an owner"));
-    assert_eq!(app.get("/packages/owned/versions").await.json()["versions"], json!(["1.0.0"]));
-    assert_eq!(app.publish(&app.tokens.alice, "owned", "1.2.0").await.0.status, 201);
-    assert_eq!(app.publish(ADMIN_TOKEN, "owned", "1.3.0").await.0.status, 201);
-    assert_eq!(app.get("/packages/owned/versions").await.json()["versions"], json!(["1.3.0", "1.2.0", "1.0.0"]));
+    assert_eq!(
+        app.get("/packages/owned/versions").await.json()["versions"],
+        json!(["1.0.0"])
+    );
+    assert_eq!(
+        app.publish(&app.tokens.alice, "owned", "1.2.0")
+            .await
+            .0
+            .status,
+        201
+    );
+    assert_eq!(
+        app.publish(ADMIN_TOKEN, "owned", "1.3.0").await.0.status,
+        201
+    );
+    assert_eq!(
+        app.get("/packages/owned/versions").await.json()["versions"],
+        json!(["1.3.0", "1.2.0", "1.0.0"])
+    );
 }
 
 #[tokio::test]
@@ -278,11 +443,22 @@ async fn concurrent_publishes_of_one_version_yield_one_201_and_19_409() {
         let token = app.tokens.alice.clone();
         tasks.push(tokio::spawn(async move {
             // Each task sends different bytes, so a second write would be visible.
-            let tgz = npm_tarball(&json!({"name": "racy", "version": "1.0.0", "description": format!("task {i}")}));
+            let tgz = npm_tarball(
+                &json!({"name": "racy", "version": "1.0.0", "description": format!("task {i}")}),
+            );
             let form = reqwest::multipart::Form::new()
                 .text("metadata", r#"{"name":"racy","version":"1.0.0"}"#)
-                .part("tarball", reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"));
-            let r = client.post(url).bearer_auth(token).multipart(form).send().await.unwrap();
+                .part(
+                    "tarball",
+                    reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"),
+                );
+            let r = client
+                .post(url)
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), tgz)
         }));
     }
@@ -297,5 +473,9 @@ async fn concurrent_publishes_of_one_version_yield_one_201_and_19_409() {
         }
     }
     assert_eq!((created.len(), conflicts), (1, 19));
-    assert_eq!(app.get("/packages/racy/1.0.0/tarball").await.body, created[0], "the winner's bytes are served");
+    assert_eq!(
+        app.get("/packages/racy/1.0.0/tarball").await.body,
+        created[0],
+        "the winner's bytes are served"
+    );
 }

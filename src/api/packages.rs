@@ -117,7 +117,7 @@ impl PackageMetadata {
 pub enum MetadataResponse {
     /// The version's metadata.
     #[oai(status = 200)]
-    Ok(Json<PackageMetadata>),
+    Ok(Json<Box<PackageMetadata>>),
     /// No such package or version: `{"error":"Package not found"}` or `{"error":"Package version not found"}`.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -176,7 +176,13 @@ pub struct PackagesApi {
 impl PackagesApi {
     async fn find_version(&self, name: &str, version: &str) -> Result<VersionRecord, ApiError> {
         let core = &self.core;
-        if core.store.package(name).await.map_err(ApiError::internal)?.is_none() {
+        if core
+            .store
+            .package(name)
+            .await
+            .map_err(ApiError::internal)?
+            .is_none()
+        {
             return Err(package_not_found());
         }
         core.store
@@ -197,7 +203,9 @@ impl PackagesApi {
     #[oai(path = "/packages/:name", method = "get", operation_id = "getPackage")]
     async fn get_package(&self, name: Path<String>) -> MetadataResponse {
         match resolve::latest(&self.core, &name).await {
-            Ok(Some(v)) => MetadataResponse::Ok(Json(PackageMetadata::from_record(&self.core, &v))),
+            Ok(Some(v)) => {
+                MetadataResponse::Ok(Json(Box::new(PackageMetadata::from_record(&self.core, &v))))
+            }
             Ok(None) => package_not_found().into(),
             Err(e) => ApiError::internal(e).into(),
         }
@@ -207,7 +215,11 @@ impl PackagesApi {
     ///
     /// Version numbers, newest first by semver precedence. An unknown package answers
     /// `{"versions":[]}` (the seed's contract), not 404.
-    #[oai(path = "/packages/:name/versions", method = "get", operation_id = "listVersions")]
+    #[oai(
+        path = "/packages/:name/versions",
+        method = "get",
+        operation_id = "listVersions"
+    )]
     async fn list_versions(&self, name: Path<String>) -> VersionsResponse {
         match resolve::versions_newest_first(&self.core, &name).await {
             Ok(list) => VersionsResponse::Ok(Json(VersionList {
@@ -220,10 +232,20 @@ impl PackagesApi {
     /// One version of a package
     ///
     /// The metadata of an exact version, including its dependencies.
-    #[oai(path = "/packages/:name/:version", method = "get", operation_id = "getPackageVersion")]
-    async fn get_package_version(&self, name: Path<String>, version: Path<String>) -> MetadataResponse {
+    #[oai(
+        path = "/packages/:name/:version",
+        method = "get",
+        operation_id = "getPackageVersion"
+    )]
+    async fn get_package_version(
+        &self,
+        name: Path<String>,
+        version: Path<String>,
+    ) -> MetadataResponse {
         match self.find_version(&name, &version).await {
-            Ok(v) => MetadataResponse::Ok(Json(PackageMetadata::from_record(&self.core, &v))),
+            Ok(v) => {
+                MetadataResponse::Ok(Json(Box::new(PackageMetadata::from_record(&self.core, &v))))
+            }
             Err(e) => e.into(),
         }
     }
@@ -232,14 +254,22 @@ impl PackagesApi {
     ///
     /// The `.tgz` of one version, byte for byte as published; its SHA-256 is the `checksum` in
     /// the metadata. Each successful download is counted.
-    #[oai(path = "/packages/:name/:version/tarball", method = "get", operation_id = "downloadTarball")]
+    #[oai(
+        path = "/packages/:name/:version/tarball",
+        method = "get",
+        operation_id = "downloadTarball"
+    )]
     async fn download_tarball(&self, name: Path<String>, version: Path<String>) -> TarballResponse {
         let record = match self.find_version(&name, &version).await {
             Ok(v) => v,
             Err(e) => return e.into(),
         };
         let Some(key) = BlobKey::parse(&record.tarball.sha256) else {
-            return ApiError::internal(format!("stored sha256 of {}@{} is not a blob key", record.name, record.version)).into();
+            return ApiError::internal(format!(
+                "stored sha256 of {}@{} is not a blob key",
+                record.name, record.version
+            ))
+            .into();
         };
         let bytes = match self.core.blobs.get(&key).await {
             Ok(b) => b,

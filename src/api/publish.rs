@@ -28,8 +28,16 @@ fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
 }
 
 /// Reads the whole body, refusing with 413 once it passes `limit` bytes.
-async fn read_bounded(req: &Request, body: &mut RequestBody, limit: u64) -> Result<Bytes, ApiError> {
-    let too_large = || ApiError::too_large(format!("Request body is larger than the limit of {limit} bytes"));
+async fn read_bounded(
+    req: &Request,
+    body: &mut RequestBody,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::too_large(format!(
+            "Request body is larger than the limit of {limit} bytes"
+        ))
+    };
     let declared = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)
@@ -44,7 +52,8 @@ async fn read_bounded(req: &Request, body: &mut RequestBody, limit: u64) -> Resu
     let mut stream = body.into_bytes_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(too_large());
         }
@@ -80,8 +89,20 @@ impl Payload for MultipartBody {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             required: vec!["metadata", "tarball"],
             properties: vec![
-                ("metadata", string_schema("The package.json text (at least `name` and `version`, or `{}` to take both from the tarball).", None)),
-                ("tarball", string_schema("The package tarball (`.tgz`, a gzip'd tar with `package/package.json`).", Some("binary"))),
+                (
+                    "metadata",
+                    string_schema(
+                        "The package.json text (at least `name` and `version`, or `{}` to take both from the tarball).",
+                        None,
+                    ),
+                ),
+                (
+                    "tarball",
+                    string_schema(
+                        "The package tarball (`.tgz`, a gzip'd tar with `package/package.json`).",
+                        Some("binary"),
+                    ),
+                ),
             ],
             ..MetaSchema::new("object")
         }))
@@ -121,11 +142,16 @@ impl Payload for JsonBody {
                 (
                     "metadata",
                     MetaSchemaRef::Inline(Box::new(MetaSchema {
-                        description: Some("The package.json object (at least `name` and `version`, or `{}` to take both from the tarball)."),
+                        description: Some(
+                            "The package.json object (at least `name` and `version`, or `{}` to take both from the tarball).",
+                        ),
                         ..MetaSchema::new("object")
                     })),
                 ),
-                ("tarball", string_schema("The tarball, standard base64.", Some("byte"))),
+                (
+                    "tarball",
+                    string_schema("The tarball, standard base64.", Some("byte")),
+                ),
             ],
             ..MetaSchema::new("object")
         }))
@@ -137,7 +163,9 @@ impl ParsePayload for JsonBody {
 
     async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let core = core_of(req)?;
-        Ok(Self(read_bounded(req, body, core.settings.limits.max_request_bytes).await?))
+        Ok(Self(
+            read_bounded(req, body, core.settings.limits.max_request_bytes).await?,
+        ))
     }
 }
 
@@ -169,14 +197,20 @@ fn parse_metadata_text(text: &[u8], core: &Core) -> Result<Map<String, Value>, A
 }
 
 async fn parse_multipart(core: &Core, body: MultipartBody) -> Result<PublishRequest, ApiError> {
-    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body.body) });
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body.body) });
     let mut multipart = multer::Multipart::new(stream, body.boundary);
     let bad = |e: multer::Error| ApiError::bad_request(format!("Malformed multipart body: {e}"));
     let mut metadata = None;
     let mut tarball = None;
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         match field.name() {
-            Some("metadata") => metadata = Some(parse_metadata_text(&field.bytes().await.map_err(bad)?, core)?),
+            Some("metadata") => {
+                metadata = Some(parse_metadata_text(
+                    &field.bytes().await.map_err(bad)?,
+                    core,
+                )?)
+            }
             Some("tarball") => tarball = Some(field.bytes().await.map_err(bad)?),
             _ => {
                 field.bytes().await.map_err(bad)?;

@@ -17,8 +17,11 @@ pub struct BlobKey(String);
 impl BlobKey {
     /// Accepts exactly 64 lowercase hex digits.
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(text.to_string()))
+        (text.len() == 64
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(text.to_string()))
     }
 
     pub fn as_str(&self) -> &str {

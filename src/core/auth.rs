@@ -193,8 +193,16 @@ mod tests {
             scope,
             restriction: r.map(String::from),
         };
-        assert!(caller(TokenScope::Read, None).check_publish(&name("a")).is_err());
-        assert!(caller(TokenScope::Publish, None).check_publish(&name("a")).is_ok());
+        assert!(
+            caller(TokenScope::Read, None)
+                .check_publish(&name("a"))
+                .is_err()
+        );
+        assert!(
+            caller(TokenScope::Publish, None)
+                .check_publish(&name("a"))
+                .is_ok()
+        );
         let scoped = caller(TokenScope::Publish, Some("@team/*"));
         assert!(scoped.check_publish(&name("@team/x")).is_ok());
         assert!(scoped.check_publish(&name("@other/x")).is_err());

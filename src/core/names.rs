@@ -36,10 +36,9 @@ fn check_part(part: &str) -> Result<(), &'static str> {
     if part.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err("a name must be lowercase");
     }
-    if !part
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_')
-    {
+    if !part.bytes().all(|b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'
+    }) {
         return Err("a name may contain only a-z, 0-9, `-`, `.` and `_`");
     }
     Ok(())
@@ -136,7 +135,15 @@ mod tests {
 
     #[test]
     fn accepts_npm_names() {
-        for ok in ["a", "left-pad", "@scope/pkg", "lodash.merge", "a_b", "@s/n.js", "123"] {
+        for ok in [
+            "a",
+            "left-pad",
+            "@scope/pkg",
+            "lodash.merge",
+            "a_b",
+            "@s/n.js",
+            "123",
+        ] {
             assert!(PackageName::parse(ok, 214).is_ok(), "{ok}");
         }
     }
@@ -144,11 +151,31 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         for bad in [
-            "", "UPPER", "has space", " lead", ".dot", "_under", "a/b", "@scope", "@scope/", "@/n",
-            "..", "a..b", "node_modules", "__proto__", "@s/__proto__", "a%2fb", "ünïcode", "a~b",
-            "@s/n/extra", "../etc",
+            "",
+            "UPPER",
+            "has space",
+            " lead",
+            ".dot",
+            "_under",
+            "a/b",
+            "@scope",
+            "@scope/",
+            "@/n",
+            "..",
+            "a..b",
+            "node_modules",
+            "__proto__",
+            "@s/__proto__",
+            "a%2fb",
+            "ünïcode",
+            "a~b",
+            "@s/n/extra",
+            "../etc",
         ] {
-            assert!(PackageName::parse(bad, 214).is_err(), "{bad:?} should be refused");
+            assert!(
+                PackageName::parse(bad, 214).is_err(),
+                "{bad:?} should be refused"
+            );
         }
         assert!(PackageName::parse(&"a".repeat(215), 214).is_err());
         assert!(PackageName::parse(&"a".repeat(214), 214).is_ok());

@@ -135,8 +135,9 @@ pub async fn publish(
 
     let tar_name = string_field(Some(&inspected.manifest), "name")?
         .ok_or_else(|| PublishError::Mismatch("package.json in the tarball has no name".into()))?;
-    let tar_version = string_field(Some(&inspected.manifest), "version")?
-        .ok_or_else(|| PublishError::Mismatch("package.json in the tarball has no version".into()))?;
+    let tar_version = string_field(Some(&inspected.manifest), "version")?.ok_or_else(|| {
+        PublishError::Mismatch("package.json in the tarball has no version".into())
+    })?;
     let name = match meta_name {
         Some(name) if name.as_str() != tar_name => {
             return Err(PublishError::Mismatch(format!(
@@ -205,8 +206,12 @@ pub async fn publish(
                 updated_at: now,
             },
         };
-        if next_latest(pkg.dist_tags.get("latest").map(String::as_str), &new_version) {
-            pkg.dist_tags.insert("latest".into(), new_version.to_string());
+        if next_latest(
+            pkg.dist_tags.get("latest").map(String::as_str),
+            &new_version,
+        ) {
+            pkg.dist_tags
+                .insert("latest".into(), new_version.to_string());
         }
         pkg.updated_at = now;
         Ok(pkg)

@@ -60,7 +60,10 @@ pub fn digests(bytes: &[u8]) -> (String, String, String) {
     let sha256 = hex::encode(Sha256::digest(bytes));
     let sha1 = hex::encode(Sha1::digest(bytes));
     let sha512 = Sha512::digest(bytes);
-    let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha512));
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha512)
+    );
     (sha256, sha1, integrity)
 }
 
@@ -104,7 +107,10 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
         return Err(TarballError::NotGzip);
     }
     // The tar stream is bounded by the unpacked limit plus room for tar headers.
-    let headroom = limits.max_tarball_entries.saturating_mul(1024).saturating_add(4096);
+    let headroom = limits
+        .max_tarball_entries
+        .saturating_mul(1024)
+        .saturating_add(4096);
     let stream_limit = limits.max_unpacked_bytes.saturating_add(headroom);
     let gz = flate2::read::GzDecoder::new(bytes);
     let mut archive = tar::Archive::new(Bounded {
@@ -187,7 +193,10 @@ pub(crate) mod tests {
     /// Builds a gzip'd tar holding `package/package.json` with the given text plus one file.
     pub fn npm_tarball(package_json: &str) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
-        for (path, data) in [("package/package.json", package_json.as_bytes()), ("package/index.js", b"module.exports = 1;\n".as_slice())] {
+        for (path, data) in [
+            ("package/package.json", package_json.as_bytes()),
+            ("package/index.js", b"module.exports = 1;\n".as_slice()),
+        ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
@@ -217,8 +226,14 @@ pub(crate) mod tests {
     #[test]
     fn refuses_truncated_and_non_gzip() {
         let t = npm_tarball(r#"{"name":"a","version":"1.0.0"}"#);
-        assert!(matches!(inspect(&t[..t.len() - 10], &limits()), Err(TarballError::Corrupt(_))));
-        assert!(matches!(inspect(b"hello world", &limits()), Err(TarballError::NotGzip)));
+        assert!(matches!(
+            inspect(&t[..t.len() - 10], &limits()),
+            Err(TarballError::Corrupt(_))
+        ));
+        assert!(matches!(
+            inspect(b"hello world", &limits()),
+            Err(TarballError::NotGzip)
+        ));
     }
 
     #[test]
@@ -226,6 +241,9 @@ pub(crate) mod tests {
         let mut l = limits();
         l.max_unpacked_bytes = 10;
         let t = npm_tarball(r#"{"name":"a","version":"1.0.0"}"#);
-        assert!(matches!(inspect(&t, &l), Err(TarballError::UnpackedTooLarge(10))));
+        assert!(matches!(
+            inspect(&t, &l),
+            Err(TarballError::UnpackedTooLarge(10))
+        ));
     }
 }

@@ -13,7 +13,11 @@ use crate::error::ApiError;
 const PACKAGE_PREFIXES: &[&str] = &["/packages/"];
 
 /// Characters escaped when a package name becomes one path segment (`@` and `/` among them).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Rewrites `/packages/@scope/name/...` (raw, or with `%40`, `%2F`, `%2f` in any mix) to the
 /// canonical `/packages/%40scope%2Fname/...`, so the router sees a package name as one segment.
@@ -75,12 +79,19 @@ impl<A: Endpoint, B: Endpoint> Endpoint for Fallback<A, B> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+        let (method, uri, headers) = (
+            req.method().clone(),
+            req.uri().clone(),
+            req.headers().clone(),
+        );
         match self.first.call(req).await {
             Err(e) if e.is::<poem::error::NotFoundError>() => {
                 let mut again = Request::builder().method(method).uri(uri).finish();
                 *again.headers_mut() = headers;
-                self.second.call(again).await.map(IntoResponse::into_response)
+                self.second
+                    .call(again)
+                    .await
+                    .map(IntoResponse::into_response)
             }
             other => other.map(IntoResponse::into_response),
         }
@@ -123,8 +134,14 @@ mod tests {
     #[test]
     fn scoped_names_become_one_segment() {
         assert_eq!(c("/packages/@s/n").as_deref(), Some("/packages/%40s%2Fn"));
-        assert_eq!(c("/packages/@s/n/1.0.0/tarball").as_deref(), Some("/packages/%40s%2Fn/1.0.0/tarball"));
-        assert_eq!(c("/packages/%40s%2fn/versions").as_deref(), Some("/packages/%40s%2Fn/versions"));
+        assert_eq!(
+            c("/packages/@s/n/1.0.0/tarball").as_deref(),
+            Some("/packages/%40s%2Fn/1.0.0/tarball")
+        );
+        assert_eq!(
+            c("/packages/%40s%2fn/versions").as_deref(),
+            Some("/packages/%40s%2Fn/versions")
+        );
         assert_eq!(c("/packages/@s%2Fn").as_deref(), Some("/packages/%40s%2Fn"));
         assert_eq!(c("/packages/%40s%2Fn"), None);
     }

@@ -44,7 +44,9 @@ pub struct VersionRecord {
 }
 
 /// What a token may do, from least to most.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenScope {
     Read,
@@ -59,7 +61,9 @@ impl std::str::FromStr for TokenScope {
             "read" => Ok(Self::Read),
             "publish" => Ok(Self::Publish),
             "admin" => Ok(Self::Admin),
-            other => Err(format!("unknown scope {other:?}: expected read, publish or admin")),
+            other => Err(format!(
+                "unknown scope {other:?}: expected read, publish or admin"
+            )),
         }
     }
 }

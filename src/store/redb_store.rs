@@ -64,8 +64,12 @@ impl RedbStore {
             source: e.into(),
         })?;
         match found {
-            None => tracing::info!(db.path = %shown, schema.version = schema::SCHEMA_VERSION, "created a new metadata database"),
-            Some(v) if v < schema::SCHEMA_VERSION => tracing::info!(db.path = %shown, schema.from = v, schema.to = schema::SCHEMA_VERSION, "migrated the metadata database"),
+            None => {
+                tracing::info!(db.path = %shown, schema.version = schema::SCHEMA_VERSION, "created a new metadata database")
+            }
+            Some(v) if v < schema::SCHEMA_VERSION => {
+                tracing::info!(db.path = %shown, schema.from = v, schema.to = schema::SCHEMA_VERSION, "migrated the metadata database")
+            }
             Some(_) => {}
         }
         Ok(Self { db: Arc::new(db) })
@@ -239,7 +243,11 @@ impl DownloadStore for RedbStore {
                 let mut table = txn.open_table(DOWNLOADS).map_err(backend)?;
                 for c in &counts {
                     let key = (c.name.as_str(), c.version.as_str(), c.day.as_str());
-                    let old = table.get(key).map_err(backend)?.map(|v| v.value()).unwrap_or(0);
+                    let old = table
+                        .get(key)
+                        .map_err(backend)?
+                        .map(|v| v.value())
+                        .unwrap_or(0);
                     table.insert(key, old + c.count).map_err(backend)?;
                 }
             }

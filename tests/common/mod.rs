@@ -67,8 +67,12 @@ impl TestApp {
             alice: mint("alice", TokenScope::Publish, None, None).await.secret,
             bob: mint("bob", TokenScope::Publish, None, None).await.secret,
             reader: mint("reader", TokenScope::Read, None, None).await.secret,
-            team_only: mint("teamci", TokenScope::Publish, Some("@team/*"), None).await.secret,
-            expired: mint("old", TokenScope::Publish, None, Some(past)).await.secret,
+            team_only: mint("teamci", TokenScope::Publish, Some("@team/*"), None)
+                .await
+                .secret,
+            expired: mint("old", TokenScope::Publish, None, Some(past))
+                .await
+                .secret,
             revoked: revoked.secret,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -96,11 +100,23 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        Response::from(self.client.get(format!("{}{path}", self.url)).send().await.unwrap()).await
+        Response::from(
+            self.client
+                .get(format!("{}{path}", self.url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// Publishes with a multipart body: `metadata` text first, then the `tarball` file part.
-    pub async fn publish_multipart(&self, token: Option<&str>, metadata: &str, tarball: Vec<u8>) -> Response {
+    pub async fn publish_multipart(
+        &self,
+        token: Option<&str>,
+        metadata: &str,
+        tarball: Vec<u8>,
+    ) -> Response {
         let form = reqwest::multipart::Form::new()
             .text("metadata", metadata.to_string())
             .part(
@@ -110,7 +126,10 @@ impl TestApp {
                     .mime_str("application/gzip")
                     .unwrap(),
             );
-        let mut req = self.client.post(format!("{}/publish", self.url)).multipart(form);
+        let mut req = self
+            .client
+            .post(format!("{}/publish", self.url))
+            .multipart(form);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -121,7 +140,11 @@ impl TestApp {
     pub async fn publish(&self, token: &str, name: &str, version: &str) -> (Response, Vec<u8>) {
         let tgz = npm_tarball(&serde_json::json!({"name": name, "version": version}));
         let meta = serde_json::json!({"name": name, "version": version}).to_string();
-        (self.publish_multipart(Some(token), &meta, tgz.clone()).await, tgz)
+        (
+            self.publish_multipart(Some(token), &meta, tgz.clone())
+                .await,
+            tgz,
+        )
     }
 
     /// Publishes with a JSON body (`{"metadata":…, "tarball": base64}`) or any raw JSON text.
@@ -158,23 +181,46 @@ impl Response {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.unwrap().to_vec();
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     /// Asserts the status and that the body is `{"error": "..."}` JSON; returns the message.
     pub fn error(&self, status: u16) -> String {
-        assert_eq!(self.status.as_u16(), status, "body: {}", String::from_utf8_lossy(&self.body));
-        assert!(self.header("content-type").starts_with("application/json"), "content-type {}", self.header("content-type"));
-        self.json()["error"].as_str().expect("an error message").to_string()
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.header("content-type").starts_with("application/json"),
+            "content-type {}",
+            self.header("content-type")
+        );
+        self.json()["error"]
+            .as_str()
+            .expect("an error message")
+            .to_string()
     }
 }
 
@@ -198,7 +244,9 @@ pub fn tarball_with(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        builder.append_data(&mut header, path, data.as_slice()).unwrap();
+        builder
+            .append_data(&mut header, path, data.as_slice())
+            .unwrap();
     }
     let tar = builder.into_inner().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -218,7 +266,11 @@ pub fn bin_path() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl BinServer {
@@ -246,7 +298,11 @@ impl BinServer {
     }
 
     fn wait_healthy(&self) {
-        assert!(wait_for_health(&self.url), "server at {} did not become healthy", self.url);
+        assert!(
+            wait_for_health(&self.url),
+            "server at {} did not become healthy",
+            self.url
+        );
     }
 
     /// SIGKILL: no chance to flush or finish anything.
@@ -257,7 +313,10 @@ impl BinServer {
 
     /// SIGTERM, then wait for a clean exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
     }
@@ -276,7 +335,10 @@ fn wait_for_health(url: &str) -> bool {
     let addr = url.trim_start_matches("http://");
     for _ in 0..400 {
         if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = write!(s, "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                s,
+                "GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
             let mut buf = String::new();
             let _ = s.read_to_string(&mut buf);
             if buf.starts_with("HTTP/1.1 200") {

@@ -1,0 +1,105 @@
+//! The API documents itself: every Pantry API route is in /openapi.json with its responses,
+//! the Swagger UI at /docs is served from the binary, and the spec matches the committed
+//! snapshot so an accidental contract change shows up in review.
+
+mod common;
+
+use common::TestApp;
+use serde_json::Value;
+
+const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
+
+fn statuses(spec: &Value, path: &str, method: &str) -> Vec<String> {
+    let op = &spec["paths"][path][method];
+    assert!(op.is_object(), "{method} {path} is not in the spec");
+    assert!(
+        !op["summary"].as_str().unwrap_or("").is_empty(),
+        "{method} {path} has no summary"
+    );
+    assert!(
+        !op["description"].as_str().unwrap_or("").is_empty(),
+        "{method} {path} has no description"
+    );
+    let mut codes: Vec<String> = op["responses"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    codes.sort();
+    codes
+}
+
+#[tokio::test]
+async fn every_route_is_documented_with_its_responses() {
+    let app = TestApp::start().await;
+    let r = app.get("/openapi.json").await;
+    assert_eq!(r.status, 200);
+    let spec = r.json();
+    assert_eq!(statuses(&spec, "/health", "get"), ["200", "503"]);
+    assert_eq!(
+        statuses(&spec, "/packages/{name}", "get"),
+        ["200", "404", "500"]
+    );
+    assert_eq!(
+        statuses(&spec, "/packages/{name}/{version}", "get"),
+        ["200", "404", "500"]
+    );
+    assert_eq!(
+        statuses(&spec, "/packages/{name}/versions", "get"),
+        ["200", "500"]
+    );
+    assert_eq!(
+        statuses(&spec, "/packages/{name}/{version}/tarball", "get"),
+        ["200", "404", "500"]
+    );
+    assert_eq!(
+        statuses(&spec, "/publish", "post"),
+        [
+            "201", "400", "401", "403", "409", "413", "415", "422", "500"
+        ]
+    );
+    let publish = &spec["paths"]["/publish"]["post"];
+    assert!(publish["requestBody"]["content"]["multipart/form-data"].is_object());
+    assert!(publish["requestBody"]["content"]["application/json"].is_object());
+    assert_eq!(publish["security"][0]["bearerToken"], serde_json::json!([]));
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearerToken"]["scheme"],
+        "bearer"
+    );
+    assert!(spec["paths"]["/packages/{name}/{version}/tarball"]["get"]["responses"]["200"]["content"]["application/gzip"].is_object());
+    assert_eq!(spec["servers"][0]["url"], app.url.as_str());
+
+    // Snapshot, without the per-run server URL. UPDATE_SNAPSHOTS=1 rewrites it.
+    let mut stable = spec.clone();
+    stable.as_object_mut().unwrap().remove("servers");
+    let text = serde_json::to_string_pretty(&stable).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(SNAPSHOT, &text).unwrap();
+    }
+    let committed = std::fs::read_to_string(SNAPSHOT)
+        .expect("tests/snapshots/openapi.json exists (UPDATE_SNAPSHOTS=1 creates it)");
+    assert_eq!(
+        committed, text,
+        "the API contract changed: review it, then UPDATE_SNAPSHOTS=1 cargo test --test openapi"
+    );
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary() {
+    let app = TestApp::start().await;
+    let r = app.get("/docs").await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").starts_with("text/html"));
+    let html = String::from_utf8(r.body).unwrap();
+    assert!(
+        html.contains("SwaggerUIBundle"),
+        "the Swagger UI bundle is inlined"
+    );
+    for cdn in ["unpkg.com", "jsdelivr", "cdnjs", "<script src=\"http"] {
+        assert!(!html.contains(cdn), "/docs loads {cdn}");
+    }
+    let home = app.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(String::from_utf8(home.body).unwrap().contains("/docs"));
+}

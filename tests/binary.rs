@@ -378,40 +378,46 @@ fn config_show_reports_values_sources_and_redacts_secrets() {
 
 #[test]
 fn bad_configuration_is_a_clear_error_naming_the_key() {
-    let (ok, _, err) = run_bin(&["config", "show"], &[("PORT", "eighty")]);
-    assert!(!ok);
-    assert!(
-        err.contains("server.port") && err.contains("env PORT"),
-        "{err}"
-    );
     let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[limits]\nmax_tarbal_bytes = 5\n").unwrap();
-    let (ok, _, err) = run_bin(&["serve", "--config", file.to_str().unwrap()], &[]);
-    assert!(!ok);
-    assert!(err.contains("limits.max_tarbal_bytes"), "{err}");
-    let (ok, _, err) = run_bin(
-        &[
-            "serve",
-            "--base-url",
-            "ftp://x",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(!ok && err.contains("server.base_url"), "{err}");
-    let (ok, _, err) = run_bin(
-        &[
-            "serve",
-            "--set",
-            "limits.max_tarball_bytes=0",
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(!ok && err.contains("limits.max_tarball_bytes"), "{err}");
+    let file = file.to_str().unwrap();
+    let cases: [(&[&str], &[(&str, &str)], &[&str]); 4] = [
+        (
+            &["config", "show"],
+            &[("PORT", "eighty")],
+            &["server.port", "env PORT"],
+        ),
+        (
+            &["serve", "--config", file],
+            &[],
+            &["limits.max_tarbal_bytes"],
+        ),
+        (
+            &["serve", "--base-url", "ftp://x", "--data-dir", data],
+            &[],
+            &["server.base_url"],
+        ),
+        (
+            &[
+                "serve",
+                "--set",
+                "limits.max_tarball_bytes=0",
+                "--data-dir",
+                data,
+            ],
+            &[],
+            &["limits.max_tarball_bytes"],
+        ),
+    ];
+    for (args, envs, expected) in cases {
+        let (ok, _, err) = run_bin(args, envs);
+        assert!(!ok, "{args:?} should fail");
+        for text in expected {
+            assert!(err.contains(text), "{args:?}: {err}");
+        }
+    }
 }
 
 #[test]

@@ -13,10 +13,15 @@ pub struct FsBlobStore {
 }
 
 impl FsBlobStore {
-    /// Uses `<root>/sha256/` for blobs and `<root>/tmp/` for uploads in progress.
+    /// Uses `<root>/sha256/` for blobs and `<root>/tmp/` for uploads in progress. Leftovers in
+    /// `tmp/` are from a process that died mid-upload (nothing is in flight yet), so they go.
     pub fn open(root: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(root.join("sha256"))?;
-        std::fs::create_dir_all(root.join("tmp"))?;
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir_all(&tmp)?;
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -62,5 +67,35 @@ impl BlobStore for FsBlobStore {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[tokio::test]
+    async fn put_is_content_addressed_and_cleans_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        std::fs::write(dir.path().join("tmp/.tmpHALF"), b"half an upload").unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        let data = Bytes::from_static(b"tarball bytes");
+        let key = BlobKey::parse(&hex::encode(Sha256::digest(&data))).unwrap();
+        store.put(&key, data.clone()).await.unwrap();
+        store.put(&key, data.clone()).await.unwrap();
+        assert_eq!(store.get(&key).await.unwrap(), data);
+        let other = BlobKey::parse(&"0".repeat(64)).unwrap();
+        assert!(matches!(
+            store.get(&other).await,
+            Err(BlobError::Missing(_))
+        ));
+        assert!(BlobKey::parse("../../etc/passwd").is_none());
+        assert!(BlobKey::parse(&"A".repeat(64)).is_none());
     }
 }

@@ -280,3 +280,37 @@ impl DownloadStore for RedbStore {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_database_gets_the_current_schema_and_a_newer_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.redb");
+        drop(RedbStore::open(&path).unwrap());
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_read().unwrap();
+            let meta = txn.open_table(schema::META).unwrap();
+            assert_eq!(
+                meta.get("schema_version").unwrap().unwrap().value(),
+                schema::SCHEMA_VERSION
+            );
+            drop(meta);
+            drop(txn);
+            let txn = db.begin_write().unwrap();
+            txn.open_table(schema::META)
+                .unwrap()
+                .insert("schema_version", 99)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = RedbStore::open(&path)
+            .err()
+            .expect("a newer schema is refused")
+            .to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+}

@@ -376,6 +376,9 @@ fn config_show_reports_values_sources_and_redacts_secrets() {
     assert!(!out.contains("very-secret"));
 }
 
+/// Arguments, environment, and the texts the error must contain.
+type ConfigCase<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn bad_configuration_is_a_clear_error_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -383,7 +386,7 @@ fn bad_configuration_is_a_clear_error_naming_the_key() {
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[limits]\nmax_tarbal_bytes = 5\n").unwrap();
     let file = file.to_str().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &[&str]); 4] = [
+    let cases: [ConfigCase; 4] = [
         (
             &["config", "show"],
             &[("PORT", "eighty")],

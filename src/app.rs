@@ -163,6 +163,7 @@ impl Registry {
         restriction: Option<&str>,
         expires_at: Option<time::OffsetDateTime>,
     ) -> Result<CreatedToken, String> {
+        auth::validate_user_name(user)?;
         let restriction = restriction.map(auth::parse_restriction).transpose()?;
         let minted = auth::mint(user, name, scope, restriction, expires_at);
         self.core

@@ -127,25 +127,29 @@ pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, S
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(at);
     }
-    let (num, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = num.parse().map_err(|_| {
-        format!("invalid expiry {text:?}: use 30d, 12h, 45m, 90s or an RFC 3339 time")
-    })?;
-    let d = match unit {
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
-        _ => return Err(format!("invalid expiry unit in {text:?}: use d, h, m or s")),
+    let invalid = || format!("invalid expiry {text:?}: use 30d, 12h, 45m, 90s or an RFC 3339 time");
+    let unit = text.chars().last().ok_or_else(invalid)?;
+    let n: i64 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| invalid())?;
+    let seconds_per_unit = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        's' => 1,
+        _ => return Err(invalid()),
     };
     if n <= 0 {
         return Err(format!("expiry {text:?} must be in the future"));
     }
-    Ok(now + d)
+    n.checked_mul(seconds_per_unit)
+        .and_then(|secs| now.checked_add(time::Duration::seconds(secs)))
+        .ok_or_else(|| format!("expiry {text:?} is too far in the future"))
 }
 
 fn init_tracing(settings: &crate::Settings) {
     use tracing_subscriber::EnvFilter;
+    // `Layers::resolve` already checked the filter's syntax.
     let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match settings.log_format {
         LogFormat::Json => true,
@@ -182,16 +186,18 @@ async fn shutdown_signal() {
 async fn serve(layers: Layers) -> Result<(), String> {
     let settings = layers.resolve().map_err(|e| e.to_string())?;
     init_tracing(&settings);
-    let registry = crate::Registry::builder()
-        .layers(layers)
-        .build()
-        .await
-        .map_err(|e| e.to_string())?;
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut builder = crate::Registry::builder().layers(layers);
+    if settings.base_url.is_empty() && settings.port == 0 {
+        // Port 0 picks a free port: the URLs handed out must name the one actually bound.
+        builder = builder.base_url(format!("http://localhost:{}", bound.port()));
+    }
+    let registry = builder.build().await.map_err(|e| e.to_string())?;
+    let settings = registry.settings().clone();
     if !registry.has_tokens().await {
         eprintln!(
             "No tokens exist yet, so nobody can publish. Stop the server and create one:\n  \
@@ -229,9 +235,7 @@ async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
             expires,
         } => {
             let user = user.trim().to_string();
-            if user.is_empty() {
-                return Err("--user must not be empty".into());
-            }
+            auth::validate_user_name(&user)?;
             let restriction = package.map(|p| auth::parse_restriction(&p)).transpose()?;
             let expires_at = expires
                 .map(|e| parse_expiry(&e, OffsetDateTime::now_utc()))
@@ -334,5 +338,8 @@ mod tests {
         assert!(parse_expiry("soon", now).is_err());
         assert!(parse_expiry("0d", now).is_err());
         assert!(parse_expiry("5y", now).is_err());
+        assert!(parse_expiry("30é", now).is_err());
+        assert!(parse_expiry("99999999999999d", now).is_err());
+        assert!(parse_expiry("", now).is_err());
     }
 }

@@ -303,6 +303,13 @@ impl Layers {
             max_manifest_bytes: self.positive("limits.max_manifest_bytes")?,
             max_name_length: self.positive("limits.max_name_length")? as usize,
         };
+        let log_level = self.get("log.level").trim().to_string();
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
+            return Err(ConfigError(format!(
+                "invalid value {log_level:?} for `log.level` (from {}): {e}",
+                self.source("log.level")
+            )));
+        }
         let log_format = match self.get("log.format").trim() {
             "auto" => LogFormat::Auto,
             "pretty" => LogFormat::Pretty,
@@ -327,7 +334,7 @@ impl Layers {
             download_flush_interval: Duration::from_millis(
                 self.positive("downloads.flush_interval_ms")?,
             ),
-            log_level: self.get("log.level").to_string(),
+            log_level,
             log_format,
         })
     }

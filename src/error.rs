@@ -124,8 +124,8 @@ impl ApiError {
         let kind = ErrorKind::from_status(status);
         let message = match status.as_u16() {
             401 => "Authorization required".to_string(),
-            404 => "Not found".to_string(),
-            405 => "Method not allowed".to_string(),
+            // The seed answers an unknown method on a known path like an unknown path.
+            404 | 405 => "Not found".to_string(),
             415 => "Unsupported content type".to_string(),
             s if s >= 500 => return Self::internal(err),
             _ => err.to_string(),

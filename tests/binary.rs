@@ -431,7 +431,9 @@ fn first_start_without_tokens_says_how_to_create_one() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(bin_path())
+    let mut cmd = Command::new(bin_path());
+    common::clean_env(&mut cmd);
+    let mut child = cmd
         .args([
             "--host",
             "127.0.0.1",
@@ -440,7 +442,6 @@ fn first_start_without_tokens_says_how_to_create_one() {
             "--data-dir",
             dir.path().to_str().unwrap(),
         ])
-        .env_remove("PANTRY_REGISTRY_TOKEN")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

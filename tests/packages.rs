@@ -263,6 +263,13 @@ async fn downloads_are_counted_and_flushed() {
     for _ in 0..3 {
         assert_eq!(app.get("/packages/counted/1.0.0/tarball").await.status, 200);
     }
+    let head = app
+        .client
+        .head(format!("{}/packages/counted/1.0.0/tarball", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200, "HEAD works and is not a download");
     assert_eq!(app.get("/packages/counted/2.0.0/tarball").await.status, 404);
     app.stop().await;
     // Reopen the database the server used and read the counts it wrote at shutdown.

@@ -75,6 +75,60 @@ async fn pantry_cli_request_tarball_first_whole_package_json_as_text() {
 }
 
 #[tokio::test]
+async fn base64_may_be_line_wrapped_or_unpadded_like_the_seed_accepted() {
+    let app = TestApp::start().await;
+    for (i, wrap) in [true, false].into_iter().enumerate() {
+        let name = format!("wrapped-{i}");
+        let tgz = npm_tarball(&json!({"name": name, "version": "1.0.0"}));
+        let mut text = b64(&tgz);
+        if wrap {
+            text = text
+                .as_bytes()
+                .chunks(76)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n");
+        } else {
+            text = text.trim_end_matches('=').to_string();
+        }
+        let body = json!({"metadata": {"name": name, "version": "1.0.0"}, "tarball": text});
+        let r = app
+            .publish_json(Some(&app.tokens.alice), body.to_string())
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            app.get(&format!("/packages/{name}/1.0.0/tarball"))
+                .await
+                .body,
+            tgz
+        );
+    }
+}
+
+#[tokio::test]
+async fn metadata_cannot_change_what_gets_installed() {
+    let app = TestApp::start().await;
+    let tgz =
+        npm_tarball(&json!({"name": "honest", "version": "1.0.0", "dependencies": {"a": "1"}}));
+    let meta = json!({"name": "honest", "version": "1.0.0", "description": "from metadata",
+        "dependencies": {"evil": "1"}, "bin": {"x": "x.js"}, "scripts": {"postinstall": "curl evil"}});
+    let r = app
+        .publish_multipart(Some(&app.tokens.alice), &meta.to_string(), tgz)
+        .await;
+    assert_eq!(r.status, 201);
+    let got = app.get("/packages/honest").await.json();
+    assert_eq!(
+        got["description"], "from metadata",
+        "descriptive fields fill gaps"
+    );
+    assert_eq!(
+        got["dependencies"],
+        json!({"a": "1"}),
+        "dependencies come from the tarball only"
+    );
+}
+
+#[tokio::test]
 async fn seed_style_bare_token_header_is_accepted() {
     let app = TestApp::start().await;
     let tgz = npm_tarball(&json!({"name": "bare", "version": "1.0.0"}));
@@ -119,7 +173,13 @@ async fn republish_is_409_and_changes_nothing() {
             other,
         )
         .await;
+    let blobs_before = app.blob_count();
     assert_eq!(again.error(409), "Version already exists");
+    assert_eq!(
+        app.blob_count(),
+        blobs_before,
+        "a refused publish stores no tarball"
+    );
     assert_eq!(app.get("/packages/once/1.0.0/tarball").await.body, tgz);
     assert!(
         app.get("/packages/once")
@@ -159,6 +219,7 @@ async fn malformed_bodies_are_400_json_and_change_nothing() {
         ("invalid version", app.publish_multipart(t, r#"{"name":"bad-input","version":"1.0"}"#, good.clone()).await),
         ("traversal version", app.publish_multipart(t, r#"{"name":"bad-input","version":"../../1.0.0"}"#, good.clone()).await),
         ("non-string name", app.publish_multipart(t, r#"{"name":42,"version":"1.0.0"}"#, good.clone()).await),
+        ("build metadata in version", app.publish_multipart(t, r#"{"name":"bad-input","version":"1.0.0+build.7"}"#, good.clone()).await),
     ];
     for (what, r) in cases {
         let msg = r.error(400);
@@ -410,7 +471,36 @@ async fn scope_restriction_and_ownership_are_403() {
             .status,
         201
     );
+    let blobs_before = app.blob_count();
     let (r, _) = app.publish(&app.tokens.bob, "owned", "1.1.0").await;
+    assert!(r.error(403).contains("not an owner"));
+    assert_eq!(
+        app.blob_count(),
+        blobs_before,
+        "a refused publish stores no tarball"
+    );
+    // The name may also come only from the tarball: the same rules apply.
+    let sneaky = npm_tarball(&json!({"name": "@other/tool", "version": "1.0.0"}));
+    let r = app
+        .publish_multipart(Some(&app.tokens.team_only), "{}", sneaky)
+        .await;
+    assert!(r.error(403).contains("restricted"));
+    let sneaky = npm_tarball(&json!({"name": "owned", "version": "1.1.0"}));
+    let r = app
+        .publish_multipart(Some(&app.tokens.bob), "{}", sneaky)
+        .await;
+    assert!(r.error(403).contains("not an owner"));
+    // A real user who happens to be called "admin" is not the admin token.
+    assert_eq!(
+        app.publish(ADMIN_TOKEN, "admins-own", "1.0.0")
+            .await
+            .0
+            .status,
+        201
+    );
+    let (r, _) = app
+        .publish(&app.tokens.named_admin, "admins-own", "1.1.0")
+        .await;
     assert!(r.error(403).contains("not an owner"));
     assert_eq!(
         app.get("/packages/owned/versions").await.json()["versions"],

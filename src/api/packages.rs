@@ -259,7 +259,12 @@ impl PackagesApi {
         method = "get",
         operation_id = "downloadTarball"
     )]
-    async fn download_tarball(&self, name: Path<String>, version: Path<String>) -> TarballResponse {
+    async fn download_tarball(
+        &self,
+        request: &poem::Request,
+        name: Path<String>,
+        version: Path<String>,
+    ) -> TarballResponse {
         let record = match self.find_version(&name, &version).await {
             Ok(v) => v,
             Err(e) => return e.into(),
@@ -275,7 +280,10 @@ impl PackagesApi {
             Ok(b) => b,
             Err(e) => return ApiError::internal(e).into(),
         };
-        self.core.downloads.record(&record.name, &record.version);
+        // poem answers HEAD through this GET handler; only a real download counts.
+        if request.data::<crate::http::edge::HeadRequest>().is_none() {
+            self.core.downloads.record(&record.name, &record.version);
+        }
         let filename = crate::core::names::PackageName::parse(&record.name, usize::MAX)
             .map(|n| n.tarball_filename(&record.version))
             .unwrap_or_else(|_| format!("package-{}.tgz", record.version));

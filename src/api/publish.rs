@@ -184,13 +184,18 @@ fn parse_metadata_object(value: Value) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-fn parse_metadata_text(text: &[u8], core: &Core) -> Result<Map<String, Value>, ApiError> {
-    if text.len() as u64 > core.settings.limits.max_manifest_bytes {
+fn parse_metadata_text_size(size: u64, core: &Core) -> Result<(), ApiError> {
+    let limit = core.settings.limits.max_manifest_bytes;
+    if size > limit {
         return Err(ApiError::too_large(format!(
-            "Metadata is larger than the limit of {} bytes",
-            core.settings.limits.max_manifest_bytes
+            "Metadata is larger than the limit of {limit} bytes"
         )));
     }
+    Ok(())
+}
+
+fn parse_metadata_text(text: &[u8], core: &Core) -> Result<Map<String, Value>, ApiError> {
+    parse_metadata_text_size(text.len() as u64, core)?;
     let value: Value = serde_json::from_slice(text)
         .map_err(|e| ApiError::bad_request(format!("Invalid metadata JSON: {e}")))?;
     parse_metadata_object(value)
@@ -236,13 +241,26 @@ fn parse_json(core: &Core, body: JsonBody) -> Result<PublishRequest, ApiError> {
     };
     let metadata = match metadata {
         Value::String(text) => parse_metadata_text(text.as_bytes(), core)?,
-        other => parse_metadata_object(other)?,
+        other => {
+            let size = serde_json::to_vec(&other)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
+            parse_metadata_text_size(size as u64, core)?;
+            parse_metadata_object(other)?
+        }
     };
     let Value::String(b64) = tarball else {
         return Err(ApiError::bad_request("tarball must be a base64 string"));
     };
-    let tarball = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
+    // Like the seed (Node's Buffer.from), accept line-wrapped base64 and missing padding.
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let tarball = lenient
+        .decode(compact)
         .map_err(|e| ApiError::bad_request(format!("Invalid base64 in tarball: {e}")))?;
     Ok(PublishRequest {
         metadata: Some(metadata),

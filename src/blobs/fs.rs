@@ -33,19 +33,26 @@ impl FsBlobStore {
     }
 
     fn put_blocking(root: &Path, final_path: &Path, data: &[u8]) -> std::io::Result<()> {
-        if final_path.exists() {
-            return Ok(());
-        }
         let dir = final_path.parent().expect("blob paths have a parent");
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(root.join("tmp"))?;
-        tmp.write_all(data)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(final_path).map_err(|e| e.error)?;
-        // Make the rename itself durable.
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            // The new fan-out directory's own entry must be durable too.
+            sync_dir(&root.join("sha256"))?;
+        }
+        if !final_path.exists() {
+            let mut tmp = tempfile::NamedTempFile::new_in(root.join("tmp"))?;
+            tmp.write_all(data)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(final_path).map_err(|e| e.error)?;
+        }
+        // Also when the blob already existed: another writer may not have made its rename
+        // durable yet, and the caller is about to commit a record that points at it.
+        sync_dir(dir)
     }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[async_trait]

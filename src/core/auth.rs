@@ -13,8 +13,26 @@ use crate::core::names::PackageName;
 use crate::store::{MetadataStore, StoreError, TokenRecord, TokenScope};
 
 pub const TOKEN_PREFIX: &str = "ptry_";
-/// The user the configured admin token acts as.
-pub const ADMIN_USER: &str = "admin";
+/// The user the configured admin token acts as. The `$` keeps it out of the user namespace, so
+/// no token created for a real user can ever act as (or own packages as) the admin token.
+pub const ADMIN_USER: &str = "$admin";
+
+/// Checks a user name: 1 to 64 characters of `a-z 0-9 - _ .`, starting with a letter or digit.
+pub fn validate_user_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid user name {name:?}: use 1 to 64 characters of a-z, 0-9, `-`, `_` and `.`, starting with a letter or digit"
+        ))
+    }
+}
 
 /// Who is making a request, once their token checked out.
 #[derive(Debug, Clone)]
@@ -212,6 +230,15 @@ mod tests {
         assert!(one.check_publish(&name("left-pads")).is_err());
         assert!(parse_restriction("@team/*").is_ok());
         assert!(parse_restriction("Bad Name").is_err());
+    }
+
+    #[test]
+    fn user_names() {
+        assert!(validate_user_name("alice").is_ok());
+        assert!(validate_user_name("ci-bot.2").is_ok());
+        for bad in ["", "$admin", "Alice", "-x", "a b", &"a".repeat(65)] {
+            assert!(validate_user_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

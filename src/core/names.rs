@@ -126,7 +126,14 @@ pub fn parse_version(text: &str) -> Result<Version, InvalidVersion> {
     if text.len() > 256 {
         return Err(invalid("longer than 256 characters".into()));
     }
-    semver::Version::parse(text).map_err(|e| invalid(e.to_string()))
+    let version = semver::Version::parse(text).map_err(|e| invalid(e.to_string()))?;
+    if !version.build.is_empty() {
+        // npm drops build metadata, so 1.0.0+a and 1.0.0+b would be one version to its clients.
+        return Err(invalid(
+            "build metadata (`+...`) is not allowed in a published version".into(),
+        ));
+    }
+    Ok(version)
 }
 
 #[cfg(test)]
@@ -193,7 +200,15 @@ mod tests {
     #[test]
     fn versions_are_strict_semver() {
         assert!(parse_version("1.0.0-beta.1").is_ok());
-        for bad in ["1.0", "v1.0.0", "", "1.0.0.0", "../1.0.0", "1.0.0/../../x"] {
+        for bad in [
+            "1.0",
+            "v1.0.0",
+            "",
+            "1.0.0.0",
+            "../1.0.0",
+            "1.0.0/../../x",
+            "1.0.0+build.1",
+        ] {
             assert!(parse_version(bad).is_err(), "{bad}");
         }
     }

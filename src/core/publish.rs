@@ -108,6 +108,51 @@ fn next_latest(current: Option<&str>, new: &Version) -> bool {
     }
 }
 
+/// Metadata fields that may fill gaps in the tarball's package.json. Anything that changes what
+/// gets installed (dependencies, bin, scripts, dist) comes only from the tarball.
+const DESCRIPTIVE_FIELDS: &[&str] = &[
+    "description",
+    "keywords",
+    "homepage",
+    "repository",
+    "license",
+    "author",
+    "contributors",
+    "bugs",
+    "readme",
+    "readmeFilename",
+    "gitHead",
+];
+
+async fn precheck(
+    core: &Core,
+    caller: &Caller,
+    name: &PackageName,
+    version: &Version,
+) -> Result<(), PublishError> {
+    if core
+        .store
+        .version(name.as_str(), &version.to_string())
+        .await?
+        .is_some()
+    {
+        return Err(PublishError::VersionExists);
+    }
+    if let Some(pkg) = core.store.package(name.as_str()).await?
+        && !caller.is_admin()
+        && !pkg.owners.contains(&caller.user)
+    {
+        return Err(not_owner(name.as_str()));
+    }
+    Ok(())
+}
+
+fn not_owner(name: &str) -> PublishError {
+    PublishError::NotOwner(format!(
+        "You are not an owner of {name}; only its owners can publish new versions"
+    ))
+}
+
 /// Publishes one version; returns the stored version record.
 pub async fn publish(
     core: &Core,
@@ -161,12 +206,18 @@ pub async fn publish(
         _ => tar_version,
     };
 
-    // The tarball's package.json is what gets installed, so it is authoritative; metadata
-    // fields the tarball lacks (a description sent only as metadata) are kept too.
+    // Refuse before anything is written when the outcome is already known; the store's commit
+    // re-checks both atomically and stays the final word under concurrency.
+    precheck(core, caller, &name, &version).await?;
+
+    // The tarball's package.json is what gets installed, so it is authoritative. Descriptive
+    // fields the tarball lacks (a description sent only as metadata, npm's readme) are kept.
     let mut manifest = inspected.manifest;
     if let Some(meta) = request.metadata {
         for (k, v) in meta {
-            manifest.entry(k).or_insert(v);
+            if DESCRIPTIVE_FIELDS.contains(&k.as_str()) {
+                manifest.entry(k).or_insert(v);
+            }
         }
     }
     manifest.insert("name".into(), Value::String(name.to_string()));
@@ -191,10 +242,8 @@ pub async fn publish(
     let update = Box::new(move |current: Option<PackageRecord>| {
         let mut pkg = match current {
             Some(pkg) => {
-                if !is_admin && !pkg.owners.iter().any(|o| o == &user) {
-                    return Err(Denied(format!(
-                        "You are not an owner of {pkg_name}; only its owners can publish new versions"
-                    )));
+                if !is_admin && !pkg.owners.contains(&user) {
+                    return Err(Denied(not_owner(&pkg_name).to_string()));
                 }
                 pkg
             }

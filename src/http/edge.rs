@@ -98,6 +98,11 @@ impl<A: Endpoint, B: Endpoint> Endpoint for Fallback<A, B> {
     }
 }
 
+/// Marks a HEAD request. poem answers HEAD through the GET handler (with the method rewritten
+/// to GET), so handlers that must not act on a HEAD (counting a download) look for this.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadRequest;
+
 /// The middleware function; wrap the whole app with `.around(edge)`.
 pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
     let started = Instant::now();
@@ -107,6 +112,9 @@ pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem:
         && let Some(uri) = rewrite_uri(req.uri(), &new_path)
     {
         *req.uri_mut() = uri;
+    }
+    if method == Method::HEAD {
+        req.set_data(HeadRequest);
     }
     let mut resp = if method == Method::OPTIONS {
         StatusCode::OK.into_response()

@@ -23,6 +23,8 @@ pub struct Tokens {
     pub team_only: String,
     pub expired: String,
     pub revoked: String,
+    /// A real user named "admin", who must not be mistaken for the admin token.
+    pub named_admin: String,
 }
 
 pub struct TestApp {
@@ -74,6 +76,7 @@ impl TestApp {
                 .await
                 .secret,
             revoked: revoked.secret,
+            named_admin: mint("admin", TokenScope::Publish, None, None).await.secret,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(registry.serve(listener, async {
@@ -97,6 +100,27 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+    }
+
+    /// Number of tarball blobs stored on disk.
+    pub fn blob_count(&self) -> usize {
+        fn walk(dir: &Path) -> usize {
+            std::fs::read_dir(dir)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| {
+                            if e.path().is_dir() {
+                                walk(&e.path())
+                            } else {
+                                1
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(&self.dir.path().join("blobs/sha256"))
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -280,11 +304,9 @@ impl BinServer {
         let mut cmd = Command::new(bin_path());
         cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--data-dir")
-            .arg(data_dir)
-            .env_remove("PANTRY_REGISTRY_TOKEN")
-            .env_remove("BASE_URL")
-            .env_remove("PANTRY_CONFIG")
-            .env("PANTRY_LOG_FORMAT", "json")
+            .arg(data_dir);
+        clean_env(&mut cmd);
+        cmd.env("PANTRY_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         for (k, v) in envs {
@@ -350,14 +372,23 @@ fn wait_for_health(url: &str) -> bool {
     false
 }
 
+/// Keeps the developer's environment and working directory out of the binary's configuration:
+/// no PANTRY_* or seed variables, and a working directory without a pantry-registry.toml.
+pub fn clean_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("PANTRY_") || ["PORT", "BASE_URL", "RUST_LOG"].contains(&key.as_ref()) {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd.current_dir(std::env::temp_dir());
+}
+
 /// Runs the binary with arguments; returns (exit success, stdout, stderr).
 pub fn run_bin(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = Command::new(bin_path());
-    cmd.args(args)
-        .env_remove("PANTRY_REGISTRY_TOKEN")
-        .env_remove("PORT")
-        .env_remove("BASE_URL")
-        .env_remove("PANTRY_CONFIG");
+    cmd.args(args);
+    clean_env(&mut cmd);
     for (k, v) in envs {
         cmd.env(k, v);
     }

@@ -177,6 +177,14 @@ impl Registry {
         })
     }
 
+    /// Creates a user account (for npm login and package ownership).
+    pub async fn create_user(&self, name: &str, email: &str, password: &str) -> Result<(), String> {
+        crate::core::users::create_user(&self.core, name, email, password)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// Revokes a token by its public id; `false` if there was none.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
         self.core
@@ -213,7 +221,12 @@ impl Registry {
             .at("/", crate::http::web::index())
             .at("/openapi.json", spec)
             .nest("/docs", docs);
-        crate::http::edge::Fallback::new(api.into_endpoint(), site)
+        Route::new()
+            .nest("/npm", crate::npm::NpmEndpoint::new(self.core.clone()))
+            .nest(
+                "/",
+                crate::http::edge::Fallback::new(api.into_endpoint(), site),
+            )
             .data(self.core.clone())
             .around(crate::http::edge::edge)
     }

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::{self, Layers, LogFormat, Source};
 use crate::core::auth;
 use crate::store::redb_store::RedbStore;
-use crate::store::{TokenScope, TokenStore};
+use crate::store::{TokenScope, TokenStore, UserStore};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,9 +55,24 @@ enum Command {
     /// Manage tokens in the database (stop the server first: the database allows one process).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage user accounts (stop the server first: the database allows one process).
+    #[command(subcommand)]
+    User(UserCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Create {
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// List users.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,15 +232,41 @@ async fn serve(layers: Layers) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
+async fn open_store(layers: &Layers) -> Result<RedbStore, String> {
     let settings = layers.resolve().map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
     let path = settings.data_dir.join("registry.redb");
-    let store = tokio::task::spawn_blocking(move || RedbStore::open(&path))
+    tokio::task::spawn_blocking(move || RedbStore::open(&path))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+async fn user(layers: Layers, cmd: UserCommand) -> Result<(), String> {
+    match cmd {
+        UserCommand::Create { name, email } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            let registry = crate::Registry::builder().layers(layers).build().await.map_err(|e| e.to_string())?;
+            registry.create_user(&name, &email, password).await?;
+            eprintln!("Created user {name}.");
+        }
+        UserCommand::List => {
+            let store = open_store(&layers).await?;
+            for u in store.list_users().await.map_err(|e| e.to_string())? {
+                println!("{}\t{}", u.name, u.email);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
+    let store = open_store(&layers).await?;
     match cmd {
         TokenCommand::Create {
             user,
@@ -301,6 +342,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve(layers)),
         Command::Token(cmd) => runtime.block_on(token(layers, cmd)),
+        Command::User(cmd) => runtime.block_on(user(layers, cmd)),
         Command::Config(ConfigCommand::Show) => layers
             .resolve()
             .map(|_| print!("{}", layers.render()))

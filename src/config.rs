@@ -66,6 +66,48 @@ pub const KEYS: &[KeySpec] = &[
         doc: "A token accepted with admin scope, for existing Pantry CLI and CI setups. Empty means none; prefer `pantry-registry token create`.",
     },
     KeySpec {
+        key: "auth.allow_signup",
+        default: "false",
+        env: &[],
+        secret: false,
+        doc: "Let anyone create an account with `npm adduser`. Off: an admin creates users with `pantry-registry user create`.",
+    },
+    KeySpec {
+        key: "npm.fallback",
+        default: "true",
+        env: &["NPM_FALLBACK"],
+        secret: false,
+        doc: "Use the upstream registry for what is not hosted here (today: security audits).",
+    },
+    KeySpec {
+        key: "npm.upstream",
+        default: "https://registry.npmjs.org/",
+        env: &["NPM_UPSTREAM_URL"],
+        secret: false,
+        doc: "The upstream npm-compatible registry URL.",
+    },
+    KeySpec {
+        key: "npm.upstream_token",
+        default: "",
+        env: &["NPM_UPSTREAM_TOKEN"],
+        secret: true,
+        doc: "Bearer token sent to the upstream registry. Empty means none.",
+    },
+    KeySpec {
+        key: "npm.upstream_timeout_secs",
+        default: "10",
+        env: &[],
+        secret: false,
+        doc: "How long an upstream request may take before it counts as failed.",
+    },
+    KeySpec {
+        key: "npm.unpublish_window_hours",
+        default: "72",
+        env: &[],
+        secret: false,
+        doc: "Owners may unpublish a version this many hours after publishing it; admins always may. 0 means only admins.",
+    },
+    KeySpec {
         key: "limits.max_tarball_bytes",
         default: "52428800",
         env: &[],
@@ -303,6 +345,24 @@ impl Layers {
             max_manifest_bytes: self.positive("limits.max_manifest_bytes")?,
             max_name_length: self.positive("limits.max_name_length")? as usize,
         };
+        let upstream = self.get("npm.upstream").trim().to_string();
+        if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "invalid value {upstream:?} for `npm.upstream` (from {}): must start with http:// or https://",
+                self.source("npm.upstream")
+            )));
+        }
+        let npm = NpmSettings {
+            fallback: self.parse("npm.fallback", "true or false")?,
+            upstream: format!("{}/", upstream.trim_end_matches('/')),
+            upstream_token: Some(self.get("npm.upstream_token").trim().to_string())
+                .filter(|t| !t.is_empty()),
+            upstream_timeout: Duration::from_secs(self.positive("npm.upstream_timeout_secs")?),
+            unpublish_window: Duration::from_secs(
+                self.parse::<u64>("npm.unpublish_window_hours", "a number of hours")?
+                    .saturating_mul(3600),
+            ),
+        };
         let log_level = self.get("log.level").trim().to_string();
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
             return Err(ConfigError(format!(
@@ -330,6 +390,8 @@ impl Layers {
             ),
             data_dir,
             admin_token,
+            allow_signup: self.parse("auth.allow_signup", "true or false")?,
+            npm,
             limits,
             download_flush_interval: Duration::from_millis(
                 self.positive("downloads.flush_interval_ms")?,
@@ -389,6 +451,17 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The npm side: the upstream registry and the unpublish policy.
+#[derive(Debug, Clone)]
+pub struct NpmSettings {
+    pub fallback: bool,
+    /// With a trailing slash.
+    pub upstream: String,
+    pub upstream_token: Option<String>,
+    pub upstream_timeout: Duration,
+    pub unpublish_window: Duration,
+}
+
 /// Size and count limits applied to uploads.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -417,6 +490,9 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
+    /// Whether `npm adduser` may create accounts.
+    pub allow_signup: bool,
+    pub npm: NpmSettings,
     pub limits: Limits,
     pub download_flush_interval: Duration,
     pub log_level: String,

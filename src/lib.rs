@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod http;
+pub mod npm;
 pub mod store;
 
 pub use app::{BuildError, CreatedToken, Registry, RegistryBuilder};

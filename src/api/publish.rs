@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
@@ -27,39 +26,12 @@ fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
         .ok_or_else(|| ApiError::internal("Core is not attached to the request"))
 }
 
-/// Reads the whole body, refusing with 413 once it passes `limit` bytes.
-async fn read_bounded(
-    req: &Request,
-    body: &mut RequestBody,
-    limit: u64,
-) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::too_large(format!(
-            "Request body is larger than the limit of {limit} bytes"
-        ))
-    };
-    let declared = req
-        .headers()
-        .get(poem::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
+/// Reads the whole body within `limits.max_request_bytes`.
+async fn read_bounded(req: &Request, body: &mut RequestBody, limit: u64) -> Result<Bytes, ApiError> {
     let body = body
         .take()
         .map_err(|_| ApiError::bad_request("Request body was already read"))?;
-    let mut stream = body.into_bytes_stream();
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
-        if (buf.len() + chunk.len()) as u64 > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
+    crate::http::body::read_limited(req.headers(), body, limit).await
 }
 
 fn string_schema(description: &'static str, format: Option<&'static str>) -> MetaSchemaRef {
@@ -227,6 +199,7 @@ async fn parse_multipart(core: &Core, body: MultipartBody) -> Result<PublishRequ
     Ok(PublishRequest {
         metadata: Some(metadata),
         tarball,
+        tags: None,
     })
 }
 
@@ -265,6 +238,7 @@ fn parse_json(core: &Core, body: JsonBody) -> Result<PublishRequest, ApiError> {
     Ok(PublishRequest {
         metadata: Some(metadata),
         tarball: Bytes::from(tarball),
+        tags: None,
     })
 }
 
@@ -301,7 +275,8 @@ pub enum PublishResponse {
     /// The token's scope or package restriction does not allow this, or the caller does not own the package.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
-    /// `Version already exists`: a version is published once and never replaced.
+    /// `Version already exists`: a version is published once and never replaced (an unpublished
+    /// version's number is not reused either).
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The body, tarball, unpacked content or package.json exceeds a configured limit.

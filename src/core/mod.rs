@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod downloads;
 pub mod names;
+pub mod packages;
 pub mod publish;
 pub mod resolve;
 pub mod tarball;
+pub mod users;
 
 use std::sync::Arc;
 

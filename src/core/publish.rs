@@ -22,6 +22,10 @@ pub struct PublishRequest {
     /// The package.json (or the part of it) sent beside the tarball, if any.
     pub metadata: Option<Map<String, Value>>,
     pub tarball: Bytes,
+    /// Dist-tags to point at the new version (npm's `--tag`). `None`: the Pantry API's rule,
+    /// `latest` follows the highest non-prerelease version. `Some`: exactly these tags move;
+    /// `latest` also goes to the first version a package gets.
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,8 @@ pub enum PublishError {
     NotAllowed(#[from] NotAllowed),
     #[error("Version already exists")]
     VersionExists,
+    #[error("Version {0} was unpublished and its number cannot be used again")]
+    VersionUnpublished(String),
     #[error("{0}")]
     NotOwner(String),
     #[error(transparent)]
@@ -52,7 +58,8 @@ impl From<StoreError> for PublishError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::VersionExists(_) => PublishError::VersionExists,
-            StoreError::Denied(Denied(msg)) => PublishError::NotOwner(msg),
+            StoreError::VersionUnpublished(v) => PublishError::VersionUnpublished(v),
+            StoreError::Denied(denied) => PublishError::NotOwner(denied.message),
             other => PublishError::Store(other),
         }
     }
@@ -77,7 +84,9 @@ impl From<PublishError> for ApiError {
                 }
             },
             PublishError::NotAllowed(_) | PublishError::NotOwner(_) => ApiError::forbidden(msg),
-            PublishError::VersionExists => ApiError::conflict(msg),
+            PublishError::VersionExists | PublishError::VersionUnpublished(_) => {
+                ApiError::conflict(msg)
+            }
             PublishError::Store(e) => ApiError::internal(e),
             PublishError::Blob(e) => ApiError::internal(e),
         }
@@ -106,6 +115,21 @@ fn next_latest(current: Option<&str>, new: &Version) -> bool {
         (false, true) => true,
         _ => new > &current,
     }
+}
+
+/// A dist-tag name: non-empty, URL-safe, and not itself a version or range (npm's rule, so that
+/// `pkg@tag` is never ambiguous).
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let url_safe = tag
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if tag.is_empty() || tag.len() > 128 || !url_safe {
+        return Err(format!("Invalid dist-tag {tag:?}: use letters, digits, `-`, `.`, `_` or `~`"));
+    }
+    if semver::VersionReq::parse(tag).is_ok() || tag.starts_with('v') && semver::Version::parse(&tag[1..]).is_ok() {
+        return Err(format!("Invalid dist-tag {tag:?}: a tag cannot look like a version or range"));
+    }
+    Ok(())
 }
 
 /// Metadata fields that may fill gaps in the tarball's package.json. Anything that changes what
@@ -239,11 +263,17 @@ pub async fn publish(
     let is_admin = caller.is_admin();
     let pkg_name = name.to_string();
     let new_version = version.clone();
+    let tags = request.tags.clone();
+    if let Some(tags) = &tags {
+        for tag in tags {
+            validate_tag(tag).map_err(PublishError::Mismatch)?;
+        }
+    }
     let update = Box::new(move |current: Option<PackageRecord>| {
         let mut pkg = match current {
             Some(pkg) => {
                 if !is_admin && !pkg.owners.contains(&user) {
-                    return Err(Denied(not_owner(&pkg_name).to_string()));
+                    return Err(Denied::forbidden(not_owner(&pkg_name).to_string()));
                 }
                 pkg
             }
@@ -253,6 +283,7 @@ pub async fn publish(
                 owners: vec![user.clone()],
                 created_at: now,
                 updated_at: now,
+                rev: 0,
             },
         };
         if next_latest(

@@ -1,6 +1,7 @@
 //! What every request passes through, and the routes that are not part of an API area:
 //! the health check, the OpenAPI document, the Swagger UI and the landing page.
 
+pub mod body;
 pub mod edge;
 pub mod health;
 pub mod web;

@@ -27,6 +27,9 @@ pub struct PackageRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Bumped by every write to the package; clients see it as `_rev`, caches key on it.
+    #[serde(default)]
+    pub rev: u64,
 }
 
 /// One published version with its full manifest (dependencies and all) and its tarball's facts.
@@ -98,6 +101,33 @@ pub struct TokenRecord {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+/// A user account (for npm login and package ownership).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UserRecord {
+    pub name: String,
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// What a [`PackageChange`] decided: the package to write (or `None` to delete the package),
+/// versions to write, and versions to remove (they are tombstoned: their numbers stay used).
+#[derive(Debug, Clone, Default)]
+pub struct PackageEdit {
+    pub package: Option<PackageRecord>,
+    pub upsert_versions: Vec<VersionRecord>,
+    pub remove_versions: Vec<String>,
+}
+
+/// A change to an existing package, given it and all its versions. Like [`PackageUpdate`] it may
+/// run more than once, so it must be pure.
+pub type PackageChange =
+    Box<dyn Fn(PackageRecord, Vec<VersionRecord>) -> Result<PackageEdit, Denied> + Send + Sync>;
+
 /// Downloads of one version on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadCount {
@@ -108,10 +138,36 @@ pub struct DownloadCount {
     pub count: u64,
 }
 
+/// What kind of refusal a caller's rule made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    /// Not allowed (ownership, scope, policy).
+    Forbidden,
+    /// Something the change names does not exist (a version, a tag).
+    NotFound,
+    /// The change itself makes no sense.
+    Invalid,
+}
+
 /// Why a package update was refused by the caller's rule.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct Denied(pub String);
+#[error("{message}")]
+pub struct Denied {
+    pub kind: DenialKind,
+    pub message: String,
+}
+
+impl Denied {
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self { kind: DenialKind::Forbidden, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self { kind: DenialKind::NotFound, message: message.into() }
+    }
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self { kind: DenialKind::Invalid, message: message.into() }
+    }
+}
 
 /// The caller's rule for a publish: given the package as stored (if any), the record to write.
 /// It may run more than once (a store may retry on a concurrent change), so it must be pure.
@@ -122,6 +178,12 @@ pub type PackageUpdate =
 pub enum StoreError {
     #[error("version {0} already exists")]
     VersionExists(String),
+    #[error("version {0} was unpublished; its number cannot be used again")]
+    VersionUnpublished(String),
+    #[error("no such package")]
+    NoSuchPackage,
+    #[error("user {0} already exists")]
+    UserExists(String),
     #[error(transparent)]
     Denied(#[from] Denied),
     #[error("metadata store: {0}")]
@@ -145,6 +207,26 @@ pub trait PackageStore: Send + Sync {
         version: VersionRecord,
         update: PackageUpdate,
     ) -> StoreResult<PackageRecord>;
+    /// Atomically applies `change` to an existing package (else [`StoreError::NoSuchPackage`]).
+    /// Removed versions are tombstoned; the package's `rev` is bumped. Returns the package as
+    /// written, `None` if it was deleted.
+    async fn modify_package(
+        &self,
+        name: &str,
+        change: PackageChange,
+    ) -> StoreResult<Option<PackageRecord>>;
+    /// Every package, by name.
+    async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn user(&self, name: &str) -> StoreResult<Option<UserRecord>>;
+    /// Creates a user; [`StoreError::UserExists`] if the name is taken.
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()>;
+    /// Replaces an existing user's record.
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()>;
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
 }
 
 #[async_trait]
@@ -165,5 +247,5 @@ pub trait DownloadStore: Send + Sync {
 }
 
 /// Everything the registry needs from a metadata store.
-pub trait MetadataStore: PackageStore + TokenStore + DownloadStore {}
-impl<T: PackageStore + TokenStore + DownloadStore> MetadataStore for T {}
+pub trait MetadataStore: PackageStore + TokenStore + DownloadStore + UserStore {}
+impl<T: PackageStore + TokenStore + DownloadStore + UserStore> MetadataStore for T {}

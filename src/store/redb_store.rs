@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::schema::{self, DOWNLOADS, PACKAGES, TOKENS, VERSIONS};
+use super::schema::{self, DOWNLOADS, PACKAGES, TOKENS, TOMBSTONES, USERS, VERSIONS};
 use super::*;
 
 /// The default metadata store.
@@ -117,15 +117,7 @@ impl PackageStore for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(VERSIONS).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.range((name.as_str(), "")..).map_err(backend)? {
-                let (key, value) = row.map_err(backend)?;
-                if key.value().0 != name {
-                    break;
-                }
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            read_versions(&table, &name)
         })
         .await
     }
@@ -143,13 +135,18 @@ impl PackageStore for RedbStore {
                 if versions.get(key).map_err(backend)?.is_some() {
                     return Err(StoreError::VersionExists(version.version.clone()));
                 }
+                let tombstones = txn.open_table(TOMBSTONES).map_err(backend)?;
+                if tombstones.get(key).map_err(backend)?.is_some() {
+                    return Err(StoreError::VersionUnpublished(version.version.clone()));
+                }
                 let mut packages = txn.open_table(PACKAGES).map_err(backend)?;
                 let current: Option<PackageRecord> = packages
                     .get(version.name.as_str())
                     .map_err(backend)?
                     .map(|v| decode(v.value()))
                     .transpose()?;
-                let package = update(current)?;
+                let mut package = update(current)?;
+                package.rev += 1;
                 packages
                     .insert(version.name.as_str(), encode(&package).as_str())
                     .map_err(backend)?;
@@ -163,6 +160,150 @@ impl PackageStore for RedbStore {
         })
         .await
     }
+
+    async fn modify_package(
+        &self,
+        name: &str,
+        change: PackageChange,
+    ) -> StoreResult<Option<PackageRecord>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let written = {
+                let mut packages = txn.open_table(PACKAGES).map_err(backend)?;
+                let mut versions = txn.open_table(VERSIONS).map_err(backend)?;
+                let mut tombstones = txn.open_table(TOMBSTONES).map_err(backend)?;
+                let current: PackageRecord = packages
+                    .get(name.as_str())
+                    .map_err(backend)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?
+                    .ok_or(StoreError::NoSuchPackage)?;
+                let edit = change(current, read_versions(&versions, &name)?)?;
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                for v in &edit.remove_versions {
+                    versions.remove((name.as_str(), v.as_str())).map_err(backend)?;
+                    tombstones
+                        .insert((name.as_str(), v.as_str()), now.as_str())
+                        .map_err(backend)?;
+                }
+                for v in &edit.upsert_versions {
+                    versions
+                        .insert((name.as_str(), v.version.as_str()), encode(v).as_str())
+                        .map_err(backend)?;
+                }
+                match edit.package {
+                    Some(mut pkg) => {
+                        pkg.rev += 1;
+                        packages
+                            .insert(name.as_str(), encode(&pkg).as_str())
+                            .map_err(backend)?;
+                        Some(pkg)
+                    }
+                    None => {
+                        // Deleting a package removes every version left, tombstoned like the rest.
+                        for v in read_versions(&versions, &name)? {
+                            versions.remove((name.as_str(), v.version.as_str())).map_err(backend)?;
+                            tombstones
+                                .insert((name.as_str(), v.version.as_str()), now.as_str())
+                                .map_err(backend)?;
+                        }
+                        packages.remove(name.as_str()).map_err(backend)?;
+                        None
+                    }
+                }
+            };
+            txn.commit().map_err(backend)?;
+            Ok(written)
+        })
+        .await
+    }
+
+    async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(PACKAGES).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(backend)? {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UserStore for RedbStore {
+    async fn user(&self, name: &str) -> StoreResult<Option<UserRecord>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(USERS).map_err(backend)?;
+            let found = table.get(name.as_str()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(USERS).map_err(backend)?;
+                if table.get(user.name.as_str()).map_err(backend)?.is_some() {
+                    return Err(StoreError::UserExists(user.name.clone()));
+                }
+                table
+                    .insert(user.name.as_str(), encode(&user).as_str())
+                    .map_err(backend)?;
+            }
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            txn.open_table(USERS)
+                .map_err(backend)?
+                .insert(user.name.as_str(), encode(&user).as_str())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(USERS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(backend)? {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn read_versions(
+    table: &impl ReadableTable<(&'static str, &'static str), &'static str>,
+    name: &str,
+) -> StoreResult<Vec<VersionRecord>> {
+    let mut out = Vec::new();
+    for row in table.range((name, "")..).map_err(backend)? {
+        let (key, value) = row.map_err(backend)?;
+        if key.value().0 != name {
+            break;
+        }
+        out.push(decode(value.value())?);
+    }
+    Ok(out)
 }
 
 #[async_trait]

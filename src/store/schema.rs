@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `"schema_version"` -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -16,6 +16,10 @@ pub const PACKAGES: TableDefinition<&str, &str> = TableDefinition::new("packages
 pub const VERSIONS: TableDefinition<(&str, &str), &str> = TableDefinition::new("versions");
 /// Token SHA-256 (hex) -> `TokenRecord` JSON.
 pub const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
+/// User name -> `UserRecord` JSON. (Schema 2.)
+pub const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
+/// (package name, version) -> RFC 3339 time it was unpublished. Such numbers are never reused. (Schema 2.)
+pub const TOMBSTONES: TableDefinition<(&str, &str), &str> = TableDefinition::new("tombstones");
 /// (package name, version, UTC day) -> download count.
 pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
 
@@ -45,8 +49,10 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     txn.open_table(VERSIONS).map_err(redb::Error::from)?;
     txn.open_table(TOKENS).map_err(redb::Error::from)?;
     txn.open_table(DOWNLOADS).map_err(redb::Error::from)?;
-    // Version 1 is the first schema: nothing to move yet. Later steps go here, in order:
-    // if found < Some(2) { ... }
+    // Schema 2 (migrations/0002_users_tombstones.md) adds two tables, created just below, and a
+    // `rev` field in package records that reads as 0 when absent: no data moves.
+    txn.open_table(USERS).map_err(redb::Error::from)?;
+    txn.open_table(TOMBSTONES).map_err(redb::Error::from)?;
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     Ok(found)

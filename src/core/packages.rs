@@ -1,0 +1,249 @@
+//! Changes to published packages after the fact: dist-tags, deprecation, owners, unpublish.
+//!
+//! Every change runs as one [`crate::store::PackageStore::modify_package`] call whose closure
+//! re-checks permissions against the stored package, so a change is all-or-nothing and never
+//! acts on a stale view. Who may do what:
+//! - dist-tags, deprecation, owners: an owner of the package (token scope `publish`, and its
+//!   package restriction must allow the name) or an admin;
+//! - unpublish: an owner within `npm.unpublish_window_hours` of each version's publish time, or
+//!   an admin at any time. An unpublished version's number is never used again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+
+use crate::core::Core;
+use crate::core::auth::Caller;
+use crate::core::names::{PackageName, Version};
+use crate::core::publish::validate_tag;
+use crate::error::ApiError;
+use crate::store::{Denied, DenialKind, PackageEdit, PackageRecord, StoreError, VersionRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no such package")]
+    NoSuchPackage,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ChangeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchPackage => ChangeError::NoSuchPackage,
+            StoreError::Denied(Denied { kind, message }) => match kind {
+                DenialKind::Forbidden => ChangeError::Forbidden(message),
+                DenialKind::NotFound => ChangeError::NotFound(message),
+                DenialKind::Invalid => ChangeError::Invalid(message),
+            },
+            other => ChangeError::Store(other),
+        }
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::NoSuchPackage => ApiError::not_found("no such package available"),
+            ChangeError::NotFound(m) => ApiError::not_found(m),
+            ChangeError::Forbidden(m) => ApiError::forbidden(m),
+            ChangeError::Invalid(m) => ApiError::bad_request(m),
+            ChangeError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// The caller may change this package at all: write scope, restriction, ownership.
+fn require_owner(caller: &Caller, pkg: &PackageRecord) -> Result<(), Denied> {
+    let name =
+        PackageName::parse(&pkg.name, usize::MAX).map_err(|e| Denied::forbidden(e.to_string()))?;
+    caller
+        .check_publish(&name)
+        .map_err(|e| Denied::forbidden(e.0))?;
+    if caller.is_admin() || pkg.owners.contains(&caller.user) {
+        Ok(())
+    } else {
+        Err(Denied::forbidden(format!(
+            "user {} is not an owner of {}",
+            caller.user, pkg.name
+        )))
+    }
+}
+
+/// The highest non-prerelease version, else the highest prerelease.
+fn best_latest<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
+    let parsed: Vec<Version> = versions.filter_map(|v| Version::parse(v).ok()).collect();
+    parsed
+        .iter()
+        .filter(|v| v.pre.is_empty())
+        .max()
+        .or_else(|| parsed.iter().max())
+        .map(Version::to_string)
+}
+
+/// Points `tag` at `version`.
+pub async fn set_dist_tag(core: &Core, caller: &Caller, name: &str, tag: &str, version: &str) -> Result<PackageRecord, ChangeError> {
+    validate_tag(tag).map_err(ChangeError::Invalid)?;
+    let (caller, tag, version) = (caller.clone(), tag.to_string(), version.to_string());
+    let change = Box::new(move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
+        require_owner(&caller, &pkg)?;
+        if !versions.iter().any(|v| v.version == version) {
+            return Err(Denied::not_found(format!("this version doesn't exist: {version}")));
+        }
+        pkg.dist_tags.insert(tag.clone(), version.clone());
+        pkg.updated_at = OffsetDateTime::now_utc();
+        Ok(PackageEdit { package: Some(pkg), ..Default::default() })
+    });
+    Ok(core.store.modify_package(name, change).await?.expect("a tag change keeps the package"))
+}
+
+/// Removes `tag`; `latest` cannot be removed (it always names a version while any exists).
+pub async fn remove_dist_tag(core: &Core, caller: &Caller, name: &str, tag: &str) -> Result<PackageRecord, ChangeError> {
+    if tag == "latest" {
+        return Err(ChangeError::Invalid("the latest tag cannot be removed; point it at another version instead".into()));
+    }
+    let (caller, tag) = (caller.clone(), tag.to_string());
+    let change = Box::new(move |mut pkg: PackageRecord, _: Vec<VersionRecord>| {
+        require_owner(&caller, &pkg)?;
+        if pkg.dist_tags.remove(&tag).is_none() {
+            return Err(Denied::not_found(format!("no such tag: {tag}")));
+        }
+        pkg.updated_at = OffsetDateTime::now_utc();
+        Ok(PackageEdit { package: Some(pkg), ..Default::default() })
+    });
+    Ok(core.store.modify_package(name, change).await?.expect("a tag change keeps the package"))
+}
+
+/// What a whole-document write (npm's deprecate, unpublish-one-version, owner add/rm) asks for,
+/// after the caller diffed nothing: each field is what the client sent, `None` when absent.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentChange {
+    /// The versions the client's document still lists; stored versions missing from it are
+    /// unpublished. `None` when the document has no `versions` (then none are touched).
+    pub versions: Option<BTreeSet<String>>,
+    /// Version -> new deprecation message; `None` removes it (npm sends `""` to undeprecate).
+    pub deprecations: BTreeMap<String, Option<String>>,
+    /// The new owner list (`maintainers`), when sent.
+    pub owners: Option<Vec<String>>,
+}
+
+/// Applies a whole-document write. Returns the package as written, `None` if every version was
+/// unpublished (then the package is gone).
+pub async fn apply_document(core: &Core, caller: &Caller, name: &str, doc: DocumentChange) -> Result<Option<PackageRecord>, ChangeError> {
+    if let Some(owners) = &doc.owners {
+        if owners.is_empty() {
+            return Err(ChangeError::Invalid("a package needs at least one owner".into()));
+        }
+        for owner in owners {
+            if core.store.user(owner).await?.is_none() && owner != crate::core::auth::ADMIN_USER {
+                return Err(ChangeError::NotFound(format!("no such user: {owner}")));
+            }
+        }
+    }
+    let window = core.settings.npm.unpublish_window;
+    let caller = caller.clone();
+    let change = Box::new(move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
+        require_owner(&caller, &pkg)?;
+        let now = OffsetDateTime::now_utc();
+        let mut edit = PackageEdit::default();
+        if let Some(keep) = &doc.versions {
+            for v in versions.iter().filter(|v| !keep.contains(&v.version)) {
+                may_unpublish(&caller, v, window, now)?;
+                edit.remove_versions.push(v.version.clone());
+            }
+        }
+        for (version, message) in &doc.deprecations {
+            if edit.remove_versions.contains(version) {
+                continue;
+            }
+            let Some(stored) = versions.iter().find(|v| &v.version == version) else {
+                return Err(Denied::not_found(format!("this version doesn't exist: {version}")));
+            };
+            let current = stored.manifest.get("deprecated").and_then(|d| d.as_str());
+            if current == message.as_deref() {
+                continue;
+            }
+            let mut updated = stored.clone();
+            match message {
+                Some(m) => updated.manifest.insert("deprecated".into(), m.clone().into()),
+                None => updated.manifest.remove("deprecated"),
+            };
+            edit.upsert_versions.push(updated);
+        }
+        if let Some(owners) = &doc.owners {
+            let mut unique = Vec::new();
+            for o in owners {
+                if !unique.contains(o) {
+                    unique.push(o.clone());
+                }
+            }
+            pkg.owners = unique;
+        }
+        let remaining: Vec<&str> = versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .filter(|v| !edit.remove_versions.iter().any(|r| r == v))
+            .collect();
+        if remaining.is_empty() {
+            return Ok(edit); // package: None deletes it
+        }
+        pkg.dist_tags.retain(|_, v| remaining.contains(&v.as_str()));
+        if !pkg.dist_tags.contains_key("latest")
+            && let Some(latest) = best_latest(remaining.iter().copied())
+        {
+            pkg.dist_tags.insert("latest".into(), latest);
+        }
+        pkg.updated_at = now;
+        edit.package = Some(pkg);
+        Ok(edit)
+    });
+    Ok(core.store.modify_package(name, change).await?)
+}
+
+fn may_unpublish(caller: &Caller, v: &VersionRecord, window: std::time::Duration, now: OffsetDateTime) -> Result<(), Denied> {
+    if caller.is_admin() {
+        return Ok(());
+    }
+    let age = now - v.published_at;
+    if window.is_zero() || age > time::Duration::try_from(window).unwrap_or(time::Duration::MAX) {
+        return Err(Denied::forbidden(format!(
+            "{}@{} was published more than {} hours ago; only an admin can unpublish it now",
+            v.name,
+            v.version,
+            window.as_secs() / 3600
+        )));
+    }
+    Ok(())
+}
+
+/// Unpublishes every version of a package (npm unpublish --force); the name becomes free again,
+/// its version numbers do not.
+pub async fn unpublish_package(core: &Core, caller: &Caller, name: &str) -> Result<(), ChangeError> {
+    let doc = DocumentChange {
+        versions: Some(BTreeSet::new()),
+        ..Default::default()
+    };
+    match apply_document(core, caller, name, doc).await? {
+        None => Ok(()),
+        Some(_) => Err(ChangeError::Invalid("the package still has versions".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_recomputation_prefers_stable() {
+        assert_eq!(best_latest(["1.0.0", "2.0.0-rc.1", "1.5.0"].into_iter()).as_deref(), Some("1.5.0"));
+        assert_eq!(best_latest(["2.0.0-rc.1", "2.0.0-rc.2"].into_iter()).as_deref(), Some("2.0.0-rc.2"));
+        assert_eq!(best_latest(std::iter::empty()), None);
+    }
+
+}

@@ -1,0 +1,384 @@
+//! The npm registry protocol under `/npm/`: what npm, pnpm, yarn and bun send and need.
+//!
+//! This is a plain poem endpoint rather than poem-openapi routes because npm's paths are
+//! byte-exact and irregular (`/@scope%2fname`, `/@scope/name/-/name-1.0.0.tgz`,
+//! `/-/user/org.couchdb.user:alice/-rev/undefined`): [`NpmRoute::parse`] reads the raw path once
+//! and the handlers in the submodules do the rest. Every answer, error or not, is JSON.
+
+mod audit;
+mod dist_tags;
+mod packument;
+mod publish;
+mod search;
+mod user;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use percent_encoding::percent_decode_str;
+use poem::http::{Method, StatusCode};
+use poem::{Endpoint, Request, Response};
+use serde_json::Value;
+
+use crate::core::Core;
+use crate::core::auth::{self, Caller};
+use crate::core::names::PackageName;
+use crate::core::users;
+use crate::error::ApiError;
+use crate::store::TokenScope;
+
+/// The npm protocol endpoint; nest it at `/npm`.
+pub struct NpmEndpoint {
+    core: Arc<Core>,
+    upstream: reqwest::Client,
+}
+
+impl NpmEndpoint {
+    pub fn new(core: Arc<Core>) -> Self {
+        let upstream = reqwest::Client::builder()
+            .timeout(core.settings.npm.upstream_timeout)
+            .user_agent(concat!("pantry-registry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        Self { core, upstream }
+    }
+}
+
+/// One npm request, parsed from the raw path (below `/npm`).
+#[derive(Debug, PartialEq, Eq)]
+enum NpmRoute {
+    Ping,
+    Whoami,
+    Search,
+    WebLogin,
+    User { name: String },
+    UserRev { name: String },
+    Logout { token: String },
+    Profile,
+    Tokens,
+    Token { key: String },
+    AuditBulk,
+    AuditQuick,
+    AuditFull,
+    DistTags { pkg: String },
+    DistTag { pkg: String, tag: String },
+    Packument { pkg: String },
+    PackageRev { pkg: String },
+    Tarball { pkg: String, file: String },
+    TarballRev { pkg: String, file: String },
+    Version { pkg: String, spec: String },
+    /// A name or file that tries to escape (`..`, `__proto__`, `node_modules`): 403.
+    Refused(&'static str),
+    NotFound,
+}
+
+fn decode(segment: &str) -> String {
+    percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
+/// A package name from the front of `segments`: `name`, `@scope/name`, `@scope%2fname`.
+fn take_package<'a>(segments: &mut impl Iterator<Item = &'a str>) -> Option<String> {
+    let first = decode(segments.next()?);
+    if first.starts_with('@') && !first.contains('/') {
+        Some(format!("{first}/{}", decode(segments.next()?)))
+    } else {
+        Some(first)
+    }
+}
+
+const ESCAPES: &[&str] = &["..", "__proto__", "node_modules"];
+
+fn is_escape(text: &str) -> bool {
+    text.split(['/', '\\']).any(|part| ESCAPES.contains(&part) || part.starts_with('.'))
+        || text.contains('\\')
+        || text.contains('\0')
+}
+
+impl NpmRoute {
+    fn parse(method: &Method, path: &str) -> Self {
+        let path = path.trim_start_matches('/');
+        let segments: Vec<&str> = path.split('/').collect();
+        if segments.first() == Some(&"-") {
+            return Self::parse_meta(method, &segments[1..]);
+        }
+        let mut it = segments.iter().copied();
+        let Some(pkg) = take_package(&mut it) else {
+            return Self::NotFound;
+        };
+        if pkg.is_empty() {
+            return Self::NotFound;
+        }
+        if is_escape(&pkg) {
+            return Self::Refused("invalid package name");
+        }
+        let rest: Vec<String> = it.map(decode).collect();
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        match rest.as_slice() {
+            [] => Self::Packument { pkg },
+            ["-rev", _] => Self::PackageRev { pkg },
+            ["-", file] if is_escape(file) => Self::Refused("invalid filename"),
+            ["-", file] => Self::Tarball { pkg, file: file.to_string() },
+            ["-", file, "-rev", _] => Self::TarballRev { pkg, file: file.to_string() },
+            [spec] if !spec.is_empty() => Self::Version { pkg, spec: spec.to_string() },
+            parts if parts.iter().any(|p| is_escape(p)) => Self::Refused("invalid filename"),
+            _ => Self::NotFound,
+        }
+    }
+
+    fn parse_meta(method: &Method, segments: &[&str]) -> Self {
+        let decoded: Vec<String> = segments.iter().map(|s| decode(s)).collect();
+        let d: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        match d.as_slice() {
+            ["ping"] => Self::Ping,
+            ["whoami"] => Self::Whoami,
+            ["v1", "search"] => Self::Search,
+            ["v1", "login"] => Self::WebLogin,
+            ["user", "token", token] => Self::Logout { token: token.to_string() },
+            ["user", user] => match user.strip_prefix("org.couchdb.user:") {
+                Some(name) => Self::User { name: name.to_string() },
+                None => Self::NotFound,
+            },
+            ["user", user, "-rev", _] => match user.strip_prefix("org.couchdb.user:") {
+                Some(name) => Self::UserRev { name: name.to_string() },
+                None => Self::NotFound,
+            },
+            ["npm", "v1", "user"] => Self::Profile,
+            ["npm", "v1", "tokens"] => Self::Tokens,
+            ["npm", "v1", "tokens", "token", key] => Self::Token { key: key.to_string() },
+            ["npm", "v1", "security", "advisories", "bulk"] => Self::AuditBulk,
+            ["npm", "v1", "security", "audits", "quick"] => Self::AuditQuick,
+            ["npm", "v1", "security", "audits"] => Self::AuditFull,
+            ["package", ..] => {
+                // The package name is raw here: `@scope%2fname` or `@scope/name`.
+                let mut it = segments[1..].iter().copied();
+                let Some(pkg) = take_package(&mut it) else {
+                    return Self::NotFound;
+                };
+                if is_escape(&pkg) {
+                    return Self::Refused("invalid package name");
+                }
+                let rest: Vec<String> = it.map(decode).collect();
+                match rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                    ["dist-tags"] => Self::DistTags { pkg },
+                    ["dist-tags", tag] => Self::DistTag { pkg, tag: tag.to_string() },
+                    _ => Self::NotFound,
+                }
+            }
+            _ => {
+                let _ = method;
+                Self::NotFound
+            }
+        }
+    }
+}
+
+/// How a request authenticated itself.
+pub(crate) enum Credentials {
+    None,
+    Bearer(String),
+    Basic { user: String, password: String },
+}
+
+pub(crate) fn credentials(req: &Request) -> Credentials {
+    let Some(header) = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Credentials::None;
+    };
+    if let Some(encoded) = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest.trim())
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        return match decoded.as_deref().and_then(|d| d.split_once(':')) {
+            Some((user, password)) => Credentials::Basic {
+                user: user.to_string(),
+                password: password.to_string(),
+            },
+            None => Credentials::Bearer(String::new()),
+        };
+    }
+    Credentials::Bearer(auth::token_from_header(header).unwrap_or_default().to_string())
+}
+
+/// The JSON response every npm handler gives.
+pub(crate) fn json(status: StatusCode, value: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .header("Cache-Control", "no-store")
+        .body(serde_json::to_vec(value).expect("JSON values serialize"))
+}
+
+pub(crate) type NpmResult = Result<Response, ApiError>;
+
+impl NpmEndpoint {
+    /// Who is calling: `None` when anonymous. A token or password that does not check out is a
+    /// 401 even on reads, so a misconfigured `.npmrc` shows up at once.
+    async fn caller(&self, req: &Request) -> Result<Option<Caller>, ApiError> {
+        match credentials(req) {
+            Credentials::None => Ok(None),
+            Credentials::Bearer(token) if token.is_empty() => {
+                Err(ApiError::unauthorized("Invalid token"))
+            }
+            Credentials::Bearer(token) => Ok(Some(
+                auth::authenticate(
+                    self.core.store.as_ref(),
+                    self.core.settings.admin_token.as_deref(),
+                    &token,
+                )
+                .await?,
+            )),
+            Credentials::Basic { user, password } => {
+                let record = users::verify(&self.core, &user, &password)
+                    .await
+                    .map_err(user::user_error)?;
+                Ok(Some(Caller {
+                    user: record.name,
+                    scope: TokenScope::Publish,
+                    restriction: None,
+                }))
+            }
+        }
+    }
+
+    async fn require_caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        self.caller(req)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("authentication required: log in with npm login or set _authToken"))
+    }
+
+    async fn body(&self, req: &mut Request, limit: u64) -> Result<Bytes, ApiError> {
+        let body = req.take_body();
+        crate::http::body::read_limited(req.headers(), body, limit).await
+    }
+
+    async fn json_body(&self, req: &mut Request, limit: u64) -> Result<Value, ApiError> {
+        let bytes = self.body(req, limit).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// Parses a package name from a route; reserved and traversal names were refused earlier.
+    fn package_name(&self, pkg: &str) -> Result<PackageName, ApiError> {
+        PackageName::parse(pkg, self.core.settings.limits.max_name_length)
+            .map_err(|e| ApiError::not_found(format!("no such package available: {e}")))
+    }
+
+    async fn dispatch(&self, mut req: Request) -> NpmResult {
+        let method = req.method().clone();
+        let route = NpmRoute::parse(&method, req.uri().path());
+        use NpmRoute as R;
+        let m = &method;
+        let get = m == Method::GET || m == Method::HEAD;
+        match route {
+            R::Refused(what) => Err(ApiError::forbidden(what)),
+            R::NotFound => Err(ApiError::not_found("Not found")),
+            R::Ping if get => Ok(json(StatusCode::OK, &serde_json::json!({}))),
+            R::Whoami if get => user::whoami(self, &req).await,
+            R::Search if get => search::search(self, &req).await,
+            R::WebLogin => Err(ApiError::not_found(
+                "web login is not offered; npm falls back to asking for a user name and password",
+            )),
+            R::User { name } if get => user::get_user(self, &req, &name).await,
+            R::User { name } if m == Method::PUT => user::put_user(self, &mut req, &name, false).await,
+            R::UserRev { name } if m == Method::PUT => user::put_user(self, &mut req, &name, true).await,
+            R::Logout { token } if m == Method::DELETE => user::logout(self, &req, &token).await,
+            R::Profile if get => user::profile(self, &req).await,
+            R::Profile if m == Method::POST => user::update_profile(self, &mut req).await,
+            R::Tokens if get => user::list_tokens(self, &req).await,
+            R::Tokens if m == Method::POST => user::create_token(self, &mut req).await,
+            R::Token { key } if m == Method::DELETE => user::revoke_token(self, &req, &key).await,
+            R::AuditBulk if m == Method::POST => audit::bulk(self, &mut req).await,
+            R::AuditQuick | R::AuditFull if m == Method::POST => audit::npm6(self, &mut req).await,
+            R::DistTags { pkg } if get => dist_tags::list(self, &req, &pkg).await,
+            R::DistTag { pkg, tag } if m == Method::PUT => dist_tags::set(self, &mut req, &pkg, &tag).await,
+            R::DistTag { pkg, tag } if m == Method::DELETE => dist_tags::remove(self, &req, &pkg, &tag).await,
+            R::Packument { pkg } if get => packument::get_packument(self, &req, &pkg).await,
+            R::Packument { pkg } | R::PackageRev { pkg } if m == Method::PUT => publish::put_document(self, &mut req, &pkg).await,
+            R::PackageRev { pkg } if m == Method::DELETE => publish::delete_package(self, &req, &pkg).await,
+            R::Tarball { pkg, file } if get => packument::get_tarball(self, &req, &pkg, &file).await,
+            R::TarballRev { pkg, file } if m == Method::DELETE => publish::delete_tarball(self, &req, &pkg, &file).await,
+            R::Version { pkg, spec } if get => packument::get_version(self, &req, &pkg, &spec).await,
+            _ => Err(ApiError::not_found("Not found")),
+        }
+    }
+}
+
+impl Endpoint for NpmEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        Ok(self
+            .dispatch(req)
+            .await
+            .unwrap_or_else(ApiError::into_http_response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NpmRoute as R;
+    use super::*;
+
+    fn p(path: &str) -> NpmRoute {
+        NpmRoute::parse(&Method::GET, path)
+    }
+
+    #[test]
+    fn package_name_forms() {
+        let scoped = || R::Packument { pkg: "@s/n".into() };
+        assert_eq!(p("/@s/n"), scoped());
+        assert_eq!(p("/@s%2fn"), scoped());
+        assert_eq!(p("/@s%2Fn"), scoped());
+        assert_eq!(p("/%40s%2Fn"), scoped());
+        assert_eq!(p("/left-pad"), R::Packument { pkg: "left-pad".into() });
+        assert_eq!(p("/left-pad/1.0.0"), R::Version { pkg: "left-pad".into(), spec: "1.0.0".into() });
+        assert_eq!(p("/@s%2fn/latest"), R::Version { pkg: "@s/n".into(), spec: "latest".into() });
+    }
+
+    #[test]
+    fn tarballs_and_revs() {
+        assert_eq!(p("/@s/n/-/n-1.0.0.tgz"), R::Tarball { pkg: "@s/n".into(), file: "n-1.0.0.tgz".into() });
+        assert_eq!(p("/a/-/a-1.0.0.tgz/-rev/3-abc"), R::TarballRev { pkg: "a".into(), file: "a-1.0.0.tgz".into() });
+        assert_eq!(p("/a/-rev/3-abc"), R::PackageRev { pkg: "a".into() });
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        for path in [
+            "/__proto__",
+            "/node_modules",
+            "/%2e%2e",
+            "/..%2f..%2fetc",
+            "/a/-/..%2f..%2fregistry.redb",
+            "/a/-/__proto__",
+            "/a/-/node_modules",
+            "/a/-/%2e%2e%2fx.tgz",
+            "/@s/__proto__",
+            "/-/package/__proto__/dist-tags",
+        ] {
+            assert!(matches!(p(path), R::Refused(_)), "{path}: {:?}", p(path));
+        }
+    }
+
+    #[test]
+    fn meta_routes() {
+        assert_eq!(p("/-/ping"), R::Ping);
+        assert_eq!(p("/-/v1/search"), R::Search);
+        assert_eq!(p("/-/user/org.couchdb.user:alice"), R::User { name: "alice".into() });
+        assert_eq!(p("/-/user/org.couchdb.user%3Aalice/-rev/undefined"), R::UserRev { name: "alice".into() });
+        assert_eq!(p("/-/package/@s%2fn/dist-tags"), R::DistTags { pkg: "@s/n".into() });
+        assert_eq!(p("/-/package/@s/n/dist-tags/beta"), R::DistTag { pkg: "@s/n".into(), tag: "beta".into() });
+        assert_eq!(p("/-/npm/v1/tokens/token/abc"), R::Token { key: "abc".into() });
+        assert_eq!(p("/-/nothing"), R::NotFound);
+    }
+}

@@ -1,0 +1,344 @@
+//! Reading packages the npm way: packuments (full and abbreviated), one version, tarballs.
+//!
+//! Packuments carry a strong ETag per representation and answer `If-None-Match` with 304;
+//! `Cache-Control: no-cache` makes clients revalidate, so a fresh publish is seen at once.
+//! JSON is gzip'd when the client accepts it; tarballs are served exactly as stored.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use poem::http::{StatusCode, header};
+use poem::{Request, Response};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{NpmEndpoint, NpmResult};
+use crate::blobs::BlobKey;
+use crate::core::Core;
+use crate::core::names::PackageName;
+use crate::error::ApiError;
+use crate::store::{PackageRecord, VersionRecord};
+
+pub const CORGI: &str = "application/vnd.npm.install-v1+json";
+
+/// Fields an installer needs from each version (the abbreviated document keeps only these).
+const INSTALL_FIELDS: &[&str] = &[
+    "name",
+    "version",
+    "deprecated",
+    "dependencies",
+    "optionalDependencies",
+    "devDependencies",
+    "bundleDependencies",
+    "bundledDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "acceptDependencies",
+    "bin",
+    "directories",
+    "engines",
+    "funding",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+    "cpu",
+    "os",
+    "libc",
+];
+
+/// Manifest keys that are the client's bookkeeping, not the package's; never served.
+const CLIENT_ONLY: &[&str] = &["_resolved", "_from", "_integrity", "_attachments", "_shasum", "_where", "_args"];
+
+pub fn iso(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The canonical tarball URL: `{public}/npm/{name}/-/{bare}-{version}.tgz`.
+pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
+    let bare = name.rsplit('/').next().unwrap_or(name);
+    format!("{}/npm/{name}/-/{bare}-{version}.tgz", core.public_url)
+}
+
+pub fn rev_string(pkg: &PackageRecord) -> String {
+    let digest = Sha256::digest(format!("{}:{}", pkg.name, pkg.rev));
+    format!("{}-{}", pkg.rev, &hex::encode(digest)[..16])
+}
+
+fn has_install_script(manifest: &Map<String, Value>) -> bool {
+    manifest
+        .get("scripts")
+        .and_then(Value::as_object)
+        .is_some_and(|s| ["preinstall", "install", "postinstall"].iter().any(|k| s.contains_key(*k)))
+}
+
+/// A package with everything needed to render it.
+pub struct Loaded {
+    pub package: PackageRecord,
+    pub versions: Vec<VersionRecord>,
+    /// User name -> email, for maintainers and publishers.
+    pub emails: HashMap<String, String>,
+}
+
+pub async fn load(core: &Core, name: &str) -> Result<Option<Loaded>, ApiError> {
+    let Some(package) = core.store.package(name).await.map_err(ApiError::internal)? else {
+        return Ok(None);
+    };
+    let versions = core.store.versions(name).await.map_err(ApiError::internal)?;
+    let mut emails = HashMap::new();
+    let people = package
+        .owners
+        .iter()
+        .chain(versions.iter().map(|v| &v.published_by));
+    for user in people {
+        if !emails.contains_key(user) {
+            let email = core
+                .store
+                .user(user)
+                .await
+                .map_err(ApiError::internal)?
+                .map(|u| u.email)
+                .unwrap_or_default();
+            emails.insert(user.clone(), email);
+        }
+    }
+    Ok(Some(Loaded {
+        package,
+        versions,
+        emails,
+    }))
+}
+
+impl Loaded {
+    fn person(&self, user: &str) -> Value {
+        json!({"name": user, "email": self.emails.get(user).cloned().unwrap_or_default()})
+    }
+
+    /// One version as npm serves it: the manifest, our `dist`, `_id`, `_npmUser`.
+    pub fn version_doc(&self, core: &Core, v: &VersionRecord) -> Map<String, Value> {
+        let mut m = v.manifest.clone();
+        for key in CLIENT_ONLY.iter().chain(["readme", "readmeFilename", "dist"].iter()) {
+            m.remove(*key);
+        }
+        m.insert("name".into(), v.name.clone().into());
+        m.insert("version".into(), v.version.clone().into());
+        m.insert("_id".into(), format!("{}@{}", v.name, v.version).into());
+        if has_install_script(&v.manifest) {
+            m.insert("hasInstallScript".into(), true.into());
+        }
+        m.insert("_npmUser".into(), self.person(&v.published_by));
+        m.insert(
+            "dist".into(),
+            json!({
+                "tarball": tarball_url(core, &v.name, &v.version),
+                "shasum": v.tarball.sha1,
+                "integrity": v.tarball.integrity,
+                "fileCount": v.tarball.file_count,
+                "unpackedSize": v.tarball.unpacked_size,
+            }),
+        );
+        m
+    }
+
+    fn latest(&self) -> Option<&VersionRecord> {
+        let latest = self.package.dist_tags.get("latest")?;
+        self.versions.iter().find(|v| &v.version == latest)
+    }
+
+    fn time(&self) -> Map<String, Value> {
+        let mut time = Map::new();
+        time.insert("created".into(), iso(self.package.created_at).into());
+        time.insert("modified".into(), iso(self.package.updated_at).into());
+        for v in &self.versions {
+            time.insert(v.version.clone(), iso(v.published_at).into());
+        }
+        time
+    }
+
+    /// The full document (`Accept: application/json`, or none).
+    pub fn full(&self, core: &Core) -> Value {
+        let pkg = &self.package;
+        let mut doc = Map::new();
+        doc.insert("_id".into(), pkg.name.clone().into());
+        doc.insert("_rev".into(), rev_string(pkg).into());
+        doc.insert("name".into(), pkg.name.clone().into());
+        doc.insert("dist-tags".into(), json!(pkg.dist_tags));
+        let versions: Map<String, Value> = self
+            .versions
+            .iter()
+            .map(|v| (v.version.clone(), Value::Object(self.version_doc(core, v))))
+            .collect();
+        doc.insert("versions".into(), Value::Object(versions));
+        doc.insert("time".into(), Value::Object(self.time()));
+        doc.insert(
+            "maintainers".into(),
+            Value::Array(pkg.owners.iter().map(|o| self.person(o)).collect()),
+        );
+        if let Some(latest) = self.latest() {
+            for key in ["description", "keywords", "license", "homepage", "repository", "bugs", "author"] {
+                if let Some(v) = latest.manifest.get(key) {
+                    doc.insert(key.into(), v.clone());
+                }
+            }
+            doc.insert(
+                "readme".into(),
+                latest.manifest.get("readme").cloned().unwrap_or_else(|| "".into()),
+            );
+            if let Some(f) = latest.manifest.get("readmeFilename") {
+                doc.insert("readmeFilename".into(), f.clone());
+            }
+        }
+        doc.insert("modified".into(), iso(pkg.updated_at).into());
+        Value::Object(doc)
+    }
+
+    /// The abbreviated ("corgi") document for installers.
+    pub fn corgi(&self, core: &Core) -> Value {
+        let versions: Map<String, Value> = self
+            .versions
+            .iter()
+            .map(|v| {
+                let full = self.version_doc(core, v);
+                let mut small: Map<String, Value> = INSTALL_FIELDS
+                    .iter()
+                    .filter_map(|k| full.get(*k).map(|val| (k.to_string(), val.clone())))
+                    .collect();
+                small.insert("dist".into(), full["dist"].clone());
+                (v.version.clone(), Value::Object(small))
+            })
+            .collect();
+        json!({
+            "name": self.package.name,
+            "dist-tags": self.package.dist_tags,
+            "versions": versions,
+            "modified": iso(self.package.updated_at),
+            "time": self.time(),
+        })
+    }
+}
+
+fn accepts_gzip(req: &Request) -> bool {
+    req.headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',').any(|part| {
+                let mut it = part.trim().split(';');
+                let coding = it.next().unwrap_or("").trim();
+                let refused = it.any(|p| p.trim().replace(' ', "") == "q=0");
+                (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+            })
+        })
+}
+
+fn etag_matches(req: &Request, candidates: &[&str]) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || candidates.contains(&t))
+}
+
+/// A metadata document with a strong ETag, `Vary`, optional gzip and 304 on a match.
+pub fn cached_json(req: &Request, body: Vec<u8>, content_type: &str) -> Response {
+    let tag = &hex::encode(Sha256::digest(&body))[..32];
+    let plain = format!("\"{tag}\"");
+    let gzipped = format!("\"{tag}-gz\"");
+    let gzip = body.len() > 1024 && accepts_gzip(req);
+    let etag = if gzip { &gzipped } else { &plain };
+    let builder = Response::builder()
+        .header(header::ETAG, etag.as_str())
+        .header(header::VARY, "Accept, Accept-Encoding")
+        .header(header::CACHE_CONTROL, "no-cache");
+    if etag_matches(req, &[&plain, &gzipped]) {
+        return builder.status(StatusCode::NOT_MODIFIED).finish();
+    }
+    let builder = builder.content_type(content_type);
+    if gzip {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&body).expect("writing to a Vec");
+        let compressed = enc.finish().expect("writing to a Vec");
+        builder.header(header::CONTENT_ENCODING, "gzip").body(compressed)
+    } else {
+        builder.body(body)
+    }
+}
+
+fn wants_corgi(req: &Request) -> bool {
+    let write = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "write=true"));
+    !write
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains(CORGI))
+}
+
+pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
+    ep.caller(req).await?;
+    let name = ep.package_name(pkg)?;
+    let Some(loaded) = load(&ep.core, name.as_str()).await? else {
+        return Err(ApiError::not_found(format!("no such package available: {name}")));
+    };
+    let (doc, content_type) = if wants_corgi(req) {
+        (loaded.corgi(&ep.core), CORGI)
+    } else {
+        (loaded.full(&ep.core), "application/json; charset=utf-8")
+    };
+    Ok(cached_json(req, serde_json::to_vec(&doc).expect("JSON values serialize"), content_type))
+}
+
+/// `GET /{pkg}/{version-or-tag}`: one version document.
+pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str) -> NpmResult {
+    ep.caller(req).await?;
+    let name = ep.package_name(pkg)?;
+    let Some(loaded) = load(&ep.core, name.as_str()).await? else {
+        return Err(ApiError::not_found(format!("no such package available: {name}")));
+    };
+    let version = loaded.package.dist_tags.get(spec).map(String::as_str).unwrap_or(spec);
+    let Some(v) = loaded.versions.iter().find(|v| v.version == version) else {
+        return Err(ApiError::not_found(format!("this version doesn't exist: {spec}")));
+    };
+    let doc = Value::Object(loaded.version_doc(&ep.core, v));
+    Ok(cached_json(req, serde_json::to_vec(&doc).expect("JSON values serialize"), "application/json; charset=utf-8"))
+}
+
+/// `GET|HEAD /{pkg}/-/{bare}-{version}.tgz`: the stored bytes, counted as a download on GET.
+pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str) -> NpmResult {
+    ep.caller(req).await?;
+    let name = ep.package_name(pkg)?;
+    let missing = || ApiError::not_found(format!("no such file available: {file}"));
+    let version = version_of_file(&name, file).ok_or_else(missing)?;
+    let record = ep
+        .core
+        .store
+        .version(name.as_str(), version)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(missing)?;
+    let key = BlobKey::parse(&record.tarball.sha256)
+        .ok_or_else(|| ApiError::internal("stored sha256 is not a blob key"))?;
+    let builder = Response::builder()
+        .content_type("application/octet-stream")
+        .header(header::ETAG, format!("\"{}\"", record.tarball.sha256))
+        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+        .header(header::CONTENT_LENGTH, record.tarball.size);
+    if req.method() == poem::http::Method::HEAD {
+        return Ok(builder.finish());
+    }
+    if etag_matches(req, &[&format!("\"{}\"", record.tarball.sha256)]) {
+        return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
+    }
+    let bytes = ep.core.blobs.get(&key).await.map_err(ApiError::internal)?;
+    ep.core.downloads.record(&record.name, &record.version);
+    Ok(builder.body(bytes))
+}
+
+/// Parses a tarball file name of `name` into its version.
+pub fn version_of_file<'a>(name: &PackageName, file: &'a str) -> Option<&'a str> {
+    file.strip_prefix(name.bare())?
+        .strip_prefix('-')?
+        .strip_suffix(".tgz")
+}

@@ -251,7 +251,11 @@ async fn user(layers: Layers, cmd: UserCommand) -> Result<(), String> {
                 .read_line(&mut password)
                 .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let registry = crate::Registry::builder().layers(layers).build().await.map_err(|e| e.to_string())?;
+            let registry = crate::Registry::builder()
+                .layers(layers)
+                .build()
+                .await
+                .map_err(|e| e.to_string())?;
             registry.create_user(&name, &email, password).await?;
             eprintln!("Created user {name}.");
         }

@@ -27,7 +27,11 @@ fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
 }
 
 /// Reads the whole body within `limits.max_request_bytes`.
-async fn read_bounded(req: &Request, body: &mut RequestBody, limit: u64) -> Result<Bytes, ApiError> {
+async fn read_bounded(
+    req: &Request,
+    body: &mut RequestBody,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
     let body = body
         .take()
         .map_err(|_| ApiError::bad_request("Request body was already read"))?;

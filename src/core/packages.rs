@@ -17,7 +17,7 @@ use crate::core::auth::Caller;
 use crate::core::names::{PackageName, Version};
 use crate::core::publish::validate_tag;
 use crate::error::ApiError;
-use crate::store::{Denied, DenialKind, PackageEdit, PackageRecord, StoreError, VersionRecord};
+use crate::store::{DenialKind, Denied, PackageEdit, PackageRecord, StoreError, VersionRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -88,25 +88,49 @@ fn best_latest<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
 }
 
 /// Points `tag` at `version`.
-pub async fn set_dist_tag(core: &Core, caller: &Caller, name: &str, tag: &str, version: &str) -> Result<PackageRecord, ChangeError> {
+pub async fn set_dist_tag(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    tag: &str,
+    version: &str,
+) -> Result<PackageRecord, ChangeError> {
     validate_tag(tag).map_err(ChangeError::Invalid)?;
     let (caller, tag, version) = (caller.clone(), tag.to_string(), version.to_string());
-    let change = Box::new(move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
-        require_owner(&caller, &pkg)?;
-        if !versions.iter().any(|v| v.version == version) {
-            return Err(Denied::not_found(format!("this version doesn't exist: {version}")));
-        }
-        pkg.dist_tags.insert(tag.clone(), version.clone());
-        pkg.updated_at = OffsetDateTime::now_utc();
-        Ok(PackageEdit { package: Some(pkg), ..Default::default() })
-    });
-    Ok(core.store.modify_package(name, change).await?.expect("a tag change keeps the package"))
+    let change = Box::new(
+        move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
+            require_owner(&caller, &pkg)?;
+            if !versions.iter().any(|v| v.version == version) {
+                return Err(Denied::not_found(format!(
+                    "this version doesn't exist: {version}"
+                )));
+            }
+            pkg.dist_tags.insert(tag.clone(), version.clone());
+            pkg.updated_at = OffsetDateTime::now_utc();
+            Ok(PackageEdit {
+                package: Some(pkg),
+                ..Default::default()
+            })
+        },
+    );
+    Ok(core
+        .store
+        .modify_package(name, change)
+        .await?
+        .expect("a tag change keeps the package"))
 }
 
 /// Removes `tag`; `latest` cannot be removed (it always names a version while any exists).
-pub async fn remove_dist_tag(core: &Core, caller: &Caller, name: &str, tag: &str) -> Result<PackageRecord, ChangeError> {
+pub async fn remove_dist_tag(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    tag: &str,
+) -> Result<PackageRecord, ChangeError> {
     if tag == "latest" {
-        return Err(ChangeError::Invalid("the latest tag cannot be removed; point it at another version instead".into()));
+        return Err(ChangeError::Invalid(
+            "the latest tag cannot be removed; point it at another version instead".into(),
+        ));
     }
     let (caller, tag) = (caller.clone(), tag.to_string());
     let change = Box::new(move |mut pkg: PackageRecord, _: Vec<VersionRecord>| {
@@ -115,9 +139,16 @@ pub async fn remove_dist_tag(core: &Core, caller: &Caller, name: &str, tag: &str
             return Err(Denied::not_found(format!("no such tag: {tag}")));
         }
         pkg.updated_at = OffsetDateTime::now_utc();
-        Ok(PackageEdit { package: Some(pkg), ..Default::default() })
+        Ok(PackageEdit {
+            package: Some(pkg),
+            ..Default::default()
+        })
     });
-    Ok(core.store.modify_package(name, change).await?.expect("a tag change keeps the package"))
+    Ok(core
+        .store
+        .modify_package(name, change)
+        .await?
+        .expect("a tag change keeps the package"))
 }
 
 /// What a whole-document write (npm's deprecate, unpublish-one-version, owner add/rm) asks for,
@@ -135,10 +166,17 @@ pub struct DocumentChange {
 
 /// Applies a whole-document write. Returns the package as written, `None` if every version was
 /// unpublished (then the package is gone).
-pub async fn apply_document(core: &Core, caller: &Caller, name: &str, doc: DocumentChange) -> Result<Option<PackageRecord>, ChangeError> {
+pub async fn apply_document(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    doc: DocumentChange,
+) -> Result<Option<PackageRecord>, ChangeError> {
     if let Some(owners) = &doc.owners {
         if owners.is_empty() {
-            return Err(ChangeError::Invalid("a package needs at least one owner".into()));
+            return Err(ChangeError::Invalid(
+                "a package needs at least one owner".into(),
+            ));
         }
         for owner in owners {
             if core.store.user(owner).await?.is_none() && owner != crate::core::auth::ADMIN_USER {
@@ -148,65 +186,76 @@ pub async fn apply_document(core: &Core, caller: &Caller, name: &str, doc: Docum
     }
     let window = core.settings.npm.unpublish_window;
     let caller = caller.clone();
-    let change = Box::new(move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
-        require_owner(&caller, &pkg)?;
-        let now = OffsetDateTime::now_utc();
-        let mut edit = PackageEdit::default();
-        if let Some(keep) = &doc.versions {
-            for v in versions.iter().filter(|v| !keep.contains(&v.version)) {
-                may_unpublish(&caller, v, window, now)?;
-                edit.remove_versions.push(v.version.clone());
-            }
-        }
-        for (version, message) in &doc.deprecations {
-            if edit.remove_versions.contains(version) {
-                continue;
-            }
-            let Some(stored) = versions.iter().find(|v| &v.version == version) else {
-                return Err(Denied::not_found(format!("this version doesn't exist: {version}")));
-            };
-            let current = stored.manifest.get("deprecated").and_then(|d| d.as_str());
-            if current == message.as_deref() {
-                continue;
-            }
-            let mut updated = stored.clone();
-            match message {
-                Some(m) => updated.manifest.insert("deprecated".into(), m.clone().into()),
-                None => updated.manifest.remove("deprecated"),
-            };
-            edit.upsert_versions.push(updated);
-        }
-        if let Some(owners) = &doc.owners {
-            let mut unique = Vec::new();
-            for o in owners {
-                if !unique.contains(o) {
-                    unique.push(o.clone());
+    let change = Box::new(
+        move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
+            require_owner(&caller, &pkg)?;
+            let now = OffsetDateTime::now_utc();
+            let mut edit = PackageEdit::default();
+            if let Some(keep) = &doc.versions {
+                for v in versions.iter().filter(|v| !keep.contains(&v.version)) {
+                    may_unpublish(&caller, v, window, now)?;
+                    edit.remove_versions.push(v.version.clone());
                 }
             }
-            pkg.owners = unique;
-        }
-        let remaining: Vec<&str> = versions
-            .iter()
-            .map(|v| v.version.as_str())
-            .filter(|v| !edit.remove_versions.iter().any(|r| r == v))
-            .collect();
-        if remaining.is_empty() {
-            return Ok(edit); // package: None deletes it
-        }
-        pkg.dist_tags.retain(|_, v| remaining.contains(&v.as_str()));
-        if !pkg.dist_tags.contains_key("latest")
-            && let Some(latest) = best_latest(remaining.iter().copied())
-        {
-            pkg.dist_tags.insert("latest".into(), latest);
-        }
-        pkg.updated_at = now;
-        edit.package = Some(pkg);
-        Ok(edit)
-    });
+            for (version, message) in &doc.deprecations {
+                if edit.remove_versions.contains(version) {
+                    continue;
+                }
+                let Some(stored) = versions.iter().find(|v| &v.version == version) else {
+                    return Err(Denied::not_found(format!(
+                        "this version doesn't exist: {version}"
+                    )));
+                };
+                let current = stored.manifest.get("deprecated").and_then(|d| d.as_str());
+                if current == message.as_deref() {
+                    continue;
+                }
+                let mut updated = stored.clone();
+                match message {
+                    Some(m) => updated
+                        .manifest
+                        .insert("deprecated".into(), m.clone().into()),
+                    None => updated.manifest.remove("deprecated"),
+                };
+                edit.upsert_versions.push(updated);
+            }
+            if let Some(owners) = &doc.owners {
+                let mut unique = Vec::new();
+                for o in owners {
+                    if !unique.contains(o) {
+                        unique.push(o.clone());
+                    }
+                }
+                pkg.owners = unique;
+            }
+            let remaining: Vec<&str> = versions
+                .iter()
+                .map(|v| v.version.as_str())
+                .filter(|v| !edit.remove_versions.iter().any(|r| r == v))
+                .collect();
+            if remaining.is_empty() {
+                return Ok(edit); // package: None deletes it
+            }
+            pkg.dist_tags.retain(|_, v| remaining.contains(&v.as_str()));
+            if !pkg.dist_tags.contains_key("latest")
+                && let Some(latest) = best_latest(remaining.iter().copied())
+            {
+                pkg.dist_tags.insert("latest".into(), latest);
+            }
+            pkg.updated_at = now;
+            edit.package = Some(pkg);
+            Ok(edit)
+        },
+    );
     Ok(core.store.modify_package(name, change).await?)
 }
 
-fn may_unpublish(caller: &Caller, v: &VersionRecord, window: std::time::Duration, now: OffsetDateTime) -> Result<(), Denied> {
+fn may_unpublish(
+    caller: &Caller,
+    v: &VersionRecord,
+    window: std::time::Duration,
+    now: OffsetDateTime,
+) -> Result<(), Denied> {
     if caller.is_admin() {
         return Ok(());
     }
@@ -224,14 +273,20 @@ fn may_unpublish(caller: &Caller, v: &VersionRecord, window: std::time::Duration
 
 /// Unpublishes every version of a package (npm unpublish --force); the name becomes free again,
 /// its version numbers do not.
-pub async fn unpublish_package(core: &Core, caller: &Caller, name: &str) -> Result<(), ChangeError> {
+pub async fn unpublish_package(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+) -> Result<(), ChangeError> {
     let doc = DocumentChange {
         versions: Some(BTreeSet::new()),
         ..Default::default()
     };
     match apply_document(core, caller, name, doc).await? {
         None => Ok(()),
-        Some(_) => Err(ChangeError::Invalid("the package still has versions".into())),
+        Some(_) => Err(ChangeError::Invalid(
+            "the package still has versions".into(),
+        )),
     }
 }
 
@@ -241,9 +296,14 @@ mod tests {
 
     #[test]
     fn latest_recomputation_prefers_stable() {
-        assert_eq!(best_latest(["1.0.0", "2.0.0-rc.1", "1.5.0"].into_iter()).as_deref(), Some("1.5.0"));
-        assert_eq!(best_latest(["2.0.0-rc.1", "2.0.0-rc.2"].into_iter()).as_deref(), Some("2.0.0-rc.2"));
+        assert_eq!(
+            best_latest(["1.0.0", "2.0.0-rc.1", "1.5.0"].into_iter()).as_deref(),
+            Some("1.5.0")
+        );
+        assert_eq!(
+            best_latest(["2.0.0-rc.1", "2.0.0-rc.2"].into_iter()).as_deref(),
+            Some("2.0.0-rc.2")
+        );
         assert_eq!(best_latest(std::iter::empty()), None);
     }
-
 }

@@ -124,10 +124,16 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if tag.is_empty() || tag.len() > 128 || !url_safe {
-        return Err(format!("Invalid dist-tag {tag:?}: use letters, digits, `-`, `.`, `_` or `~`"));
+        return Err(format!(
+            "Invalid dist-tag {tag:?}: use letters, digits, `-`, `.`, `_` or `~`"
+        ));
     }
-    if semver::VersionReq::parse(tag).is_ok() || tag.starts_with('v') && semver::Version::parse(&tag[1..]).is_ok() {
-        return Err(format!("Invalid dist-tag {tag:?}: a tag cannot look like a version or range"));
+    if semver::VersionReq::parse(tag).is_ok()
+        || tag.starts_with('v') && semver::Version::parse(&tag[1..]).is_ok()
+    {
+        return Err(format!(
+            "Invalid dist-tag {tag:?}: a tag cannot look like a version or range"
+        ));
     }
     Ok(())
 }
@@ -286,12 +292,24 @@ pub async fn publish(
                 rev: 0,
             },
         };
-        if next_latest(
-            pkg.dist_tags.get("latest").map(String::as_str),
-            &new_version,
-        ) {
-            pkg.dist_tags
-                .insert("latest".into(), new_version.to_string());
+        match &tags {
+            None => {
+                if next_latest(
+                    pkg.dist_tags.get("latest").map(String::as_str),
+                    &new_version,
+                ) {
+                    pkg.dist_tags
+                        .insert("latest".into(), new_version.to_string());
+                }
+            }
+            Some(tags) => {
+                for tag in tags {
+                    pkg.dist_tags.insert(tag.clone(), new_version.to_string());
+                }
+                pkg.dist_tags
+                    .entry("latest".into())
+                    .or_insert_with(|| new_version.to_string());
+            }
         }
         pkg.updated_at = now;
         Ok(pkg)

@@ -42,24 +42,34 @@ fn hash_password(password: &str) -> Result<String, UserError> {
 }
 
 fn password_matches(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc)
-        .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    PasswordHash::new(phc).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 fn validate_email(email: &str) -> Result<(), UserError> {
     let ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
+        });
     if ok {
         Ok(())
     } else {
-        Err(UserError::Invalid(format!("invalid email address {email:?}")))
+        Err(UserError::Invalid(format!(
+            "invalid email address {email:?}"
+        )))
     }
 }
 
 /// Creates an account. Hashing runs on the blocking pool: Argon2 is slow on purpose.
-pub async fn create_user(core: &Core, name: &str, email: &str, password: &str) -> Result<UserRecord, UserError> {
+pub async fn create_user(
+    core: &Core,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<UserRecord, UserError> {
     auth::validate_user_name(name).map_err(UserError::Invalid)?;
     validate_email(email)?;
     if password.chars().count() < MIN_PASSWORD_LEN {
@@ -118,7 +128,12 @@ pub async fn issue_token(
 }
 
 /// Changes a user's password after checking the old one.
-pub async fn change_password(core: &Core, caller: &Caller, old: &str, new: &str) -> Result<(), UserError> {
+pub async fn change_password(
+    core: &Core,
+    caller: &Caller,
+    old: &str,
+    new: &str,
+) -> Result<(), UserError> {
     let mut user = verify(core, &caller.user, old).await?;
     if new.chars().count() < MIN_PASSWORD_LEN {
         return Err(UserError::Invalid(format!(

@@ -12,7 +12,9 @@ use poem::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
 use crate::error::ApiError;
 
 fn too_large(limit: u64) -> ApiError {
-    ApiError::too_large(format!("Request body is larger than the limit of {limit} bytes"))
+    ApiError::too_large(format!(
+        "Request body is larger than the limit of {limit} bytes"
+    ))
 }
 
 /// Reads the whole body, refusing with 413 once it passes `limit` bytes. A gzip or deflate
@@ -28,7 +30,8 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
     let mut stream = body.into_bytes_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));
         }
@@ -53,7 +56,9 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
     reader
         .take(limit + 1)
         .read_to_end(&mut inflated)
-        .map_err(|e| ApiError::bad_request(format!("Could not decompress the request body: {e}")))?;
+        .map_err(|e| {
+            ApiError::bad_request(format!("Could not decompress the request body: {e}"))
+        })?;
     if inflated.len() as u64 > limit {
         return Err(too_large(limit));
     }

@@ -13,7 +13,8 @@ use super::{NpmEndpoint, NpmResult, json};
 const NOTICE: &str = "pantry-registry has no advisory data for this audit (upstream unavailable or fallback off); the report is not authoritative";
 
 fn with_notice(mut resp: Response) -> Response {
-    resp.headers_mut().insert("npm-notice", NOTICE.parse().expect("ASCII header"));
+    resp.headers_mut()
+        .insert("npm-notice", NOTICE.parse().expect("ASCII header"));
     resp
 }
 
@@ -49,12 +50,17 @@ async fn upstream_bulk(ep: &NpmEndpoint, body: &Value) -> Option<Value> {
 
 /// `POST /-/npm/v1/security/advisories/bulk` (npm, yarn, bun): `{"pkg": ["1.0.0", ...]}`.
 pub async fn bulk(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
-    let body = match ep.json_body(req, ep.core.settings.limits.max_request_bytes).await {
+    let body = match ep
+        .json_body(req, ep.core.settings.limits.max_request_bytes)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return Err(e),
     };
     if !body.is_object() {
-        return Err(crate::error::ApiError::bad_request("the audit body must be a JSON object"));
+        return Err(crate::error::ApiError::bad_request(
+            "the audit body must be a JSON object",
+        ));
     }
     Ok(match upstream_bulk(ep, &body).await {
         Some(report) => json(StatusCode::OK, &report),
@@ -65,7 +71,9 @@ pub async fn bulk(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
 /// Collects `name -> versions` from an npm6 dependency tree (`{dependencies: {name: {version,
 /// dependencies}}}`, pnpm nests it under `"."`), depth-limited.
 fn flatten(tree: &Value, out: &mut BTreeMap<String, BTreeSet<String>>, depth: usize) {
-    let Some(deps) = tree.get("dependencies").and_then(Value::as_object) else { return };
+    let Some(deps) = tree.get("dependencies").and_then(Value::as_object) else {
+        return;
+    };
     if depth > 64 {
         return;
     }
@@ -80,11 +88,17 @@ fn flatten(tree: &Value, out: &mut BTreeMap<String, BTreeSet<String>>, depth: us
 /// The npm6 report for a bulk answer (empty bulk answer: a clean report).
 fn npm6_report(bulk: &Map<String, Value>, deps: &BTreeMap<String, BTreeSet<String>>) -> Value {
     let mut advisories = Map::new();
-    let mut counts: BTreeMap<&str, u64> = ["info", "low", "moderate", "high", "critical"].into_iter().map(|s| (s, 0)).collect();
+    let mut counts: BTreeMap<&str, u64> = ["info", "low", "moderate", "high", "critical"]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
     for (name, list) in bulk {
         for adv in list.as_array().into_iter().flatten() {
             let id = adv.get("id").cloned().unwrap_or(Value::Null);
-            let severity = adv.get("severity").and_then(Value::as_str).unwrap_or("info");
+            let severity = adv
+                .get("severity")
+                .and_then(Value::as_str)
+                .unwrap_or("info");
             if let Some(c) = counts.get_mut(severity) {
                 *c += 1;
             }
@@ -119,7 +133,9 @@ fn npm6_report(bulk: &Map<String, Value>, deps: &BTreeMap<String, BTreeSet<Strin
 /// `POST /-/npm/v1/security/audits[/quick]` (pnpm): translated to a bulk request, answered in
 /// npm6's report shape.
 pub async fn npm6(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
-    let tree = ep.json_body(req, ep.core.settings.limits.max_request_bytes).await?;
+    let tree = ep
+        .json_body(req, ep.core.settings.limits.max_request_bytes)
+        .await?;
     let mut deps = BTreeMap::new();
     flatten(&tree, &mut deps, 0);
     if let Some(root) = tree.get("dependencies").and_then(|d| d.get(".")) {
@@ -130,10 +146,12 @@ pub async fn npm6(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
         .iter()
         .map(|(k, v)| (k.clone(), json!(v.iter().collect::<Vec<_>>())))
         .collect();
-    Ok(match upstream_bulk(ep, &Value::Object(bulk_request)).await {
-        Some(Value::Object(bulk)) => json(StatusCode::OK, &npm6_report(&bulk, &deps)),
-        _ => with_notice(json(StatusCode::OK, &npm6_report(&Map::new(), &deps))),
-    })
+    Ok(
+        match upstream_bulk(ep, &Value::Object(bulk_request)).await {
+            Some(Value::Object(bulk)) => json(StatusCode::OK, &npm6_report(&bulk, &deps)),
+            _ => with_notice(json(StatusCode::OK, &npm6_report(&Map::new(), &deps))),
+        },
+    )
 }
 
 #[cfg(test)]

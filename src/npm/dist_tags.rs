@@ -19,7 +19,11 @@ pub async fn list(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no such package available: {name}")))?;
     let body = serde_json::to_vec(&pkg.dist_tags).expect("JSON values serialize");
-    Ok(super::packument::cached_json(req, body, "application/json; charset=utf-8"))
+    Ok(super::packument::cached_json(
+        req,
+        body,
+        "application/json; charset=utf-8",
+    ))
 }
 
 pub async fn set(ep: &NpmEndpoint, req: &mut Request, pkg: &str, tag: &str) -> NpmResult {
@@ -27,7 +31,11 @@ pub async fn set(ep: &NpmEndpoint, req: &mut Request, pkg: &str, tag: &str) -> N
     let name = ep.package_name(pkg)?;
     let version = match ep.json_body(req, 4096).await? {
         Value::String(v) => v,
-        _ => return Err(ApiError::bad_request("the body must be a JSON string naming a version")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body must be a JSON string naming a version",
+            ));
+        }
     };
     packages::set_dist_tag(&ep.core, &caller, name.as_str(), tag, &version).await?;
     Ok(json(StatusCode::CREATED, &json!({"ok": "package tagged"})))

@@ -52,22 +52,48 @@ enum NpmRoute {
     Whoami,
     Search,
     WebLogin,
-    User { name: String },
-    UserRev { name: String },
-    Logout { token: String },
+    User {
+        name: String,
+    },
+    UserRev {
+        name: String,
+    },
+    Logout {
+        token: String,
+    },
     Profile,
     Tokens,
-    Token { key: String },
+    Token {
+        key: String,
+    },
     AuditBulk,
     AuditQuick,
     AuditFull,
-    DistTags { pkg: String },
-    DistTag { pkg: String, tag: String },
-    Packument { pkg: String },
-    PackageRev { pkg: String },
-    Tarball { pkg: String, file: String },
-    TarballRev { pkg: String, file: String },
-    Version { pkg: String, spec: String },
+    DistTags {
+        pkg: String,
+    },
+    DistTag {
+        pkg: String,
+        tag: String,
+    },
+    Packument {
+        pkg: String,
+    },
+    PackageRev {
+        pkg: String,
+    },
+    Tarball {
+        pkg: String,
+        file: String,
+    },
+    TarballRev {
+        pkg: String,
+        file: String,
+    },
+    Version {
+        pkg: String,
+        spec: String,
+    },
     /// A name or file that tries to escape (`..`, `__proto__`, `node_modules`): 403.
     Refused(&'static str),
     NotFound,
@@ -90,7 +116,8 @@ fn take_package<'a>(segments: &mut impl Iterator<Item = &'a str>) -> Option<Stri
 const ESCAPES: &[&str] = &["..", "__proto__", "node_modules"];
 
 fn is_escape(text: &str) -> bool {
-    text.split(['/', '\\']).any(|part| ESCAPES.contains(&part) || part.starts_with('.'))
+    text.split(['/', '\\'])
+        .any(|part| ESCAPES.contains(&part) || part.starts_with('.'))
         || text.contains('\\')
         || text.contains('\0')
 }
@@ -118,9 +145,18 @@ impl NpmRoute {
             [] => Self::Packument { pkg },
             ["-rev", _] => Self::PackageRev { pkg },
             ["-", file] if is_escape(file) => Self::Refused("invalid filename"),
-            ["-", file] => Self::Tarball { pkg, file: file.to_string() },
-            ["-", file, "-rev", _] => Self::TarballRev { pkg, file: file.to_string() },
-            [spec] if !spec.is_empty() => Self::Version { pkg, spec: spec.to_string() },
+            ["-", file] => Self::Tarball {
+                pkg,
+                file: file.to_string(),
+            },
+            ["-", file, "-rev", _] => Self::TarballRev {
+                pkg,
+                file: file.to_string(),
+            },
+            [spec] if !spec.is_empty() => Self::Version {
+                pkg,
+                spec: spec.to_string(),
+            },
             parts if parts.iter().any(|p| is_escape(p)) => Self::Refused("invalid filename"),
             _ => Self::NotFound,
         }
@@ -134,18 +170,26 @@ impl NpmRoute {
             ["whoami"] => Self::Whoami,
             ["v1", "search"] => Self::Search,
             ["v1", "login"] => Self::WebLogin,
-            ["user", "token", token] => Self::Logout { token: token.to_string() },
+            ["user", "token", token] => Self::Logout {
+                token: token.to_string(),
+            },
             ["user", user] => match user.strip_prefix("org.couchdb.user:") {
-                Some(name) => Self::User { name: name.to_string() },
+                Some(name) => Self::User {
+                    name: name.to_string(),
+                },
                 None => Self::NotFound,
             },
             ["user", user, "-rev", _] => match user.strip_prefix("org.couchdb.user:") {
-                Some(name) => Self::UserRev { name: name.to_string() },
+                Some(name) => Self::UserRev {
+                    name: name.to_string(),
+                },
                 None => Self::NotFound,
             },
             ["npm", "v1", "user"] => Self::Profile,
             ["npm", "v1", "tokens"] => Self::Tokens,
-            ["npm", "v1", "tokens", "token", key] => Self::Token { key: key.to_string() },
+            ["npm", "v1", "tokens", "token", key] => Self::Token {
+                key: key.to_string(),
+            },
             ["npm", "v1", "security", "advisories", "bulk"] => Self::AuditBulk,
             ["npm", "v1", "security", "audits", "quick"] => Self::AuditQuick,
             ["npm", "v1", "security", "audits"] => Self::AuditFull,
@@ -159,9 +203,17 @@ impl NpmRoute {
                     return Self::Refused("invalid package name");
                 }
                 let rest: Vec<String> = it.map(decode).collect();
-                match rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                match rest
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .as_slice()
+                {
                     ["dist-tags"] => Self::DistTags { pkg },
-                    ["dist-tags", tag] => Self::DistTag { pkg, tag: tag.to_string() },
+                    ["dist-tags", tag] => Self::DistTag {
+                        pkg,
+                        tag: tag.to_string(),
+                    },
                     _ => Self::NotFound,
                 }
             }
@@ -207,7 +259,11 @@ pub(crate) fn credentials(req: &Request) -> Credentials {
             None => Credentials::Bearer(String::new()),
         };
     }
-    Credentials::Bearer(auth::token_from_header(header).unwrap_or_default().to_string())
+    Credentials::Bearer(
+        auth::token_from_header(header)
+            .unwrap_or_default()
+            .to_string(),
+    )
 }
 
 /// The JSON response every npm handler gives.
@@ -252,9 +308,11 @@ impl NpmEndpoint {
     }
 
     async fn require_caller(&self, req: &Request) -> Result<Caller, ApiError> {
-        self.caller(req)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("authentication required: log in with npm login or set _authToken"))
+        self.caller(req).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "authentication required: log in with npm login or set _authToken",
+            )
+        })
     }
 
     async fn body(&self, req: &mut Request, limit: u64) -> Result<Bytes, ApiError> {
@@ -264,7 +322,8 @@ impl NpmEndpoint {
 
     async fn json_body(&self, req: &mut Request, limit: u64) -> Result<Value, ApiError> {
         let bytes = self.body(req, limit).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 
     /// Parses a package name from a route; reserved and traversal names were refused earlier.
@@ -289,8 +348,12 @@ impl NpmEndpoint {
                 "web login is not offered; npm falls back to asking for a user name and password",
             )),
             R::User { name } if get => user::get_user(self, &req, &name).await,
-            R::User { name } if m == Method::PUT => user::put_user(self, &mut req, &name, false).await,
-            R::UserRev { name } if m == Method::PUT => user::put_user(self, &mut req, &name, true).await,
+            R::User { name } if m == Method::PUT => {
+                user::put_user(self, &mut req, &name, false).await
+            }
+            R::UserRev { name } if m == Method::PUT => {
+                user::put_user(self, &mut req, &name, true).await
+            }
             R::Logout { token } if m == Method::DELETE => user::logout(self, &req, &token).await,
             R::Profile if get => user::profile(self, &req).await,
             R::Profile if m == Method::POST => user::update_profile(self, &mut req).await,
@@ -300,14 +363,28 @@ impl NpmEndpoint {
             R::AuditBulk if m == Method::POST => audit::bulk(self, &mut req).await,
             R::AuditQuick | R::AuditFull if m == Method::POST => audit::npm6(self, &mut req).await,
             R::DistTags { pkg } if get => dist_tags::list(self, &req, &pkg).await,
-            R::DistTag { pkg, tag } if m == Method::PUT => dist_tags::set(self, &mut req, &pkg, &tag).await,
-            R::DistTag { pkg, tag } if m == Method::DELETE => dist_tags::remove(self, &req, &pkg, &tag).await,
+            R::DistTag { pkg, tag } if m == Method::PUT => {
+                dist_tags::set(self, &mut req, &pkg, &tag).await
+            }
+            R::DistTag { pkg, tag } if m == Method::DELETE => {
+                dist_tags::remove(self, &req, &pkg, &tag).await
+            }
             R::Packument { pkg } if get => packument::get_packument(self, &req, &pkg).await,
-            R::Packument { pkg } | R::PackageRev { pkg } if m == Method::PUT => publish::put_document(self, &mut req, &pkg).await,
-            R::PackageRev { pkg } if m == Method::DELETE => publish::delete_package(self, &req, &pkg).await,
-            R::Tarball { pkg, file } if get => packument::get_tarball(self, &req, &pkg, &file).await,
-            R::TarballRev { pkg, file } if m == Method::DELETE => publish::delete_tarball(self, &req, &pkg, &file).await,
-            R::Version { pkg, spec } if get => packument::get_version(self, &req, &pkg, &spec).await,
+            R::Packument { pkg } | R::PackageRev { pkg } if m == Method::PUT => {
+                publish::put_document(self, &mut req, &pkg).await
+            }
+            R::PackageRev { pkg } if m == Method::DELETE => {
+                publish::delete_package(self, &req, &pkg).await
+            }
+            R::Tarball { pkg, file } if get => {
+                packument::get_tarball(self, &req, &pkg, &file).await
+            }
+            R::TarballRev { pkg, file } if m == Method::DELETE => {
+                publish::delete_tarball(self, &req, &pkg, &file).await
+            }
+            R::Version { pkg, spec } if get => {
+                packument::get_version(self, &req, &pkg, &spec).await
+            }
             _ => Err(ApiError::not_found("Not found")),
         }
     }
@@ -340,15 +417,44 @@ mod tests {
         assert_eq!(p("/@s%2fn"), scoped());
         assert_eq!(p("/@s%2Fn"), scoped());
         assert_eq!(p("/%40s%2Fn"), scoped());
-        assert_eq!(p("/left-pad"), R::Packument { pkg: "left-pad".into() });
-        assert_eq!(p("/left-pad/1.0.0"), R::Version { pkg: "left-pad".into(), spec: "1.0.0".into() });
-        assert_eq!(p("/@s%2fn/latest"), R::Version { pkg: "@s/n".into(), spec: "latest".into() });
+        assert_eq!(
+            p("/left-pad"),
+            R::Packument {
+                pkg: "left-pad".into()
+            }
+        );
+        assert_eq!(
+            p("/left-pad/1.0.0"),
+            R::Version {
+                pkg: "left-pad".into(),
+                spec: "1.0.0".into()
+            }
+        );
+        assert_eq!(
+            p("/@s%2fn/latest"),
+            R::Version {
+                pkg: "@s/n".into(),
+                spec: "latest".into()
+            }
+        );
     }
 
     #[test]
     fn tarballs_and_revs() {
-        assert_eq!(p("/@s/n/-/n-1.0.0.tgz"), R::Tarball { pkg: "@s/n".into(), file: "n-1.0.0.tgz".into() });
-        assert_eq!(p("/a/-/a-1.0.0.tgz/-rev/3-abc"), R::TarballRev { pkg: "a".into(), file: "a-1.0.0.tgz".into() });
+        assert_eq!(
+            p("/@s/n/-/n-1.0.0.tgz"),
+            R::Tarball {
+                pkg: "@s/n".into(),
+                file: "n-1.0.0.tgz".into()
+            }
+        );
+        assert_eq!(
+            p("/a/-/a-1.0.0.tgz/-rev/3-abc"),
+            R::TarballRev {
+                pkg: "a".into(),
+                file: "a-1.0.0.tgz".into()
+            }
+        );
         assert_eq!(p("/a/-rev/3-abc"), R::PackageRev { pkg: "a".into() });
     }
 
@@ -374,11 +480,33 @@ mod tests {
     fn meta_routes() {
         assert_eq!(p("/-/ping"), R::Ping);
         assert_eq!(p("/-/v1/search"), R::Search);
-        assert_eq!(p("/-/user/org.couchdb.user:alice"), R::User { name: "alice".into() });
-        assert_eq!(p("/-/user/org.couchdb.user%3Aalice/-rev/undefined"), R::UserRev { name: "alice".into() });
-        assert_eq!(p("/-/package/@s%2fn/dist-tags"), R::DistTags { pkg: "@s/n".into() });
-        assert_eq!(p("/-/package/@s/n/dist-tags/beta"), R::DistTag { pkg: "@s/n".into(), tag: "beta".into() });
-        assert_eq!(p("/-/npm/v1/tokens/token/abc"), R::Token { key: "abc".into() });
+        assert_eq!(
+            p("/-/user/org.couchdb.user:alice"),
+            R::User {
+                name: "alice".into()
+            }
+        );
+        assert_eq!(
+            p("/-/user/org.couchdb.user%3Aalice/-rev/undefined"),
+            R::UserRev {
+                name: "alice".into()
+            }
+        );
+        assert_eq!(
+            p("/-/package/@s%2fn/dist-tags"),
+            R::DistTags { pkg: "@s/n".into() }
+        );
+        assert_eq!(
+            p("/-/package/@s/n/dist-tags/beta"),
+            R::DistTag {
+                pkg: "@s/n".into(),
+                tag: "beta".into()
+            }
+        );
+        assert_eq!(
+            p("/-/npm/v1/tokens/token/abc"),
+            R::Token { key: "abc".into() }
+        );
         assert_eq!(p("/-/nothing"), R::NotFound);
     }
 }

@@ -48,7 +48,15 @@ const INSTALL_FIELDS: &[&str] = &[
 ];
 
 /// Manifest keys that are the client's bookkeeping, not the package's; never served.
-const CLIENT_ONLY: &[&str] = &["_resolved", "_from", "_integrity", "_attachments", "_shasum", "_where", "_args"];
+const CLIENT_ONLY: &[&str] = &[
+    "_resolved",
+    "_from",
+    "_integrity",
+    "_attachments",
+    "_shasum",
+    "_where",
+    "_args",
+];
 
 pub fn iso(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
@@ -69,7 +77,11 @@ fn has_install_script(manifest: &Map<String, Value>) -> bool {
     manifest
         .get("scripts")
         .and_then(Value::as_object)
-        .is_some_and(|s| ["preinstall", "install", "postinstall"].iter().any(|k| s.contains_key(*k)))
+        .is_some_and(|s| {
+            ["preinstall", "install", "postinstall"]
+                .iter()
+                .any(|k| s.contains_key(*k))
+        })
 }
 
 /// A package with everything needed to render it.
@@ -84,7 +96,11 @@ pub async fn load(core: &Core, name: &str) -> Result<Option<Loaded>, ApiError> {
     let Some(package) = core.store.package(name).await.map_err(ApiError::internal)? else {
         return Ok(None);
     };
-    let versions = core.store.versions(name).await.map_err(ApiError::internal)?;
+    let versions = core
+        .store
+        .versions(name)
+        .await
+        .map_err(ApiError::internal)?;
     let mut emails = HashMap::new();
     let people = package
         .owners
@@ -117,7 +133,10 @@ impl Loaded {
     /// One version as npm serves it: the manifest, our `dist`, `_id`, `_npmUser`.
     pub fn version_doc(&self, core: &Core, v: &VersionRecord) -> Map<String, Value> {
         let mut m = v.manifest.clone();
-        for key in CLIENT_ONLY.iter().chain(["readme", "readmeFilename", "dist"].iter()) {
+        for key in CLIENT_ONLY
+            .iter()
+            .chain(["readme", "readmeFilename", "dist"].iter())
+        {
             m.remove(*key);
         }
         m.insert("name".into(), v.name.clone().into());
@@ -175,14 +194,26 @@ impl Loaded {
             Value::Array(pkg.owners.iter().map(|o| self.person(o)).collect()),
         );
         if let Some(latest) = self.latest() {
-            for key in ["description", "keywords", "license", "homepage", "repository", "bugs", "author"] {
+            for key in [
+                "description",
+                "keywords",
+                "license",
+                "homepage",
+                "repository",
+                "bugs",
+                "author",
+            ] {
                 if let Some(v) = latest.manifest.get(key) {
                     doc.insert(key.into(), v.clone());
                 }
             }
             doc.insert(
                 "readme".into(),
-                latest.manifest.get("readme").cloned().unwrap_or_else(|| "".into()),
+                latest
+                    .manifest
+                    .get("readme")
+                    .cloned()
+                    .unwrap_or_else(|| "".into()),
             );
             if let Some(f) = latest.manifest.get("readmeFilename") {
                 doc.insert("readmeFilename".into(), f.clone());
@@ -260,14 +291,19 @@ pub fn cached_json(req: &Request, body: Vec<u8>, content_type: &str) -> Response
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(&body).expect("writing to a Vec");
         let compressed = enc.finish().expect("writing to a Vec");
-        builder.header(header::CONTENT_ENCODING, "gzip").body(compressed)
+        builder
+            .header(header::CONTENT_ENCODING, "gzip")
+            .body(compressed)
     } else {
         builder.body(body)
     }
 }
 
 fn wants_corgi(req: &Request) -> bool {
-    let write = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == "write=true"));
+    let write = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "write=true"));
     !write
         && req
             .headers()
@@ -280,14 +316,20 @@ pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRes
     ep.caller(req).await?;
     let name = ep.package_name(pkg)?;
     let Some(loaded) = load(&ep.core, name.as_str()).await? else {
-        return Err(ApiError::not_found(format!("no such package available: {name}")));
+        return Err(ApiError::not_found(format!(
+            "no such package available: {name}"
+        )));
     };
     let (doc, content_type) = if wants_corgi(req) {
         (loaded.corgi(&ep.core), CORGI)
     } else {
         (loaded.full(&ep.core), "application/json; charset=utf-8")
     };
-    Ok(cached_json(req, serde_json::to_vec(&doc).expect("JSON values serialize"), content_type))
+    Ok(cached_json(
+        req,
+        serde_json::to_vec(&doc).expect("JSON values serialize"),
+        content_type,
+    ))
 }
 
 /// `GET /{pkg}/{version-or-tag}`: one version document.
@@ -295,14 +337,27 @@ pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str)
     ep.caller(req).await?;
     let name = ep.package_name(pkg)?;
     let Some(loaded) = load(&ep.core, name.as_str()).await? else {
-        return Err(ApiError::not_found(format!("no such package available: {name}")));
+        return Err(ApiError::not_found(format!(
+            "no such package available: {name}"
+        )));
     };
-    let version = loaded.package.dist_tags.get(spec).map(String::as_str).unwrap_or(spec);
+    let version = loaded
+        .package
+        .dist_tags
+        .get(spec)
+        .map(String::as_str)
+        .unwrap_or(spec);
     let Some(v) = loaded.versions.iter().find(|v| v.version == version) else {
-        return Err(ApiError::not_found(format!("this version doesn't exist: {spec}")));
+        return Err(ApiError::not_found(format!(
+            "this version doesn't exist: {spec}"
+        )));
     };
     let doc = Value::Object(loaded.version_doc(&ep.core, v));
-    Ok(cached_json(req, serde_json::to_vec(&doc).expect("JSON values serialize"), "application/json; charset=utf-8"))
+    Ok(cached_json(
+        req,
+        serde_json::to_vec(&doc).expect("JSON values serialize"),
+        "application/json; charset=utf-8",
+    ))
 }
 
 /// `GET|HEAD /{pkg}/-/{bare}-{version}.tgz`: the stored bytes, counted as a download on GET.

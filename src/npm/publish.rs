@@ -22,9 +22,14 @@ pub async fn put_document(ep: &NpmEndpoint, req: &mut Request, pkg: &str) -> Npm
     let name = ep.package_name(pkg)?;
     let limit = ep.core.settings.limits.max_request_bytes;
     let Value::Object(doc) = ep.json_body(req, limit).await? else {
-        return Err(ApiError::bad_request("the package document must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the package document must be a JSON object",
+        ));
     };
-    if let Some(body_name) = doc.get("name").or_else(|| doc.get("_id")).and_then(Value::as_str)
+    if let Some(body_name) = doc
+        .get("name")
+        .or_else(|| doc.get("_id"))
+        .and_then(Value::as_str)
         && body_name != name.as_str()
     {
         return Err(ApiError::bad_request(format!(
@@ -57,16 +62,23 @@ async fn publish_document(
         })
         .unwrap_or_default();
     if versions.len() != 1 {
-        return Err(ApiError::bad_request("a publish must carry exactly one version"));
+        return Err(ApiError::bad_request(
+            "a publish must carry exactly one version",
+        ));
     }
     let (version, manifest) = versions.into_iter().next().expect("one version");
     let Value::Object(mut manifest) = manifest else {
-        return Err(ApiError::bad_request("the version manifest must be an object"));
+        return Err(ApiError::bad_request(
+            "the version manifest must be an object",
+        ));
     };
     let attachments = doc.remove("_attachments").expect("checked by the caller");
     let attachments = attachments.as_object().expect("checked by the caller");
     let bare = name.rsplit('/').next().unwrap_or(name);
-    let wanted = [format!("{name}-{version}.tgz"), format!("{bare}-{version}.tgz")];
+    let wanted = [
+        format!("{name}-{version}.tgz"),
+        format!("{bare}-{version}.tgz"),
+    ];
     let attachment = wanted
         .iter()
         .find_map(|k| attachments.get(k))
@@ -98,13 +110,17 @@ async fn publish_document(
         if let Some(shasum) = dist.get("shasum").and_then(Value::as_str)
             && !shasum.eq_ignore_ascii_case(&sha1)
         {
-            return Err(ApiError::bad_request("shasum error: dist.shasum does not match the attachment"));
+            return Err(ApiError::bad_request(
+                "shasum error: dist.shasum does not match the attachment",
+            ));
         }
         if let Some(claimed) = dist.get("integrity").and_then(Value::as_str)
             && claimed.starts_with("sha512-")
             && claimed != integrity
         {
-            return Err(ApiError::bad_request("integrity error: dist.integrity does not match the attachment"));
+            return Err(ApiError::bad_request(
+                "integrity error: dist.integrity does not match the attachment",
+            ));
         }
     }
     // Yarn sends the readme at the top level; npm inside the version.
@@ -124,17 +140,26 @@ async fn publish_document(
                 .collect()
         })
         .unwrap_or_default();
-    let tags = if tags.is_empty() { vec!["latest".to_string()] } else { tags };
+    let tags = if tags.is_empty() {
+        vec!["latest".to_string()]
+    } else {
+        tags
+    };
     let request = PublishRequest {
         metadata: Some(manifest),
         tarball: Bytes::from(tarball),
         tags: Some(tags),
     };
     match publish::publish(&ep.core, caller, request).await {
-        Ok(_) => Ok(json(StatusCode::CREATED, &json!({"ok": "created new package", "success": true}))),
-        Err(PublishError::VersionExists) | Err(PublishError::VersionUnpublished(_)) => Err(ApiError::forbidden(format!(
-            "You cannot publish over the previously published versions: {version}."
-        ))),
+        Ok(_) => Ok(json(
+            StatusCode::CREATED,
+            &json!({"ok": "created new package", "success": true}),
+        )),
+        Err(PublishError::VersionExists) | Err(PublishError::VersionUnpublished(_)) => {
+            Err(ApiError::forbidden(format!(
+                "You cannot publish over the previously published versions: {version}."
+            )))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -175,10 +200,16 @@ async fn change_document(
     }
     if change.versions.is_none() && change.owners.is_none() {
         // Only fields we do not keep (stars: `users`): nothing to change.
-        return Ok(json(StatusCode::OK, &json!({"ok": "nothing changed", "success": true})));
+        return Ok(json(
+            StatusCode::OK,
+            &json!({"ok": "nothing changed", "success": true}),
+        ));
     }
     packages::apply_document(&ep.core, caller, name, change).await?;
-    Ok(json(StatusCode::CREATED, &json!({"ok": "package changed", "success": true})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"ok": "package changed", "success": true}),
+    ))
 }
 
 /// `DELETE /{pkg}/-rev/{rev}`: unpublish the whole package.
@@ -186,7 +217,10 @@ pub async fn delete_package(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRe
     let caller = ep.require_caller(req).await?;
     let name = ep.package_name(pkg)?;
     packages::unpublish_package(&ep.core, &caller, name.as_str()).await?;
-    Ok(json(StatusCode::OK, &json!({"ok": "package removed", "success": true})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ok": "package removed", "success": true}),
+    ))
 }
 
 /// `DELETE /{pkg}/-/{file}/-rev/{rev}`: the last step of npm's one-version unpublish. The
@@ -208,5 +242,8 @@ pub async fn delete_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &s
             "{name}@{version} is still published; unpublish the version first"
         )));
     }
-    Ok(json(StatusCode::OK, &json!({"ok": "tarball removed", "success": true})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"ok": "tarball removed", "success": true}),
+    ))
 }

@@ -33,19 +33,32 @@ fn query_params(req: &Request) -> HashMap<String, String> {
 pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
     ep.caller(req).await?;
     let params = query_params(req);
-    let text = params.get("text").map(|t| t.to_lowercase()).unwrap_or_default();
+    let text = params
+        .get("text")
+        .map(|t| t.to_lowercase())
+        .unwrap_or_default();
     let terms: Vec<&str> = text.split_whitespace().collect();
     let size = params
         .get("size")
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(20)
         .clamp(1, 250);
-    let from = params.get("from").and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+    let from = params
+        .get("from")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(0);
 
-    let packages = ep.core.store.list_packages().await.map_err(ApiError::internal)?;
+    let packages = ep
+        .core
+        .store
+        .list_packages()
+        .await
+        .map_err(ApiError::internal)?;
     let mut hits = Vec::new();
     for pkg in packages {
-        let Some(latest) = pkg.dist_tags.get("latest") else { continue };
+        let Some(latest) = pkg.dist_tags.get("latest") else {
+            continue;
+        };
         let Some(v) = ep
             .core
             .store
@@ -55,14 +68,25 @@ pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
         else {
             continue;
         };
-        let description = v.manifest.get("description").and_then(Value::as_str).unwrap_or("").to_string();
+        let description = v
+            .manifest
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let keywords: Vec<String> = v
             .manifest
             .get("keywords")
             .and_then(Value::as_array)
-            .map(|k| k.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|k| {
+                k.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
-        let haystack = format!("{} {} {}", pkg.name, description, keywords.join(" ")).to_lowercase();
+        let haystack =
+            format!("{} {} {}", pkg.name, description, keywords.join(" ")).to_lowercase();
         if !terms.iter().all(|t| haystack.contains(t)) {
             continue;
         }
@@ -78,10 +102,17 @@ pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
     let total = hits.len();
     let mut emails: HashMap<String, String> = HashMap::new();
-    for user in ep.core.store.list_users().await.map_err(ApiError::internal)? {
+    for user in ep
+        .core
+        .store
+        .list_users()
+        .await
+        .map_err(ApiError::internal)?
+    {
         emails.insert(user.name, user.email);
     }
-    let person = |u: &str| json!({"username": u, "email": emails.get(u).cloned().unwrap_or_default()});
+    let person =
+        |u: &str| json!({"username": u, "email": emails.get(u).cloned().unwrap_or_default()});
     let objects: Vec<Value> = hits
         .into_iter()
         .skip(from)

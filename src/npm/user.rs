@@ -30,7 +30,12 @@ fn couch_id(name: &str) -> String {
 /// `PUT /-/user/org.couchdb.user:{name}` (and `/-rev/{rev}`): log in, or sign up if allowed.
 /// A known user with the right password gets a fresh token (201), like the public registry; the
 /// `-rev` form (npm's and yarn's retry after a 409) authenticates with Basic.
-pub async fn put_user(ep: &NpmEndpoint, req: &mut Request, name: &str, with_rev: bool) -> NpmResult {
+pub async fn put_user(
+    ep: &NpmEndpoint,
+    req: &mut Request,
+    name: &str,
+    with_rev: bool,
+) -> NpmResult {
     let basic = match credentials(req) {
         Credentials::Basic { user, password } => Some((user, password)),
         _ => None,
@@ -38,17 +43,26 @@ pub async fn put_user(ep: &NpmEndpoint, req: &mut Request, name: &str, with_rev:
     let body = ep.json_body(req, 64 * 1024).await?;
     let body_name = body.get("name").and_then(Value::as_str).unwrap_or(name);
     if body_name != name {
-        return Err(ApiError::bad_request("the user name in the body does not match the URL"));
+        return Err(ApiError::bad_request(
+            "the user name in the body does not match the URL",
+        ));
     }
     let password = body
         .get("password")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| basic.as_ref().filter(|(u, _)| u == name).map(|(_, p)| p.clone()))
+        .or_else(|| {
+            basic
+                .as_ref()
+                .filter(|(u, _)| u == name)
+                .map(|(_, p)| p.clone())
+        })
         .ok_or_else(|| ApiError::bad_request("a password is required"))?;
     let existing = ep.core.store.user(name).await.map_err(ApiError::internal)?;
     let user = match existing {
-        Some(_) => users::verify(&ep.core, name, &password).await.map_err(user_error)?,
+        Some(_) => users::verify(&ep.core, name, &password)
+            .await
+            .map_err(user_error)?,
         None if with_rev => return Err(ApiError::unauthorized("wrong user name or password")),
         None if ep.core.settings.allow_signup => {
             let email = body
@@ -113,14 +127,23 @@ pub async fn logout(ep: &NpmEndpoint, req: &Request, token: &str) -> NpmResult {
     if record.user != caller.user && !caller.is_admin() {
         return Err(ApiError::forbidden("that token belongs to another user"));
     }
-    ep.core.store.revoke_token(&record.id).await.map_err(ApiError::internal)?;
+    ep.core
+        .store
+        .revoke_token(&record.id)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, &json!({"ok": "Logged out"})))
 }
 
 /// `GET /-/npm/v1/user` (npm profile get).
 pub async fn profile(ep: &NpmEndpoint, req: &Request) -> NpmResult {
     let caller = ep.require_caller(req).await?;
-    let user = ep.core.store.user(&caller.user).await.map_err(ApiError::internal)?;
+    let user = ep
+        .core
+        .store
+        .user(&caller.user)
+        .await
+        .map_err(ApiError::internal)?;
     let (email, created, updated) = match &user {
         Some(u) => (u.email.clone(), iso(u.created_at), iso(u.updated_at)),
         None => (String::new(), String::new(), String::new()),
@@ -139,9 +162,14 @@ pub async fn update_profile(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
     let caller = ep.require_caller(req).await?;
     let body = ep.json_body(req, 64 * 1024).await?;
     let Some(pw) = body.get("password").and_then(Value::as_object) else {
-        return Err(ApiError::bad_request("only the password can be changed here"));
+        return Err(ApiError::bad_request(
+            "only the password can be changed here",
+        ));
     };
-    let (Some(old), Some(new)) = (pw.get("old").and_then(Value::as_str), pw.get("new").and_then(Value::as_str)) else {
+    let (Some(old), Some(new)) = (
+        pw.get("old").and_then(Value::as_str),
+        pw.get("new").and_then(Value::as_str),
+    ) else {
         return Err(ApiError::bad_request("password change needs old and new"));
     };
     users::change_password(&ep.core, &caller, old, new)
@@ -167,13 +195,21 @@ fn token_object(t: &crate::store::TokenRecord) -> Value {
 /// `GET /-/npm/v1/tokens`: the caller's tokens (never their secrets).
 pub async fn list_tokens(ep: &NpmEndpoint, req: &Request) -> NpmResult {
     let caller = ep.require_caller(req).await?;
-    let tokens = ep.core.store.list_tokens().await.map_err(ApiError::internal)?;
+    let tokens = ep
+        .core
+        .store
+        .list_tokens()
+        .await
+        .map_err(ApiError::internal)?;
     let mine: Vec<Value> = tokens
         .iter()
         .filter(|t| t.user == caller.user)
         .map(token_object)
         .collect();
-    Ok(json(StatusCode::OK, &json!({"objects": mine, "total": mine.len(), "urls": {}})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"objects": mine, "total": mine.len(), "urls": {}}),
+    ))
 }
 
 /// `POST /-/npm/v1/tokens` (npm token create): needs the account password.
@@ -186,16 +222,32 @@ pub async fn create_token(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
             .await
             .map_err(user_error)?;
     }
-    let readonly = body.get("readonly").and_then(Value::as_bool).unwrap_or(false);
+    let readonly = body
+        .get("readonly")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     // A token never has more power than the one that made it.
-    let scope = if readonly { TokenScope::Read } else { caller.scope.min(TokenScope::Publish).max(TokenScope::Read) };
-    let label = body.get("name").and_then(Value::as_str).unwrap_or("npm token create");
+    let scope = if readonly {
+        TokenScope::Read
+    } else {
+        caller.scope.min(TokenScope::Publish).max(TokenScope::Read)
+    };
+    let label = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("npm token create");
     let expires_at = body
         .get("expires")
         .and_then(Value::as_i64)
         .filter(|d| *d > 0 && *d <= 3650)
         .map(|days| OffsetDateTime::now_utc() + time::Duration::days(days));
-    let minted = auth::mint(&caller.user, label, scope, caller.restriction.clone(), expires_at);
+    let minted = auth::mint(
+        &caller.user,
+        label,
+        scope,
+        caller.restriction.clone(),
+        expires_at,
+    );
     ep.core
         .store
         .insert_token(minted.record.clone())
@@ -210,7 +262,12 @@ pub async fn create_token(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
 /// `DELETE /-/npm/v1/tokens/token/{key}` (npm token revoke).
 pub async fn revoke_token(ep: &NpmEndpoint, req: &Request, key: &str) -> NpmResult {
     let caller = ep.require_caller(req).await?;
-    let tokens = ep.core.store.list_tokens().await.map_err(ApiError::internal)?;
+    let tokens = ep
+        .core
+        .store
+        .list_tokens()
+        .await
+        .map_err(ApiError::internal)?;
     let token = tokens
         .iter()
         .find(|t| t.id == key)
@@ -218,6 +275,10 @@ pub async fn revoke_token(ep: &NpmEndpoint, req: &Request, key: &str) -> NpmResu
     if token.user != caller.user && !caller.is_admin() {
         return Err(ApiError::forbidden("that token belongs to another user"));
     }
-    ep.core.store.revoke_token(key).await.map_err(ApiError::internal)?;
+    ep.core
+        .store
+        .revoke_token(key)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, &json!({})))
 }

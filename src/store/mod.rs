@@ -159,13 +159,22 @@ pub struct Denied {
 
 impl Denied {
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self { kind: DenialKind::Forbidden, message: message.into() }
+        Self {
+            kind: DenialKind::Forbidden,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self { kind: DenialKind::NotFound, message: message.into() }
+        Self {
+            kind: DenialKind::NotFound,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self { kind: DenialKind::Invalid, message: message.into() }
+        Self {
+            kind: DenialKind::Invalid,
+            message: message.into(),
+        }
     }
 }
 

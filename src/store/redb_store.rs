@@ -184,7 +184,9 @@ impl PackageStore for RedbStore {
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default();
                 for v in &edit.remove_versions {
-                    versions.remove((name.as_str(), v.as_str())).map_err(backend)?;
+                    versions
+                        .remove((name.as_str(), v.as_str()))
+                        .map_err(backend)?;
                     tombstones
                         .insert((name.as_str(), v.as_str()), now.as_str())
                         .map_err(backend)?;
@@ -205,7 +207,9 @@ impl PackageStore for RedbStore {
                     None => {
                         // Deleting a package removes every version left, tombstoned like the rest.
                         for v in read_versions(&versions, &name)? {
-                            versions.remove((name.as_str(), v.version.as_str())).map_err(backend)?;
+                            versions
+                                .remove((name.as_str(), v.version.as_str()))
+                                .map_err(backend)?;
                             tombstones
                                 .insert((name.as_str(), v.version.as_str()), now.as_str())
                                 .map_err(backend)?;

@@ -14,6 +14,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const ALICE_PASSWORD: &str = "alice-password";
+pub const BOB_PASSWORD: &str = "bob-password";
 
 /// Tokens minted for a test app, by role.
 pub struct Tokens {
@@ -51,8 +53,18 @@ impl TestApp {
             .base_url(url.clone())
             .admin_token(ADMIN_TOKEN)
             .setting("downloads.flush_interval_ms", "50")
+            .unwrap()
+            // Tests never reach the internet: audits get the "no upstream" answer unless a
+            // test points npm.upstream at a local server.
+            .setting("npm.fallback", "false")
             .unwrap();
         let registry = configure(builder).build().await.unwrap();
+        for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
+            registry
+                .create_user(user, &format!("{user}@example.com"), password)
+                .await
+                .unwrap();
+        }
         let mint = |user: &'static str, scope, restriction: Option<&'static str>, expires| {
             let registry = &registry;
             async move {
@@ -132,6 +144,46 @@ impl TestApp {
                 .unwrap(),
         )
         .await
+    }
+
+    /// Any request under the npm protocol root, `/npm{path}`.
+    pub async fn npm(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}/npm{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Response::from(req.send().await.unwrap()).await
+    }
+
+    /// Publishes `name@version` the way `npm publish` does: `PUT /npm/{name}` with the tarball
+    /// base64'd in `_attachments`. `tag` is npm's `--tag`.
+    pub async fn npm_publish(
+        &self,
+        token: &str,
+        name: &str,
+        version: &str,
+        tag: &str,
+    ) -> (Response, Vec<u8>) {
+        let tgz =
+            npm_tarball(&serde_json::json!({"name": name, "version": version, "description": "d"}));
+        let doc = npm_publish_doc(name, version, tag, &tgz);
+        let path = format!("/{}", name.replace('/', "%2f"));
+        (
+            self.npm(reqwest::Method::PUT, &path, Some(token), Some(doc))
+                .await,
+            tgz,
+        )
     }
 
     /// Publishes with a multipart body: `metadata` text first, then the `tarball` file part.
@@ -248,6 +300,37 @@ impl Response {
     }
 }
 
+/// The body `npm publish` sends for one version.
+pub fn npm_publish_doc(name: &str, version: &str, tag: &str, tgz: &[u8]) -> Value {
+    use base64::Engine;
+    use sha1::Digest as _;
+    let shasum = hex::encode(sha1::Sha1::digest(tgz));
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(tgz))
+    );
+    let bare = name.rsplit('/').next().unwrap();
+    serde_json::json!({
+        "_id": name,
+        "name": name,
+        "description": "d",
+        "dist-tags": {tag: version},
+        "versions": {version: {
+            "name": name, "version": version, "description": "d", "readme": "# readme",
+            "_id": format!("{name}@{version}"), "_nodeVersion": "20.20.2", "_npmVersion": "11.19.1",
+            "dist": {"integrity": integrity, "shasum": shasum,
+                     "tarball": format!("http://elsewhere.example/{name}/-/{name}-{version}.tgz")},
+        }},
+        "access": null,
+        "_attachments": {format!("{name}-{version}.tgz"): {
+            "content_type": "application/octet-stream",
+            "data": base64::engine::general_purpose::STANDARD.encode(tgz),
+            "length": tgz.len(),
+        }},
+        "readme": format!("# {bare}"),
+    })
+}
+
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -349,6 +432,32 @@ impl Drop for BinServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A GET sent byte for byte over TCP (no URL normalisation); returns status, content type, body.
+pub async fn raw_get(base: &str, path: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
 }
 
 /// Polls `url/health` over plain TCP for up to 20 s.

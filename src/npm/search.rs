@@ -12,18 +12,18 @@ use super::{NpmEndpoint, NpmResult, json};
 use crate::error::ApiError;
 
 fn query_params(req: &Request) -> HashMap<String, String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     req.uri()
         .query()
         .map(|q| {
             q.split('&')
-                .filter_map(|pair| {
+                .map(|pair| {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    let decode = |s: &str| {
-                        percent_encoding::percent_decode_str(&s.replace('+', " "))
-                            .decode_utf8_lossy()
-                            .into_owned()
-                    };
-                    Some((decode(k), decode(v)))
+                    (decode(k), decode(v))
                 })
                 .collect()
         })

@@ -3,6 +3,8 @@
 //! for tests where a restart or a kill is the point.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

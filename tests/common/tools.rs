@@ -1,0 +1,64 @@
+//! The package-manager clients the tests drive, installed on first use into the target
+//! directory: npm from the machine, pnpm and yarn 4 from the npm registry, bun's Linux x64
+//! binary package from the npm registry. A file lock keeps parallel test binaries from
+//! installing twice.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub const PNPM: &str = "pnpm@10.34.9";
+pub const YARN: &str = "@yarnpkg/cli-dist@4.18.1";
+/// The newest bun whose npm package carries the binary on this machine's registry mirror.
+pub const BUN: &str = "@oven/bun-linux-x64@1.4.0";
+
+pub struct Tools {
+    pub dir: PathBuf,
+    pub npm: PathBuf,
+    pub pnpm: PathBuf,
+    pub yarn: PathBuf,
+    pub bun: PathBuf,
+}
+
+fn install(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = format!(
+        r#"set -e
+cd "{dir}"
+if [ ! -x node_modules/.bin/pnpm ] || [ ! -x node_modules/.bin/yarn ]; then
+  npm install --no-audit --no-fund --no-save --prefix . {PNPM} {YARN} >install.log 2>&1
+fi
+if [ ! -x bun/package/bin/bun ]; then
+  rm -rf bun && mkdir -p bun
+  npm pack --pack-destination bun {BUN} >>install.log 2>&1
+  tar -xzf bun/*.tgz -C bun && rm bun/*.tgz
+fi"#,
+        dir = dir.display()
+    );
+    let status = Command::new("flock")
+        .arg(dir.join(".lock"))
+        .args(["sh", "-c", &script])
+        .status()
+        .expect("flock and sh are on the machine");
+    assert!(
+        status.success(),
+        "installing the test clients failed; see {}",
+        dir.join("install.log").display()
+    );
+}
+
+/// Installs the clients once per target directory and returns their paths.
+pub fn tools() -> &'static Tools {
+    static TOOLS: OnceLock<Tools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clients");
+        install(&dir);
+        Tools {
+            npm: PathBuf::from("npm"),
+            pnpm: dir.join("node_modules/.bin/pnpm"),
+            yarn: dir.join("node_modules/.bin/yarn"),
+            bun: dir.join("bun/package/bin/bun"),
+            dir,
+        }
+    })
+}

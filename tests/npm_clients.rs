@@ -1,0 +1,521 @@
+//! The real clients against the real server: npm 11 (the machine's), pnpm 10, yarn 4 and bun,
+//! each in its own temporary home, cache and project, talking to a registry on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::tools::tools;
+use common::{ALICE_PASSWORD, TestApp, sha256_hex};
+use serde_json::{Value, json};
+
+/// A client's sandbox: its own HOME, caches and config, so nothing leaks between tests or from
+/// the developer's machine.
+struct Sandbox {
+    root: tempfile::TempDir,
+    registry: String,
+}
+
+impl Sandbox {
+    fn new(app: &TestApp) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("home")).unwrap();
+        let registry = format!("{}/npm/", app.url);
+        let sandbox = Sandbox { root, registry };
+        sandbox.write_npmrc(None);
+        sandbox
+    }
+
+    fn npmrc(&self) -> PathBuf {
+        self.root.path().join("npmrc")
+    }
+
+    /// `registry=` plus, when given, the token for it (what `npm login` writes).
+    fn write_npmrc(&self, token: Option<&str>) {
+        let mut text = format!("registry={}\n", self.registry);
+        if let Some(t) = token {
+            let host_path = self.registry.trim_start_matches("http:");
+            text.push_str(&format!("{host_path}:_authToken={t}\n"));
+        }
+        std::fs::write(self.npmrc(), text).unwrap();
+    }
+
+    fn token_in_npmrc(&self) -> Option<String> {
+        std::fs::read_to_string(self.npmrc())
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.split_once(":_authToken=")
+                    .map(|(_, t)| t.trim_matches('"').to_string())
+            })
+    }
+
+    /// A directory under the sandbox with a package.json and an index.js.
+    fn package(&self, dir: &str, manifest: Value) -> PathBuf {
+        let path = self.root.path().join(dir);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(
+            path.join("package.json"),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(path.join("index.js"), "module.exports = 'hello';\n").unwrap();
+        std::fs::write(
+            path.join("README.md"),
+            format!("# {}\n", manifest["name"].as_str().unwrap()),
+        )
+        .unwrap();
+        path
+    }
+
+    /// Runs a client with the sandbox's environment; fails the test after 3 minutes.
+    async fn run(&self, program: &Path, args: &[&str], cwd: &Path) -> Output {
+        let home = self.root.path().join("home");
+        let mut cmd = tokio::process::Command::new("timeout");
+        cmd.arg("180").arg(program).args(args).current_dir(cwd);
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy().to_string();
+            if key.to_ascii_lowercase().starts_with("npm_config_")
+                || key.starts_with("YARN_")
+                || key.starts_with("BUN_")
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("HOME", &home)
+            .env("npm_config_userconfig", self.npmrc())
+            .env("npm_config_cache", self.root.path().join("npm-cache"))
+            .env("npm_config_update_notifier", "false")
+            .env("npm_config_fund", "false")
+            .env("YARN_CACHE_FOLDER", self.root.path().join("yarn-cache"))
+            .env("YARN_ENABLE_TELEMETRY", "0")
+            .env("YARN_ENABLE_GLOBAL_CACHE", "false")
+            .env("YARN_ENABLE_IMMUTABLE_INSTALLS", "false")
+            .env("BUN_INSTALL_CACHE_DIR", self.root.path().join("bun-cache"))
+            .env("NO_COLOR", "1")
+            .env("CI", "true");
+        cmd.output().await.unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    async fn ok(&self, program: &Path, args: &[&str], cwd: &Path) -> String {
+        let out = self.run(program, args, cwd).await;
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed ({}):\n{}\n{}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn npm() -> PathBuf {
+    tools().npm.clone()
+}
+
+/// `npm login` needs a terminal for its prompts: drive it through a pseudo-terminal, answering
+/// each prompt when it appears.
+const LOGIN_DRIVER: &str = r#"
+import os, pty, sys, select, time
+user, password = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("npm", ["npm", "login"])
+seen, answers, deadline = b"", [(b"Username:", user), (b"Password:", password)], time.time() + 120
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.5)
+    if r:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        sys.stdout.buffer.write(chunk)
+    if answers and answers[0][0] in seen:
+        time.sleep(0.2)
+        os.write(fd, answers.pop(0)[1].encode() + b"\r")
+        seen = b""
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+async fn lockfile_entry(project: &Path, name: &str) -> Value {
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package-lock.json")).unwrap())
+            .unwrap();
+    lock["packages"][format!("node_modules/{name}")].clone()
+}
+
+/// The sha512 SRI of what the registry serves at `url`.
+async fn served_integrity(app: &TestApp, url: &str) -> String {
+    let bytes = app
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (_, _, integrity) = pantry_registry::core::tarball::digests(&bytes);
+    integrity
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_end_to_end() {
+    let app = TestApp::start().await;
+    let sb = Sandbox::new(&app);
+    let root = sb.root.path().to_path_buf();
+
+    // Log in through npm's own prompts (the couch flow); the token lands in the npmrc.
+    let login = tokio::process::Command::new("python3")
+        .args(["-c", LOGIN_DRIVER, "alice", ALICE_PASSWORD])
+        .env("HOME", root.join("home"))
+        .env("npm_config_userconfig", sb.npmrc())
+        .env("npm_config_cache", root.join("npm-cache"))
+        .current_dir(&root)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        login.status.success(),
+        "npm login: {}",
+        String::from_utf8_lossy(&login.stdout)
+    );
+    let token = sb.token_in_npmrc().expect("npm login wrote a token");
+    assert_eq!(sb.ok(&npm(), &["whoami"], &root).await.trim(), "alice");
+
+    // Publish unscoped, scoped, and a prerelease with --tag beta.
+    let demo = sb.package("demo", json!({"name": "npm-demo", "version": "1.0.0", "description": "npm demo package", "keywords": ["demo"]}));
+    sb.ok(&npm(), &["publish"], &demo).await;
+    let scoped = sb.package(
+        "scoped",
+        json!({"name": "@team/npm-demo", "version": "1.0.0", "description": "scoped demo"}),
+    );
+    sb.ok(&npm(), &["publish"], &scoped).await;
+    let beta = sb.package(
+        "beta",
+        json!({"name": "npm-demo", "version": "1.1.0-beta.0", "description": "npm demo package"}),
+    );
+    sb.ok(&npm(), &["publish", "--tag", "beta"], &beta).await;
+    let view: Value =
+        serde_json::from_str(&sb.ok(&npm(), &["view", "npm-demo", "--json"], &root).await).unwrap();
+    assert_eq!(
+        view["dist-tags"],
+        json!({"latest": "1.0.0", "beta": "1.1.0-beta.0"})
+    );
+    assert_eq!(view["versions"], json!(["1.0.0", "1.1.0-beta.0"]));
+    assert_eq!(view["maintainers"], json!(["alice <alice@example.com>"]));
+
+    // Install into a fresh project; the lockfile's resolved/integrity are ours and verify.
+    let project = sb.package(
+        "project",
+        json!({"name": "project", "version": "1.0.0", "private": true}),
+    );
+    sb.ok(&npm(), &["install", "npm-demo", "@team/npm-demo"], &project)
+        .await;
+    assert!(project.join("node_modules/npm-demo/index.js").exists());
+    assert!(
+        project
+            .join("node_modules/@team/npm-demo/package.json")
+            .exists()
+    );
+    for (name, bare) in [("npm-demo", "npm-demo"), ("@team/npm-demo", "npm-demo")] {
+        let entry = lockfile_entry(&project, name).await;
+        let resolved = entry["resolved"].as_str().unwrap();
+        assert_eq!(
+            resolved,
+            format!("{}/npm/{name}/-/{bare}-1.0.0.tgz", app.url)
+        );
+        assert_eq!(entry["integrity"], served_integrity(&app, resolved).await);
+    }
+    // A clean reinstall from the lockfile verifies the integrity again.
+    std::fs::remove_dir_all(project.join("node_modules")).unwrap();
+    sb.ok(&npm(), &["ci"], &project).await;
+    // npm audit talks to us; with no upstream it is an empty, successful report.
+    let audit: Value =
+        serde_json::from_str(&sb.ok(&npm(), &["audit", "--json"], &project).await).unwrap();
+    assert_eq!(audit["metadata"]["vulnerabilities"]["total"], 0);
+
+    // dist-tag add / ls / rm
+    sb.ok(
+        &npm(),
+        &["dist-tag", "add", "npm-demo@1.1.0-beta.0", "next"],
+        &root,
+    )
+    .await;
+    let tags = sb.ok(&npm(), &["dist-tag", "ls", "npm-demo"], &root).await;
+    assert!(
+        tags.contains("next: 1.1.0-beta.0") && tags.contains("latest: 1.0.0"),
+        "{tags}"
+    );
+    sb.ok(&npm(), &["dist-tag", "rm", "npm-demo", "next"], &root)
+        .await;
+    assert!(
+        !sb.ok(&npm(), &["dist-tag", "ls", "npm-demo"], &root)
+            .await
+            .contains("next")
+    );
+
+    // deprecate / undeprecate
+    sb.ok(&npm(), &["deprecate", "npm-demo@1.0.0", "use 2.x"], &root)
+        .await;
+    assert_eq!(
+        sb.ok(&npm(), &["view", "npm-demo@1.0.0", "deprecated"], &root)
+            .await
+            .trim(),
+        "use 2.x"
+    );
+    sb.ok(&npm(), &["deprecate", "npm-demo@1.0.0", ""], &root)
+        .await;
+    assert_eq!(
+        sb.ok(&npm(), &["view", "npm-demo@1.0.0", "deprecated"], &root)
+            .await
+            .trim(),
+        ""
+    );
+
+    // owner ls / add / rm
+    sb.ok(&npm(), &["owner", "add", "bob", "npm-demo"], &root)
+        .await;
+    let owners = sb.ok(&npm(), &["owner", "ls", "npm-demo"], &root).await;
+    assert!(
+        owners.contains("alice <alice@example.com>") && owners.contains("bob <bob@example.com>"),
+        "{owners}"
+    );
+    sb.ok(&npm(), &["owner", "rm", "bob", "npm-demo"], &root)
+        .await;
+    assert!(
+        !sb.ok(&npm(), &["owner", "ls", "npm-demo"], &root)
+            .await
+            .contains("bob")
+    );
+
+    // search and ping
+    let found: Value = serde_json::from_str(
+        &sb.ok(&npm(), &["search", "npm-demo", "--json"], &root)
+            .await,
+    )
+    .unwrap();
+    let names: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"npm-demo") && names.contains(&"@team/npm-demo"),
+        "{names:?}"
+    );
+    let human = sb.ok(&npm(), &["search", "npm-demo"], &root).await;
+    assert!(!human.contains("???") && human.contains("alice"), "{human}");
+    sb.ok(&npm(), &["ping"], &root).await;
+
+    // token create / list / revoke (create asks for the password on stdin)
+    let created = {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("echo {ALICE_PASSWORD} | npm token create --json"),
+        ])
+        .env("HOME", root.join("home"))
+        .env("npm_config_userconfig", sb.npmrc())
+        .env("npm_config_cache", root.join("npm-cache"))
+        .current_dir(&root);
+        let out = cmd.output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json_start = text.find('{').expect("token create prints JSON");
+        serde_json::from_str::<Value>(&text[json_start..]).unwrap()
+    };
+    let new_token = created["token"].as_str().unwrap().to_string();
+    let listed = sb.ok(&npm(), &["token", "list", "--json"], &root).await;
+    assert!(
+        !listed.contains(&new_token[5..]),
+        "secrets are never listed: {listed}"
+    );
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let key = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "npm token create")
+        .expect("the new token is listed")["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sb.ok(&npm(), &["token", "revoke", &key], &root).await;
+    assert!(
+        !sb.ok(&npm(), &["token", "list", "--json"], &root)
+            .await
+            .contains(&key)
+    );
+    assert_eq!(
+        app.npm(reqwest::Method::GET, "/-/whoami", Some(&new_token), None)
+            .await
+            .status,
+        401
+    );
+
+    // unpublish one version, then a whole package
+    sb.ok(&npm(), &["unpublish", "npm-demo@1.1.0-beta.0"], &root)
+        .await;
+    let view: Value =
+        serde_json::from_str(&sb.ok(&npm(), &["view", "npm-demo", "--json"], &root).await).unwrap();
+    assert_eq!(view["versions"], json!(["1.0.0"]));
+    sb.ok(&npm(), &["unpublish", "@team/npm-demo", "--force"], &root)
+        .await;
+    let gone = sb.run(&npm(), &["view", "@team/npm-demo"], &root).await;
+    assert!(!gone.status.success() && String::from_utf8_lossy(&gone.stderr).contains("404"));
+    // A version number is never reused.
+    let reuse = sb.run(&npm(), &["publish", "--tag", "beta"], &beta).await;
+    assert!(!reuse.status.success());
+    assert!(
+        String::from_utf8_lossy(&reuse.stderr)
+            .contains("cannot publish over the previously published")
+    );
+
+    // logout revokes the token on the server, not just in the npmrc.
+    sb.ok(&npm(), &["logout"], &root).await;
+    assert!(sb.token_in_npmrc().is_none());
+    assert_eq!(
+        app.npm(reqwest::Method::GET, "/-/whoami", Some(&token), None)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pnpm_installs_publishes_and_audits() {
+    let app = TestApp::start().await;
+    let sb = Sandbox::new(&app);
+    sb.write_npmrc(Some(&app.tokens.alice));
+    let pnpm = tools().pnpm.clone();
+    let store = sb.root.path().join("pnpm-store");
+    let store = store.to_str().unwrap();
+    // pnpm publish shells out to npm, so this is npm's wire with pnpm's manifest handling.
+    let lib = sb.package(
+        "lib",
+        json!({"name": "@p/lib", "version": "2.0.0", "description": "for pnpm"}),
+    );
+    sb.ok(&pnpm, &["publish", "--no-git-checks"], &lib).await;
+    let project = sb.package(
+        "project",
+        json!({"name": "project", "version": "1.0.0", "private": true}),
+    );
+    sb.ok(&pnpm, &["add", "@p/lib", "--store-dir", store], &project)
+        .await;
+    assert!(project.join("node_modules/@p/lib/index.js").exists());
+    let lock = std::fs::read_to_string(project.join("pnpm-lock.yaml")).unwrap();
+    let url = format!("{}/npm/@p/lib/-/lib-2.0.0.tgz", app.url);
+    assert!(lock.contains(&served_integrity(&app, &url).await), "{lock}");
+    let audit = sb.run(&pnpm, &["audit", "--json"], &project).await;
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(report["metadata"]["vulnerabilities"]["critical"], 0);
+}
+
+fn yarnrc(app: &TestApp, token: &str) -> String {
+    format!(
+        "npmRegistryServer: \"{}/npm/\"\nunsafeHttpWhitelist: [\"127.0.0.1\"]\nnpmAuthToken: \"{token}\"\nnpmAlwaysAuth: true\nnpmMinimalAgeGate: 0\nnodeLinker: node-modules\nenableTelemetry: false\nenableGlobalCache: false\n",
+        app.url
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yarn_installs_publishes_and_reads_info() {
+    let app = TestApp::start().await;
+    let sb = Sandbox::new(&app);
+    let yarn = tools().yarn.clone();
+    let lib = sb.package(
+        "lib",
+        json!({"name": "@y/lib", "version": "0.3.0", "description": "for yarn"}),
+    );
+    std::fs::write(lib.join(".yarnrc.yml"), yarnrc(&app, &app.tokens.alice)).unwrap();
+    std::fs::write(lib.join("yarn.lock"), "").unwrap();
+    sb.ok(&yarn, &["install"], &lib).await;
+    let out = sb.ok(&yarn, &["npm", "publish"], &lib).await;
+    assert!(out.contains("Package archive published"), "{out}");
+    let project = sb.package("project", json!({"name": "project", "version": "1.0.0", "private": true, "dependencies": {"@y/lib": "^0.3.0"}}));
+    std::fs::write(project.join(".yarnrc.yml"), yarnrc(&app, &app.tokens.alice)).unwrap();
+    std::fs::write(project.join("yarn.lock"), "").unwrap();
+    sb.ok(&yarn, &["install"], &project).await;
+    assert!(project.join("node_modules/@y/lib/index.js").exists());
+    let info: Value = serde_json::from_str(
+        &sb.ok(&yarn, &["npm", "info", "@y/lib", "--json"], &project)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(info["name"], "@y/lib");
+    assert_eq!(info["dist-tags"]["latest"], "0.3.0");
+    // yarn put the readme at the top level of its publish; it still lands on the version.
+    let doc = app
+        .npm(reqwest::Method::GET, "/@y%2flib", None, None)
+        .await
+        .json();
+    assert_eq!(doc["readme"], "# @y/lib\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bun_installs_and_publishes() {
+    let app = TestApp::start().await;
+    let sb = Sandbox::new(&app);
+    let bun = tools().bun.clone();
+    let bunfig = format!(
+        "[install]\nregistry = {{ url = \"{}/npm/\", token = \"{}\" }}\n",
+        app.url, app.tokens.alice
+    );
+    let lib = sb.package(
+        "lib",
+        json!({"name": "@b/lib", "version": "1.2.3", "description": "for bun"}),
+    );
+    std::fs::write(lib.join("bunfig.toml"), &bunfig).unwrap();
+    let out = sb.run(&bun, &["publish"], &lib).await;
+    assert!(
+        out.status.success(),
+        "bun publish: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let project = sb.package(
+        "project",
+        json!({"name": "project", "version": "1.0.0", "private": true}),
+    );
+    std::fs::write(project.join("bunfig.toml"), &bunfig).unwrap();
+    sb.ok(&bun, &["add", "@b/lib"], &project).await;
+    let installed = std::fs::read(project.join("node_modules/@b/lib/package.json")).unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&installed).unwrap()["version"],
+        "1.2.3"
+    );
+    // What bun installed is what the registry serves.
+    let url = format!("{}/npm/@b/lib/-/lib-1.2.3.tgz", app.url);
+    let served = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/packages/@b/lib").await.json()["checksum"],
+        format!("sha256:{}", sha256_hex(&served))
+    );
+}

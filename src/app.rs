@@ -101,6 +101,7 @@ impl RegistryBuilder {
                 store: Arc::new(store),
                 blobs: Arc::new(blobs),
                 downloads: Default::default(),
+                login_failures: Default::default(),
             }),
         })
     }

@@ -25,6 +25,7 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable,
+    TooManyRequests,
     Internal,
 }
 
@@ -39,6 +40,7 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,6 +55,7 @@ impl ErrorKind {
             413 => ErrorKind::PayloadTooLarge,
             415 => ErrorKind::UnsupportedMediaType,
             422 => ErrorKind::Unprocessable,
+            429 => ErrorKind::TooManyRequests,
             s if (400..500).contains(&s) => ErrorKind::BadRequest,
             _ => ErrorKind::Internal,
         }
@@ -97,6 +100,9 @@ impl ApiError {
     }
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unprocessable, message)
+    }
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooManyRequests, message)
     }
 
     /// A server fault. The cause is logged here, once; the client sees a generic message.

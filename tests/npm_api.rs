@@ -102,8 +102,8 @@ async fn abbreviated_packument_keeps_install_fields_and_is_never_406() {
         Some(json!("1.0.0")),
     )
     .await;
-    let deprecate =
-        json!({"_id": "corgi", "name": "corgi", "versions": {"1.0.0": {"deprecated": "old"}}});
+    let rev = get_with(&app, "/corgi?write=true", &[]).await.json()["_rev"].clone();
+    let deprecate = json!({"_id": "corgi", "name": "corgi", "_rev": rev, "versions": {"1.0.0": {"deprecated": "old"}}});
     assert_eq!(
         app.npm(
             Method::PUT,
@@ -407,10 +407,11 @@ async fn twenty_concurrent_npm_publishes_of_one_version_yield_one_success() {
         );
         tasks.push(tokio::spawn(async move {
             let v = format!("2.0.{i}");
+            // Not `latest`: a lower version may not take latest from a higher one.
             let doc = npm_publish_doc(
                 "race",
                 &v,
-                "latest",
+                "canary",
                 &npm_tarball(&json!({"name": "race", "version": v})),
             );
             client
@@ -604,13 +605,23 @@ async fn whole_document_writes_deprecate_owners_and_unpublish() {
         .await
         .error(403);
     // Owners: add bob (npm sends only maintainers), then bob may publish.
-    let owners = json!({"_id": "doc", "_rev": "x", "maintainers": [{"name": "alice", "email": "alice@example.com"}, {"name": "bob", "email": "bob@example.com"}]});
+    let rev = doc(&app).await["_rev"].as_str().unwrap().to_string();
+    let owners = json!({"_id": "doc", "_rev": rev, "maintainers": [{"name": "alice", "email": "alice@example.com"}, {"name": "bob", "email": "bob@example.com"}]});
     assert_eq!(
-        app.npm(Method::PUT, "/doc/-rev/3-abc", a, Some(owners))
-            .await
-            .status,
+        app.npm(
+            Method::PUT,
+            &format!("/doc/-rev/{rev}"),
+            a,
+            Some(owners.clone())
+        )
+        .await
+        .status,
         201
     );
+    // The same document again is stale now: 409, nothing changes.
+    app.npm(Method::PUT, &format!("/doc/-rev/{rev}"), a, Some(owners))
+        .await
+        .error(409);
     assert_eq!(doc(&app).await["maintainers"].as_array().unwrap().len(), 2);
     assert_eq!(
         app.npm_publish(&app.tokens.bob, "doc", "2.1.0", "latest")
@@ -620,18 +631,53 @@ async fn whole_document_writes_deprecate_owners_and_unpublish() {
         201
     );
     let unknown = json!({"_id": "doc", "maintainers": [{"name": "mallory"}]});
-    app.npm(Method::PUT, "/doc/-rev/1", a, Some(unknown))
+    app.npm(Method::PUT, "/doc", a, Some(unknown))
         .await
         .error(404);
+    app.npm(
+        Method::PUT,
+        "/doc",
+        a,
+        Some(json!({"_id": "doc", "maintainers": []})),
+    )
+    .await
+    .error(400);
+    let crowd: Vec<Value> = (0..101).map(|i| json!({"name": format!("u{i}")})).collect();
+    app.npm(
+        Method::PUT,
+        "/doc",
+        a,
+        Some(json!({"_id": "doc", "maintainers": crowd})),
+    )
+    .await
+    .error(400);
+    // Strangers learn nothing about users: ownership is checked first.
+    app.npm(
+        Method::PUT,
+        "/doc",
+        Some(&app.tokens.reader),
+        Some(json!({"_id": "doc", "maintainers": [{"name": "mallory"}]})),
+    )
+    .await
+    .error(403);
     // Unpublish one version: the document without it, then the tarball DELETE.
     let mut d = doc(&app).await;
+    let rev = d["_rev"].as_str().unwrap().to_string();
     d["versions"].as_object_mut().unwrap().remove("2.1.0");
     assert_eq!(
-        app.npm(Method::PUT, "/doc/-rev/5-x", a, Some(d))
+        app.npm(Method::PUT, &format!("/doc/-rev/{rev}"), a, Some(d))
             .await
             .status,
         201
     );
+    app.npm(
+        Method::DELETE,
+        "/doc/-/doc-2.1.0.tgz/-rev/6-x",
+        Some(&app.tokens.reader),
+        None,
+    )
+    .await
+    .error(403);
     assert_eq!(
         app.npm(Method::DELETE, "/doc/-/doc-2.1.0.tgz/-rev/6-x", a, None)
             .await
@@ -650,14 +696,30 @@ async fn whole_document_writes_deprecate_owners_and_unpublish() {
     let (r, _) = app.publish(&app.tokens.alice, "doc", "2.1.0").await;
     assert!(r.error(409).contains("unpublished"));
     // Unpublish the whole package.
+    let rev = doc(&app).await["_rev"].as_str().unwrap().to_string();
     assert_eq!(
-        app.npm(Method::DELETE, "/doc/-rev/9-x", a, None)
+        app.npm(Method::DELETE, &format!("/doc/-rev/{rev}"), a, None)
             .await
             .status,
         200
     );
     assert_eq!(get_with(&app, "/doc", &[]).await.status, 404);
     assert_eq!(app.get("/packages/doc").await.status, 404);
+    // The freed name stays with its former owners: a stranger cannot take it over.
+    let (r, _) = app
+        .npm_publish(&app.tokens.reader, "doc", "3.0.0", "latest")
+        .await;
+    r.error(403);
+    let (r, _) = app.publish(&app.tokens.named_admin, "doc", "3.0.0").await;
+    assert!(r.error(403).contains("not an owner"));
+    assert_eq!(
+        app.npm_publish(&app.tokens.bob, "doc", "3.0.0", "latest")
+            .await
+            .0
+            .status,
+        201,
+        "bob was an owner"
+    );
 }
 
 #[tokio::test]
@@ -667,20 +729,56 @@ async fn unpublish_policy_window_and_admins() {
         .await;
     app.npm_publish(&app.tokens.alice, "kept", "1.1.0", "latest")
         .await;
+    let rev = get_with(&app, "/kept?write=true", &[]).await.json()["_rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = app
         .npm(
             Method::DELETE,
-            "/kept/-rev/1",
+            &format!("/kept/-rev/{rev}"),
             Some(&app.tokens.alice),
             None,
         )
         .await;
     assert!(r.error(403).contains("only an admin"));
-    assert_eq!(get_with(&app, "/kept", &[]).await.status, 200);
+    // The document path is held to the same window.
+    let mut d = get_with(&app, "/kept?write=true", &[]).await.json();
+    d["versions"].as_object_mut().unwrap().remove("1.1.0");
+    let r = app
+        .npm(
+            Method::PUT,
+            &format!("/kept/-rev/{rev}"),
+            Some(&app.tokens.alice),
+            Some(d),
+        )
+        .await;
+    assert!(r.error(403).contains("only an admin"));
     assert_eq!(
-        app.npm(Method::DELETE, "/kept/-rev/1", Some(ADMIN_TOKEN), None)
-            .await
-            .status,
+        get_with(&app, "/kept", &[]).await.json()["versions"]
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    // A stale revision is refused, even for an admin.
+    app.npm(
+        Method::DELETE,
+        "/kept/-rev/1-0000000000000000",
+        Some(ADMIN_TOKEN),
+        None,
+    )
+    .await
+    .error(409);
+    assert_eq!(
+        app.npm(
+            Method::DELETE,
+            &format!("/kept/-rev/{rev}"),
+            Some(ADMIN_TOKEN),
+            None
+        )
+        .await
+        .status,
         200
     );
     assert_eq!(get_with(&app, "/kept", &[]).await.status, 404);
@@ -712,6 +810,7 @@ async fn couch_login_flow_whoami_and_logout() {
     .await
     .error(401);
     // Unknown users cannot sign up while self-signup is off.
+    // The answer does not tell whether the name exists.
     let r = app
         .npm(
             Method::PUT,
@@ -720,7 +819,7 @@ async fn couch_login_flow_whoami_and_logout() {
             Some(login("eve", "eve-password")),
         )
         .await;
-    assert!(r.error(403).contains("registration is disabled"));
+    assert!(r.error(401).contains("wrong user name or password"));
     // The -rev retry with Basic auth (npm's and yarn's second attempt).
     let basic = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
@@ -1038,4 +1137,270 @@ async fn audit_forwards_to_the_upstream_and_survives_its_failure() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({}));
     assert!(r.header("npm-notice").contains("not authoritative"));
+}
+
+#[tokio::test]
+async fn passwords_only_log_in_and_guessing_is_throttled() {
+    let app = TestApp::start().await;
+    let basic = |user: &str, pw: &str| {
+        format!(
+            "Basic {}",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                format!("{user}:{pw}")
+            )
+        )
+    };
+    // A password is not a credential for ordinary routes, even a correct one.
+    let r = app
+        .client
+        .get(format!("{}/npm/-/whoami", app.url))
+        .header("authorization", basic("alice", ALICE_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // The -rev login with the password only in the Basic header (yarn's retry).
+    let r = app
+        .client
+        .put(format!(
+            "{}/npm/-/user/org.couchdb.user:alice/-rev/undefined",
+            app.url
+        ))
+        .header("authorization", basic("alice", ALICE_PASSWORD))
+        .json(&json!({"_id": "org.couchdb.user:alice", "name": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Ten wrong passwords, then even the right one is refused for a while.
+    let login = |pw: &str| json!({"name": "bob", "password": pw});
+    for _ in 0..10 {
+        app.npm(
+            Method::PUT,
+            "/-/user/org.couchdb.user:bob",
+            None,
+            Some(login("guess")),
+        )
+        .await
+        .error(401);
+    }
+    let r = app
+        .npm(
+            Method::PUT,
+            "/-/user/org.couchdb.user:bob",
+            None,
+            Some(login(common::BOB_PASSWORD)),
+        )
+        .await;
+    assert!(r.error(429).contains("too many failed logins"));
+    // Other users are unaffected.
+    assert_eq!(
+        app.npm(
+            Method::PUT,
+            "/-/user/org.couchdb.user:alice",
+            None,
+            Some(json!({"name": "alice", "password": ALICE_PASSWORD}))
+        )
+        .await
+        .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn limited_tokens_cannot_change_packages_or_tokens() {
+    let app = TestApp::start().await;
+    app.npm_publish(&app.tokens.alice, "guarded", "1.0.0", "latest")
+        .await;
+    app.npm_publish(&app.tokens.team_only, "@team/guarded", "1.0.0", "latest")
+        .await;
+    for token in [&app.tokens.reader, &app.tokens.team_only, &app.tokens.bob] {
+        app.npm(
+            Method::PUT,
+            "/-/package/guarded/dist-tags/next",
+            Some(token),
+            Some(json!("1.0.0")),
+        )
+        .await
+        .error(403);
+        let rev = get_with(&app, "/guarded?write=true", &[]).await.json()["_rev"].clone();
+        let deprecate =
+            json!({"_id": "guarded", "_rev": rev, "versions": {"1.0.0": {"deprecated": "x"}}});
+        app.npm(Method::PUT, "/guarded", Some(token), Some(deprecate))
+            .await
+            .error(403);
+        let unpublish = json!({"_id": "guarded", "_rev": rev, "versions": {}});
+        app.npm(Method::PUT, "/guarded", Some(token), Some(unpublish))
+            .await
+            .error(403);
+    }
+    assert!(
+        get_with(&app, "/guarded", &[]).await.json()["versions"]["1.0.0"]
+            .get("deprecated")
+            .is_none()
+    );
+    // A restricted token works inside its scope.
+    assert_eq!(
+        app.npm(
+            Method::PUT,
+            "/-/package/@team%2fguarded/dist-tags/next",
+            Some(&app.tokens.team_only),
+            Some(json!("1.0.0"))
+        )
+        .await
+        .status,
+        201
+    );
+    // Token management needs an unrestricted publish token.
+    let created = app
+        .npm(
+            Method::POST,
+            "/-/npm/v1/tokens",
+            Some(&app.tokens.alice),
+            Some(json!({"password": ALICE_PASSWORD, "readonly": true})),
+        )
+        .await
+        .json();
+    let (ro, ro_key) = (
+        created["token"].as_str().unwrap().to_string(),
+        created["key"].as_str().unwrap().to_string(),
+    );
+    let list = app
+        .npm(Method::GET, "/-/npm/v1/tokens", Some(&ro), None)
+        .await
+        .json();
+    let other_key = list["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] != ro_key.as_str())
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.npm(
+        Method::DELETE,
+        &format!("/-/npm/v1/tokens/token/{other_key}"),
+        Some(&ro),
+        None,
+    )
+    .await
+    .error(403);
+    app.npm(
+        Method::POST,
+        "/-/npm/v1/tokens",
+        Some(&ro),
+        Some(json!({"password": ALICE_PASSWORD})),
+    )
+    .await
+    .error(403);
+    assert_eq!(
+        app.npm(Method::GET, "/-/whoami", Some(&app.tokens.alice), None)
+            .await
+            .status,
+        200,
+        "alice's token survives"
+    );
+    // Revoking itself is fine.
+    assert_eq!(
+        app.npm(
+            Method::DELETE,
+            &format!("/-/npm/v1/tokens/token/{ro_key}"),
+            Some(&ro),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn publish_documents_must_agree_with_themselves_and_latest_only_moves_up() {
+    let app = TestApp::start().await;
+    let t = Some(app.tokens.alice.as_str());
+    let tgz = npm_tarball(&json!({"name": "coherent", "version": "2.0.0"}));
+    let mut other_name = npm_publish_doc("coherent", "2.0.0", "latest", &tgz);
+    other_name["versions"]["2.0.0"]["name"] = json!("someone-else");
+    assert!(
+        app.npm(Method::PUT, "/coherent", t, Some(other_name))
+            .await
+            .error(400)
+            .contains("not for coherent")
+    );
+    let mut other_key = npm_publish_doc("coherent", "2.0.0", "latest", &tgz);
+    let v = other_key["versions"]["2.0.0"].take();
+    other_key["versions"] = json!({"9.9.9": v});
+    app.npm(Method::PUT, "/coherent", t, Some(other_key))
+        .await
+        .error(400);
+    let mut stray_tag = npm_publish_doc("coherent", "2.0.0", "latest", &tgz);
+    stray_tag["dist-tags"]["beta"] = json!("1.0.0");
+    assert!(
+        app.npm(Method::PUT, "/coherent", t, Some(stray_tag))
+            .await
+            .error(400)
+            .contains("dist-tag")
+    );
+    // What yarn and bun send without npm's client-side checks.
+    assert_eq!(
+        app.npm_publish(&app.tokens.alice, "coherent", "2.0.0", "latest")
+            .await
+            .0
+            .status,
+        201
+    );
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "coherent", "3.0.0-rc.1", "latest")
+        .await;
+    assert!(r.error(400).contains("prerelease"));
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "coherent", "1.5.0", "latest")
+        .await;
+    assert!(r.error(400).contains("higher"));
+    assert_eq!(
+        app.npm_publish(&app.tokens.alice, "coherent", "1.5.0", "legacy")
+            .await
+            .0
+            .status,
+        201
+    );
+    assert_eq!(
+        get_with(&app, "/coherent", &[]).await.json()["dist-tags"],
+        json!({"latest": "2.0.0", "legacy": "1.5.0"})
+    );
+}
+
+#[tokio::test]
+async fn shrinkwrap_and_native_builds_are_announced_to_installers() {
+    let app = TestApp::start().await;
+    let manifest = json!({"name": "native", "version": "1.0.0"});
+    let tgz = common::tarball_with(&[
+        ("package/package.json", manifest.to_string().into_bytes()),
+        ("package/npm-shrinkwrap.json", b"{}".to_vec()),
+        ("package/binding.gyp", b"{}".to_vec()),
+    ]);
+    let doc = npm_publish_doc("native", "1.0.0", "latest", &tgz);
+    assert_eq!(
+        app.npm(Method::PUT, "/native", Some(&app.tokens.alice), Some(doc))
+            .await
+            .status,
+        201
+    );
+    let corgi = get_with(&app, "/native", &[("accept", CORGI)]).await.json();
+    let v = &corgi["versions"]["1.0.0"];
+    assert_eq!(v["_hasShrinkwrap"], true);
+    assert_eq!(v["hasInstallScript"], true);
+    let full = get_with(&app, "/native", &[]).await.json();
+    assert_eq!(
+        full["versions"]["1.0.0"]["scripts"]["install"],
+        "node-gyp rebuild"
+    );
+    app.npm_publish(&app.tokens.alice, "plain", "1.0.0", "latest")
+        .await;
+    assert_eq!(
+        get_with(&app, "/plain", &[("accept", CORGI)]).await.json()["versions"]["1.0.0"]["_hasShrinkwrap"],
+        false
+    );
 }

@@ -40,6 +40,8 @@ pub struct Caller {
     pub user: String,
     pub scope: TokenScope,
     pub restriction: Option<String>,
+    /// SHA-256 of the token used, when a stored token was used.
+    pub token_hash: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +136,7 @@ pub async fn authenticate(
                 user: ADMIN_USER.to_string(),
                 scope: TokenScope::Admin,
                 restriction: None,
+                token_hash: None,
             });
         }
     }
@@ -158,12 +161,19 @@ pub async fn authenticate(
         user: record.user,
         scope: record.scope,
         restriction: record.restriction,
+        token_hash: Some(record.hash),
     })
 }
 
 impl Caller {
     pub fn is_admin(&self) -> bool {
         self.scope == TokenScope::Admin
+    }
+
+    /// Whether this caller may create or revoke the user's other tokens: a read-only or
+    /// package-restricted token (say, a leaked CI token) must not be able to.
+    pub fn may_manage_tokens(&self) -> bool {
+        self.scope >= TokenScope::Publish && self.restriction.is_none()
     }
 
     /// Whether the token's scope and restriction allow publishing `name` (ownership is checked
@@ -210,6 +220,7 @@ mod tests {
             user: "u".into(),
             scope,
             restriction: r.map(String::from),
+            token_hash: None,
         };
         assert!(
             caller(TokenScope::Read, None)

@@ -24,4 +24,6 @@ pub struct Core {
     pub store: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub downloads: downloads::DownloadCounter,
+    /// Failed password checks per user name, for throttling guessers.
+    pub login_failures: users::LoginThrottle,
 }

@@ -29,6 +29,8 @@ pub enum ChangeError {
     Forbidden(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -41,6 +43,7 @@ impl From<StoreError> for ChangeError {
                 DenialKind::Forbidden => ChangeError::Forbidden(message),
                 DenialKind::NotFound => ChangeError::NotFound(message),
                 DenialKind::Invalid => ChangeError::Invalid(message),
+                DenialKind::Conflict => ChangeError::Conflict(message),
             },
             other => ChangeError::Store(other),
         }
@@ -54,13 +57,17 @@ impl From<ChangeError> for ApiError {
             ChangeError::NotFound(m) => ApiError::not_found(m),
             ChangeError::Forbidden(m) => ApiError::forbidden(m),
             ChangeError::Invalid(m) => ApiError::bad_request(m),
+            ChangeError::Conflict(m) => ApiError::conflict(m),
             ChangeError::Store(e) => ApiError::internal(e),
         }
     }
 }
 
+/// Most owners a package can have.
+pub const MAX_OWNERS: usize = 100;
+
 /// The caller may change this package at all: write scope, restriction, ownership.
-fn require_owner(caller: &Caller, pkg: &PackageRecord) -> Result<(), Denied> {
+pub fn require_owner(caller: &Caller, pkg: &PackageRecord) -> Result<(), Denied> {
     let name =
         PackageName::parse(&pkg.name, usize::MAX).map_err(|e| Denied::forbidden(e.to_string()))?;
     caller
@@ -162,6 +169,9 @@ pub struct DocumentChange {
     pub deprecations: BTreeMap<String, Option<String>>,
     /// The new owner list (`maintainers`), when sent.
     pub owners: Option<Vec<String>>,
+    /// The `_rev` the client based its document on. Required when `versions` is sent (a stale
+    /// document would unpublish versions published since); checked whenever present.
+    pub expected_rev: Option<String>,
 }
 
 /// Applies a whole-document write. Returns the package as written, `None` if every version was
@@ -172,11 +182,29 @@ pub async fn apply_document(
     name: &str,
     doc: DocumentChange,
 ) -> Result<Option<PackageRecord>, ChangeError> {
+    // Ownership first (re-checked atomically below), so a stranger learns nothing and costs
+    // nothing: no user lookups on their behalf.
+    let current = core
+        .store
+        .package(name)
+        .await?
+        .ok_or(ChangeError::NoSuchPackage)?;
+    require_owner(caller, &current).map_err(|d| ChangeError::Forbidden(d.message))?;
+    if doc.versions.is_some() && doc.expected_rev.is_none() {
+        return Err(ChangeError::Conflict(
+            "the document has no _rev; fetch it with ?write=true and send it back".into(),
+        ));
+    }
     if let Some(owners) = &doc.owners {
         if owners.is_empty() {
             return Err(ChangeError::Invalid(
                 "a package needs at least one owner".into(),
             ));
+        }
+        if owners.len() > MAX_OWNERS {
+            return Err(ChangeError::Invalid(format!(
+                "a package can have at most {MAX_OWNERS} owners"
+            )));
         }
         for owner in owners {
             if core.store.user(owner).await?.is_none() && owner != crate::core::auth::ADMIN_USER {
@@ -189,6 +217,14 @@ pub async fn apply_document(
     let change = Box::new(
         move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
             require_owner(&caller, &pkg)?;
+            if let Some(rev) = &doc.expected_rev
+                && rev != &pkg.rev_string()
+            {
+                return Err(Denied::conflict(format!(
+                    "the document is out of date (its _rev is {rev}, the package's is {}); fetch it again",
+                    pkg.rev_string()
+                )));
+            }
             let now = OffsetDateTime::now_utc();
             let mut edit = PackageEdit::default();
             if let Some(keep) = &doc.versions {
@@ -277,9 +313,11 @@ pub async fn unpublish_package(
     core: &Core,
     caller: &Caller,
     name: &str,
+    rev: &str,
 ) -> Result<(), ChangeError> {
     let doc = DocumentChange {
         versions: Some(BTreeSet::new()),
+        expected_rev: Some(rev.to_string()),
         ..Default::default()
     };
     match apply_document(core, caller, name, doc).await? {

@@ -38,6 +38,8 @@ pub enum PublishError {
     FieldType(&'static str),
     #[error("{0}")]
     Mismatch(String),
+    #[error("{0}")]
+    Tag(String),
     #[error(transparent)]
     Tarball(#[from] TarballError),
     #[error(transparent)]
@@ -59,7 +61,10 @@ impl From<StoreError> for PublishError {
         match e {
             StoreError::VersionExists(_) => PublishError::VersionExists,
             StoreError::VersionUnpublished(v) => PublishError::VersionUnpublished(v),
-            StoreError::Denied(denied) => PublishError::NotOwner(denied.message),
+            StoreError::Denied(denied) => match denied.kind {
+                crate::store::DenialKind::Forbidden => PublishError::NotOwner(denied.message),
+                _ => PublishError::Tag(denied.message),
+            },
             other => PublishError::Store(other),
         }
     }
@@ -69,9 +74,10 @@ impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
         let msg = e.to_string();
         match e {
-            PublishError::Name(_) | PublishError::Version(_) | PublishError::FieldType(_) => {
-                ApiError::bad_request(msg)
-            }
+            PublishError::Name(_)
+            | PublishError::Version(_)
+            | PublishError::FieldType(_)
+            | PublishError::Tag(_) => ApiError::bad_request(msg),
             PublishError::Mismatch(_) => ApiError::unprocessable(msg),
             PublishError::Tarball(t) => match t {
                 TarballError::TooLarge(_)
@@ -303,6 +309,24 @@ pub async fn publish(
                 }
             }
             Some(tags) => {
+                // npm checks this on the client; yarn and bun do not, so the server does.
+                if tags.iter().any(|t| t == "latest")
+                    && let Some(current) = pkg
+                        .dist_tags
+                        .get("latest")
+                        .and_then(|c| Version::parse(c).ok())
+                {
+                    if !new_version.pre.is_empty() {
+                        return Err(Denied::invalid(format!(
+                            "A prerelease ({new_version}) cannot become latest; publish it with another tag (--tag next)"
+                        )));
+                    }
+                    if current.pre.is_empty() && new_version < current {
+                        return Err(Denied::invalid(format!(
+                            "Cannot apply the latest tag: version {current} is higher than {new_version}; publish with another tag"
+                        )));
+                    }
+                }
                 for tag in tags {
                     pkg.dist_tags.insert(tag.clone(), new_version.to_string());
                 }

@@ -25,6 +25,12 @@ pub struct TarballInfo {
     pub file_count: u64,
     /// Sum of the sizes of the files inside.
     pub unpacked_size: u64,
+    /// The package ships an `npm-shrinkwrap.json` (npm's `_hasShrinkwrap`).
+    #[serde(default)]
+    pub has_shrinkwrap: bool,
+    /// The package has a `binding.gyp`, so npm builds it with node-gyp on install.
+    #[serde(default)]
+    pub has_binding_gyp: bool,
 }
 
 /// What an inspection found.
@@ -119,6 +125,8 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
         limit: stream_limit,
     });
     let mut manifest = None;
+    let mut has_shrinkwrap = false;
+    let mut has_binding_gyp = false;
     let mut entries_seen = 0u64;
     let mut file_count = 0u64;
     let mut unpacked = 0u64;
@@ -138,14 +146,23 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
                 return Err(TarballError::UnpackedTooLarge(limits.max_unpacked_bytes));
             }
         }
-        let is_root_manifest = header_type.is_file() && {
+        // A file at the package root: one directory below the archive root (`package/x`).
+        let root_file = if header_type.is_file() {
             let path = entry.path().map_err(|e| io_error(e, limits))?;
             let parts: Vec<_> = path
                 .components()
                 .filter(|c| !matches!(c, std::path::Component::CurDir))
                 .collect();
-            parts.len() == 2 && parts[1].as_os_str() == "package.json"
+            (parts.len() == 2).then(|| parts[1].as_os_str().to_string_lossy().into_owned())
+        } else {
+            None
         };
+        match root_file.as_deref() {
+            Some("npm-shrinkwrap.json") => has_shrinkwrap = true,
+            Some("binding.gyp") => has_binding_gyp = true,
+            _ => {}
+        }
+        let is_root_manifest = root_file.as_deref() == Some("package.json");
         if is_root_manifest && manifest.is_none() {
             if entry.size() > limits.max_manifest_bytes {
                 return Err(TarballError::ManifestTooLarge(limits.max_manifest_bytes));
@@ -180,6 +197,8 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
             size: bytes.len() as u64,
             file_count,
             unpacked_size: unpacked,
+            has_shrinkwrap,
+            has_binding_gyp,
         },
         manifest,
     })

@@ -11,6 +11,59 @@ use crate::store::{StoreError, TokenScope, UserRecord};
 /// Shortest password accepted for a new account.
 pub const MIN_PASSWORD_LEN: usize = 8;
 
+/// At most this many password hashes run at once: each takes about 19 MiB and real CPU time,
+/// so a flood of logins must queue rather than exhaust memory or the blocking pool.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Failed logins allowed per user name within [`FAILURE_WINDOW`] before further attempts are
+/// refused outright (without checking the password) until the window passes.
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Counts failed password checks per user name.
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+}
+
+impl LoginThrottle {
+    fn blocked(&self, name: &str) -> bool {
+        let map = self.failures.lock().expect("throttle lock");
+        map.get(name)
+            .is_some_and(|(n, since)| *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW)
+    }
+
+    fn record(&self, name: &str, ok: bool) {
+        let mut map = self.failures.lock().expect("throttle lock");
+        if ok {
+            map.remove(name);
+            return;
+        }
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = map
+            .entry(name.to_string())
+            .or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+}
+
+async fn hash_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, UserError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| UserError::Hash(e.to_string()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("{0}")]
@@ -19,6 +72,8 @@ pub enum UserError {
     Exists(String),
     #[error("wrong user name or password")]
     BadCredentials,
+    #[error("too many failed logins for this user; try again later")]
+    Throttled,
     #[error(transparent)]
     Store(StoreError),
     #[error("password hashing failed: {0}")]
@@ -78,9 +133,7 @@ pub async fn create_user(
         )));
     }
     let password = password.to_string();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| UserError::Hash(e.to_string()))??;
+    let password_hash = hash_blocking(move || hash_password(&password)).await??;
     let now = OffsetDateTime::now_utc();
     let user = UserRecord {
         name: name.to_string(),
@@ -96,6 +149,9 @@ pub async fn create_user(
 
 /// Checks a user's password; the same error whether the user or the password is wrong.
 pub async fn verify(core: &Core, name: &str, password: &str) -> Result<UserRecord, UserError> {
+    if core.login_failures.blocked(name) {
+        return Err(UserError::Throttled);
+    }
     let user = core.store.user(name).await?;
     let password = password.to_string();
     // Hash even for an unknown user, so timing does not tell which names exist.
@@ -103,9 +159,8 @@ pub async fn verify(core: &Core, name: &str, password: &str) -> Result<UserRecor
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_string());
-    let ok = tokio::task::spawn_blocking(move || password_matches(&password, &phc))
-        .await
-        .map_err(|e| UserError::Hash(e.to_string()))?;
+    let ok = hash_blocking(move || password_matches(&password, &phc)).await?;
+    core.login_failures.record(name, ok && user.is_some());
     match user {
         Some(user) if ok => Ok(user),
         _ => Err(UserError::BadCredentials),
@@ -141,9 +196,7 @@ pub async fn change_password(
         )));
     }
     let new = new.to_string();
-    user.password_hash = tokio::task::spawn_blocking(move || hash_password(&new))
-        .await
-        .map_err(|e| UserError::Hash(e.to_string()))??;
+    user.password_hash = hash_blocking(move || hash_password(&new)).await??;
     user.updated_at = OffsetDateTime::now_utc();
     core.store.update_user(user).await?;
     Ok(())

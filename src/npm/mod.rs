@@ -81,6 +81,7 @@ enum NpmRoute {
     },
     PackageRev {
         pkg: String,
+        rev: String,
     },
     Tarball {
         pkg: String,
@@ -143,7 +144,10 @@ impl NpmRoute {
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
         match rest.as_slice() {
             [] => Self::Packument { pkg },
-            ["-rev", _] => Self::PackageRev { pkg },
+            ["-rev", rev] => Self::PackageRev {
+                pkg,
+                rev: rev.to_string(),
+            },
             ["-", file] if is_escape(file) => Self::Refused("invalid filename"),
             ["-", file] => Self::Tarball {
                 pkg,
@@ -278,9 +282,22 @@ pub(crate) fn json(status: StatusCode, value: &Value) -> Response {
 pub(crate) type NpmResult = Result<Response, ApiError>;
 
 impl NpmEndpoint {
-    /// Who is calling: `None` when anonymous. A token or password that does not check out is a
-    /// 401 even on reads, so a misconfigured `.npmrc` shows up at once.
+    /// Who is calling: `None` when anonymous. A token that does not check out is a 401 even on
+    /// reads, so a misconfigured `.npmrc` shows up at once. Passwords (Basic) are refused here:
+    /// they are accepted only where npm and yarn log in ([`Self::caller_with_password`]), so a
+    /// password is never an all-powerful credential on every route, and guessing is confined to
+    /// the throttled login paths.
     async fn caller(&self, req: &Request) -> Result<Option<Caller>, ApiError> {
+        if matches!(credentials(req), Credentials::Basic { .. }) {
+            return Err(ApiError::unauthorized(
+                "passwords are accepted only to log in; use the token npm login gives you",
+            ));
+        }
+        self.caller_with_password(req).await
+    }
+
+    /// Like [`Self::caller`], also accepting a user name and password (Basic).
+    async fn caller_with_password(&self, req: &Request) -> Result<Option<Caller>, ApiError> {
         match credentials(req) {
             Credentials::None => Ok(None),
             Credentials::Bearer(token) if token.is_empty() => {
@@ -302,6 +319,7 @@ impl NpmEndpoint {
                     user: record.name,
                     scope: TokenScope::Publish,
                     restriction: None,
+                    token_hash: None,
                 }))
             }
         }
@@ -370,11 +388,14 @@ impl NpmEndpoint {
                 dist_tags::remove(self, &req, &pkg, &tag).await
             }
             R::Packument { pkg } if get => packument::get_packument(self, &req, &pkg).await,
-            R::Packument { pkg } | R::PackageRev { pkg } if m == Method::PUT => {
-                publish::put_document(self, &mut req, &pkg).await
+            R::Packument { pkg } if m == Method::PUT => {
+                publish::put_document(self, &mut req, &pkg, None).await
             }
-            R::PackageRev { pkg } if m == Method::DELETE => {
-                publish::delete_package(self, &req, &pkg).await
+            R::PackageRev { pkg, rev } if m == Method::PUT => {
+                publish::put_document(self, &mut req, &pkg, Some(&rev)).await
+            }
+            R::PackageRev { pkg, rev } if m == Method::DELETE => {
+                publish::delete_package(self, &req, &pkg, &rev).await
             }
             R::Tarball { pkg, file } if get => {
                 packument::get_tarball(self, &req, &pkg, &file).await
@@ -455,7 +476,13 @@ mod tests {
                 file: "a-1.0.0.tgz".into()
             }
         );
-        assert_eq!(p("/a/-rev/3-abc"), R::PackageRev { pkg: "a".into() });
+        assert_eq!(
+            p("/a/-rev/3-abc"),
+            R::PackageRev {
+                pkg: "a".into(),
+                rev: "3-abc".into()
+            }
+        );
     }
 
     #[test]

@@ -68,11 +68,6 @@ pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
     format!("{}/npm/{name}/-/{bare}-{version}.tgz", core.public_url)
 }
 
-pub fn rev_string(pkg: &PackageRecord) -> String {
-    let digest = Sha256::digest(format!("{}:{}", pkg.name, pkg.rev));
-    format!("{}-{}", pkg.rev, &hex::encode(digest)[..16])
-}
-
 fn has_install_script(manifest: &Map<String, Value>) -> bool {
     manifest
         .get("scripts")
@@ -142,9 +137,21 @@ impl Loaded {
         m.insert("name".into(), v.name.clone().into());
         m.insert("version".into(), v.version.clone().into());
         m.insert("_id".into(), format!("{}@{}", v.name, v.version).into());
-        if has_install_script(&v.manifest) {
+        // npm's publish-time normalisation: a binding.gyp without its own install step gets
+        // `node-gyp rebuild`, and that counts as an install script.
+        if v.tarball.has_binding_gyp && !has_install_script(&m) {
+            let scripts = m
+                .entry("scripts")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(scripts) = scripts.as_object_mut() {
+                scripts.insert("install".into(), "node-gyp rebuild".into());
+            }
+            m.insert("gypfile".into(), true.into());
+        }
+        if has_install_script(&m) {
             m.insert("hasInstallScript".into(), true.into());
         }
+        m.insert("_hasShrinkwrap".into(), v.tarball.has_shrinkwrap.into());
         m.insert("_npmUser".into(), self.person(&v.published_by));
         m.insert(
             "dist".into(),
@@ -179,7 +186,7 @@ impl Loaded {
         let pkg = &self.package;
         let mut doc = Map::new();
         doc.insert("_id".into(), pkg.name.clone().into());
-        doc.insert("_rev".into(), rev_string(pkg).into());
+        doc.insert("_rev".into(), pkg.rev_string().into());
         doc.insert("name".into(), pkg.name.clone().into());
         doc.insert("dist-tags".into(), json!(pkg.dist_tags));
         let versions: Map<String, Value> = self

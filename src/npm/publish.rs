@@ -17,7 +17,12 @@ use crate::core::publish::{self, PublishError, PublishRequest};
 use crate::core::tarball::digests;
 use crate::error::ApiError;
 
-pub async fn put_document(ep: &NpmEndpoint, req: &mut Request, pkg: &str) -> NpmResult {
+pub async fn put_document(
+    ep: &NpmEndpoint,
+    req: &mut Request,
+    pkg: &str,
+    url_rev: Option<&str>,
+) -> NpmResult {
     let caller = ep.require_caller(req).await?;
     let name = ep.package_name(pkg)?;
     let limit = ep.core.settings.limits.max_request_bytes;
@@ -43,7 +48,10 @@ pub async fn put_document(ep: &NpmEndpoint, req: &mut Request, pkg: &str) -> Npm
     if has_attachments {
         publish_document(ep, &caller, name.as_str(), doc).await
     } else {
-        change_document(ep, &caller, name.as_str(), &doc).await
+        let rev = url_rev
+            .map(str::to_string)
+            .or_else(|| doc.get("_rev").and_then(Value::as_str).map(str::to_string));
+        change_document(ep, &caller, name.as_str(), &doc, rev).await
     }
 }
 
@@ -72,6 +80,17 @@ async fn publish_document(
             "the version manifest must be an object",
         ));
     };
+    // The URL, the version key and the manifest must all name the same thing.
+    if manifest.get("name").and_then(Value::as_str) != Some(name) {
+        return Err(ApiError::bad_request(format!(
+            "the version manifest is not for {name}"
+        )));
+    }
+    if manifest.get("version").and_then(Value::as_str) != Some(version.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "the version key {version:?} does not match the manifest's version"
+        )));
+    }
     let attachments = doc.remove("_attachments").expect("checked by the caller");
     let attachments = attachments.as_object().expect("checked by the caller");
     let bare = name.rsplit('/').next().unwrap_or(name);
@@ -130,15 +149,18 @@ async fn publish_document(
         manifest.insert("readme".into(), readme.clone());
     }
     manifest.remove("dist");
-    let tags: Vec<String> = doc
-        .get("dist-tags")
-        .and_then(Value::as_object)
-        .map(|t| {
-            t.iter()
-                .filter(|(_, v)| v.as_str() == Some(version.as_str()))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
+    let body_tags = doc.get("dist-tags").and_then(Value::as_object);
+    if let Some((tag, _)) = body_tags
+        .into_iter()
+        .flatten()
+        .find(|(_, v)| v.as_str() != Some(version.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "dist-tag {tag:?} must point at the version being published, {version}"
+        )));
+    }
+    let tags: Vec<String> = body_tags
+        .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
     let tags = if tags.is_empty() {
         vec!["latest".to_string()]
@@ -170,6 +192,7 @@ async fn change_document(
     caller: &crate::core::auth::Caller,
     name: &str,
     doc: &Map<String, Value>,
+    rev: Option<String>,
 ) -> NpmResult {
     let mut change = DocumentChange::default();
     if let Some(versions) = doc.get("versions").and_then(Value::as_object) {
@@ -192,12 +215,25 @@ async fn change_document(
         change.deprecations = deprecations;
     }
     if let Some(maintainers) = doc.get("maintainers").and_then(Value::as_array) {
-        let names: Vec<String> = maintainers
-            .iter()
-            .filter_map(|m| m.get("name").and_then(Value::as_str).map(str::to_string))
-            .collect();
+        if maintainers.len() > packages::MAX_OWNERS {
+            return Err(ApiError::bad_request(format!(
+                "a package can have at most {} owners",
+                packages::MAX_OWNERS
+            )));
+        }
+        let mut names: Vec<String> = Vec::new();
+        for m in maintainers {
+            let name = m
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ApiError::bad_request("each maintainer needs a name"))?;
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
         change.owners = Some(names);
     }
+    change.expected_rev = rev;
     if change.versions.is_none() && change.owners.is_none() {
         // Only fields we do not keep (stars: `users`): nothing to change.
         return Ok(json(
@@ -212,11 +248,11 @@ async fn change_document(
     ))
 }
 
-/// `DELETE /{pkg}/-rev/{rev}`: unpublish the whole package.
-pub async fn delete_package(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
+/// `DELETE /{pkg}/-rev/{rev}`: unpublish the whole package (at the revision the client saw).
+pub async fn delete_package(ep: &NpmEndpoint, req: &Request, pkg: &str, rev: &str) -> NpmResult {
     let caller = ep.require_caller(req).await?;
     let name = ep.package_name(pkg)?;
-    packages::unpublish_package(&ep.core, &caller, name.as_str()).await?;
+    packages::unpublish_package(&ep.core, &caller, name.as_str(), rev).await?;
     Ok(json(
         StatusCode::OK,
         &json!({"ok": "package removed", "success": true}),
@@ -226,7 +262,7 @@ pub async fn delete_package(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRe
 /// `DELETE /{pkg}/-/{file}/-rev/{rev}`: the last step of npm's one-version unpublish. The
 /// version is already gone from the document; its blob stays until garbage collection.
 pub async fn delete_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str) -> NpmResult {
-    ep.require_caller(req).await?;
+    let caller = ep.require_caller(req).await?;
     let name = ep.package_name(pkg)?;
     let version = version_of_file(&name, file)
         .ok_or_else(|| ApiError::not_found(format!("no such file available: {file}")))?;
@@ -241,6 +277,16 @@ pub async fn delete_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &s
         return Err(ApiError::bad_request(format!(
             "{name}@{version} is still published; unpublish the version first"
         )));
+    }
+    // Nothing is deleted here (blobs go at garbage collection), but only an owner gets a yes.
+    if let Some(pkg) = ep
+        .core
+        .store
+        .package(name.as_str())
+        .await
+        .map_err(ApiError::internal)?
+    {
+        packages::require_owner(&caller, &pkg).map_err(|d| ApiError::forbidden(d.message))?;
     }
     Ok(json(
         StatusCode::OK,

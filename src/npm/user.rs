@@ -8,16 +8,17 @@ use time::OffsetDateTime;
 
 use super::packument::iso;
 use super::{Credentials, NpmEndpoint, NpmResult, credentials, json};
-use crate::core::auth::{self, hash_token};
+use crate::core::auth::{self, Caller, hash_token};
 use crate::core::users::{self, UserError};
 use crate::error::ApiError;
-use crate::store::TokenScope;
+use crate::store::{TokenRecord, TokenScope};
 
 pub fn user_error(e: UserError) -> ApiError {
     match e {
         UserError::Invalid(m) => ApiError::bad_request(m),
         UserError::Exists(name) => ApiError::conflict(format!("user {name} already exists")),
         UserError::BadCredentials => ApiError::unauthorized("wrong user name or password"),
+        UserError::Throttled => ApiError::too_many_requests(e.to_string()),
         UserError::Store(e) => ApiError::internal(e),
         UserError::Hash(e) => ApiError::internal(e),
     }
@@ -74,8 +75,11 @@ pub async fn put_user(
                 .map_err(user_error)?
         }
         None => {
-            return Err(ApiError::forbidden(
-                "user registration is disabled on this registry; ask an administrator for an account",
+            // Same answer (and the same hashing time) as a wrong password, so the answer does
+            // not tell which user names exist.
+            let _ = users::verify(&ep.core, name, &password).await;
+            return Err(ApiError::unauthorized(
+                "wrong user name or password (accounts are created by an administrator)",
             ));
         }
     };
@@ -95,7 +99,10 @@ pub async fn put_user(
 
 /// `GET /-/user/org.couchdb.user:{name}`: the user document `npm owner add` reads.
 pub async fn get_user(ep: &NpmEndpoint, req: &Request, name: &str) -> NpmResult {
-    ep.require_caller(req).await?;
+    // yarn's login reads the user document with Basic credentials.
+    ep.caller_with_password(req)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("authentication required"))?;
     let user = ep
         .core
         .store
@@ -124,9 +131,7 @@ pub async fn logout(ep: &NpmEndpoint, req: &Request, token: &str) -> NpmResult {
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no such token"))?;
-    if record.user != caller.user && !caller.is_admin() {
-        return Err(ApiError::forbidden("that token belongs to another user"));
-    }
+    may_revoke(&caller, &record)?;
     ep.core
         .store
         .revoke_token(&record.id)
@@ -178,6 +183,20 @@ pub async fn update_profile(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
     profile(ep, req).await
 }
 
+/// A token may be revoked by itself, by an unrestricted publish token of the same user (a leaked
+/// read-only CI token must not be able to lock its owner out), or by an admin.
+fn may_revoke(caller: &Caller, token: &TokenRecord) -> Result<(), ApiError> {
+    let own = caller.token_hash.as_deref() == Some(token.hash.as_str());
+    let same_user = token.user == caller.user && caller.may_manage_tokens();
+    if caller.is_admin() || own || same_user {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "only an unrestricted publish token of the same user (or an admin) can revoke that token",
+        ))
+    }
+}
+
 fn token_object(t: &crate::store::TokenRecord) -> Value {
     json!({
         "token": format!("ptry_…{}", t.id),
@@ -215,6 +234,11 @@ pub async fn list_tokens(ep: &NpmEndpoint, req: &Request) -> NpmResult {
 /// `POST /-/npm/v1/tokens` (npm token create): needs the account password.
 pub async fn create_token(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
     let caller = ep.require_caller(req).await?;
+    if !caller.may_manage_tokens() {
+        return Err(ApiError::forbidden(
+            "a read-only or restricted token cannot create tokens",
+        ));
+    }
     let body = ep.json_body(req, 64 * 1024).await?;
     if caller.user != auth::ADMIN_USER {
         let password = body.get("password").and_then(Value::as_str).unwrap_or("");
@@ -272,9 +296,7 @@ pub async fn revoke_token(ep: &NpmEndpoint, req: &Request, key: &str) -> NpmResu
         .iter()
         .find(|t| t.id == key)
         .ok_or_else(|| ApiError::not_found(format!("no such token: {key}")))?;
-    if token.user != caller.user && !caller.is_admin() {
-        return Err(ApiError::forbidden("that token belongs to another user"));
-    }
+    may_revoke(&caller, token)?;
     ep.core
         .store
         .revoke_token(key)

@@ -32,6 +32,15 @@ pub struct PackageRecord {
     pub rev: u64,
 }
 
+impl PackageRecord {
+    /// The revision as npm clients see it (`_rev`): `<rev>-<16 hex>`, new on every write.
+    pub fn rev_string(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{}:{}", self.name, self.rev));
+        format!("{}-{}", self.rev, &hex::encode(digest)[..16])
+    }
+}
+
 /// One published version with its full manifest (dependencies and all) and its tarball's facts.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VersionRecord {
@@ -147,6 +156,8 @@ pub enum DenialKind {
     NotFound,
     /// The change itself makes no sense.
     Invalid,
+    /// The change was made against an older state of the package.
+    Conflict,
 }
 
 /// Why a package update was refused by the caller's rule.
@@ -173,6 +184,12 @@ impl Denied {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self {
             kind: DenialKind::Invalid,
+            message: message.into(),
+        }
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            kind: DenialKind::Conflict,
             message: message.into(),
         }
     }
@@ -210,14 +227,17 @@ pub trait PackageStore: Send + Sync {
     /// Every version of a package, in no particular order.
     async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>>;
     /// Atomically: refuses with [`StoreError::VersionExists`] if the version exists, else applies
-    /// `update` to the package and writes the package and the version together.
+    /// `update` to the package and writes the package and the version together. For a name whose
+    /// package was wholly unpublished, `update` sees a package with the former owners (and no
+    /// tags), so only they can take the name back.
     async fn publish_version(
         &self,
         version: VersionRecord,
         update: PackageUpdate,
     ) -> StoreResult<PackageRecord>;
     /// Atomically applies `change` to an existing package (else [`StoreError::NoSuchPackage`]).
-    /// Removed versions are tombstoned; the package's `rev` is bumped. Returns the package as
+    /// Removed versions are tombstoned; the package's `rev` is bumped. A deleted package leaves
+    /// a name tombstone holding its owners. Returns the package as
     /// written, `None` if it was deleted.
     async fn modify_package(
         &self,

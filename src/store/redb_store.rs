@@ -10,7 +10,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
-use super::schema::{self, DOWNLOADS, PACKAGES, TOKENS, TOMBSTONES, USERS, VERSIONS};
+use super::schema::{
+    self, DOWNLOADS, NAME_TOMBSTONES, PACKAGES, TOKENS, TOMBSTONES, USERS, VERSIONS,
+};
 use super::*;
 
 /// The default metadata store.
@@ -140,11 +142,31 @@ impl PackageStore for RedbStore {
                     return Err(StoreError::VersionUnpublished(version.version.clone()));
                 }
                 let mut packages = txn.open_table(PACKAGES).map_err(backend)?;
-                let current: Option<PackageRecord> = packages
+                let mut current: Option<PackageRecord> = packages
                     .get(version.name.as_str())
                     .map_err(backend)?
                     .map(|v| decode(v.value()))
                     .transpose()?;
+                let mut names = txn.open_table(NAME_TOMBSTONES).map_err(backend)?;
+                if current.is_none() {
+                    let former: Option<Vec<String>> = names
+                        .get(version.name.as_str())
+                        .map_err(backend)?
+                        .map(|v| decode(v.value()))
+                        .transpose()?;
+                    if let Some(owners) = former {
+                        let now = time::OffsetDateTime::now_utc();
+                        current = Some(PackageRecord {
+                            name: version.name.clone(),
+                            dist_tags: Default::default(),
+                            owners,
+                            created_at: now,
+                            updated_at: now,
+                            rev: 0,
+                        });
+                        names.remove(version.name.as_str()).map_err(backend)?;
+                    }
+                }
                 let mut package = update(current)?;
                 package.rev += 1;
                 packages
@@ -179,6 +201,7 @@ impl PackageStore for RedbStore {
                     .map(|v| decode(v.value()))
                     .transpose()?
                     .ok_or(StoreError::NoSuchPackage)?;
+                let former_owners = current.owners.clone();
                 let edit = change(current, read_versions(&versions, &name)?)?;
                 let now = time::OffsetDateTime::now_utc()
                     .format(&time::format_description::well_known::Rfc3339)
@@ -215,6 +238,10 @@ impl PackageStore for RedbStore {
                                 .map_err(backend)?;
                         }
                         packages.remove(name.as_str()).map_err(backend)?;
+                        txn.open_table(NAME_TOMBSTONES)
+                            .map_err(backend)?
+                            .insert(name.as_str(), encode(&former_owners).as_str())
+                            .map_err(backend)?;
                         None
                     }
                 }

@@ -20,6 +20,8 @@ pub const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 pub const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
 /// (package name, version) -> RFC 3339 time it was unpublished. Such numbers are never reused. (Schema 2.)
 pub const TOMBSTONES: TableDefinition<(&str, &str), &str> = TableDefinition::new("tombstones");
+/// Package name -> JSON list of the owners of a wholly unpublished package. (Schema 2.)
+pub const NAME_TOMBSTONES: TableDefinition<&str, &str> = TableDefinition::new("name_tombstones");
 /// (package name, version, UTC day) -> download count.
 pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
 
@@ -53,6 +55,7 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     // `rev` field in package records that reads as 0 when absent: no data moves.
     txn.open_table(USERS).map_err(redb::Error::from)?;
     txn.open_table(TOMBSTONES).map_err(redb::Error::from)?;
+    txn.open_table(NAME_TOMBSTONES).map_err(redb::Error::from)?;
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     Ok(found)

@@ -153,7 +153,7 @@ async fn main() {
         },
     )
     .await;
-    let reads: [(&str, UrlFor); 4] = [
+    let reads: [(&str, UrlFor); 6] = [
         ("GET /packages/{name}", |u, i| {
             format!("{u}/packages/bench-{i}")
         }),
@@ -165,6 +165,12 @@ async fn main() {
         }),
         ("GET /packages/{name}/{version}/tarball", |u, i| {
             format!("{u}/packages/bench-{i}/1.0.0/tarball")
+        }),
+        ("GET /npm/{name} (full packument)", |u, i| {
+            format!("{u}/npm/bench-{i}")
+        }),
+        ("GET /npm/{name}/-/{file}.tgz", |u, i| {
+            format!("{u}/npm/bench-{i}/-/bench-{i}-1.0.0.tgz")
         }),
     ];
     for (label, path) in reads {

@@ -1086,54 +1086,40 @@ async fn audit_without_upstream_is_empty_with_a_notice_never_5xx() {
     assert!(quick.header("npm-notice").contains("not authoritative"));
 }
 
-#[tokio::test]
-async fn audit_forwards_to_the_upstream_and_survives_its_failure() {
-    let healthy = fake_upstream(true).await;
-    let app = TestApp::start_with(move |b| {
+async fn app_with_upstream(upstream: String) -> TestApp {
+    TestApp::start_with(move |b| {
         b.setting("npm.fallback", "true")
             .unwrap()
-            .setting("npm.upstream", healthy)
+            .setting("npm.upstream", upstream)
             .unwrap()
     })
-    .await;
-    let r = app
-        .npm(
-            Method::POST,
-            "/-/npm/v1/security/advisories/bulk",
-            None,
-            Some(json!({"lodash": ["1.0.0"]})),
-        )
-        .await;
+    .await
+}
+
+async fn audit(app: &TestApp, path: &str, body: Value) -> common::Response {
+    app.npm(
+        Method::POST,
+        &format!("/-/npm/v1/security/{path}"),
+        None,
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn audit_forwards_to_the_upstream_and_survives_its_failure() {
+    let app = app_with_upstream(fake_upstream(true).await).await;
+    let r = audit(&app, "advisories/bulk", json!({"lodash": ["1.0.0"]})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["lodash"][0]["id"], 1001);
     assert!(r.headers.get("npm-notice").is_none());
-    let quick = app
-        .npm(
-            Method::POST,
-            "/-/npm/v1/security/audits",
-            None,
-            Some(json!({"dependencies": {"lodash": {"version": "1.0.0"}}})),
-        )
-        .await;
+    let tree = json!({"dependencies": {"lodash": {"version": "1.0.0"}}});
+    let quick = audit(&app, "audits", tree).await;
     assert_eq!(quick.json()["metadata"]["vulnerabilities"]["high"], 1);
     assert_eq!(quick.json()["advisories"]["1001"]["module_name"], "lodash");
 
-    let broken = fake_upstream(false).await;
-    let app = TestApp::start_with(move |b| {
-        b.setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", broken)
-            .unwrap()
-    })
-    .await;
-    let r = app
-        .npm(
-            Method::POST,
-            "/-/npm/v1/security/advisories/bulk",
-            None,
-            Some(json!({"lodash": ["1.0.0"]})),
-        )
-        .await;
+    let app = app_with_upstream(fake_upstream(false).await).await;
+    let r = audit(&app, "advisories/bulk", json!({"lodash": ["1.0.0"]})).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), json!({}));
     assert!(r.header("npm-notice").contains("not authoritative"));

@@ -94,25 +94,21 @@ fn best_latest<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
         .map(Version::to_string)
 }
 
-/// Points `tag` at `version`.
-pub async fn set_dist_tag(
+/// Runs a dist-tag change as an owner's package change.
+async fn change_tags(
     core: &Core,
     caller: &Caller,
     name: &str,
-    tag: &str,
-    version: &str,
+    edit: impl Fn(&mut BTreeMap<String, String>, &[VersionRecord]) -> Result<(), Denied>
+    + Send
+    + Sync
+    + 'static,
 ) -> Result<PackageRecord, ChangeError> {
-    validate_tag(tag).map_err(ChangeError::Invalid)?;
-    let (caller, tag, version) = (caller.clone(), tag.to_string(), version.to_string());
+    let caller = caller.clone();
     let change = Box::new(
         move |mut pkg: PackageRecord, versions: Vec<VersionRecord>| {
             require_owner(&caller, &pkg)?;
-            if !versions.iter().any(|v| v.version == version) {
-                return Err(Denied::not_found(format!(
-                    "this version doesn't exist: {version}"
-                )));
-            }
-            pkg.dist_tags.insert(tag.clone(), version.clone());
+            edit(&mut pkg.dist_tags, &versions)?;
             pkg.updated_at = OffsetDateTime::now_utc();
             Ok(PackageEdit {
                 package: Some(pkg),
@@ -127,6 +123,28 @@ pub async fn set_dist_tag(
         .expect("a tag change keeps the package"))
 }
 
+/// Points `tag` at `version`.
+pub async fn set_dist_tag(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    tag: &str,
+    version: &str,
+) -> Result<PackageRecord, ChangeError> {
+    validate_tag(tag).map_err(ChangeError::Invalid)?;
+    let (tag, version) = (tag.to_string(), version.to_string());
+    change_tags(core, caller, name, move |tags, versions| {
+        if !versions.iter().any(|v| v.version == version) {
+            return Err(Denied::not_found(format!(
+                "this version doesn't exist: {version}"
+            )));
+        }
+        tags.insert(tag.clone(), version.clone());
+        Ok(())
+    })
+    .await
+}
+
 /// Removes `tag`; `latest` cannot be removed (it always names a version while any exists).
 pub async fn remove_dist_tag(
     core: &Core,
@@ -139,23 +157,12 @@ pub async fn remove_dist_tag(
             "the latest tag cannot be removed; point it at another version instead".into(),
         ));
     }
-    let (caller, tag) = (caller.clone(), tag.to_string());
-    let change = Box::new(move |mut pkg: PackageRecord, _: Vec<VersionRecord>| {
-        require_owner(&caller, &pkg)?;
-        if pkg.dist_tags.remove(&tag).is_none() {
-            return Err(Denied::not_found(format!("no such tag: {tag}")));
-        }
-        pkg.updated_at = OffsetDateTime::now_utc();
-        Ok(PackageEdit {
-            package: Some(pkg),
-            ..Default::default()
-        })
-    });
-    Ok(core
-        .store
-        .modify_package(name, change)
-        .await?
-        .expect("a tag change keeps the package"))
+    let tag = tag.to_string();
+    change_tags(core, caller, name, move |tags, _| match tags.remove(&tag) {
+        Some(_) => Ok(()),
+        None => Err(Denied::not_found(format!("no such tag: {tag}"))),
+    })
+    .await
 }
 
 /// What a whole-document write (npm's deprecate, unpublish-one-version, owner add/rm) asks for,

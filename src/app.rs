@@ -94,6 +94,7 @@ impl RegistryBuilder {
         .expect("opening the store does not panic")?;
         let (store, blobs) = opened;
         let public_url = settings.public_url();
+        let upstream = crate::upstream::Upstream::new(settings.npm.upstream_timeout);
         Ok(Registry {
             core: Arc::new(Core {
                 settings,
@@ -102,6 +103,7 @@ impl RegistryBuilder {
                 blobs: Arc::new(blobs),
                 downloads: Default::default(),
                 login_failures: Default::default(),
+                upstream,
             }),
         })
     }
@@ -251,6 +253,7 @@ impl Registry {
                     if let Err(e) = core.downloads.flush(core.store.as_ref()).await {
                         tracing::warn!(error = %e, "could not write download counts; will retry");
                     }
+                    core.upstream.flush_uses(&core).await;
                 }
             }
         });
@@ -265,6 +268,7 @@ impl Registry {
         if let Err(e) = core.downloads.flush(core.store.as_ref()).await {
             tracing::error!(error = %e, "could not write download counts at shutdown");
         }
+        core.upstream.flush_uses(&core).await;
         tracing::info!("stopped");
         result
     }

@@ -181,26 +181,25 @@ fn init_tracing(settings: &crate::Settings) {
     }
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+/// Installs the SIGINT/SIGTERM handlers now (before the port is bound, so a signal that comes
+/// early still means a graceful stop) and returns the future that completes on either.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
+        tracing::info!("shutdown requested; finishing in-flight requests");
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
 async fn serve(layers: Layers) -> Result<(), String> {
     let settings = layers.resolve().map_err(|e| e.to_string())?;
     init_tracing(&settings);
+    let shutdown = shutdown_signal();
     let addr = std::net::SocketAddr::new(settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -227,7 +226,7 @@ async fn serve(layers: Layers) -> Result<(), String> {
         "pantry-registry listening"
     );
     registry
-        .serve(listener, shutdown_signal())
+        .serve(listener, shutdown)
         .await
         .map_err(|e| e.to_string())
 }

@@ -108,6 +108,41 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Owners may unpublish a version this many hours after publishing it; admins always may. 0 means only admins.",
     },
     KeySpec {
+        key: "npm.local_scopes",
+        default: "",
+        env: &[],
+        secret: false,
+        doc: "Comma-separated scopes (`@ours,@team`) that are never looked up upstream: a miss there is 404. Scopes with any local package are never proxied either.",
+    },
+    KeySpec {
+        key: "npm.cache_max_age_secs",
+        default: "300",
+        env: &[],
+        secret: false,
+        doc: "How long a packument fetched upstream is served without asking the upstream again; after that it is revalidated (If-None-Match / If-Modified-Since).",
+    },
+    KeySpec {
+        key: "npm.negative_cache_secs",
+        default: "60",
+        env: &[],
+        secret: false,
+        doc: "How long an upstream 404 is remembered before the upstream is asked again.",
+    },
+    KeySpec {
+        key: "npm.offline",
+        default: "false",
+        env: &["NPM_OFFLINE"],
+        secret: false,
+        doc: "Serve only what is cached: never contact the upstream (a miss is 504).",
+    },
+    KeySpec {
+        key: "npm.cache_max_bytes",
+        default: "0",
+        env: &[],
+        secret: false,
+        doc: "Cap on the bytes of proxied tarballs kept; beyond it the least recently used are evicted. 0 means no cap. Locally published packages are never evicted.",
+    },
+    KeySpec {
         key: "limits.max_tarball_bytes",
         default: "52428800",
         env: &[],
@@ -303,6 +338,25 @@ impl Layers {
         Ok(v)
     }
 
+    fn scopes(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        self.get(key)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let scope = if s.starts_with('@') { s.to_string() } else { format!("@{s}") };
+                crate::core::names::PackageName::parse(&format!("{scope}/x"), 214)
+                    .map(|_| scope)
+                    .map_err(|_| {
+                        ConfigError(format!(
+                            "invalid scope {s:?} in `{key}` (from {}): expected a list like @ours,@team",
+                            self.source(key)
+                        ))
+                    })
+            })
+            .collect()
+    }
+
     /// Types and checks every value.
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
         let port: u16 = self.parse("server.port", "a port number 0-65535")?;
@@ -362,6 +416,11 @@ impl Layers {
                 self.parse::<u64>("npm.unpublish_window_hours", "a number of hours")?
                     .saturating_mul(3600),
             ),
+            local_scopes: self.scopes("npm.local_scopes")?,
+            cache_max_age: Duration::from_secs(self.parse("npm.cache_max_age_secs", "a number of seconds")?),
+            negative_cache: Duration::from_secs(self.parse("npm.negative_cache_secs", "a number of seconds")?),
+            offline: self.parse("npm.offline", "true or false")?,
+            cache_max_bytes: self.parse("npm.cache_max_bytes", "a number of bytes")?,
         };
         let log_level = self.get("log.level").trim().to_string();
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
@@ -460,6 +519,13 @@ pub struct NpmSettings {
     pub upstream_token: Option<String>,
     pub upstream_timeout: Duration,
     pub unpublish_window: Duration,
+    /// Scopes (with `@`) never proxied.
+    pub local_scopes: Vec<String>,
+    pub cache_max_age: Duration,
+    pub negative_cache: Duration,
+    pub offline: bool,
+    /// 0: no cap.
+    pub cache_max_bytes: u64,
 }
 
 /// Size and count limits applied to uploads.

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Unprocessable,
     TooManyRequests,
     Internal,
+    BadGateway,
+    GatewayTimeout,
 }
 
 impl ErrorKind {
@@ -42,6 +44,8 @@ impl ErrorKind {
             ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -103,6 +107,13 @@ impl ApiError {
     }
     pub fn too_many_requests(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::TooManyRequests, message)
+    }
+    /// The upstream registry failed us (it is not the client's fault, nor ours).
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadGateway, message)
+    }
+    pub fn gateway_timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::GatewayTimeout, message)
     }
 
     /// A server fault. The cause is logged here, once; the client sees a generic message.

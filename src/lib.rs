@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod npm;
 pub mod store;
+pub mod upstream;
 
 pub use app::{BuildError, CreatedToken, Registry, RegistryBuilder};
 pub use config::Settings;

@@ -13,7 +13,11 @@ use super::ApiTags;
 use crate::api_error_variants;
 use crate::blobs::BlobKey;
 use crate::core::Core;
+use crate::core::names::PackageName;
 use crate::core::resolve;
+use crate::store::ProxiedTarball;
+use crate::upstream::{Proxied, TarballSource};
+use poem::Body;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::VersionRecord;
 
@@ -81,6 +85,54 @@ pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
 }
 
 impl PackageMetadata {
+    /// A version known only upstream. `checksum` is `sha256:` once the tarball has been fetched
+    /// (and verified) here; before that it is the upstream's SRI integrity (`sha512-…`), and
+    /// `size` is 0.
+    pub fn from_upstream(
+        core: &Core,
+        name: &PackageName,
+        version: &str,
+        manifest: &Value,
+        published_at: Option<String>,
+        cached: Option<&ProxiedTarball>,
+    ) -> Self {
+        let empty = serde_json::Map::new();
+        let m = manifest.as_object().unwrap_or(&empty);
+        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        let upstream_integrity = m
+            .get("dist")
+            .and_then(|d| d.get("integrity"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        Self {
+            name: name.to_string(),
+            version: version.to_string(),
+            description: text("description"),
+            repository: text_or_field(m.get("repository"), "url"),
+            homepage: text("homepage"),
+            license: text_or_field(m.get("license"), "type"),
+            author: text_or_field(m.get("author"), "name"),
+            keywords: m.get("keywords").and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            }),
+            tarball_url: tarball_url(core, name.as_str(), version),
+            checksum: match cached {
+                Some(t) => format!("sha256:{}", t.sha256),
+                None => upstream_integrity,
+            },
+            published_at: published_at.unwrap_or_default(),
+            size: cached.map(|t| t.size).unwrap_or(0),
+            dependencies: string_map(m.get("dependencies")),
+            dev_dependencies: string_map(m.get("devDependencies")),
+            peer_dependencies: string_map(m.get("peerDependencies")),
+            optional_dependencies: string_map(m.get("optionalDependencies")),
+        }
+    }
+
     pub fn from_record(core: &Core, v: &VersionRecord) -> Self {
         let m = &v.manifest;
         let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
@@ -124,8 +176,19 @@ pub enum MetadataResponse {
     /// A server fault.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Not hosted here, and the upstream registry failed (npm fallback).
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// Not hosted here, and the upstream registry timed out, or offline mode has no copy.
+    #[oai(status = 504)]
+    GatewayTimeout(Json<ErrorBody>),
 }
-api_error_variants!(MetadataResponse { NotFound, Internal });
+api_error_variants!(MetadataResponse {
+    NotFound,
+    Internal,
+    BadGateway,
+    GatewayTimeout
+});
 
 #[derive(ApiResponse)]
 pub enum VersionsResponse {
@@ -135,21 +198,31 @@ pub enum VersionsResponse {
     /// A server fault.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Not hosted here, and the upstream registry failed (npm fallback).
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// Not hosted here, and the upstream registry timed out, or offline mode has no copy.
+    #[oai(status = 504)]
+    GatewayTimeout(Json<ErrorBody>),
 }
-api_error_variants!(VersionsResponse { Internal });
+api_error_variants!(VersionsResponse {
+    Internal,
+    BadGateway,
+    GatewayTimeout
+});
 
 #[derive(ApiResponse)]
 pub enum TarballResponse {
     /// The tarball bytes exactly as published. Immutable: a version's tarball never changes.
     #[oai(status = 200, content_type = "application/gzip")]
     Ok(
-        Binary<Vec<u8>>,
+        Binary<Body>,
         /// `attachment; filename="<name>-<version>.tgz"` (scoped: `scope-name-<version>.tgz`).
         #[oai(header = "Content-Disposition")]
         String,
-        /// The tarball's SHA-256, quoted.
+        /// The tarball's SHA-256, quoted (absent while an upstream tarball streams in).
         #[oai(header = "ETag")]
-        String,
+        Option<String>,
         #[oai(header = "Cache-Control")] String,
     ),
     /// No such package or version.
@@ -158,8 +231,19 @@ pub enum TarballResponse {
     /// A server fault.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Not hosted here, and the upstream registry failed, or its tarball failed verification.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// Not hosted here, and the upstream registry timed out, or offline mode has no copy.
+    #[oai(status = 504)]
+    GatewayTimeout(Json<ErrorBody>),
 }
-api_error_variants!(TarballResponse { NotFound, Internal });
+api_error_variants!(TarballResponse {
+    NotFound,
+    Internal,
+    BadGateway,
+    GatewayTimeout
+});
 
 fn package_not_found() -> ApiError {
     ApiError::not_found("Package not found")
@@ -173,23 +257,103 @@ pub struct PackagesApi {
     pub core: Arc<Core>,
 }
 
+/// A version found locally or through the npm fallback.
+enum Found {
+    Local(VersionRecord),
+    Upstream {
+        name: PackageName,
+        version: String,
+        manifest: Value,
+        published_at: Option<String>,
+    },
+}
+
 impl PackagesApi {
-    async fn find_version(&self, name: &str, version: &str) -> Result<VersionRecord, ApiError> {
+    /// The upstream packument of a name with no local package.
+    async fn upstream(&self, name: &str) -> Result<(PackageName, Proxied), ApiError> {
+        let name = PackageName::parse(name, self.core.settings.limits.max_name_length)
+            .map_err(|_| package_not_found())?;
+        let proxied = self
+            .core
+            .upstream
+            .packument(&self.core, &name)
+            .await
+            .map_err(|e| e.into_api("Package not found"))?;
+        Ok((name, proxied))
+    }
+
+    /// `version` of `name`; `None` asks for the `latest` dist-tag.
+    async fn find(&self, name: &str, version: Option<&str>) -> Result<Found, ApiError> {
         let core = &self.core;
-        if core
-            .store
-            .package(name)
-            .await
-            .map_err(ApiError::internal)?
-            .is_none()
-        {
-            return Err(package_not_found());
+        if let Some(pkg) = core.store.package(name).await.map_err(ApiError::internal)? {
+            let wanted = match version {
+                Some(v) => v.to_string(),
+                None => pkg.dist_tags.get("latest").cloned().ok_or_else(package_not_found)?,
+            };
+            return core
+                .store
+                .version(name, &wanted)
+                .await
+                .map_err(ApiError::internal)?
+                .map(Found::Local)
+                .ok_or_else(version_not_found);
         }
-        core.store
-            .version(name, version)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(version_not_found)
+        let (name, up) = self.upstream(name).await?;
+        let wanted = match version {
+            Some(v) => v.to_string(),
+            None => up
+                .doc
+                .get("dist-tags")
+                .and_then(|t| t.get("latest"))
+                .and_then(Value::as_str)
+                .ok_or_else(package_not_found)?
+                .to_string(),
+        };
+        let manifest = up
+            .doc
+            .get("versions")
+            .and_then(|v| v.get(&wanted))
+            .cloned()
+            .ok_or_else(version_not_found)?;
+        let published_at = up
+            .doc
+            .get("time")
+            .and_then(|t| t.get(&wanted))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(Found::Upstream {
+            name,
+            version: wanted,
+            manifest,
+            published_at,
+        })
+    }
+
+    async fn metadata(&self, found: Found) -> Result<PackageMetadata, ApiError> {
+        match found {
+            Found::Local(v) => Ok(PackageMetadata::from_record(&self.core, &v)),
+            Found::Upstream {
+                name,
+                version,
+                manifest,
+                published_at,
+            } => {
+                let cached = self
+                    .core
+                    .store
+                    .proxied_tarball(name.as_str(), &version)
+                    .await
+                    .map_err(ApiError::internal)?;
+                Ok(PackageMetadata::from_upstream(
+                    &self.core,
+                    &name,
+                    &version,
+                    &manifest,
+                    published_at,
+                    cached.as_ref(),
+                ))
+            }
+        }
     }
 }
 
@@ -200,14 +364,16 @@ impl PackagesApi {
     /// The metadata of the version the `latest` dist-tag names: the highest version that is not a
     /// prerelease (a prerelease only while the package has nothing else). Scoped names may be
     /// sent raw (`/packages/@scope/name`) or percent-encoded (`/packages/%40scope%2Fname`).
+    /// A name not hosted here comes from the upstream npm registry when the fallback is on, with
+    /// the upstream's publish time and a tarball URL on this registry.
     #[oai(path = "/packages/:name", method = "get", operation_id = "getPackage")]
     async fn get_package(&self, name: Path<String>) -> MetadataResponse {
-        match resolve::latest(&self.core, &name).await {
-            Ok(Some(v)) => {
-                MetadataResponse::Ok(Json(Box::new(PackageMetadata::from_record(&self.core, &v))))
-            }
-            Ok(None) => package_not_found().into(),
-            Err(e) => ApiError::internal(e).into(),
+        match self.find(&name, None).await {
+            Ok(found) => match self.metadata(found).await {
+                Ok(m) => MetadataResponse::Ok(Json(Box::new(m))),
+                Err(e) => e.into(),
+            },
+            Err(e) => e.into(),
         }
     }
 
@@ -221,12 +387,29 @@ impl PackagesApi {
         operation_id = "listVersions"
     )]
     async fn list_versions(&self, name: Path<String>) -> VersionsResponse {
-        match resolve::versions_newest_first(&self.core, &name).await {
-            Ok(list) => VersionsResponse::Ok(Json(VersionList {
-                versions: list.into_iter().map(|v| v.version).collect(),
-            })),
-            Err(e) => ApiError::internal(e).into(),
-        }
+        let local = match self.core.store.package(&name).await {
+            Ok(p) => p,
+            Err(e) => return ApiError::internal(e).into(),
+        };
+        let versions = if local.is_some() {
+            match resolve::versions_newest_first(&self.core, &name).await {
+                Ok(list) => list.into_iter().map(|v| v.version).collect(),
+                Err(e) => return ApiError::internal(e).into(),
+            }
+        } else {
+            match self.upstream(&name).await {
+                Ok((_, up)) => resolve::sort_newest_first(
+                    up.doc
+                        .get("versions")
+                        .and_then(Value::as_object)
+                        .map(|v| v.keys().cloned().collect())
+                        .unwrap_or_default(),
+                ),
+                Err(e) if e.kind == crate::error::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return e.into(),
+            }
+        };
+        VersionsResponse::Ok(Json(VersionList { versions }))
     }
 
     /// One version of a package
@@ -242,10 +425,11 @@ impl PackagesApi {
         name: Path<String>,
         version: Path<String>,
     ) -> MetadataResponse {
-        match self.find_version(&name, &version).await {
-            Ok(v) => {
-                MetadataResponse::Ok(Json(Box::new(PackageMetadata::from_record(&self.core, &v))))
-            }
+        match self.find(&name, Some(&version)).await {
+            Ok(found) => match self.metadata(found).await {
+                Ok(m) => MetadataResponse::Ok(Json(Box::new(m))),
+                Err(e) => e.into(),
+            },
             Err(e) => e.into(),
         }
     }
@@ -253,7 +437,9 @@ impl PackagesApi {
     /// Download a tarball
     ///
     /// The `.tgz` of one version, byte for byte as published; its SHA-256 is the `checksum` in
-    /// the metadata. Each successful download is counted.
+    /// the metadata. Each successful download is counted. Through the npm fallback, the
+    /// upstream's tarball is verified against its integrity and kept, so later downloads are
+    /// served from here.
     #[oai(
         path = "/packages/:name/:version/tarball",
         method = "get",
@@ -265,33 +451,57 @@ impl PackagesApi {
         name: Path<String>,
         version: Path<String>,
     ) -> TarballResponse {
-        let record = match self.find_version(&name, &version).await {
-            Ok(v) => v,
+        let found = match self.find(&name, Some(&version)).await {
+            Ok(f) => f,
             Err(e) => return e.into(),
         };
-        let Some(key) = BlobKey::parse(&record.tarball.sha256) else {
-            return ApiError::internal(format!(
-                "stored sha256 of {}@{} is not a blob key",
-                record.name, record.version
-            ))
-            .into();
-        };
-        let bytes = match self.core.blobs.get(&key).await {
-            Ok(b) => b,
-            Err(e) => return ApiError::internal(e).into(),
-        };
         // poem answers HEAD through this GET handler; only a real download counts.
-        if request.data::<crate::http::edge::HeadRequest>().is_none() {
-            self.core.downloads.record(&record.name, &record.version);
+        let counted = request.data::<crate::http::edge::HeadRequest>().is_none();
+        let immutable = "public, max-age=31536000, immutable".to_string();
+        match found {
+            Found::Local(record) => {
+                let Some(key) = BlobKey::parse(&record.tarball.sha256) else {
+                    return ApiError::internal(format!(
+                        "stored sha256 of {}@{} is not a blob key",
+                        record.name, record.version
+                    ))
+                    .into();
+                };
+                let bytes = match self.core.blobs.get(&key).await {
+                    Ok(b) => b,
+                    Err(e) => return ApiError::internal(e).into(),
+                };
+                if counted {
+                    self.core.downloads.record(&record.name, &record.version);
+                }
+                TarballResponse::Ok(
+                    Binary(Body::from(bytes)),
+                    attachment(&record.name, &record.version),
+                    Some(format!("\"{}\"", record.tarball.sha256)),
+                    immutable,
+                )
+            }
+            Found::Upstream { name, version, .. } => {
+                let source = match self.core.upstream.tarball(&self.core, &name, &version).await {
+                    Ok(s) => s,
+                    Err(e) => return e.into_api("Package version not found").into(),
+                };
+                if counted {
+                    self.core.downloads.record(name.as_str(), &version);
+                }
+                let body = match source {
+                    TarballSource::Stored(bytes) => Body::from(bytes),
+                    TarballSource::Streaming { body, .. } => body,
+                };
+                TarballResponse::Ok(Binary(body), attachment(name.as_str(), &version), None, immutable)
+            }
         }
-        let filename = crate::core::names::PackageName::parse(&record.name, usize::MAX)
-            .map(|n| n.tarball_filename(&record.version))
-            .unwrap_or_else(|_| format!("package-{}.tgz", record.version));
-        TarballResponse::Ok(
-            Binary(bytes.to_vec()),
-            format!("attachment; filename=\"{filename}\""),
-            format!("\"{}\"", record.tarball.sha256),
-            "public, max-age=31536000, immutable".to_string(),
-        )
     }
+}
+
+fn attachment(name: &str, version: &str) -> String {
+    let filename = PackageName::parse(name, usize::MAX)
+        .map(|n| n.tarball_filename(version))
+        .unwrap_or_else(|_| format!("package-{version}.tgz"));
+    format!("attachment; filename=\"{filename}\"")
 }

@@ -75,6 +75,14 @@ impl BlobStore for FsBlobStore {
             Err(e) => Err(e.into()),
         }
     }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        match tokio::fs::remove_file(self.path_of(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 #[cfg(test)]

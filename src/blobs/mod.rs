@@ -42,4 +42,6 @@ pub trait BlobStore: Send + Sync {
     /// Stores `data` under `key` (which must be its SHA-256). Storing existing content is a no-op.
     async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), BlobError>;
     async fn get(&self, key: &BlobKey) -> Result<Bytes, BlobError>;
+    /// Removes a blob; removing a missing one is not an error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
 }

@@ -26,4 +26,25 @@ pub struct Core {
     pub downloads: downloads::DownloadCounter,
     /// Failed password checks per user name, for throttling guessers.
     pub login_failures: users::LoginThrottle,
+    /// The npm fallback: upstream client, locks, cache bookkeeping.
+    pub upstream: crate::upstream::Upstream,
+}
+
+/// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)
+/// needs after the request that started it is gone.
+#[derive(Clone)]
+pub struct CoreParts {
+    pub store: Arc<dyn MetadataStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub cache_max_bytes: u64,
+}
+
+impl Core {
+    pub fn clone_parts(&self) -> CoreParts {
+        CoreParts {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            cache_max_bytes: self.settings.npm.cache_max_bytes,
+        }
+    }
 }

@@ -21,3 +21,9 @@ pub async fn versions_newest_first(core: &Core, name: &str) -> StoreResult<Vec<V
     versions.sort_by_cached_key(|v| std::cmp::Reverse(Version::parse(&v.version).ok()));
     Ok(versions)
 }
+
+/// Version strings, newest first by semver precedence (unparseable ones last).
+pub fn sort_newest_first(mut versions: Vec<String>) -> Vec<String> {
+    versions.sort_by_cached_key(|v| std::cmp::Reverse(Version::parse(v).ok()));
+    versions
+}

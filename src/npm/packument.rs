@@ -20,6 +20,7 @@ use crate::core::Core;
 use crate::core::names::PackageName;
 use crate::error::ApiError;
 use crate::store::{PackageRecord, VersionRecord};
+use crate::upstream::{Freshness, Proxied, TarballSource};
 
 pub const CORGI: &str = "application/vnd.npm.install-v1+json";
 
@@ -319,18 +320,92 @@ fn wants_corgi(req: &Request) -> bool {
             .is_some_and(|v| v.contains(CORGI))
 }
 
+/// The upstream packument for a name with no local package, or the client's error.
+async fn proxied(ep: &NpmEndpoint, name: &PackageName) -> Result<Proxied, ApiError> {
+    ep.core
+        .upstream
+        .packument(&ep.core, name)
+        .await
+        .map_err(|e| e.into_api(&format!("no such package available: {name}")))
+}
+
+/// Marks a response as coming through the fallback, and whether it may be out of date.
+fn mark(mut resp: Response, freshness: Freshness) -> Response {
+    let headers = resp.headers_mut();
+    headers.insert("x-pantry-cache", freshness.header().parse().expect("ASCII"));
+    if freshness == Freshness::Stale {
+        headers.insert(
+            header::WARNING,
+            "110 pantry-registry \"Response is Stale\"".parse().expect("ASCII"),
+        );
+    }
+    resp
+}
+
+/// An upstream packument made ours: every `dist.tarball` points at this registry.
+fn proxied_full(core: &Core, name: &PackageName, doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    if let Some(obj) = doc.as_object_mut() {
+        obj.remove("_attachments");
+        if let Some(versions) = obj.get_mut("versions").and_then(Value::as_object_mut) {
+            for (version, manifest) in versions.iter_mut() {
+                if let Some(dist) = manifest.get_mut("dist").and_then(Value::as_object_mut) {
+                    dist.insert("tarball".into(), tarball_url(core, name.as_str(), version).into());
+                }
+            }
+        }
+    }
+    doc
+}
+
+fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
+    let full = proxied_full(core, name, doc);
+    let versions: Map<String, Value> = full
+        .get("versions")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(v, m)| {
+            let small: Map<String, Value> = INSTALL_FIELDS
+                .iter()
+                .chain(["dist"].iter())
+                .filter_map(|k| m.get(*k).map(|val| (k.to_string(), val.clone())))
+                .collect();
+            (v.clone(), Value::Object(small))
+        })
+        .collect();
+    let modified = full
+        .get("modified")
+        .or_else(|| full.get("time").and_then(|t| t.get("modified")))
+        .cloned()
+        .unwrap_or(Value::Null);
+    json!({
+        "name": name.as_str(),
+        "dist-tags": full.get("dist-tags").cloned().unwrap_or_else(|| json!({})),
+        "versions": versions,
+        "modified": modified,
+        "time": full.get("time").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
 pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
     ep.caller(req).await?;
     let name = ep.package_name(pkg)?;
+    let json_type = "application/json; charset=utf-8";
     let Some(loaded) = load(&ep.core, name.as_str()).await? else {
-        return Err(ApiError::not_found(format!(
-            "no such package available: {name}"
-        )));
+        let up = proxied(ep, &name).await?;
+        let (doc, content_type) = if wants_corgi(req) {
+            (proxied_corgi(&ep.core, &name, &up.doc), CORGI)
+        } else {
+            (proxied_full(&ep.core, &name, &up.doc), json_type)
+        };
+        let body = serde_json::to_vec(&doc).expect("JSON values serialize");
+        return Ok(mark(cached_json(req, body, content_type), up.freshness));
     };
     let (doc, content_type) = if wants_corgi(req) {
         (loaded.corgi(&ep.core), CORGI)
     } else {
-        (loaded.full(&ep.core), "application/json; charset=utf-8")
+        (loaded.full(&ep.core), json_type)
     };
     Ok(cached_json(
         req,
@@ -343,10 +418,22 @@ pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRes
 pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str) -> NpmResult {
     ep.caller(req).await?;
     let name = ep.package_name(pkg)?;
+    let missing_version = || ApiError::not_found(format!("this version doesn't exist: {spec}"));
+    let json_type = "application/json; charset=utf-8";
     let Some(loaded) = load(&ep.core, name.as_str()).await? else {
-        return Err(ApiError::not_found(format!(
-            "no such package available: {name}"
-        )));
+        let up = proxied(ep, &name).await?;
+        let full = proxied_full(&ep.core, &name, &up.doc);
+        let version = full
+            .get("dist-tags")
+            .and_then(|t| t.get(spec))
+            .and_then(Value::as_str)
+            .unwrap_or(spec);
+        let doc = full
+            .get("versions")
+            .and_then(|v| v.get(version))
+            .ok_or_else(missing_version)?;
+        let body = serde_json::to_vec(doc).expect("JSON values serialize");
+        return Ok(mark(cached_json(req, body, json_type), up.freshness));
     };
     let version = loaded
         .package
@@ -354,32 +441,58 @@ pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str)
         .get(spec)
         .map(String::as_str)
         .unwrap_or(spec);
-    let Some(v) = loaded.versions.iter().find(|v| v.version == version) else {
-        return Err(ApiError::not_found(format!(
-            "this version doesn't exist: {spec}"
-        )));
-    };
+    let v = loaded
+        .versions
+        .iter()
+        .find(|v| v.version == version)
+        .ok_or_else(missing_version)?;
     let doc = Value::Object(loaded.version_doc(&ep.core, v));
     Ok(cached_json(
         req,
         serde_json::to_vec(&doc).expect("JSON values serialize"),
-        "application/json; charset=utf-8",
+        json_type,
     ))
 }
 
 /// `GET|HEAD /{pkg}/-/{bare}-{version}.tgz`: the stored bytes, counted as a download on GET.
+/// For a name with no local package, the upstream's tarball through the cache.
 pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str) -> NpmResult {
     ep.caller(req).await?;
     let name = ep.package_name(pkg)?;
     let missing = || ApiError::not_found(format!("no such file available: {file}"));
     let version = version_of_file(&name, file).ok_or_else(missing)?;
-    let record = ep
+    let is_head = req.method() == poem::http::Method::HEAD;
+    let Some(record) = ep
         .core
         .store
         .version(name.as_str(), version)
         .await
         .map_err(ApiError::internal)?
-        .ok_or_else(missing)?;
+    else {
+        let local = ep.core.store.package(name.as_str()).await.map_err(ApiError::internal)?;
+        if local.is_some() {
+            return Err(missing());
+        }
+        let source = ep
+            .core
+            .upstream
+            .tarball(&ep.core, &name, version)
+            .await
+            .map_err(|e| e.into_api(&format!("no such file available: {file}")))?;
+        if !is_head {
+            ep.core.downloads.record(name.as_str(), version);
+        }
+        let builder = Response::builder().content_type("application/octet-stream");
+        return Ok(match source {
+            TarballSource::Stored(bytes) => builder
+                .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+                .body(bytes),
+            TarballSource::Streaming { body, size } => match size {
+                Some(n) => builder.header(header::CONTENT_LENGTH, n).body(body),
+                None => builder.body(body),
+            },
+        });
+    };
     let key = BlobKey::parse(&record.tarball.sha256)
         .ok_or_else(|| ApiError::internal("stored sha256 is not a blob key"))?;
     let builder = Response::builder()
@@ -387,7 +500,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         .header(header::ETAG, format!("\"{}\"", record.tarball.sha256))
         .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
         .header(header::CONTENT_LENGTH, record.tarball.size);
-    if req.method() == poem::http::Method::HEAD {
+    if is_head {
         return Ok(builder.finish());
     }
     if etag_matches(req, &[&format!("\"{}\"", record.tarball.sha256)]) {

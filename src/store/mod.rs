@@ -137,6 +137,37 @@ pub struct PackageEdit {
 pub type PackageChange =
     Box<dyn Fn(PackageRecord, Vec<VersionRecord>) -> Result<PackageEdit, Denied> + Send + Sync>;
 
+/// An upstream packument as cached: validators, when it was fetched, and the zstd'd JSON body
+/// (empty when the upstream said 404: a negative entry).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CachedPackument {
+    pub name: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub fetched_at: OffsetDateTime,
+    /// The upstream answered 404.
+    pub missing: bool,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+/// A tarball fetched from the upstream, verified, and kept in the blob store.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProxiedTarball {
+    pub name: String,
+    pub version: String,
+    /// Blob key.
+    pub sha256: String,
+    /// The upstream's `dist.integrity` (or `sha1-…` from `dist.shasum`) it was verified against.
+    pub integrity: String,
+    pub size: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub fetched_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used: OffsetDateTime,
+}
+
 /// Downloads of one version on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadCount {
@@ -246,6 +277,26 @@ pub trait PackageStore: Send + Sync {
     ) -> StoreResult<Option<PackageRecord>>;
     /// Every package, by name.
     async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>>;
+    /// Whether any local package is in `scope` (`@scope`).
+    async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool>;
+    /// The blob keys (sha256) of every locally published version.
+    async fn local_blob_keys(&self) -> StoreResult<std::collections::HashSet<String>>;
+}
+
+/// The upstream cache: packuments fetched from the upstream registry and the tarballs proxied.
+#[async_trait]
+pub trait CacheStore: Send + Sync {
+    async fn cached_packument(&self, name: &str) -> StoreResult<Option<CachedPackument>>;
+    async fn put_cached_packument(&self, packument: CachedPackument) -> StoreResult<()>;
+    /// Every cached packument, without bodies (`body` holds nothing; size comes separately).
+    async fn list_cached_packuments(&self) -> StoreResult<Vec<(CachedPackument, u64)>>;
+    async fn remove_cached_packuments(&self, names: Vec<String>) -> StoreResult<()>;
+    async fn proxied_tarball(&self, name: &str, version: &str) -> StoreResult<Option<ProxiedTarball>>;
+    async fn put_proxied_tarball(&self, tarball: ProxiedTarball) -> StoreResult<()>;
+    /// Records uses: (name, version, when).
+    async fn touch_proxied_tarballs(&self, uses: Vec<(String, String, OffsetDateTime)>) -> StoreResult<()>;
+    async fn list_proxied_tarballs(&self) -> StoreResult<Vec<ProxiedTarball>>;
+    async fn remove_proxied_tarballs(&self, keys: Vec<(String, String)>) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -276,5 +327,5 @@ pub trait DownloadStore: Send + Sync {
 }
 
 /// Everything the registry needs from a metadata store.
-pub trait MetadataStore: PackageStore + TokenStore + DownloadStore + UserStore {}
-impl<T: PackageStore + TokenStore + DownloadStore + UserStore> MetadataStore for T {}
+pub trait MetadataStore: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore {}
+impl<T: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore> MetadataStore for T {}

@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `"schema_version"` -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -22,6 +22,12 @@ pub const USERS: TableDefinition<&str, &str> = TableDefinition::new("users");
 pub const TOMBSTONES: TableDefinition<(&str, &str), &str> = TableDefinition::new("tombstones");
 /// Package name -> JSON list of the owners of a wholly unpublished package. (Schema 2.)
 pub const NAME_TOMBSTONES: TableDefinition<&str, &str> = TableDefinition::new("name_tombstones");
+/// Package name -> `CachedPackument` JSON (without the body). (Schema 3.)
+pub const UPSTREAM_META: TableDefinition<&str, &str> = TableDefinition::new("upstream_meta");
+/// Package name -> zstd'd upstream packument JSON. (Schema 3.)
+pub const UPSTREAM_BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("upstream_bodies");
+/// (package name, version) -> `ProxiedTarball` JSON. (Schema 3.)
+pub const PROXIED: TableDefinition<(&str, &str), &str> = TableDefinition::new("proxied_tarballs");
 /// (package name, version, UTC day) -> download count.
 pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
 
@@ -56,6 +62,10 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     txn.open_table(USERS).map_err(redb::Error::from)?;
     txn.open_table(TOMBSTONES).map_err(redb::Error::from)?;
     txn.open_table(NAME_TOMBSTONES).map_err(redb::Error::from)?;
+    // Schema 3 (migrations/0003_upstream_cache.md) adds the upstream cache tables: no data moves.
+    txn.open_table(UPSTREAM_META).map_err(redb::Error::from)?;
+    txn.open_table(UPSTREAM_BODIES).map_err(redb::Error::from)?;
+    txn.open_table(PROXIED).map_err(redb::Error::from)?;
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     Ok(found)

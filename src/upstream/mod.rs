@@ -1,0 +1,264 @@
+//! The npm fallback: packages this registry does not host, fetched from the upstream registry,
+//! cached, and served as if they were ours (tarball URLs point here).
+//!
+//! Rules, in the order they apply:
+//! - A name that exists locally is never looked up upstream, and neither is a scope listed in
+//!   `npm.local_scopes` or any scope with a local package (no dependency confusion).
+//! - Packuments are cached (zstd) for `npm.cache_max_age_secs`, then revalidated with the
+//!   upstream's ETag / Last-Modified; upstream 404s are remembered for `npm.negative_cache_secs`.
+//!   Concurrent misses for one name make one upstream request (a per-name lock).
+//! - When the upstream fails or is slow (`npm.upstream_timeout_secs`), a cached packument is
+//!   served stale and says so; a miss is 502/504. `npm.offline` serves only what is cached.
+//! - A revalidated packument replaces the old one, so versions the upstream removed stop being
+//!   served (their tarballs stay in the blob store until pruned).
+//! - A tarball is fetched once, streamed to the client while it is hashed, verified against the
+//!   upstream's `dist.integrity` (or `dist.shasum`), and only then stored; a mismatch or a broken
+//!   transfer stores nothing and breaks the client's response.
+
+mod fetch;
+pub mod prune;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::core::Core;
+use crate::core::names::PackageName;
+use crate::error::ApiError;
+use crate::store::{CachedPackument, StoreError};
+
+pub use fetch::TarballSource;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("not found upstream")]
+    NotFound,
+    #[error("offline: this package is not in the cache")]
+    Offline,
+    #[error("the upstream registry did not answer in time")]
+    Timeout,
+    #[error("the upstream registry is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the upstream registry answered badly: {0}")]
+    BadUpstream(String),
+    #[error("the upstream tarball failed verification: {0}")]
+    Integrity(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ProxyError {
+    /// The error for a client, given what "not found" is called on this route.
+    pub fn into_api(self, not_found: &str) -> ApiError {
+        match self {
+            ProxyError::NotFound => ApiError::not_found(not_found),
+            ProxyError::Offline | ProxyError::Timeout => ApiError::gateway_timeout(self.to_string()),
+            ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) | ProxyError::Integrity(_) => {
+                ApiError::bad_gateway(self.to_string())
+            }
+            ProxyError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// How a proxied packument was obtained; sent to clients as `X-Pantry-Cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Fetched from the upstream just now.
+    Miss,
+    /// From the cache, within its max age.
+    Hit,
+    /// From the cache, confirmed unchanged by the upstream (304).
+    Revalidated,
+    /// From the cache because the upstream failed (or offline mode): may be out of date.
+    Stale,
+}
+
+impl Freshness {
+    pub fn header(self) -> &'static str {
+        match self {
+            Freshness::Miss => "miss",
+            Freshness::Hit => "hit",
+            Freshness::Revalidated => "revalidated",
+            Freshness::Stale => "stale",
+        }
+    }
+}
+
+/// An upstream packument, as parsed JSON.
+pub struct Proxied {
+    pub doc: Arc<Value>,
+    pub freshness: Freshness,
+}
+
+/// The fallback's state: the HTTP client, per-name locks, and pending tarball uses.
+pub struct Upstream {
+    client: reqwest::Client,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    uses: Mutex<Vec<(String, String, OffsetDateTime)>>,
+}
+
+impl Upstream {
+    pub fn new(timeout: std::time::Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("pantry-registry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        Self {
+            client,
+            locks: Mutex::default(),
+            uses: Mutex::default(),
+        }
+    }
+
+    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("lock map");
+        // Forget locks nobody holds any more, so the map stays as small as the traffic.
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(name.to_string()).or_default().clone()
+    }
+
+    /// Whether `name` may be looked up upstream at all.
+    async fn may_proxy(&self, core: &Core, name: &PackageName) -> Result<bool, ProxyError> {
+        let npm = &core.settings.npm;
+        if !npm.fallback {
+            return Ok(false);
+        }
+        if let Some(scope) = name.scope()
+            && (npm.local_scopes.iter().any(|s| s == scope) || core.store.scope_has_packages(scope).await?)
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// The upstream packument of `name` (a name with no local package).
+    pub async fn packument(&self, core: &Core, name: &PackageName) -> Result<Proxied, ProxyError> {
+        if !self.may_proxy(core, name).await? {
+            return Err(ProxyError::NotFound);
+        }
+        let npm = &core.settings.npm;
+        let lock = self.lock_for(name.as_str());
+        let _one_at_a_time = lock.lock().await;
+        let cached = core.store.cached_packument(name.as_str()).await?;
+        let now = OffsetDateTime::now_utc();
+        if let Some(c) = &cached {
+            let max_age = if c.missing { npm.negative_cache } else { npm.cache_max_age };
+            if now - c.fetched_at < max_age {
+                return from_cache(c, Freshness::Hit);
+            }
+        }
+        let usable = cached.as_ref().filter(|c| !c.missing);
+        if npm.offline {
+            return match usable {
+                Some(c) => from_cache(c, Freshness::Stale),
+                None => Err(ProxyError::Offline),
+            };
+        }
+        match fetch::packument(self, core, name, usable).await {
+            Ok(fetch::Fetched::Fresh { doc, etag, last_modified }) => {
+                let body = zstd::encode_all(serde_json::to_vec(&doc).expect("JSON").as_slice(), 3)
+                    .map_err(|e| ProxyError::Store(StoreError::Backend(e.to_string())))?;
+                core.store
+                    .put_cached_packument(CachedPackument {
+                        name: name.to_string(),
+                        etag,
+                        last_modified,
+                        fetched_at: now,
+                        missing: false,
+                        body,
+                    })
+                    .await?;
+                Ok(Proxied {
+                    doc: Arc::new(doc),
+                    freshness: Freshness::Miss,
+                })
+            }
+            Ok(fetch::Fetched::NotModified) => {
+                let mut c = usable.cloned().expect("304 only answers a conditional request");
+                c.fetched_at = now;
+                core.store.put_cached_packument(c.clone()).await?;
+                from_cache(&c, Freshness::Revalidated)
+            }
+            Ok(fetch::Fetched::NotFound) => {
+                core.store
+                    .put_cached_packument(CachedPackument {
+                        name: name.to_string(),
+                        etag: None,
+                        last_modified: None,
+                        fetched_at: now,
+                        missing: true,
+                        body: Vec::new(),
+                    })
+                    .await?;
+                Err(ProxyError::NotFound)
+            }
+            Err(e) => match usable {
+                Some(c) => {
+                    tracing::warn!(pkg.name = %name, error = %e, "upstream failed; serving the cached packument");
+                    from_cache(c, Freshness::Stale)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// A proxied version's tarball: from the blob store when fetched before, else fetched,
+    /// streamed, verified and stored.
+    pub async fn tarball(&self, core: &Core, name: &PackageName, version: &str) -> Result<TarballSource, ProxyError> {
+        let packument = self.packument(core, name).await?;
+        let Some(manifest) = packument.doc.get("versions").and_then(|v| v.get(version)) else {
+            return Err(ProxyError::NotFound);
+        };
+        if let Some(stored) = core.store.proxied_tarball(name.as_str(), version).await?
+            && let Some(key) = crate::blobs::BlobKey::parse(&stored.sha256)
+        {
+            match core.blobs.get(&key).await {
+                Ok(bytes) => {
+                    self.note_use(name.as_str(), version);
+                    return Ok(TarballSource::Stored(bytes));
+                }
+                Err(e) => tracing::warn!(pkg.name = %name, pkg.version = version, error = %e, "cached tarball unreadable; fetching again"),
+            }
+        }
+        if core.settings.npm.offline {
+            return Err(ProxyError::Offline);
+        }
+        fetch::tarball(self, core, name, version, manifest).await
+    }
+
+    fn note_use(&self, name: &str, version: &str) {
+        self.uses
+            .lock()
+            .expect("uses lock")
+            .push((name.to_string(), version.to_string(), OffsetDateTime::now_utc()));
+    }
+
+    /// Writes pending "last used" times of cached tarballs (with the download counts).
+    pub async fn flush_uses(&self, core: &Core) {
+        let uses = std::mem::take(&mut *self.uses.lock().expect("uses lock"));
+        if let Err(e) = core.store.touch_proxied_tarballs(uses).await {
+            tracing::warn!(error = %e, "could not record cached tarball uses");
+        }
+    }
+}
+
+fn from_cache(c: &CachedPackument, freshness: Freshness) -> Result<Proxied, ProxyError> {
+    if c.missing {
+        return Err(ProxyError::NotFound);
+    }
+    let json = zstd::decode_all(c.body.as_slice())
+        .map_err(|e| ProxyError::Store(StoreError::Corrupt(format!("cached packument: {e}"))))?;
+    let doc = serde_json::from_slice(&json)
+        .map_err(|e| ProxyError::Store(StoreError::Corrupt(format!("cached packument: {e}"))))?;
+    Ok(Proxied {
+        doc: Arc::new(doc),
+        freshness,
+    })
+}

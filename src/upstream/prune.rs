@@ -1,0 +1,120 @@
+//! The upstream cache's size: stats, pruning by age or to a byte cap, and the automatic cap
+//! (`npm.cache_max_bytes`) that evicts the least recently used proxied tarballs. Locally
+//! published packages are never touched: a blob a local version references is never deleted.
+
+use std::collections::HashSet;
+
+use time::OffsetDateTime;
+
+use crate::blobs::BlobKey;
+use crate::core::CoreParts;
+use crate::store::{ProxiedTarball, StoreResult};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub packuments: usize,
+    /// Remembered upstream 404s.
+    pub negative: usize,
+    pub packument_bytes: u64,
+    pub tarballs: usize,
+    pub tarball_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub tarballs_removed: usize,
+    pub bytes_freed: u64,
+    pub packuments_removed: usize,
+}
+
+pub async fn stats(parts: &CoreParts) -> StoreResult<CacheStats> {
+    let mut s = CacheStats::default();
+    for (p, size) in parts.store.list_cached_packuments().await? {
+        if p.missing {
+            s.negative += 1;
+        } else {
+            s.packuments += 1;
+            s.packument_bytes += size;
+        }
+    }
+    for t in parts.store.list_proxied_tarballs().await? {
+        s.tarballs += 1;
+        s.tarball_bytes += t.size;
+    }
+    Ok(s)
+}
+
+/// Removes proxied tarballs (and packuments) not used within `older_than`, then the least
+/// recently used tarballs until their total is at most `max_bytes`.
+pub async fn prune(
+    parts: &CoreParts,
+    older_than: Option<time::Duration>,
+    max_bytes: Option<u64>,
+) -> StoreResult<PruneReport> {
+    let now = OffsetDateTime::now_utc();
+    let mut tarballs = parts.store.list_proxied_tarballs().await?;
+    tarballs.sort_by_key(|t| (t.last_used, t.fetched_at));
+    let mut total: u64 = tarballs.iter().map(|t| t.size).sum();
+    let mut doomed: Vec<ProxiedTarball> = Vec::new();
+    let mut kept = Vec::new();
+    for t in tarballs {
+        let too_old = older_than.is_some_and(|age| now - t.last_used > age);
+        let over_cap = max_bytes.is_some_and(|cap| total > cap);
+        if too_old || over_cap {
+            total -= t.size;
+            doomed.push(t);
+        } else {
+            kept.push(t);
+        }
+    }
+    let mut report = PruneReport::default();
+    if !doomed.is_empty() {
+        let keys = doomed.iter().map(|t| (t.name.clone(), t.version.clone())).collect();
+        parts.store.remove_proxied_tarballs(keys).await?;
+        let mut in_use: HashSet<String> = parts.store.local_blob_keys().await?;
+        in_use.extend(kept.iter().map(|t| t.sha256.clone()));
+        for t in &doomed {
+            report.tarballs_removed += 1;
+            report.bytes_freed += t.size;
+            if !in_use.contains(&t.sha256)
+                && let Some(key) = BlobKey::parse(&t.sha256)
+                && let Err(e) = parts.blobs.delete(&key).await
+            {
+                tracing::warn!(blob = %t.sha256, error = %e, "could not delete an evicted tarball");
+            }
+        }
+    }
+    if let Some(age) = older_than {
+        let stale: Vec<String> = parts
+            .store
+            .list_cached_packuments()
+            .await?
+            .into_iter()
+            .filter(|(p, _)| now - p.fetched_at > age)
+            .map(|(p, _)| p.name)
+            .collect();
+        report.packuments_removed = stale.len();
+        if !stale.is_empty() {
+            parts.store.remove_cached_packuments(stale).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Applies `npm.cache_max_bytes` after a tarball was added. One eviction at a time.
+pub async fn enforce_cap(parts: &CoreParts) {
+    static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    if parts.cache_max_bytes == 0 {
+        return;
+    }
+    let _one = RUNNING.lock().await;
+    match prune(parts, None, Some(parts.cache_max_bytes)).await {
+        Ok(r) if r.tarballs_removed > 0 => tracing::info!(
+            tarballs = r.tarballs_removed,
+            size_bytes = r.bytes_freed,
+            "evicted least recently used upstream tarballs to stay under npm.cache_max_bytes"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not enforce npm.cache_max_bytes"),
+    }
+}

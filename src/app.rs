@@ -188,6 +188,25 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
+    /// What the npm fallback's cache holds.
+    pub async fn cache_stats(&self) -> Result<crate::upstream::prune::CacheStats, String> {
+        crate::upstream::prune::stats(&self.core.clone_parts())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Prunes the npm fallback's cache (never locally published packages): entries unused for
+    /// `older_than`, then least recently used tarballs down to `max_bytes`.
+    pub async fn prune_cache(
+        &self,
+        older_than: Option<time::Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<crate::upstream::prune::PruneReport, String> {
+        crate::upstream::prune::prune(&self.core.clone_parts(), older_than, max_bytes)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Revokes a token by its public id; `false` if there was none.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
         self.core

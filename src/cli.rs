@@ -58,9 +58,28 @@ enum Command {
     /// Manage user accounts (stop the server first: the database allows one process).
     #[command(subcommand)]
     User(UserCommand),
+    /// The npm fallback's cache of upstream packages (stop the server first).
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Entries and bytes held for upstream packages.
+    Stats,
+    /// Remove cached upstream tarballs (and packuments) by age and/or to a size cap. Locally
+    /// published packages are never touched.
+    Prune {
+        /// Remove what was not used within this long: `30d`, `12h`, `45m`.
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Then remove least recently used tarballs until they total at most this many bytes.
+        #[arg(long)]
+        max_bytes: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +287,45 @@ async fn user(layers: Layers, cmd: UserCommand) -> Result<(), String> {
     Ok(())
 }
 
+async fn cache(layers: Layers, cmd: CacheCommand) -> Result<(), String> {
+    let registry = crate::Registry::builder()
+        .layers(layers)
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+    let print_stats = |s: crate::upstream::prune::CacheStats| {
+        println!("packuments        {}", s.packuments);
+        println!("packument bytes   {}", s.packument_bytes);
+        println!("negative entries  {}", s.negative);
+        println!("tarballs          {}", s.tarballs);
+        println!("tarball bytes     {}", s.tarball_bytes);
+    };
+    match cmd {
+        CacheCommand::Stats => print_stats(registry.cache_stats().await?),
+        CacheCommand::Prune {
+            older_than,
+            max_bytes,
+        } => {
+            if older_than.is_none() && max_bytes.is_none() {
+                return Err("say what to prune: --older-than and/or --max-bytes".into());
+            }
+            let age = older_than
+                .map(|text| {
+                    let now = OffsetDateTime::now_utc();
+                    parse_expiry(&text, now).map(|later| later - now)
+                })
+                .transpose()?;
+            let report = registry.prune_cache(age, max_bytes).await?;
+            eprintln!(
+                "Removed {} tarballs ({} bytes) and {} packuments.",
+                report.tarballs_removed, report.bytes_freed, report.packuments_removed
+            );
+            print_stats(registry.cache_stats().await?);
+        }
+    }
+    Ok(())
+}
+
 async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
     let store = open_store(&layers).await?;
     match cmd {
@@ -346,6 +404,7 @@ pub fn main() -> ExitCode {
         Command::Serve => runtime.block_on(serve(layers)),
         Command::Token(cmd) => runtime.block_on(token(layers, cmd)),
         Command::User(cmd) => runtime.block_on(user(layers, cmd)),
+        Command::Cache(cmd) => runtime.block_on(cache(layers, cmd)),
         Command::Config(ConfigCommand::Show) => layers
             .resolve()
             .map(|_| print!("{}", layers.render()))

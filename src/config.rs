@@ -417,8 +417,12 @@ impl Layers {
                     .saturating_mul(3600),
             ),
             local_scopes: self.scopes("npm.local_scopes")?,
-            cache_max_age: Duration::from_secs(self.parse("npm.cache_max_age_secs", "a number of seconds")?),
-            negative_cache: Duration::from_secs(self.parse("npm.negative_cache_secs", "a number of seconds")?),
+            cache_max_age: Duration::from_secs(
+                self.parse("npm.cache_max_age_secs", "a number of seconds")?,
+            ),
+            negative_cache: Duration::from_secs(
+                self.parse("npm.negative_cache_secs", "a number of seconds")?,
+            ),
             offline: self.parse("npm.offline", "true or false")?,
             cache_max_bytes: self.parse("npm.cache_max_bytes", "a number of bytes")?,
         };

@@ -15,11 +15,11 @@ use crate::blobs::BlobKey;
 use crate::core::Core;
 use crate::core::names::PackageName;
 use crate::core::resolve;
+use crate::error::{ApiError, ErrorBody};
 use crate::store::ProxiedTarball;
+use crate::store::VersionRecord;
 use crate::upstream::{Proxied, TarballSource};
 use poem::Body;
-use crate::error::{ApiError, ErrorBody};
-use crate::store::VersionRecord;
 
 /// One version of a package, in the seed's shape.
 #[derive(Debug, Object)]
@@ -288,7 +288,11 @@ impl PackagesApi {
         if let Some(pkg) = core.store.package(name).await.map_err(ApiError::internal)? {
             let wanted = match version {
                 Some(v) => v.to_string(),
-                None => pkg.dist_tags.get("latest").cloned().ok_or_else(package_not_found)?,
+                None => pkg
+                    .dist_tags
+                    .get("latest")
+                    .cloned()
+                    .ok_or_else(package_not_found)?,
             };
             return core
                 .store
@@ -482,7 +486,12 @@ impl PackagesApi {
                 )
             }
             Found::Upstream { name, version, .. } => {
-                let source = match self.core.upstream.tarball(&self.core, &name, &version).await {
+                let source = match self
+                    .core
+                    .upstream
+                    .tarball(&self.core, &name, &version)
+                    .await
+                {
                     Ok(s) => s,
                     Err(e) => return e.into_api("Package version not found").into(),
                 };
@@ -493,7 +502,12 @@ impl PackagesApi {
                     TarballSource::Stored(bytes) => Body::from(bytes),
                     TarballSource::Streaming { body, .. } => body,
                 };
-                TarballResponse::Ok(Binary(body), attachment(name.as_str(), &version), None, immutable)
+                TarballResponse::Ok(
+                    Binary(body),
+                    attachment(name.as_str(), &version),
+                    None,
+                    immutable,
+                )
             }
         }
     }

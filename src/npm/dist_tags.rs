@@ -12,7 +12,13 @@ pub async fn list(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
     ep.caller(req).await?;
     let name = ep.package_name(pkg)?;
     let not_found = format!("no such package available: {name}");
-    let tags = match ep.core.store.package(name.as_str()).await.map_err(ApiError::internal)? {
+    let tags = match ep
+        .core
+        .store
+        .package(name.as_str())
+        .await
+        .map_err(ApiError::internal)?
+    {
         Some(pkg) => serde_json::to_value(&pkg.dist_tags).expect("JSON values serialize"),
         None => {
             let up = ep
@@ -21,7 +27,10 @@ pub async fn list(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
                 .packument(&ep.core, &name)
                 .await
                 .map_err(|e| e.into_api(&not_found))?;
-            up.doc.get("dist-tags").cloned().unwrap_or_else(|| json!({}))
+            up.doc
+                .get("dist-tags")
+                .cloned()
+                .unwrap_or_else(|| json!({}))
         }
     };
     let body = serde_json::to_vec(&tags).expect("JSON values serialize");

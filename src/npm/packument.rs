@@ -336,7 +336,9 @@ fn mark(mut resp: Response, freshness: Freshness) -> Response {
     if freshness == Freshness::Stale {
         headers.insert(
             header::WARNING,
-            "110 pantry-registry \"Response is Stale\"".parse().expect("ASCII"),
+            "110 pantry-registry \"Response is Stale\""
+                .parse()
+                .expect("ASCII"),
         );
     }
     resp
@@ -350,7 +352,10 @@ fn proxied_full(core: &Core, name: &PackageName, doc: &Value) -> Value {
         if let Some(versions) = obj.get_mut("versions").and_then(Value::as_object_mut) {
             for (version, manifest) in versions.iter_mut() {
                 if let Some(dist) = manifest.get_mut("dist").and_then(Value::as_object_mut) {
-                    dist.insert("tarball".into(), tarball_url(core, name.as_str(), version).into());
+                    dist.insert(
+                        "tarball".into(),
+                        tarball_url(core, name.as_str(), version).into(),
+                    );
                 }
             }
         }
@@ -469,7 +474,12 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         .await
         .map_err(ApiError::internal)?
     else {
-        let local = ep.core.store.package(name.as_str()).await.map_err(ApiError::internal)?;
+        let local = ep
+            .core
+            .store
+            .package(name.as_str())
+            .await
+            .map_err(ApiError::internal)?;
         if local.is_some() {
             return Err(missing());
         }

@@ -291,10 +291,17 @@ pub trait CacheStore: Send + Sync {
     /// Every cached packument, without bodies (`body` holds nothing; size comes separately).
     async fn list_cached_packuments(&self) -> StoreResult<Vec<(CachedPackument, u64)>>;
     async fn remove_cached_packuments(&self, names: Vec<String>) -> StoreResult<()>;
-    async fn proxied_tarball(&self, name: &str, version: &str) -> StoreResult<Option<ProxiedTarball>>;
+    async fn proxied_tarball(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<ProxiedTarball>>;
     async fn put_proxied_tarball(&self, tarball: ProxiedTarball) -> StoreResult<()>;
     /// Records uses: (name, version, when).
-    async fn touch_proxied_tarballs(&self, uses: Vec<(String, String, OffsetDateTime)>) -> StoreResult<()>;
+    async fn touch_proxied_tarballs(
+        &self,
+        uses: Vec<(String, String, OffsetDateTime)>,
+    ) -> StoreResult<()>;
     async fn list_proxied_tarballs(&self) -> StoreResult<Vec<ProxiedTarball>>;
     async fn remove_proxied_tarballs(&self, keys: Vec<(String, String)>) -> StoreResult<()>;
 }
@@ -327,5 +334,8 @@ pub trait DownloadStore: Send + Sync {
 }
 
 /// Everything the registry needs from a metadata store.
-pub trait MetadataStore: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore {}
+pub trait MetadataStore:
+    PackageStore + TokenStore + DownloadStore + UserStore + CacheStore
+{
+}
 impl<T: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore> MetadataStore for T {}

@@ -328,7 +328,9 @@ impl CacheStore for RedbStore {
                 if packument.missing {
                     bodies.remove(name).map_err(backend)?;
                 } else {
-                    bodies.insert(name, packument.body.as_slice()).map_err(backend)?;
+                    bodies
+                        .insert(name, packument.body.as_slice())
+                        .map_err(backend)?;
                 }
             }
             txn.commit().map_err(backend)
@@ -373,12 +375,18 @@ impl CacheStore for RedbStore {
         .await
     }
 
-    async fn proxied_tarball(&self, name: &str, version: &str) -> StoreResult<Option<ProxiedTarball>> {
+    async fn proxied_tarball(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<ProxiedTarball>> {
         let (name, version) = (name.to_string(), version.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(PROXIED).map_err(backend)?;
-            let found = table.get((name.as_str(), version.as_str())).map_err(backend)?;
+            let found = table
+                .get((name.as_str(), version.as_str()))
+                .map_err(backend)?;
             found.map(|v| decode(v.value())).transpose()
         })
         .await
@@ -399,7 +407,10 @@ impl CacheStore for RedbStore {
         .await
     }
 
-    async fn touch_proxied_tarballs(&self, uses: Vec<(String, String, time::OffsetDateTime)>) -> StoreResult<()> {
+    async fn touch_proxied_tarballs(
+        &self,
+        uses: Vec<(String, String, time::OffsetDateTime)>,
+    ) -> StoreResult<()> {
         if uses.is_empty() {
             return Ok(());
         }
@@ -446,7 +457,9 @@ impl CacheStore for RedbStore {
             {
                 let mut table = txn.open_table(PROXIED).map_err(backend)?;
                 for (name, version) in &keys {
-                    table.remove((name.as_str(), version.as_str())).map_err(backend)?;
+                    table
+                        .remove((name.as_str(), version.as_str()))
+                        .map_err(backend)?;
                 }
             }
             txn.commit().map_err(backend)

@@ -42,7 +42,11 @@ fn classify(e: reqwest::Error) -> ProxyError {
 
 /// The upstream URL of a packument: scoped names keep their `@` and encode the `/`.
 fn packument_url(core: &Core, name: &PackageName) -> String {
-    format!("{}{}", core.settings.npm.upstream, name.as_str().replace('/', "%2f"))
+    format!(
+        "{}{}",
+        core.settings.npm.upstream,
+        name.as_str().replace('/', "%2f")
+    )
 }
 
 fn with_token(core: &Core, req: reqwest::RequestBuilder, url: &str) -> reqwest::RequestBuilder {
@@ -80,13 +84,20 @@ pub async fn packument(
     if !status.is_success() {
         return Err(ProxyError::BadUpstream(format!("{url} answered {status}")));
     }
-    let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let header = |h: &str| {
+        resp.headers()
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let (etag, last_modified) = (header("etag"), header("last-modified"));
     let body = resp.bytes().await.map_err(classify)?;
     let doc: Value = serde_json::from_slice(&body)
         .map_err(|e| ProxyError::BadUpstream(format!("{url}: not JSON ({e})")))?;
     if !doc.get("versions").is_some_and(Value::is_object) {
-        return Err(ProxyError::BadUpstream(format!("{url}: no versions in the packument")));
+        return Err(ProxyError::BadUpstream(format!(
+            "{url}: no versions in the packument"
+        )));
     }
     Ok(Fetched::Fresh {
         doc,
@@ -104,7 +115,10 @@ enum Expected {
 impl Expected {
     fn from_dist(dist: &Value) -> Option<Self> {
         let sri = dist.get("integrity").and_then(Value::as_str).unwrap_or("");
-        if let Some(b64) = sri.split_whitespace().find_map(|h| h.strip_prefix("sha512-")) {
+        if let Some(b64) = sri
+            .split_whitespace()
+            .find_map(|h| h.strip_prefix("sha512-"))
+        {
             return Some(Expected::Sha512(b64.to_string()));
         }
         dist.get("shasum")
@@ -134,8 +148,9 @@ pub async fn tarball(
         .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
         .ok_or_else(|| ProxyError::BadUpstream(format!("{name}@{version} has no tarball URL")))?
         .to_string();
-    let expected = Expected::from_dist(&dist)
-        .ok_or_else(|| ProxyError::BadUpstream(format!("{name}@{version} has no integrity to verify")))?;
+    let expected = Expected::from_dist(&dist).ok_or_else(|| {
+        ProxyError::BadUpstream(format!("{name}@{version} has no integrity to verify"))
+    })?;
     let resp = with_token(core, up.client.get(&url), &url)
         .send()
         .await
@@ -144,7 +159,10 @@ pub async fn tarball(
         return Err(ProxyError::NotFound);
     }
     if !resp.status().is_success() {
-        return Err(ProxyError::BadUpstream(format!("{url} answered {}", resp.status())));
+        return Err(ProxyError::BadUpstream(format!(
+            "{url} answered {}",
+            resp.status()
+        )));
     }
     let limit = core.settings.limits.max_tarball_bytes;
     let size = resp.content_length();
@@ -163,7 +181,9 @@ pub async fn tarball(
         limit,
     };
     tokio::spawn(job.run(resp, tx));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Ok(TarballSource::Streaming {
         body: Body::from_bytes_stream(stream),
         size,
@@ -181,19 +201,28 @@ struct Transfer {
 }
 
 impl Transfer {
-    async fn run(self, resp: reqwest::Response, tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    async fn run(
+        self,
+        resp: reqwest::Response,
+        tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    ) {
         let fail = |why: String| std::io::Error::other(why);
         let mut stream = resp.bytes_stream();
         let mut data = Vec::new();
         // The client may hang up; the transfer still completes so the next request is a hit.
         let mut client = Some(tx);
+        // The newest chunk is held back until the whole tarball is verified: a client never
+        // receives a complete body that failed verification.
+        let mut held: Option<Bytes> = None;
         while let Some(chunk) = stream.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(url = %self.url, error = %e, "upstream tarball transfer broke; nothing stored");
                     if let Some(tx) = client.take() {
-                        let _ = tx.send(Err(fail(format!("upstream transfer broke: {e}")))).await;
+                        let _ = tx
+                            .send(Err(fail(format!("upstream transfer broke: {e}"))))
+                            .await;
                     }
                     return;
                 }
@@ -201,13 +230,16 @@ impl Transfer {
             if (data.len() + chunk.len()) as u64 > self.limit {
                 tracing::warn!(url = %self.url, "upstream tarball exceeds limits.max_tarball_bytes; nothing stored");
                 if let Some(tx) = client.take() {
-                    let _ = tx.send(Err(fail("upstream tarball too large".into()))).await;
+                    let _ = tx
+                        .send(Err(fail("upstream tarball too large".into())))
+                        .await;
                 }
                 return;
             }
             data.extend_from_slice(&chunk);
-            if let Some(tx) = &client
-                && tx.send(Ok(chunk)).await.is_err()
+            if let Some(previous) = held.replace(chunk)
+                && let Some(tx) = &client
+                && tx.send(Ok(previous)).await.is_err()
             {
                 client = None;
             }
@@ -221,12 +253,19 @@ impl Transfer {
         if !verified {
             tracing::warn!(url = %self.url, expected = %self.expected.sri(), "upstream tarball does not match its integrity; refused and not stored");
             if let Some(tx) = client.take() {
-                let _ = tx.send(Err(fail("upstream tarball failed integrity verification".into()))).await;
+                let _ = tx
+                    .send(Err(fail(
+                        "upstream tarball failed integrity verification".into(),
+                    )))
+                    .await;
             }
             return;
         }
         if let Err(e) = self.store(data).await {
             tracing::error!(url = %self.url, error = %e, "could not store a verified upstream tarball");
+        }
+        if let (Some(tx), Some(last)) = (&client, held) {
+            let _ = tx.send(Ok(last)).await;
         }
         // Dropping the sender ends the client's body normally.
         drop(client);
@@ -236,7 +275,11 @@ impl Transfer {
         let sha256 = hex::encode(Sha256::digest(&data));
         let key = BlobKey::parse(&sha256).expect("sha256 hex is a key");
         let size = data.len() as u64;
-        self.core.blobs.put(&key, Bytes::from(data)).await.map_err(|e| e.to_string())?;
+        self.core
+            .blobs
+            .put(&key, Bytes::from(data))
+            .await
+            .map_err(|e| e.to_string())?;
         let now = OffsetDateTime::now_utc();
         self.core
             .store

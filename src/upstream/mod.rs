@@ -54,7 +54,9 @@ impl ProxyError {
     pub fn into_api(self, not_found: &str) -> ApiError {
         match self {
             ProxyError::NotFound => ApiError::not_found(not_found),
-            ProxyError::Offline | ProxyError::Timeout => ApiError::gateway_timeout(self.to_string()),
+            ProxyError::Offline | ProxyError::Timeout => {
+                ApiError::gateway_timeout(self.to_string())
+            }
             ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) | ProxyError::Integrity(_) => {
                 ApiError::bad_gateway(self.to_string())
             }
@@ -131,7 +133,8 @@ impl Upstream {
             return Ok(false);
         }
         if let Some(scope) = name.scope()
-            && (npm.local_scopes.iter().any(|s| s == scope) || core.store.scope_has_packages(scope).await?)
+            && (npm.local_scopes.iter().any(|s| s == scope)
+                || core.store.scope_has_packages(scope).await?)
         {
             return Ok(false);
         }
@@ -149,7 +152,11 @@ impl Upstream {
         let cached = core.store.cached_packument(name.as_str()).await?;
         let now = OffsetDateTime::now_utc();
         if let Some(c) = &cached {
-            let max_age = if c.missing { npm.negative_cache } else { npm.cache_max_age };
+            let max_age = if c.missing {
+                npm.negative_cache
+            } else {
+                npm.cache_max_age
+            };
             if now - c.fetched_at < max_age {
                 return from_cache(c, Freshness::Hit);
             }
@@ -162,7 +169,11 @@ impl Upstream {
             };
         }
         match fetch::packument(self, core, name, usable).await {
-            Ok(fetch::Fetched::Fresh { doc, etag, last_modified }) => {
+            Ok(fetch::Fetched::Fresh {
+                doc,
+                etag,
+                last_modified,
+            }) => {
                 let body = zstd::encode_all(serde_json::to_vec(&doc).expect("JSON").as_slice(), 3)
                     .map_err(|e| ProxyError::Store(StoreError::Backend(e.to_string())))?;
                 core.store
@@ -181,7 +192,9 @@ impl Upstream {
                 })
             }
             Ok(fetch::Fetched::NotModified) => {
-                let mut c = usable.cloned().expect("304 only answers a conditional request");
+                let mut c = usable
+                    .cloned()
+                    .expect("304 only answers a conditional request");
                 c.fetched_at = now;
                 core.store.put_cached_packument(c.clone()).await?;
                 from_cache(&c, Freshness::Revalidated)
@@ -211,7 +224,12 @@ impl Upstream {
 
     /// A proxied version's tarball: from the blob store when fetched before, else fetched,
     /// streamed, verified and stored.
-    pub async fn tarball(&self, core: &Core, name: &PackageName, version: &str) -> Result<TarballSource, ProxyError> {
+    pub async fn tarball(
+        &self,
+        core: &Core,
+        name: &PackageName,
+        version: &str,
+    ) -> Result<TarballSource, ProxyError> {
         let packument = self.packument(core, name).await?;
         let Some(manifest) = packument.doc.get("versions").and_then(|v| v.get(version)) else {
             return Err(ProxyError::NotFound);
@@ -224,7 +242,9 @@ impl Upstream {
                     self.note_use(name.as_str(), version);
                     return Ok(TarballSource::Stored(bytes));
                 }
-                Err(e) => tracing::warn!(pkg.name = %name, pkg.version = version, error = %e, "cached tarball unreadable; fetching again"),
+                Err(e) => {
+                    tracing::warn!(pkg.name = %name, pkg.version = version, error = %e, "cached tarball unreadable; fetching again")
+                }
             }
         }
         if core.settings.npm.offline {
@@ -234,10 +254,11 @@ impl Upstream {
     }
 
     fn note_use(&self, name: &str, version: &str) {
-        self.uses
-            .lock()
-            .expect("uses lock")
-            .push((name.to_string(), version.to_string(), OffsetDateTime::now_utc()));
+        self.uses.lock().expect("uses lock").push((
+            name.to_string(),
+            version.to_string(),
+            OffsetDateTime::now_utc(),
+        ));
     }
 
     /// Writes pending "last used" times of cached tarballs (with the download counts).

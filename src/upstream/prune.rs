@@ -69,7 +69,10 @@ pub async fn prune(
     }
     let mut report = PruneReport::default();
     if !doomed.is_empty() {
-        let keys = doomed.iter().map(|t| (t.name.clone(), t.version.clone())).collect();
+        let keys = doomed
+            .iter()
+            .map(|t| (t.name.clone(), t.version.clone()))
+            .collect();
         parts.store.remove_proxied_tarballs(keys).await?;
         let mut in_use: HashSet<String> = parts.store.local_blob_keys().await?;
         in_use.extend(kept.iter().map(|t| t.sha256.clone()));

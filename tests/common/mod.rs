@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod tools;
+pub mod upstream;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -519,3 +519,104 @@ async fn bun_installs_and_publishes() {
         format!("sha256:{}", sha256_hex(&served))
     );
 }
+
+/// Publishes `name@version` with dependencies to a registry over the npm protocol.
+async fn publish_with_deps(registry: &TestApp, name: &str, version: &str, deps: Value) {
+    let manifest = json!({"name": name, "version": version, "dependencies": deps});
+    let tgz = common::npm_tarball(&manifest);
+    let mut doc = common::npm_publish_doc(name, version, "latest", &tgz);
+    doc["versions"][version]["dependencies"] = deps;
+    let r = registry
+        .npm(
+            reqwest::Method::PUT,
+            &format!("/{}", name.replace('/', "%2f")),
+            Some(&registry.tokens.alice),
+            Some(doc),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_install_an_upstream_only_tree_and_keep_working_when_the_upstream_goes_away() {
+    // The upstream is a second, real registry instance on 127.0.0.1.
+    let mut upstream = TestApp::start().await;
+    publish_with_deps(&upstream, "leaf-dep", "1.0.0", json!({})).await;
+    publish_with_deps(&upstream, "leaf-dep", "1.1.0", json!({})).await;
+    publish_with_deps(
+        &upstream,
+        "@up/mid-dep",
+        "2.0.0",
+        json!({"leaf-dep": "^1.0.0"}),
+    )
+    .await;
+    let upstream_url = format!("{}/npm/", upstream.url);
+    // max age 0: every request revalidates, so the second round must live on stale-if-error.
+    let app = TestApp::start_with(move |b| {
+        b.setting("npm.fallback", "true")
+            .unwrap()
+            .setting("npm.upstream", upstream_url)
+            .unwrap()
+            .setting("npm.cache_max_age_secs", "0")
+            .unwrap()
+    })
+    .await;
+    let pnpm = tools().pnpm.clone();
+    let bun = tools().bun.clone();
+
+    let install_everywhere = |round: &'static str| {
+        let app = &app;
+        let (pnpm, bun) = (pnpm.clone(), bun.clone());
+        async move {
+            let sb = Sandbox::new(app);
+            let manifest = json!({"name": format!("consumer-{round}"), "version": "1.0.0", "private": true, "dependencies": {"@up/mid-dep": "^2.0.0"}});
+            let npm_project = sb.package("npm-project", manifest.clone());
+            sb.ok(&npm(), &["install"], &npm_project).await;
+            assert!(
+                npm_project
+                    .join("node_modules/leaf-dep/package.json")
+                    .exists(),
+                "npm {round}"
+            );
+            let entry = lockfile_entry(&npm_project, "leaf-dep").await;
+            assert_eq!(entry["version"], "1.1.0");
+            assert!(
+                entry["resolved"].as_str().unwrap().starts_with(&app.url),
+                "resolved points here: {entry}"
+            );
+            let pnpm_project = sb.package("pnpm-project", manifest.clone());
+            let store = sb.root.path().join("pnpm-store");
+            sb.ok(
+                &pnpm,
+                &["install", "--store-dir", store.to_str().unwrap()],
+                &pnpm_project,
+            )
+            .await;
+            assert!(
+                pnpm_project
+                    .join("node_modules/@up/mid-dep/package.json")
+                    .exists(),
+                "pnpm {round}"
+            );
+            let bun_project = sb.package("bun-project", manifest);
+            std::fs::write(
+                bun_project.join("bunfig.toml"),
+                format!("[install]\nregistry = \"{}/npm/\"\n", app.url),
+            )
+            .unwrap();
+            sb.ok(&bun, &["install"], &bun_project).await;
+            assert!(
+                bun_project
+                    .join("node_modules/leaf-dep/package.json")
+                    .exists(),
+                "bun {round}"
+            );
+        }
+    };
+    install_everywhere("online").await;
+    upstream.stop().await;
+    // Fresh projects and fresh client caches: everything comes from our cache.
+    install_everywhere("upstream-down").await;
+    let stale = app.npm(reqwest::Method::GET, "/leaf-dep", None, None).await;
+    assert_eq!(stale.header("x-pantry-cache"), "stale");
+}

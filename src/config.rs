@@ -77,7 +77,7 @@ pub const KEYS: &[KeySpec] = &[
         default: "true",
         env: &["NPM_FALLBACK"],
         secret: false,
-        doc: "Use the upstream registry for what is not hosted here (today: security audits).",
+        doc: "Serve packages not hosted here from the upstream registry (cached), and forward security audits to it.",
     },
     KeySpec {
         key: "npm.upstream",

@@ -94,7 +94,8 @@ impl RegistryBuilder {
         .expect("opening the store does not panic")?;
         let (store, blobs) = opened;
         let public_url = settings.public_url();
-        let upstream = crate::upstream::Upstream::new(settings.npm.upstream_timeout);
+        let upstream =
+            crate::upstream::Upstream::new(&settings.npm.upstream, settings.npm.upstream_timeout);
         Ok(Registry {
             core: Arc::new(Core {
                 settings,

@@ -136,6 +136,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Serve only what is cached: never contact the upstream (a miss is 504).",
     },
     KeySpec {
+        key: "npm.max_packument_bytes",
+        default: "134217728",
+        env: &[],
+        secret: false,
+        doc: "Largest upstream packument accepted, in bytes; a larger one is an upstream error (502).",
+    },
+    KeySpec {
         key: "npm.cache_max_bytes",
         default: "0",
         env: &[],
@@ -425,6 +432,7 @@ impl Layers {
             ),
             offline: self.parse("npm.offline", "true or false")?,
             cache_max_bytes: self.parse("npm.cache_max_bytes", "a number of bytes")?,
+            max_packument_bytes: self.positive("npm.max_packument_bytes")?,
         };
         let log_level = self.get("log.level").trim().to_string();
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_level) {
@@ -530,6 +538,7 @@ pub struct NpmSettings {
     pub offline: bool,
     /// 0: no cap.
     pub cache_max_bytes: u64,
+    pub max_packument_bytes: u64,
 }
 
 /// Size and count limits applied to uploads.

@@ -425,3 +425,250 @@ async fn cache_prune_command_removes_proxied_tarballs_only() {
     let (ok, _, err) = common::run_bin(&["cache", "prune", "--data-dir", &data], &[]);
     assert!(!ok && err.contains("--older-than"), "{err}");
 }
+
+#[tokio::test]
+async fn eviction_is_least_recently_used_not_first_in() {
+    let up = FakeUpstream::start().await;
+    let sizes: Vec<usize> = ["aa", "bb", "cc"]
+        .iter()
+        .map(|n| up.publish(n, "1.0.0", json!({})).len())
+        .collect();
+    let cap = sizes[0] + sizes[1] + 5;
+    let upstream_url = up.url.clone();
+    let app = TestApp::start_with(move |b| {
+        fallback_to(&upstream_url)(b)
+            .setting("npm.cache_max_bytes", cap.to_string())
+            .unwrap()
+    })
+    .await;
+    let fetch = |name: &'static str| {
+        let (client, url) = (
+            app.client.clone(),
+            format!("{}/npm/{name}/-/{name}-1.0.0.tgz", app.url),
+        );
+        async move { client.get(url).send().await.unwrap().bytes().await.unwrap() }
+    };
+    fetch("aa").await;
+    fetch("bb").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    fetch("aa").await; // aa is now the most recently used
+    assert_eq!(up.tarball_requests(), 2);
+    fetch("cc").await; // over the cap: bb, the least recently used, goes
+    for _ in 0..50 {
+        if app.blob_count() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    fetch("aa").await;
+    assert_eq!(up.tarball_requests(), 3, "aa stayed cached");
+    fetch("bb").await;
+    assert_eq!(up.tarball_requests(), 4, "bb was evicted");
+}
+
+#[tokio::test]
+async fn offline_mode_serves_what_is_cached() {
+    let up = FakeUpstream::start().await;
+    let tgz = up.publish("kept-offline", "1.0.0", json!({}));
+    let mut online = TestApp::start_with(fallback_to(&up.url)).await;
+    let url_path = "/kept-offline/-/kept-offline-1.0.0.tgz";
+    assert_eq!(
+        download(&online, &format!("{}/npm{url_path}", online.url))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    online.stop().await;
+    let dir = online.dir.path().to_path_buf();
+    let asked = (up.packument_requests("kept-offline"), up.tarball_requests());
+    let upstream_url = up.url.clone();
+    let offline = TestApp::start_with(move |b| {
+        fallback_to(&upstream_url)(b)
+            .data_dir(dir)
+            .setting("npm.offline", "true")
+            .unwrap()
+            // Past its max age: only offline mode keeps it from being revalidated.
+            .setting("npm.cache_max_age_secs", "0")
+            .unwrap()
+    })
+    .await;
+    let doc = get(&offline, "/kept-offline").await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.header("x-pantry-cache"), "stale");
+    let (status, body) = download(&offline, &format!("{}/npm{url_path}", offline.url))
+        .await
+        .unwrap();
+    assert_eq!((status, body == tgz), (200, true));
+    get(&offline, "/not-cached").await.error(504);
+    assert_eq!(
+        (up.packument_requests("kept-offline"), up.tarball_requests()),
+        asked,
+        "the upstream was never asked"
+    );
+}
+
+#[tokio::test]
+async fn negative_entries_expire() {
+    let up = FakeUpstream::start().await;
+    let app = TestApp::start_with(|b| {
+        fallback_to(&up.url)(b)
+            .setting("npm.negative_cache_secs", "1")
+            .unwrap()
+    })
+    .await;
+    get(&app, "/later").await.error(404);
+    get(&app, "/later").await.error(404);
+    assert_eq!(up.packument_requests("later"), 1);
+    up.publish("later", "1.0.0", json!({}));
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        get(&app, "/later").await.status,
+        200,
+        "the 404 was forgotten and the new package found"
+    );
+    assert_eq!(up.packument_requests("later"), 2);
+}
+
+#[tokio::test]
+async fn local_versions_names_and_unpublished_names_shadow_nothing() {
+    let up = FakeUpstream::start().await;
+    for (name, version) in [
+        ("@ours/x", "9.0.0"),
+        ("localpkg", "2.0.0"),
+        ("gone-local", "5.0.0"),
+    ] {
+        up.publish(name, version, json!({}));
+    }
+    let app = TestApp::start_with(fallback_to(&up.url)).await;
+    app.npm_publish(&app.tokens.alice, "@ours/x", "1.0.0", "latest")
+        .await;
+    app.npm_publish(&app.tokens.alice, "localpkg", "1.0.0", "latest")
+        .await;
+    get(&app, "/@ours%2fx/-/x-9.0.0.tgz").await.error(404);
+    app.get("/packages/@ours/x/9.0.0").await.error(404);
+    let doc = get(&app, "/localpkg").await.json();
+    assert_eq!(
+        doc["versions"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["1.0.0"]
+    );
+    // A wholly unpublished local name stays ours: the upstream package of that name is not served.
+    app.npm_publish(&app.tokens.alice, "gone-local", "1.0.0", "latest")
+        .await;
+    let rev = get(&app, "/gone-local?write=true").await.json()["_rev"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.npm(
+            Method::DELETE,
+            &format!("/gone-local/-rev/{rev}"),
+            Some(&app.tokens.alice),
+            None
+        )
+        .await
+        .status,
+        200
+    );
+    get(&app, "/gone-local").await.error(404);
+    get(&app, "/gone-local/-/gone-local-5.0.0.tgz")
+        .await
+        .error(404);
+    for name in ["@ours/x", "localpkg", "gone-local"] {
+        assert_eq!(
+            up.packument_requests(name),
+            0,
+            "{name} was looked up upstream"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_corrupted_multi_chunk_tarball_never_completes_at_the_client() {
+    let up = FakeUpstream::start().await;
+    let tgz = up.publish_big("big-tampered", "1.0.0");
+    assert!(tgz.len() > 512 * 1024);
+    let app = TestApp::start_with(fallback_to(&up.url)).await;
+    let url = format!("{}/npm/big-tampered/-/big-tampered-1.0.0.tgz", app.url);
+    up.set(&up.state.corrupt, true);
+    assert!(
+        download(&app, &url).await.is_err(),
+        "the client never gets a complete, bad body"
+    );
+    assert_eq!(app.blob_count(), 0);
+    up.set(&up.state.corrupt, false);
+    let (status, body) = download(&app, &url).await.unwrap();
+    assert_eq!((status, sha256_hex(&body)), (200, sha256_hex(&tgz)));
+}
+
+#[tokio::test]
+async fn the_upstream_token_goes_to_the_upstream_only_and_tarballs_come_from_its_origin() {
+    let up = FakeUpstream::start().await;
+    let elsewhere = FakeUpstream::start().await;
+    let tgz = up.publish("tokened", "1.0.0", json!({}));
+    elsewhere.publish("tokened", "1.0.0", json!({}));
+    // The packument claims the tarball lives on another origin.
+    up.set_tarball_url(
+        "tokened",
+        "1.0.0",
+        &format!("{}tokened/-/tokened-1.0.0.tgz", elsewhere.url),
+    );
+    let app = TestApp::start_with(|b| {
+        fallback_to(&up.url)(b)
+            .setting("npm.upstream_token", "upstream-secret")
+            .unwrap()
+    })
+    .await;
+    assert_eq!(get(&app, "/tokened").await.status, 200);
+    assert_eq!(
+        up.state.last_authorization.lock().unwrap().as_deref(),
+        Some("Bearer upstream-secret")
+    );
+    let (status, body) = download(
+        &app,
+        &format!("{}/npm/tokened/-/tokened-1.0.0.tgz", app.url),
+    )
+    .await
+    .unwrap();
+    assert_eq!((status, body == tgz), (200, true));
+    assert_eq!(
+        up.tarball_requests(),
+        1,
+        "fetched from the upstream's own origin"
+    );
+    assert_eq!(
+        elsewhere.tarball_requests(),
+        0,
+        "never from the other origin"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_misses_against_a_hanging_upstream_fail_fast_together() {
+    let up = FakeUpstream::start().await;
+    up.publish("hanging", "1.0.0", json!({}));
+    up.state.packument_delay_ms.store(5_000, Ordering::SeqCst);
+    let app = TestApp::start_with(fallback_to(&up.url)).await;
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (client, url) = (app.client.clone(), format!("{}/npm/hanging", app.url));
+        tasks.push(tokio::spawn(async move {
+            client.get(url).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 504);
+    }
+    assert_eq!(
+        up.packument_requests("hanging"),
+        1,
+        "one upstream attempt, shared by all"
+    );
+    // Not a timing assertion on speed, only that nobody waited out twenty timeouts in a row.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

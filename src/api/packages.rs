@@ -271,7 +271,7 @@ enum Found {
 impl PackagesApi {
     /// The upstream packument of a name with no local package.
     async fn upstream(&self, name: &str) -> Result<(PackageName, Proxied), ApiError> {
-        let name = PackageName::parse(name, self.core.settings.limits.max_name_length)
+        let name = PackageName::parse_legacy(name, self.core.settings.limits.max_name_length)
             .map_err(|_| package_not_found())?;
         let proxied = self
             .core

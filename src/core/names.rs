@@ -21,6 +21,10 @@ pub struct InvalidName {
 const RESERVED: &[&str] = &["node_modules", "favicon.ico", "__proto__"];
 
 fn check_part(part: &str) -> Result<(), &'static str> {
+    check_part_with(part, false)
+}
+
+fn check_part_with(part: &str, allow_uppercase: bool) -> Result<(), &'static str> {
     if part.is_empty() {
         return Err("a name part is empty");
     }
@@ -33,11 +37,16 @@ fn check_part(part: &str) -> Result<(), &'static str> {
     if RESERVED.contains(&part) {
         return Err("that name is reserved");
     }
-    if part.bytes().any(|b| b.is_ascii_uppercase()) {
+    if !allow_uppercase && part.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err("a name must be lowercase");
     }
     if !part.bytes().all(|b| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'
+        b.is_ascii_lowercase()
+            || (allow_uppercase && b.is_ascii_uppercase())
+            || b.is_ascii_digit()
+            || b == b'-'
+            || b == b'.'
+            || b == b'_'
     }) {
         return Err("a name may contain only a-z, 0-9, `-`, `.` and `_`");
     }
@@ -68,6 +77,33 @@ impl PackageName {
                 check_part(bare).map_err(invalid)?;
             }
             None => check_part(name).map_err(invalid)?,
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    /// Like [`Self::parse`], but also accepting uppercase letters, which old packages on the
+    /// public registry have (`JSONStream`). Only for reading through the npm fallback: nothing
+    /// with such a name can be published here.
+    pub fn parse_legacy(name: &str, max_len: usize) -> Result<Self, InvalidName> {
+        if let Ok(strict) = Self::parse(name, max_len) {
+            return Ok(strict);
+        }
+        let invalid = |reason| InvalidName {
+            name: name.chars().take(100).collect(),
+            reason,
+        };
+        if name.is_empty() || name.len() > max_len || name.trim() != name {
+            return Err(invalid("not a valid package name"));
+        }
+        match name.strip_prefix('@') {
+            Some(scoped) => {
+                let (scope, bare) = scoped
+                    .split_once('/')
+                    .ok_or_else(|| invalid("a scoped name must look like @scope/name"))?;
+                check_part_with(scope, true).map_err(invalid)?;
+                check_part_with(bare, true).map_err(invalid)?;
+            }
+            None => check_part_with(name, true).map_err(invalid)?,
         }
         Ok(Self(name.to_string()))
     }
@@ -186,6 +222,15 @@ mod tests {
         }
         assert!(PackageName::parse(&"a".repeat(215), 214).is_err());
         assert!(PackageName::parse(&"a".repeat(214), 214).is_ok());
+    }
+
+    #[test]
+    fn legacy_names_read_only() {
+        assert!(PackageName::parse("JSONStream", 214).is_err());
+        assert!(PackageName::parse_legacy("JSONStream", 214).is_ok());
+        for bad in ["..", "__proto__", "A B", "@S/../x", "node_modules"] {
+            assert!(PackageName::parse_legacy(bad, 214).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn with_notice(mut resp: Response) -> Response {
 /// Asks the upstream's bulk advisory endpoint; `None` when off, failing or not JSON.
 async fn upstream_bulk(ep: &NpmEndpoint, body: &Value) -> Option<Value> {
     let npm = &ep.core.settings.npm;
-        if !npm.fallback || npm.offline {
+    if !npm.fallback || npm.offline {
         return None;
     }
     let url = format!("{}-/npm/v1/security/advisories/bulk", npm.upstream);

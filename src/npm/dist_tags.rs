@@ -10,7 +10,7 @@ use crate::error::ApiError;
 
 pub async fn list(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
     ep.caller(req).await?;
-    let name = ep.package_name(pkg)?;
+    let name = ep.read_name(pkg)?;
     let not_found = format!("no such package available: {name}");
     let tags = match ep
         .core

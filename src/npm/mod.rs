@@ -344,6 +344,12 @@ impl NpmEndpoint {
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 
+    /// A package name on a read route: also the legacy uppercase names the upstream has.
+    fn read_name(&self, pkg: &str) -> Result<PackageName, ApiError> {
+        PackageName::parse_legacy(pkg, self.core.settings.limits.max_name_length)
+            .map_err(|e| ApiError::not_found(format!("no such package available: {e}")))
+    }
+
     /// Parses a package name from a route; reserved and traversal names were refused earlier.
     fn package_name(&self, pkg: &str) -> Result<PackageName, ApiError> {
         PackageName::parse(pkg, self.core.settings.limits.max_name_length)

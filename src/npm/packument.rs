@@ -395,7 +395,7 @@ fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
 
 pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
     ep.caller(req).await?;
-    let name = ep.package_name(pkg)?;
+    let name = ep.read_name(pkg)?;
     let json_type = "application/json; charset=utf-8";
     let Some(loaded) = load(&ep.core, name.as_str()).await? else {
         let up = proxied(ep, &name).await?;
@@ -422,7 +422,7 @@ pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRes
 /// `GET /{pkg}/{version-or-tag}`: one version document.
 pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str) -> NpmResult {
     ep.caller(req).await?;
-    let name = ep.package_name(pkg)?;
+    let name = ep.read_name(pkg)?;
     let missing_version = || ApiError::not_found(format!("this version doesn't exist: {spec}"));
     let json_type = "application/json; charset=utf-8";
     let Some(loaded) = load(&ep.core, name.as_str()).await? else {
@@ -463,7 +463,7 @@ pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str)
 /// For a name with no local package, the upstream's tarball through the cache.
 pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str) -> NpmResult {
     ep.caller(req).await?;
-    let name = ep.package_name(pkg)?;
+    let name = ep.read_name(pkg)?;
     let missing = || ApiError::not_found(format!("no such file available: {file}"));
     let version = version_of_file(&name, file).ok_or_else(missing)?;
     let is_head = req.method() == poem::http::Method::HEAD;

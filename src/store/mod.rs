@@ -277,8 +277,10 @@ pub trait PackageStore: Send + Sync {
     ) -> StoreResult<Option<PackageRecord>>;
     /// Every package, by name.
     async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>>;
-    /// Whether any local package is in `scope` (`@scope`).
+    /// Whether any local package (or wholly unpublished one) is in `scope` (`@scope`).
     async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool>;
+    /// Whether `name` was a local package that was wholly unpublished (its name stays ours).
+    async fn name_was_local(&self, name: &str) -> StoreResult<bool>;
     /// The blob keys (sha256) of every locally published version.
     async fn local_blob_keys(&self) -> StoreResult<std::collections::HashSet<String>>;
 }

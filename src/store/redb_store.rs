@@ -257,12 +257,27 @@ impl PackageStore for RedbStore {
         let prefix = format!("{scope}/");
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(PACKAGES).map_err(backend)?;
-            let mut range = table.range(prefix.as_str()..).map_err(backend)?;
-            Ok(match range.next() {
-                Some(row) => row.map_err(backend)?.0.value().starts_with(&prefix),
-                None => false,
-            })
+            // A wholly unpublished package still claims its scope.
+            for table in [PACKAGES, NAME_TOMBSTONES] {
+                let table = txn.open_table(table).map_err(backend)?;
+                let mut range = table.range(prefix.as_str()..).map_err(backend)?;
+                if let Some(row) = range.next()
+                    && row.map_err(backend)?.0.value().starts_with(&prefix)
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+    }
+
+    async fn name_was_local(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(NAME_TOMBSTONES).map_err(backend)?;
+            Ok(table.get(name.as_str()).map_err(backend)?.is_some())
         })
         .await
     }

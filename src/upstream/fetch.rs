@@ -78,7 +78,9 @@ pub async fn packument(
     if status == reqwest::StatusCode::NOT_MODIFIED && cached.is_some() {
         return Ok(Fetched::NotModified);
     }
-    if status == reqwest::StatusCode::NOT_FOUND {
+    // Gone, or blocked for legal reasons (what curating mirrors answer for malware): the
+    // package is treated as absent, not as an upstream failure to paper over with a stale copy.
+    if [404, 410, 451].contains(&status.as_u16()) {
         return Ok(Fetched::NotFound);
     }
     if !status.is_success() {
@@ -91,10 +93,28 @@ pub async fn packument(
             .map(str::to_string)
     };
     let (etag, last_modified) = (header("etag"), header("last-modified"));
-    let body = resp.bytes().await.map_err(classify)?;
+    let limit = core.settings.npm.max_packument_bytes;
+    let too_large =
+        || ProxyError::BadUpstream(format!("{url} is larger than npm.max_packument_bytes"));
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(classify)?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     let doc: Value = serde_json::from_slice(&body)
         .map_err(|e| ProxyError::BadUpstream(format!("{url}: not JSON ({e})")))?;
     if !doc.get("versions").is_some_and(Value::is_object) {
+        // npm's answer for a wholly unpublished package: a document with `time.unpublished`.
+        if doc.get("time").and_then(|t| t.get("unpublished")).is_some() {
+            return Ok(Fetched::NotFound);
+        }
         return Err(ProxyError::BadUpstream(format!(
             "{url}: no versions in the packument"
         )));
@@ -140,14 +160,22 @@ pub async fn tarball(
     name: &PackageName,
     version: &str,
     manifest: &Value,
+    one_transfer: tokio::sync::OwnedMutexGuard<()>,
 ) -> Result<TarballSource, ProxyError> {
     let dist = manifest.get("dist").cloned().unwrap_or(Value::Null);
-    let url = dist
-        .get("tarball")
-        .and_then(Value::as_str)
-        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-        .ok_or_else(|| ProxyError::BadUpstream(format!("{name}@{version} has no tarball URL")))?
-        .to_string();
+    // Tarballs come from the upstream's origin only. A `dist.tarball` elsewhere (a mirror that
+    // kept npmjs URLs, or a hostile document pointing at an internal address) is replaced by
+    // the standard path on the upstream; the integrity check still decides what is stored.
+    let upstream = &core.settings.npm.upstream;
+    let url = match dist.get("tarball").and_then(Value::as_str) {
+        Some(declared)
+            if super::origin(declared).is_some()
+                && super::origin(declared) == super::origin(upstream) =>
+        {
+            declared.to_string()
+        }
+        _ => format!("{upstream}{name}/-/{}-{version}.tgz", name.bare()),
+    };
     let expected = Expected::from_dist(&dist).ok_or_else(|| {
         ProxyError::BadUpstream(format!("{name}@{version} has no integrity to verify"))
     })?;
@@ -155,7 +183,7 @@ pub async fn tarball(
         .send()
         .await
         .map_err(classify)?;
-    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+    if [404, 410, 451].contains(&resp.status().as_u16()) {
         return Err(ProxyError::NotFound);
     }
     if !resp.status().is_success() {
@@ -174,11 +202,13 @@ pub async fn tarball(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let job = Transfer {
         core: core.clone_parts(),
+        uses: up.uses.clone(),
         name: name.to_string(),
         version: version.to_string(),
         url,
         expected,
         limit,
+        _one_transfer: one_transfer,
     };
     tokio::spawn(job.run(resp, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -193,6 +223,9 @@ pub async fn tarball(
 /// One tarball coming in from the upstream, forwarded to the client as it arrives.
 struct Transfer {
     core: crate::core::CoreParts,
+    uses: super::PendingUses,
+    /// Held until the transfer ends, so concurrent requests for this tarball wait for it.
+    _one_transfer: tokio::sync::OwnedMutexGuard<()>,
     name: String,
     version: String,
     url: String,
@@ -295,7 +328,9 @@ impl Transfer {
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(pkg.name = %self.name, pkg.version = %self.version, size_bytes = size, "cached an upstream tarball");
-        super::prune::enforce_cap(&self.core).await;
+        // The cap is enforced off the request path.
+        let (parts, uses) = (self.core.clone(), self.uses.clone());
+        tokio::spawn(async move { super::prune::enforce_cap(&parts, &uses).await });
         Ok(())
     }
 }

@@ -95,35 +95,98 @@ pub struct Proxied {
     pub freshness: Freshness,
 }
 
-/// The fallback's state: the HTTP client, per-name locks, and pending tarball uses.
+/// Pending "last used" times of cached tarballs: (name, version, when).
+pub type PendingUses = Arc<Mutex<Vec<(String, String, OffsetDateTime)>>>;
+
+/// After an upstream failure for a name, how long further requests skip the upstream and answer
+/// at once (stale copy or error) instead of each waiting out another timeout.
+const FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The fallback's state: the HTTP client, per-name locks, recent failures, pending tarball uses.
 pub struct Upstream {
     client: reqwest::Client,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    uses: Mutex<Vec<(String, String, OffsetDateTime)>>,
+    failures: Mutex<HashMap<String, (std::time::Instant, bool)>>,
+    uses: PendingUses,
+}
+
+/// `scheme://host:port` of a URL, for same-origin checks.
+pub(crate) fn origin(url: &str) -> Option<(String, String, u16)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some((
+        u.scheme().to_string(),
+        u.host_str()?.to_string(),
+        u.port_or_known_default()?,
+    ))
 }
 
 impl Upstream {
-    pub fn new(timeout: std::time::Duration) -> Self {
+    /// `timeout` bounds connecting and each wait for data (headers included), not a whole
+    /// transfer: a large tarball that keeps flowing is never cut off.
+    pub fn new(upstream: &str, timeout: std::time::Duration) -> Self {
+        let home = origin(upstream);
+        // Redirects are followed only within the upstream's origin: an upstream answer can
+        // never make this server fetch from somewhere else.
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() < 5 && origin(attempt.url().as_str()) == home {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
         let client = reqwest::Client::builder()
-            .timeout(timeout)
             .connect_timeout(timeout)
+            .read_timeout(timeout)
+            .redirect(policy)
             .user_agent(concat!("pantry-registry/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds");
         Self {
             client,
             locks: Mutex::default(),
-            uses: Mutex::default(),
+            failures: Mutex::default(),
+            uses: PendingUses::default(),
         }
     }
 
-    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("lock map");
         // Forget locks nobody holds any more, so the map stays as small as the traffic.
         if locks.len() > 1024 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(name.to_string()).or_default().clone()
+        locks.entry(key.to_string()).or_default().clone()
+    }
+
+    /// The error of a failure for `name` within [`FAILURE_MEMORY`], if any.
+    fn recent_failure(&self, name: &str) -> Option<ProxyError> {
+        let failures = self.failures.lock().expect("failures lock");
+        let (at, timeout) = failures.get(name)?;
+        (at.elapsed() < FAILURE_MEMORY).then(|| {
+            if *timeout {
+                ProxyError::Timeout
+            } else {
+                ProxyError::Unreachable("it failed moments ago".into())
+            }
+        })
+    }
+
+    fn record_outcome(&self, name: &str, error: Option<&ProxyError>) {
+        let mut failures = self.failures.lock().expect("failures lock");
+        match error {
+            Some(e) => {
+                if failures.len() > 10_000 {
+                    failures.retain(|_, (at, _)| at.elapsed() < FAILURE_MEMORY);
+                }
+                failures.insert(
+                    name.to_string(),
+                    (std::time::Instant::now(), matches!(e, ProxyError::Timeout)),
+                );
+            }
+            None => {
+                failures.remove(name);
+            }
+        }
     }
 
     /// Whether `name` may be looked up upstream at all.
@@ -138,7 +201,9 @@ impl Upstream {
         {
             return Ok(false);
         }
-        Ok(true)
+        // A name unpublished here stays ours: an upstream package of that name must not take
+        // its place for the projects that depended on it.
+        Ok(!core.store.name_was_local(name.as_str()).await?)
     }
 
     /// The upstream packument of `name` (a name with no local package).
@@ -168,7 +233,15 @@ impl Upstream {
                 None => Err(ProxyError::Offline),
             };
         }
-        match fetch::packument(self, core, name, usable).await {
+        if let Some(e) = self.recent_failure(name.as_str()) {
+            return match usable {
+                Some(c) => from_cache(c, Freshness::Stale),
+                None => Err(e),
+            };
+        }
+        let fetched = fetch::packument(self, core, name, usable).await;
+        self.record_outcome(name.as_str(), fetched.as_ref().err());
+        match fetched {
             Ok(fetch::Fetched::Fresh {
                 doc,
                 etag,
@@ -250,7 +323,19 @@ impl Upstream {
         if core.settings.npm.offline {
             return Err(ProxyError::Offline);
         }
-        fetch::tarball(self, core, name, version, manifest).await
+        // One transfer per tarball: later requests wait for it, then read the stored copy.
+        let guard = self
+            .lock_for(&format!("{name}@{version}\0tarball"))
+            .lock_owned()
+            .await;
+        if let Some(stored) = core.store.proxied_tarball(name.as_str(), version).await?
+            && let Some(key) = crate::blobs::BlobKey::parse(&stored.sha256)
+            && let Ok(bytes) = core.blobs.get(&key).await
+        {
+            self.note_use(name.as_str(), version);
+            return Ok(TarballSource::Stored(bytes));
+        }
+        fetch::tarball(self, core, name, version, manifest, guard).await
     }
 
     fn note_use(&self, name: &str, version: &str) {
@@ -263,10 +348,7 @@ impl Upstream {
 
     /// Writes pending "last used" times of cached tarballs (with the download counts).
     pub async fn flush_uses(&self, core: &Core) {
-        let uses = std::mem::take(&mut *self.uses.lock().expect("uses lock"));
-        if let Err(e) = core.store.touch_proxied_tarballs(uses).await {
-            tracing::warn!(error = %e, "could not record cached tarball uses");
-        }
+        prune::flush_uses(&core.clone_parts(), &self.uses).await;
     }
 }
 

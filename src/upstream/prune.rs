@@ -104,13 +104,23 @@ pub async fn prune(
     Ok(report)
 }
 
-/// Applies `npm.cache_max_bytes` after a tarball was added. One eviction at a time.
-pub async fn enforce_cap(parts: &CoreParts) {
+/// Writes pending "last used" times of cached tarballs.
+pub async fn flush_uses(parts: &CoreParts, pending: &super::PendingUses) {
+    let uses = std::mem::take(&mut *pending.lock().expect("uses lock"));
+    if let Err(e) = parts.store.touch_proxied_tarballs(uses).await {
+        tracing::warn!(error = %e, "could not record cached tarball uses");
+    }
+}
+
+/// Applies `npm.cache_max_bytes` after a tarball was added. One eviction at a time; pending
+/// uses are written first, so "least recently used" is up to date.
+pub async fn enforce_cap(parts: &CoreParts, pending: &super::PendingUses) {
     static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     if parts.cache_max_bytes == 0 {
         return;
     }
     let _one = RUNNING.lock().await;
+    flush_uses(parts, pending).await;
     match prune(parts, None, Some(parts.cache_max_bytes)).await {
         Ok(r) if r.tarballs_removed > 0 => tracing::info!(
             tarballs = r.tarballs_removed,

@@ -19,6 +19,8 @@ pub struct State {
     packuments: Mutex<HashMap<String, Value>>,
     tarballs: Mutex<HashMap<String, Vec<u8>>>,
     packument_requests: Mutex<HashMap<String, u64>>,
+    /// The Authorization header of the last packument request.
+    pub last_authorization: Mutex<Option<String>>,
     tarball_requests: AtomicU64,
     /// Answer every request with 503.
     pub down: AtomicBool,
@@ -90,6 +92,11 @@ impl Endpoint for Handler {
             .unwrap()
             .entry(path.clone())
             .or_default() += 1;
+        *s.last_authorization.lock().unwrap() = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let delay = s.packument_delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -136,7 +143,30 @@ impl FakeUpstream {
     /// Adds `name@version` (its tarball, integrity and publish time); it becomes `latest`.
     pub fn publish(&self, name: &str, version: &str, dependencies: Value) -> Vec<u8> {
         let manifest = json!({"name": name, "version": version, "description": "from upstream", "dependencies": dependencies});
-        let tgz = npm_tarball(&manifest);
+        self.publish_tarball(name, version, manifest.clone(), npm_tarball(&manifest))
+    }
+
+    /// Like [`Self::publish`] with about 1 MiB of incompressible content, so a transfer spans
+    /// many chunks.
+    pub fn publish_big(&self, name: &str, version: &str) -> Vec<u8> {
+        let manifest = json!({"name": name, "version": version});
+        let noise: Vec<u8> = (0..32_768u32)
+            .flat_map(|i| sha2::Sha256::digest(i.to_le_bytes()).to_vec())
+            .collect();
+        let tgz = super::tarball_with(&[
+            ("package/package.json", manifest.to_string().into_bytes()),
+            ("package/noise.bin", noise),
+        ]);
+        self.publish_tarball(name, version, manifest, tgz)
+    }
+
+    /// Points a version's `dist.tarball` somewhere else (another origin).
+    pub fn set_tarball_url(&self, name: &str, version: &str, url: &str) {
+        self.state.packuments.lock().unwrap().get_mut(name).unwrap()["versions"][version]["dist"]
+            ["tarball"] = json!(url);
+    }
+
+    fn publish_tarball(&self, name: &str, version: &str, manifest: Value, tgz: Vec<u8>) -> Vec<u8> {
         let bare = name.rsplit('/').next().unwrap();
         let file = format!("{name}/-/{bare}-{version}.tgz");
         let integrity = format!(

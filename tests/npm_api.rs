@@ -182,8 +182,17 @@ async fn packuments_revalidate_with_etags_and_gzip() {
     let after = get_with(&app, "/etagged", &[("if-none-match", &etag)]).await;
     assert_eq!(after.status, 200);
     assert!(after.json()["versions"]["1.0.1"].is_object());
-    // gzip when asked (reqwest here does not decompress, so the bytes are the wire bytes).
-    let gz = get_with(&app, "/etagged", &[("accept-encoding", "gzip")]).await;
+    // gzip when asked.
+    // A client that leaves the encoding alone, to see the wire bytes.
+    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let gz = common::Response::from(
+        raw.get(format!("{}/npm/etagged", app.url))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(gz.header("content-encoding"), "gzip");
     let mut text = String::new();
     std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body[..]), &mut text)

@@ -14,6 +14,7 @@ pub mod http;
 pub mod npm;
 pub mod store;
 pub mod upstream;
+pub mod zig;
 
 pub use app::{BuildError, CreatedToken, Registry, RegistryBuilder};
 pub use config::Settings;

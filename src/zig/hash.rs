@@ -1,0 +1,647 @@
+//! The Zig package hash, computed exactly as `zig fetch` computes it (0.14 to 0.17), and the
+//! legacy `1220…` multihash of the same digest (0.11 to 0.13).
+//!
+//! What zig does, and therefore what this does (see `shared/reference/zig-hash.md`):
+//! 1. Unpack the archive (tar, tar.gz, tar.xz, tar.zst or zip) in memory, with zig's path
+//!    rules: `.` and empty components dropped, `..` popping one, an escape or absolute path an
+//!    error; only regular files, directories and symlinks allowed in a tar.
+//! 2. Strip the single top-level directory when every entry shares one.
+//! 3. Read `build.zig.zon` at the package root (a package without one is "naked": `N`, `V`).
+//! 4. Keep the files that `paths` includes (whole path components; `""`/`.` means all).
+//! 5. Hash each kept file as `SHA-256(path ‖ 0 ‖ 0 ‖ bytes)` and each symlink as
+//!    `SHA-256(path ‖ target)`, sort by path bytes, and hash the concatenation.
+//! 6. Encode `name-version-base64url(id ‖ size ‖ digest[..25])`, and `1220` + hex(digest).
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use super::zon::{self, Manifest};
+
+/// The archive formats zig unpacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Tar,
+    TarGz,
+    TarXz,
+    TarZst,
+    Zip,
+}
+
+impl ArchiveKind {
+    /// Recognises an archive by its first bytes; anything else that looks like a tar is a tar.
+    pub fn detect(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Self::TarGz)
+        } else if bytes.starts_with(b"\xfd7zXZ\x00") {
+            Some(Self::TarXz)
+        } else if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Self::TarZst)
+        } else if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            Some(Self::Zip)
+        } else if bytes.len() >= 512 && &bytes[257..262] == b"ustar" {
+            Some(Self::Tar)
+        } else if bytes.len() >= 512 && bytes.len().is_multiple_of(512) {
+            // Old v7 tars have no magic; a header checksum check would be the next step.
+            Some(Self::Tar)
+        } else {
+            None
+        }
+    }
+
+    /// The file extension zig recognises for this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Tar => "tar",
+            Self::TarGz => "tar.gz",
+            Self::TarXz => "tar.xz",
+            Self::TarZst => "tar.zst",
+            Self::Zip => "zip",
+        }
+    }
+
+    /// The `Content-Type` every zig version from 0.12 (0.13 for zip) maps to this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Tar => "application/x-tar",
+            Self::TarGz => "application/gzip",
+            Self::TarXz => "application/x-xz",
+            Self::TarZst => "application/zstd",
+            Self::Zip => "application/zip",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ZigError {
+    #[error("not an archive zig can unpack (tar, tar.gz, tar.xz, tar.zst or zip)")]
+    NotAnArchive,
+    #[error("the archive is corrupt or truncated: {0}")]
+    Corrupt(String),
+    #[error("path escapes the package: {0:?}")]
+    Escape(String),
+    #[error("duplicate path in the archive: {0:?}")]
+    Duplicate(String),
+    #[error("unsupported tar entry type for {0:?} (only files, directories and symlinks)")]
+    Unsupported(String),
+    #[error("the archive unpacks to more than {0} bytes")]
+    TooLarge(u64),
+    #[error("the archive has more than {0} entries")]
+    TooManyEntries(u64),
+    #[error(transparent)]
+    Manifest(#[from] zon::ZonError),
+    #[error("build.zig.zon is not valid UTF-8")]
+    ManifestEncoding,
+    #[error("missing top-level 'paths' field")]
+    MissingPaths,
+}
+
+/// Bounds on what an upload may unpack to.
+#[derive(Debug, Clone, Copy)]
+pub struct UnpackLimits {
+    pub max_unpacked_bytes: u64,
+    pub max_entries: u64,
+}
+
+/// A file or symlink of the unpacked package, by its stripped path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File(Vec<u8>),
+    Symlink(Vec<u8>),
+}
+
+/// An archive unpacked in memory the way zig unpacks it.
+#[derive(Debug, Clone, Default)]
+pub struct Unpacked {
+    /// Stripped path -> file or symlink. Directories are not kept (they never count).
+    pub entries: BTreeMap<String, Entry>,
+    /// The stripped top-level directory (empty when none was stripped).
+    pub root: String,
+    /// Stripped paths of tar entries zig cannot unpack; an error only if `paths` includes one.
+    pub unsupported: Vec<String>,
+}
+
+/// zig's path sanitising: drop empty and `.` components, let `..` pop one. `None` when the
+/// path is absolute or escapes the root.
+pub fn sanitize(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out.join("/"))
+}
+
+/// Tracks zig's "single top-level directory" rule while entries are read.
+#[derive(Default)]
+struct RootTracker {
+    seen: bool,
+    root: String,
+}
+
+impl RootTracker {
+    fn see(&mut self, path: &str, is_dir: bool) {
+        if path.is_empty() {
+            return;
+        }
+        let candidate = match path.split_once('/') {
+            Some((first, _)) => first,
+            None if is_dir => path,
+            None => "",
+        };
+        if !self.seen {
+            self.seen = true;
+            self.root = candidate.to_string();
+        } else if !self.root.is_empty() && candidate != self.root {
+            self.root.clear();
+        }
+    }
+}
+
+fn strip<'a>(path: &'a str, root: &str) -> &'a str {
+    if !root.is_empty()
+        && let Some(rest) = path.strip_prefix(root)
+        && let Some(rest) = rest.strip_prefix('/')
+    {
+        return rest;
+    }
+    path
+}
+
+/// Reads at most `limit` bytes; one more is [`ZigError::TooLarge`].
+fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ZigError> {
+    let mut out = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+    if out.len() as u64 > limit {
+        return Err(ZigError::TooLarge(limit));
+    }
+    Ok(out)
+}
+
+fn decompress(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<Vec<u8>, ZigError> {
+    // The tar stream may exceed the unpacked file bytes by its headers.
+    let limit = limits
+        .max_unpacked_bytes
+        .saturating_add(limits.max_entries.saturating_mul(1536))
+        .saturating_add(10_240);
+    match kind {
+        ArchiveKind::Tar | ArchiveKind::Zip => Ok(bytes.to_vec()),
+        ArchiveKind::TarGz => read_bounded(flate2::read::MultiGzDecoder::new(bytes), limit),
+        ArchiveKind::TarZst => {
+            let decoder = zstd::stream::read::Decoder::new(bytes)
+                .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+            read_bounded(decoder, limit)
+        }
+        ArchiveKind::TarXz => {
+            let mut out = LimitedWriter {
+                buf: Vec::new(),
+                limit,
+            };
+            lzma_rs::xz_decompress(&mut io::BufReader::new(bytes), &mut out).map_err(|e| {
+                if out.buf.len() as u64 >= limit {
+                    ZigError::TooLarge(limits.max_unpacked_bytes)
+                } else {
+                    ZigError::Corrupt(e.to_string())
+                }
+            })?;
+            Ok(out.buf)
+        }
+    }
+}
+
+struct LimitedWriter {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+impl io::Write for LimitedWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if (self.buf.len() + data.len()) as u64 > self.limit {
+            return Err(io::Error::other("decompressed data exceeds the limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Budget {
+    limits: UnpackLimits,
+    entries: u64,
+    bytes: u64,
+}
+
+impl Budget {
+    fn entry(&mut self) -> Result<(), ZigError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(ZigError::TooManyEntries(self.limits.max_entries));
+        }
+        Ok(())
+    }
+
+    fn bytes(&mut self, n: u64) -> Result<(), ZigError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.limits.max_unpacked_bytes {
+            return Err(ZigError::TooLarge(self.limits.max_unpacked_bytes));
+        }
+        Ok(())
+    }
+}
+
+/// Unpacks an archive of `kind` the way zig does, within `limits`.
+pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<Unpacked, ZigError> {
+    let data = decompress(bytes, kind, limits)?;
+    let mut budget = Budget {
+        limits,
+        entries: 0,
+        bytes: 0,
+    };
+    let mut raw: Vec<(String, Entry)> = Vec::new();
+    let mut unsupported_raw = Vec::new();
+    let mut root = RootTracker::default();
+    if kind == ArchiveKind::Zip {
+        let mut zip = zip::ZipArchive::new(io::Cursor::new(&data[..]))
+            .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+        let mut first = true;
+        for i in 0..zip.len() {
+            budget.entry()?;
+            let mut file = zip
+                .by_index(i)
+                .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+            let name = file
+                .name()
+                .map_err(|e| ZigError::Corrupt(e.to_string()))?
+                .replace('\\', "/");
+            if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+                return Err(ZigError::Escape(name));
+            }
+            let is_dir = name.ends_with('/');
+            if first {
+                first = false;
+                root.seen = true;
+                root.root = name
+                    .split_once('/')
+                    .map(|(r, _)| r.to_string())
+                    .unwrap_or_default();
+            } else if !root.root.is_empty() && !name.starts_with(&format!("{}/", root.root)) {
+                root.root.clear();
+            }
+            if is_dir {
+                continue;
+            }
+            budget.bytes(file.size())?;
+            let mut content = Vec::new();
+            file.read_to_end(&mut content)
+                .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+            raw.push((name, Entry::File(content)));
+        }
+    } else {
+        let mut archive = tar::Archive::new(&data[..]);
+        let entries = archive
+            .entries()
+            .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| ZigError::Corrupt(e.to_string()))?;
+            let kind = entry.header().entry_type();
+            if kind == tar::EntryType::XGlobalHeader {
+                continue;
+            }
+            budget.entry()?;
+            let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let is_dir = kind == tar::EntryType::Directory;
+            let is_file = kind == tar::EntryType::Regular;
+            let is_link = kind == tar::EntryType::Symlink;
+            if !(is_dir || is_file || is_link) {
+                unsupported_raw.push(sanitize(&raw_path).unwrap_or(raw_path));
+                continue;
+            }
+            let path = sanitize(&raw_path).ok_or_else(|| ZigError::Escape(raw_path.clone()))?;
+            if path.is_empty() && !is_dir {
+                return Err(ZigError::Escape(raw_path));
+            }
+            root.see(&path, is_dir);
+            if is_dir {
+                continue;
+            }
+            if is_file {
+                budget.bytes(entry.size())?;
+                let mut content = Vec::with_capacity(entry.size().min(1 << 20) as usize);
+                entry
+                    .read_to_end(&mut content)
+                    .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+                raw.push((path, Entry::File(content)));
+            } else {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| t.into_owned())
+                    .unwrap_or_default();
+                raw.push((path, Entry::Symlink(target)));
+            }
+        }
+    }
+    let root = root.root;
+    let mut entries = BTreeMap::new();
+    for (path, entry) in raw {
+        let rel = strip(&path, &root).to_string();
+        if entries.insert(rel.clone(), entry).is_some() {
+            return Err(ZigError::Duplicate(rel));
+        }
+    }
+    let unsupported = unsupported_raw
+        .iter()
+        .map(|p| strip(p, &root).to_string())
+        .collect();
+    Ok(Unpacked {
+        entries,
+        root,
+        unsupported,
+    })
+}
+
+/// Whether `paths` (already normalised) includes `rel`: whole path components.
+pub fn included(paths: Option<&[String]>, rel: &str) -> bool {
+    let Some(paths) = paths else { return true };
+    if paths.iter().any(|p| p.is_empty() || p == "." || p == rel) {
+        return true;
+    }
+    let mut dir = rel;
+    while let Some((parent, _)) = dir.rsplit_once('/') {
+        if paths.iter().any(|p| p == parent) {
+            return true;
+        }
+        dir = parent;
+    }
+    false
+}
+
+/// The result of hashing a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageHash {
+    /// `name-version-<44 base64url>` (what zig 0.14+ writes), `N-V-…` for a naked package.
+    pub hash: String,
+    /// `1220` + hex of the digest (what zig 0.11–0.13 write).
+    pub legacy: String,
+    pub digest: [u8; 32],
+    /// Bytes of the hashed regular files (symlinks count 0).
+    pub total_size: u64,
+    pub package_id: u32,
+    /// Files and symlinks hashed.
+    pub file_count: usize,
+}
+
+/// The package id zig gives a package without build.zig.zon.
+pub const NAKED_ID: u32 = 0xffff;
+
+/// Hashes an unpacked package as zig would for `name`/`version`/`id` and `paths`.
+pub fn hash_unpacked(
+    unpacked: &Unpacked,
+    name_version: Option<(&str, &str)>,
+    package_id: u32,
+    paths: Option<&[String]>,
+) -> Result<PackageHash, ZigError> {
+    if let Some(bad) = unpacked.unsupported.iter().find(|p| included(paths, p)) {
+        return Err(ZigError::Unsupported(bad.clone()));
+    }
+    let mut hashed: Vec<(&str, [u8; 32])> = Vec::new();
+    let mut total: u64 = 0;
+    for (rel, entry) in &unpacked.entries {
+        if !included(paths, rel) {
+            continue;
+        }
+        let mut h = Sha256::new();
+        h.update(rel.as_bytes());
+        match entry {
+            Entry::File(data) => {
+                h.update([0u8, 0u8]);
+                h.update(data);
+                total += data.len() as u64;
+            }
+            Entry::Symlink(target) => h.update(target),
+        }
+        hashed.push((rel.as_str(), h.finalize().into()));
+    }
+    // BTreeMap order is already byte order of the paths.
+    let mut outer = Sha256::new();
+    for (_, h) in &hashed {
+        outer.update(h);
+    }
+    let digest: [u8; 32] = outer.finalize().into();
+    let size32 = total.min(u32::MAX as u64) as u32;
+    let mut plus = Vec::with_capacity(33);
+    plus.extend_from_slice(&package_id.to_le_bytes());
+    plus.extend_from_slice(&size32.to_le_bytes());
+    plus.extend_from_slice(&digest[..25]);
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&plus);
+    let (name, version) = name_version.unwrap_or(("N", "V"));
+    Ok(PackageHash {
+        hash: format!("{name}-{version}-{encoded}"),
+        legacy: format!("1220{}", hex::encode(digest)),
+        digest,
+        total_size: total,
+        package_id,
+        file_count: hashed.len(),
+    })
+}
+
+/// A package read from an archive: its manifest (if any) and its hash.
+#[derive(Debug, Clone)]
+pub struct HashedPackage {
+    pub kind: ArchiveKind,
+    pub manifest: Option<Manifest>,
+    pub unpacked: Unpacked,
+    pub hash: PackageHash,
+}
+
+/// Unpacks and hashes an archive as `zig fetch <url>` would. With `as_dependency`, a missing
+/// `paths` means everything (as when the package is fetched from another build.zig.zon);
+/// otherwise it is an error, as on zig's command line.
+pub fn hash_archive(
+    bytes: &[u8],
+    limits: UnpackLimits,
+    as_dependency: bool,
+) -> Result<HashedPackage, ZigError> {
+    let kind = ArchiveKind::detect(bytes).ok_or(ZigError::NotAnArchive)?;
+    let unpacked = unpack(bytes, kind, limits)?;
+    let manifest = match unpacked.entries.get("build.zig.zon") {
+        Some(Entry::File(text)) => {
+            let text = std::str::from_utf8(text).map_err(|_| ZigError::ManifestEncoding)?;
+            Some(zon::parse_manifest(text)?)
+        }
+        _ => None,
+    };
+    let hash = match &manifest {
+        Some(m) => {
+            let paths = match (&m.paths, as_dependency) {
+                (Some(p), _) => Some(p.as_slice()),
+                (None, true) => None,
+                (None, false) => return Err(ZigError::MissingPaths),
+            };
+            hash_unpacked(
+                &unpacked,
+                Some((&m.name, &m.version)),
+                m.package_id(),
+                paths,
+            )?
+        }
+        None => hash_unpacked(&unpacked, None, NAKED_ID, None)?,
+    };
+    Ok(HashedPackage {
+        kind,
+        manifest,
+        unpacked,
+        hash,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const VECTORS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/zig-vectors"
+    );
+
+    fn limits() -> UnpackLimits {
+        UnpackLimits {
+            max_unpacked_bytes: 64 << 20,
+            max_entries: 10_000,
+        }
+    }
+
+    #[test]
+    fn paths_match_whole_components() {
+        let p = vec!["src".to_string(), "build.zig".to_string()];
+        assert!(included(Some(&p), "src/a.zig"));
+        assert!(included(Some(&p), "src/deep/b.zig"));
+        assert!(included(Some(&p), "build.zig"));
+        assert!(!included(Some(&p), "srcx/a.zig"));
+        assert!(!included(Some(&p), "README.md"));
+        assert!(included(Some(&[".".to_string()]), "anything/at/all"));
+    }
+
+    #[test]
+    fn sanitising_follows_zig() {
+        assert_eq!(sanitize("./a//b/./c").as_deref(), Some("a/b/c"));
+        assert_eq!(sanitize("a/../b").as_deref(), Some("b"));
+        assert_eq!(sanitize("../x"), None);
+        assert_eq!(sanitize("/etc/passwd"), None);
+        assert_eq!(sanitize("./").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn every_public_vector_hashes_as_zig_printed() {
+        let vectors: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(format!("{VECTORS}/vectors.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(vectors.len() >= 19);
+        for v in &vectors {
+            let file = v["file"].as_str().unwrap();
+            let bytes = std::fs::read(format!("{VECTORS}/{file}")).unwrap();
+            let cli = hash_archive(&bytes, limits(), false);
+            let dep = hash_archive(&bytes, limits(), true);
+            match v["hash"].as_str() {
+                Some(expected) => {
+                    let got = cli.unwrap_or_else(|e| panic!("{file}: {e}"));
+                    assert_eq!(got.hash.hash, expected, "{file}");
+                    assert_eq!(
+                        Some(got.hash.legacy.as_str()),
+                        v["legacy_multihash"].as_str(),
+                        "{file}"
+                    );
+                    assert_eq!(
+                        got.hash.total_size,
+                        v["total_size"].as_u64().unwrap(),
+                        "{file}"
+                    );
+                    assert_eq!(
+                        got.unpacked.root,
+                        v["stripped_root_dir"].as_str().unwrap_or(""),
+                        "{file}"
+                    );
+                }
+                None => {
+                    let expected_error = v["expect_error"].as_str().unwrap();
+                    match cli {
+                        // zig 0.17 rejects old-style manifests; we accept them for 0.14/0.15
+                        // users and give the 0.14-compatible hash.
+                        Ok(got) => {
+                            assert!(
+                                got.manifest.as_ref().is_some_and(|m| m.old_style),
+                                "{file}: {expected_error}"
+                            );
+                            assert_eq!(
+                                Some(got.hash.hash.as_str()),
+                                v["hash_0_14_compat"].as_str(),
+                                "{file}"
+                            );
+                            assert_eq!(
+                                Some(got.hash.legacy.as_str()),
+                                v["legacy_multihash"].as_str(),
+                                "{file}"
+                            );
+                        }
+                        Err(e) => {
+                            let key = expected_error.split(':').next().unwrap();
+                            assert!(
+                                e.to_string().contains(key),
+                                "{file}: got {e}, zig said {expected_error}"
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(dep_hash) = v["dependency_hash"].as_str() {
+                assert_eq!(dep.unwrap().hash.hash, dep_hash, "{file} as a dependency");
+            }
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let bytes = std::fs::read(format!("{VECTORS}/plain_pkg-1.0.0.tar.gz")).unwrap();
+        let tight = UnpackLimits {
+            max_unpacked_bytes: 100,
+            max_entries: 10_000,
+        };
+        assert!(matches!(
+            hash_archive(&bytes, tight, false),
+            Err(ZigError::TooLarge(_))
+        ));
+        let few = UnpackLimits {
+            max_unpacked_bytes: 1 << 20,
+            max_entries: 1,
+        };
+        assert!(matches!(
+            hash_archive(&bytes, few, false),
+            Err(ZigError::TooManyEntries(1))
+        ));
+        assert!(matches!(
+            hash_archive(b"not an archive", limits(), false),
+            Err(ZigError::NotAnArchive)
+        ));
+        assert!(matches!(
+            hash_archive(&bytes[..bytes.len() / 2], limits(), false),
+            Err(ZigError::Corrupt(_))
+        ));
+    }
+}

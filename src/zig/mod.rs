@@ -1,0 +1,4 @@
+//! Zig packages: the `build.zig.zon` manifest and the package hash exactly as zig computes it.
+
+pub mod hash;
+pub mod zon;

@@ -208,6 +208,13 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
+    /// Deletes blobs that nothing references (see [`crate::upstream::prune::gc`]).
+    pub async fn gc(&self) -> Result<crate::upstream::prune::GcReport, String> {
+        crate::upstream::prune::gc(&self.core.clone_parts())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Revokes a token by its public id; `false` if there was none.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
         self.core

@@ -61,6 +61,8 @@ enum Command {
     /// The npm fallback's cache of upstream packages (stop the server first).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Delete tarball blobs nothing references any more (stop the server first).
+    Gc,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -405,6 +407,19 @@ pub fn main() -> ExitCode {
         Command::Token(cmd) => runtime.block_on(token(layers, cmd)),
         Command::User(cmd) => runtime.block_on(user(layers, cmd)),
         Command::Cache(cmd) => runtime.block_on(cache(layers, cmd)),
+        Command::Gc => runtime.block_on(async {
+            let registry = crate::Registry::builder()
+                .layers(layers)
+                .build()
+                .await
+                .map_err(|e| e.to_string())?;
+            let report = registry.gc().await?;
+            println!(
+                "Removed {} unreferenced blobs ({} bytes).",
+                report.blobs_removed, report.bytes_freed
+            );
+            Ok(())
+        }),
         Command::Config(ConfigCommand::Show) => layers
             .resolve()
             .map(|_| print!("{}", layers.render()))

@@ -1399,3 +1399,48 @@ async fn shrinkwrap_and_native_builds_are_announced_to_installers() {
         false
     );
 }
+
+#[tokio::test]
+async fn gc_removes_only_blobs_nothing_references() {
+    let mut app = TestApp::start().await;
+    let (_, kept) = app
+        .npm_publish(&app.tokens.alice, "collected", "1.0.0", "latest")
+        .await;
+    app.npm_publish(&app.tokens.alice, "collected", "1.1.0", "latest")
+        .await;
+    let mut d = get_with(&app, "/collected?write=true", &[]).await.json();
+    let rev = d["_rev"].as_str().unwrap().to_string();
+    d["versions"].as_object_mut().unwrap().remove("1.1.0");
+    let r = app
+        .npm(
+            Method::PUT,
+            &format!("/collected/-rev/{rev}"),
+            Some(&app.tokens.alice),
+            Some(d),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        app.blob_count(),
+        2,
+        "the unpublished version's blob is still on disk"
+    );
+    app.stop().await;
+    let data = app.dir.path().to_str().unwrap().to_string();
+    let (ok, out, err) = common::run_bin(&["gc", "--data-dir", &data], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Removed 1 unreferenced blobs"), "{out}");
+    assert_eq!(app.blob_count(), 1);
+    let kept_blob = app
+        .dir
+        .path()
+        .join("blobs/sha256")
+        .join(&sha256_hex(&kept)[..2])
+        .join(sha256_hex(&kept));
+    assert!(
+        kept_blob.exists(),
+        "the published version keeps its tarball"
+    );
+    let (_, out, _) = common::run_bin(&["gc", "--data-dir", &data], &[]);
+    assert!(out.contains("Removed 0 unreferenced blobs"), "{out}");
+}

@@ -76,6 +76,31 @@ impl BlobStore for FsBlobStore {
         }
     }
 
+    async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError> {
+        let root = self.root.join("sha256");
+        let listed =
+            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(BlobKey, u64)>> {
+                let mut out = Vec::new();
+                for fan in std::fs::read_dir(&root)? {
+                    let fan = fan?;
+                    if !fan.file_type()?.is_dir() {
+                        continue;
+                    }
+                    for blob in std::fs::read_dir(fan.path())? {
+                        let blob = blob?;
+                        // Only names that are keys are blobs; anything else is not ours to touch.
+                        if let Some(key) = blob.file_name().to_str().and_then(BlobKey::parse) {
+                            out.push((key, blob.metadata()?.len()));
+                        }
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(listed)
+    }
+
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
         match tokio::fs::remove_file(self.path_of(key)).await {
             Ok(()) => Ok(()),

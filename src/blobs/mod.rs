@@ -44,4 +44,6 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &BlobKey) -> Result<Bytes, BlobError>;
     /// Removes a blob; removing a missing one is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+    /// Every stored blob with its size in bytes.
+    async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError>;
 }

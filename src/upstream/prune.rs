@@ -131,3 +131,44 @@ pub async fn enforce_cap(parts: &CoreParts, pending: &super::PendingUses) {
         Err(e) => tracing::warn!(error = %e, "could not enforce npm.cache_max_bytes"),
     }
 }
+
+/// What `gc` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub blobs_removed: usize,
+    pub bytes_freed: u64,
+}
+
+/// Deletes blobs nothing references: neither a published version nor a cached upstream
+/// tarball (left by unpublished versions, or by an upload that lost a race). Run it with the
+/// server stopped, so no upload is between writing its blob and committing its record.
+pub async fn gc(parts: &CoreParts) -> StoreResult<GcReport> {
+    let mut referenced: HashSet<String> = parts.store.local_blob_keys().await?;
+    referenced.extend(
+        parts
+            .store
+            .list_proxied_tarballs()
+            .await?
+            .into_iter()
+            .map(|t| t.sha256),
+    );
+    let blobs = parts
+        .blobs
+        .list()
+        .await
+        .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
+    let mut report = GcReport::default();
+    for (key, size) in blobs {
+        if referenced.contains(key.as_str()) {
+            continue;
+        }
+        parts
+            .blobs
+            .delete(&key)
+            .await
+            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
+        report.blobs_removed += 1;
+        report.bytes_freed += size;
+    }
+    Ok(report)
+}

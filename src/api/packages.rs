@@ -84,27 +84,23 @@ pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
     )
 }
 
+/// Where a version's tarball is and how to check it, apart from its manifest.
+struct TarballFacts {
+    url: String,
+    checksum: String,
+    published_at: String,
+    size: u64,
+}
+
 impl PackageMetadata {
-    /// A version known only upstream. `checksum` is `sha256:` once the tarball has been fetched
-    /// (and verified) here; before that it is the upstream's SRI integrity (`sha512-…`), and
-    /// `size` is 0.
-    pub fn from_upstream(
-        core: &Core,
-        name: &PackageName,
+    /// The seed's shape of one version, from its package.json and its tarball's facts.
+    fn from_manifest(
+        name: &str,
         version: &str,
-        manifest: &Value,
-        published_at: Option<String>,
-        cached: Option<&ProxiedTarball>,
+        m: &serde_json::Map<String, Value>,
+        facts: TarballFacts,
     ) -> Self {
-        let empty = serde_json::Map::new();
-        let m = manifest.as_object().unwrap_or(&empty);
         let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-        let upstream_integrity = m
-            .get("dist")
-            .and_then(|d| d.get("integrity"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
         Self {
             name: name.to_string(),
             version: version.to_string(),
@@ -119,13 +115,10 @@ impl PackageMetadata {
                     .map(str::to_string)
                     .collect()
             }),
-            tarball_url: tarball_url(core, name.as_str(), version),
-            checksum: match cached {
-                Some(t) => format!("sha256:{}", t.sha256),
-                None => upstream_integrity,
-            },
-            published_at: published_at.unwrap_or_default(),
-            size: cached.map(|t| t.size).unwrap_or(0),
+            tarball_url: facts.url,
+            checksum: facts.checksum,
+            published_at: facts.published_at,
+            size: facts.size,
             dependencies: string_map(m.get("dependencies")),
             dev_dependencies: string_map(m.get("devDependencies")),
             peer_dependencies: string_map(m.get("peerDependencies")),
@@ -133,35 +126,48 @@ impl PackageMetadata {
         }
     }
 
+    /// A version known only upstream. `checksum` is `sha256:` once the tarball has been fetched
+    /// (and verified) here; before that it is the upstream's SRI integrity (`sha512-…`), and
+    /// `size` is 0.
+    pub fn from_upstream(
+        core: &Core,
+        name: &PackageName,
+        version: &str,
+        manifest: &Value,
+        published_at: Option<String>,
+        cached: Option<&ProxiedTarball>,
+    ) -> Self {
+        let empty = serde_json::Map::new();
+        let m = manifest.as_object().unwrap_or(&empty);
+        let upstream_integrity = m
+            .get("dist")
+            .and_then(|d| d.get("integrity"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let facts = TarballFacts {
+            url: tarball_url(core, name.as_str(), version),
+            checksum: match cached {
+                Some(t) => format!("sha256:{}", t.sha256),
+                None => upstream_integrity,
+            },
+            published_at: published_at.unwrap_or_default(),
+            size: cached.map(|t| t.size).unwrap_or(0),
+        };
+        Self::from_manifest(name.as_str(), version, m, facts)
+    }
+
     pub fn from_record(core: &Core, v: &VersionRecord) -> Self {
-        let m = &v.manifest;
-        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-        Self {
-            name: v.name.clone(),
-            version: v.version.clone(),
-            description: text("description"),
-            repository: text_or_field(m.get("repository"), "url"),
-            homepage: text("homepage"),
-            license: text_or_field(m.get("license"), "type"),
-            author: text_or_field(m.get("author"), "name"),
-            keywords: m.get("keywords").and_then(Value::as_array).map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            }),
-            tarball_url: tarball_url(core, &v.name, &v.version),
+        let facts = TarballFacts {
+            url: tarball_url(core, &v.name, &v.version),
             checksum: format!("sha256:{}", v.tarball.sha256),
             published_at: v
                 .published_at
                 .format(&Rfc3339)
                 .unwrap_or_else(|_| v.published_at.to_string()),
             size: v.tarball.size,
-            dependencies: string_map(m.get("dependencies")),
-            dev_dependencies: string_map(m.get("devDependencies")),
-            peer_dependencies: string_map(m.get("peerDependencies")),
-            optional_dependencies: string_map(m.get("optionalDependencies")),
-        }
+        };
+        Self::from_manifest(&v.name, &v.version, &v.manifest, facts)
     }
 }
 

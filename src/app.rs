@@ -11,6 +11,7 @@ use poem_openapi::OpenApiService;
 
 use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
+use crate::api::zig::ZigApi;
 use crate::blobs::fs::FsBlobStore;
 use crate::config::{Layers, Settings, Source};
 use crate::core::{Core, auth};
@@ -225,13 +226,14 @@ impl Registry {
     }
 
     /// The OpenAPI service describing every Pantry API route.
-    fn openapi(&self) -> OpenApiService<(HealthApi, PackagesApi, PublishApi), ()> {
+    fn openapi(&self) -> OpenApiService<(HealthApi, PackagesApi, PublishApi, ZigApi), ()> {
         let core = &self.core;
         OpenApiService::new(
             (
                 HealthApi { core: core.clone() },
                 PackagesApi { core: core.clone() },
                 PublishApi { core: core.clone() },
+                ZigApi { core: core.clone() },
             ),
             "Pantry Registry",
             env!("CARGO_PKG_VERSION"),

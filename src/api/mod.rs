@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod packages;
 pub mod publish;
+pub mod zig;
 
 use poem_openapi::Tags;
 
@@ -17,4 +18,12 @@ pub enum ApiTags {
     Publish,
     /// Service health.
     Health,
+    /// Zig packages: publish, metadata, archives, lookup by hash, search.
+    Zig,
+}
+
+/// RFC 3339 text of a time, as every API shape shows it.
+pub(crate) fn packages_iso(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }

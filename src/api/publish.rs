@@ -21,13 +21,13 @@ use crate::core::Core;
 use crate::core::publish::{self, PublishRequest};
 use crate::error::{ApiError, ErrorBody};
 
-fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
+pub(crate) fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
     req.data::<Arc<Core>>()
         .ok_or_else(|| ApiError::internal("Core is not attached to the request"))
 }
 
 /// Reads the whole body within `limits.max_request_bytes`.
-async fn read_bounded(
+pub(crate) async fn read_bounded(
     req: &Request,
     body: &mut RequestBody,
     limit: u64,
@@ -38,7 +38,10 @@ async fn read_bounded(
     crate::http::body::read_limited(req.headers(), body, limit).await
 }
 
-fn string_schema(description: &'static str, format: Option<&'static str>) -> MetaSchemaRef {
+pub(crate) fn string_schema(
+    description: &'static str,
+    format: Option<&'static str>,
+) -> MetaSchemaRef {
     MetaSchemaRef::Inline(Box::new(MetaSchema {
         description: Some(description),
         format,

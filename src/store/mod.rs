@@ -168,6 +168,46 @@ pub struct ProxiedTarball {
     pub last_used: OffsetDateTime,
 }
 
+/// A Zig package: the facts that span its versions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ZigPackageRecord {
+    pub name: String,
+    pub owners: Vec<String>,
+    /// The highest version (non-prerelease first), not the last one published.
+    pub latest: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One published Zig package version and its hashes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ZigVersionRecord {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    /// The hash current zig writes (`name-version-…`), or `1220…` for an old-style manifest.
+    pub hash: String,
+    /// The other form, when there is one.
+    pub legacy_hash: Option<String>,
+    pub package_id: u32,
+    pub total_size: u64,
+    /// Blob key of the archive as served.
+    pub sha256: String,
+    /// `tar.gz`, `tar.xz`, `tar.zst`, `tar` or `zip`.
+    pub archive: String,
+    pub size: u64,
+    pub minimum_zig_version: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub published_at: OffsetDateTime,
+    pub published_by: String,
+}
+
+/// The caller's rule for a Zig publish (see [`PackageUpdate`]).
+pub type ZigPackageUpdate =
+    Box<dyn Fn(Option<ZigPackageRecord>) -> Result<ZigPackageRecord, Denied> + Send + Sync>;
+
 /// Downloads of one version on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadCount {
@@ -335,9 +375,31 @@ pub trait DownloadStore: Send + Sync {
     async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>>;
 }
 
+/// Zig packages: their own namespace, indexed by hash too.
+#[async_trait]
+pub trait ZigStore: Send + Sync {
+    async fn zig_package(&self, name: &str) -> StoreResult<Option<ZigPackageRecord>>;
+    async fn zig_version(&self, name: &str, version: &str)
+    -> StoreResult<Option<ZigVersionRecord>>;
+    async fn zig_versions(&self, name: &str) -> StoreResult<Vec<ZigVersionRecord>>;
+    /// The version with this hash (either form).
+    async fn zig_by_hash(&self, hash: &str) -> StoreResult<Option<ZigVersionRecord>>;
+    /// Atomically: [`StoreError::VersionExists`] if the version exists, else applies `update`
+    /// and writes package, version and hash index together.
+    async fn publish_zig_version(
+        &self,
+        version: ZigVersionRecord,
+        update: ZigPackageUpdate,
+    ) -> StoreResult<ZigPackageRecord>;
+    async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>>;
+}
+
 /// Everything the registry needs from a metadata store.
 pub trait MetadataStore:
-    PackageStore + TokenStore + DownloadStore + UserStore + CacheStore
+    PackageStore + TokenStore + DownloadStore + UserStore + CacheStore + ZigStore
 {
 }
-impl<T: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore> MetadataStore for T {}
+impl<T: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore + ZigStore> MetadataStore
+    for T
+{
+}

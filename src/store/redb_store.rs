@@ -12,7 +12,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::schema::{
     self, DOWNLOADS, NAME_TOMBSTONES, PACKAGES, PROXIED, TOKENS, TOMBSTONES, UPSTREAM_BODIES,
-    UPSTREAM_META, USERS, VERSIONS,
+    UPSTREAM_META, USERS, VERSIONS, ZIG_HASHES, ZIG_PACKAGES, ZIG_VERSIONS,
 };
 use super::*;
 
@@ -478,6 +478,125 @@ impl CacheStore for RedbStore {
                 }
             }
             txn.commit().map_err(backend)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ZigStore for RedbStore {
+    async fn zig_package(&self, name: &str) -> StoreResult<Option<ZigPackageRecord>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(ZIG_PACKAGES).map_err(backend)?;
+            let found = table.get(name.as_str()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn zig_version(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<ZigVersionRecord>> {
+        let (name, version) = (name.to_string(), version.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
+            let found = table
+                .get((name.as_str(), version.as_str()))
+                .map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn zig_versions(&self, name: &str) -> StoreResult<Vec<ZigVersionRecord>> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.range((name.as_str(), "")..).map_err(backend)? {
+                let (key, value) = row.map_err(backend)?;
+                if key.value().0 != name {
+                    break;
+                }
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn zig_by_hash(&self, hash: &str) -> StoreResult<Option<ZigVersionRecord>> {
+        let hash = hash.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let index = txn.open_table(ZIG_HASHES).map_err(backend)?;
+            let Some(key) = index.get(hash.as_str()).map_err(backend)? else {
+                return Ok(None);
+            };
+            let (name, version) = key.value();
+            let versions = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
+            let found = versions.get((name, version)).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn publish_zig_version(
+        &self,
+        version: ZigVersionRecord,
+        update: ZigPackageUpdate,
+    ) -> StoreResult<ZigPackageRecord> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let package = {
+                let mut versions = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
+                let key = (version.name.as_str(), version.version.as_str());
+                if versions.get(key).map_err(backend)?.is_some() {
+                    return Err(StoreError::VersionExists(version.version.clone()));
+                }
+                let mut packages = txn.open_table(ZIG_PACKAGES).map_err(backend)?;
+                let current: Option<ZigPackageRecord> = packages
+                    .get(version.name.as_str())
+                    .map_err(backend)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?;
+                let package = update(current)?;
+                packages
+                    .insert(version.name.as_str(), encode(&package).as_str())
+                    .map_err(backend)?;
+                versions
+                    .insert(key, encode(&version).as_str())
+                    .map_err(backend)?;
+                let mut hashes = txn.open_table(ZIG_HASHES).map_err(backend)?;
+                for h in std::iter::once(&version.hash).chain(version.legacy_hash.iter()) {
+                    // Identical content under two names has one hash: the first keeps it.
+                    if hashes.get(h.as_str()).map_err(backend)?.is_none() {
+                        hashes.insert(h.as_str(), key).map_err(backend)?;
+                    }
+                }
+                package
+            };
+            txn.commit().map_err(backend)?;
+            Ok(package)
+        })
+        .await
+    }
+
+    async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(ZIG_PACKAGES).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(backend)? {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            Ok(out)
         })
         .await
     }

@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `"schema_version"` -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -28,6 +28,12 @@ pub const UPSTREAM_META: TableDefinition<&str, &str> = TableDefinition::new("ups
 pub const UPSTREAM_BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("upstream_bodies");
 /// (package name, version) -> `ProxiedTarball` JSON. (Schema 3.)
 pub const PROXIED: TableDefinition<(&str, &str), &str> = TableDefinition::new("proxied_tarballs");
+/// Zig package name -> `ZigPackageRecord` JSON. (Schema 4.)
+pub const ZIG_PACKAGES: TableDefinition<&str, &str> = TableDefinition::new("zig_packages");
+/// (Zig package name, version) -> `ZigVersionRecord` JSON. (Schema 4.)
+pub const ZIG_VERSIONS: TableDefinition<(&str, &str), &str> = TableDefinition::new("zig_versions");
+/// Zig hash (either form) -> (name, version). (Schema 4.)
+pub const ZIG_HASHES: TableDefinition<&str, (&str, &str)> = TableDefinition::new("zig_hashes");
 /// (package name, version, UTC day) -> download count.
 pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
 
@@ -66,6 +72,10 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     txn.open_table(UPSTREAM_META).map_err(redb::Error::from)?;
     txn.open_table(UPSTREAM_BODIES).map_err(redb::Error::from)?;
     txn.open_table(PROXIED).map_err(redb::Error::from)?;
+    // Schema 4 (migrations/0004_zig.md) adds the Zig tables: no data moves.
+    txn.open_table(ZIG_PACKAGES).map_err(redb::Error::from)?;
+    txn.open_table(ZIG_VERSIONS).map_err(redb::Error::from)?;
+    txn.open_table(ZIG_HASHES).map_err(redb::Error::from)?;
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     Ok(found)

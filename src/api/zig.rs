@@ -1,0 +1,594 @@
+//! The seed's Zig routes: `/zig/publish`, `/zig/packages/{name}[/{version}[/tarball]]`,
+//! `/zig/packages/{name}/versions`, `/zig/hash/{hash}`, `/zig/search`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use poem::{Body, Request, RequestBody};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json, ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::auth::Caller;
+use super::publish::{core_of, read_bounded, string_schema};
+use crate::api_error_variants;
+use crate::blobs::BlobKey;
+use crate::core::Core;
+use crate::core::names::Version;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::ZigVersionRecord;
+use crate::zig::publish::{self, ZigPublishRequest};
+
+/// One Zig package version, in the seed's shape plus both hash forms.
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ZigPackageMetadata {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    /// Where `zig fetch` downloads the archive.
+    pub tarball_url: String,
+    /// The hash `zig fetch --save` writes: `name-version-…` (zig 0.14+), or `1220…` for a package
+    /// with an old-style manifest.
+    pub hash: String,
+    /// The other form of the same digest, for other zig versions.
+    pub legacy_hash: Option<String>,
+    pub published_at: String,
+    pub minimum_zig_version: Option<String>,
+    /// `zig fetch --save <tarballUrl>`.
+    pub fetch_command: String,
+    /// A build.zig.zon dependency entry for this version.
+    pub dependency: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ZigVersionList {
+    pub name: String,
+    /// Newest first; empty for an unknown package.
+    pub versions: Vec<String>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ZigHashHit {
+    pub name: String,
+    pub version: String,
+    pub tarball_url: String,
+    pub hash: String,
+    pub dependency: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ZigSearchHit {
+    pub name: String,
+    pub version: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct ZigSearchResults {
+    pub results: Vec<ZigSearchHit>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+pub struct ZigPublishResult {
+    pub success: bool,
+    pub message: String,
+    pub hash: String,
+    pub legacy_hash: Option<String>,
+    pub tarball_url: String,
+    pub fetch_command: String,
+    pub dependency: String,
+}
+
+fn tarball_url(core: &Core, name: &str, version: &str) -> String {
+    format!("{}/zig/packages/{name}/{version}/tarball", core.public_url)
+}
+
+/// A zig identifier can stand bare after `.`; anything else needs `.@"…"`.
+fn zon_field(name: &str) -> String {
+    let plain = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        format!(".{name}")
+    } else {
+        format!(".@\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+fn dependency_snippet(name: &str, url: &str, hash: &str) -> String {
+    format!(
+        "{} = .{{\n    .url = \"{url}\",\n    .hash = \"{hash}\",\n}},",
+        zon_field(name)
+    )
+}
+
+impl ZigPackageMetadata {
+    fn from_record(core: &Core, v: &ZigVersionRecord) -> Self {
+        let url = tarball_url(core, &v.name, &v.version);
+        Self {
+            name: v.name.clone(),
+            version: v.version.clone(),
+            description: v.description.clone(),
+            fetch_command: format!("zig fetch --save {url}"),
+            dependency: dependency_snippet(&v.name, &url, &v.hash),
+            tarball_url: url,
+            hash: v.hash.clone(),
+            legacy_hash: v.legacy_hash.clone(),
+            published_at: super::packages_iso(v.published_at),
+            minimum_zig_version: v.minimum_zig_version.clone(),
+        }
+    }
+}
+
+/// A multipart Zig publish body, kept raw until the handler parses it.
+pub struct ZigMultipart {
+    boundary: String,
+    body: Bytes,
+}
+
+impl Payload for ZigMultipart {
+    const CONTENT_TYPE: &'static str = "multipart/form-data";
+
+    fn check_content_type(content_type: &str) -> bool {
+        content_type
+            .parse::<mime::Mime>()
+            .is_ok_and(|m| m.essence_str() == Self::CONTENT_TYPE)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            required: vec!["tarball"],
+            properties: vec![
+                (
+                    "tarball",
+                    string_schema(
+                        "The package archive: tar, tar.gz, tar.xz, tar.zst or zip.",
+                        Some("binary"),
+                    ),
+                ),
+                (
+                    "manifest",
+                    string_schema(
+                        "build.zig.zon text (optional; must agree with the archive's).",
+                        None,
+                    ),
+                ),
+                (
+                    "description",
+                    string_schema("A one-line description (optional).", None),
+                ),
+            ],
+            ..MetaSchema::new("object")
+        }))
+    }
+}
+
+impl ParsePayload for ZigMultipart {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let core = core_of(req)?;
+        let boundary = req
+            .content_type()
+            .and_then(|ct| multer::parse_boundary(ct).ok())
+            .ok_or_else(|| ApiError::bad_request("multipart/form-data without a boundary"))?;
+        let body = read_bounded(req, body, core.settings.limits.max_request_bytes).await?;
+        Ok(Self { boundary, body })
+    }
+}
+
+#[derive(ApiRequest)]
+pub enum ZigPublishBody {
+    /// Multipart form: `tarball` file, optional `manifest` (text or file) and `description`.
+    Multipart(ZigMultipart),
+}
+
+async fn parse_zig_multipart(body: ZigMultipart) -> Result<ZigPublishRequest, ApiError> {
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body.body) });
+    let mut multipart = multer::Multipart::new(stream, body.boundary);
+    let bad = |e: multer::Error| ApiError::bad_request(format!("Malformed multipart body: {e}"));
+    let text = |b: Bytes, field: &str| {
+        String::from_utf8(b.to_vec())
+            .map_err(|_| ApiError::bad_request(format!("{field} must be UTF-8 text")))
+    };
+    let (mut tarball, mut filename, mut manifest, mut description) = (None, None, None, None);
+    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("tarball") => {
+                filename = field.file_name().map(str::to_string);
+                tarball = Some(field.bytes().await.map_err(bad)?);
+            }
+            Some("manifest") => {
+                manifest = Some(text(field.bytes().await.map_err(bad)?, "manifest")?)
+            }
+            Some("description") => {
+                description = Some(text(field.bytes().await.map_err(bad)?, "description")?)
+            }
+            _ => {
+                field.bytes().await.map_err(bad)?;
+            }
+        }
+    }
+    Ok(ZigPublishRequest {
+        tarball: tarball.ok_or_else(|| ApiError::bad_request("Missing tarball"))?,
+        filename,
+        manifest,
+        description,
+    })
+}
+
+#[derive(ApiResponse)]
+pub enum ZigPublishResponse {
+    /// Published; `hash` is what `zig fetch --save` writes for this archive.
+    #[oai(status = 201)]
+    Created(Json<ZigPublishResult>),
+    /// Missing tarball, not an archive zig can unpack, a corrupt archive, or no way to tell the
+    /// name and version.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The token may not publish this name, or the caller does not own it.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// `Version already exists`.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// Over a size or entry-count limit (compressed or unpacked).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// zig would refuse it: an invalid build.zig.zon (with line:column), a bad fingerprint, no
+    /// `paths`, a path escaping the package, a duplicate or unsupported entry, or a manifest
+    /// field that disagrees with the archive.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(ZigPublishResponse {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unprocessable,
+    Internal
+});
+
+#[derive(ApiResponse)]
+pub enum ZigMetadataResponse {
+    #[oai(status = 200)]
+    Ok(Json<Box<ZigPackageMetadata>>),
+    /// `Package not found` or `Package version not found`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(ZigMetadataResponse { NotFound, Internal });
+
+#[derive(ApiResponse)]
+pub enum ZigVersionsResponse {
+    #[oai(status = 200)]
+    Ok(Json<ZigVersionList>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(ZigVersionsResponse { Internal });
+
+#[derive(ApiResponse)]
+pub enum ZigHashResponse {
+    #[oai(status = 200)]
+    Ok(Json<ZigHashHit>),
+    /// `Package not found for this hash`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(ZigHashResponse { NotFound, Internal });
+
+#[derive(ApiResponse)]
+pub enum ZigSearchResponse {
+    #[oai(status = 200)]
+    Ok(Json<ZigSearchResults>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(ZigSearchResponse { Internal });
+
+/// The archive as published, with the `Content-Type` every zig from 0.12 on maps to its format
+/// and no `Content-Encoding` (zig would undo it and then fail to unpack).
+#[derive(ApiResponse)]
+pub enum ZigTarballResponse {
+    /// A tar.gz archive.
+    #[oai(status = 200, content_type = "application/gzip")]
+    Gzip(
+        Binary<Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// A tar.xz archive.
+    #[oai(status = 200, content_type = "application/x-xz")]
+    Xz(
+        Binary<Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// A tar.zst archive.
+    #[oai(status = 200, content_type = "application/zstd")]
+    Zstd(
+        Binary<Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// A plain tar archive.
+    #[oai(status = 200, content_type = "application/x-tar")]
+    Tar(
+        Binary<Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// A zip archive.
+    #[oai(status = 200, content_type = "application/zip")]
+    Zip(
+        Binary<Body>,
+        #[oai(header = "Content-Disposition")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// `Package not found` or `Package version not found`.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(ZigTarballResponse { NotFound, Internal });
+
+pub struct ZigApi {
+    pub core: Arc<Core>,
+}
+
+impl ZigApi {
+    async fn find(&self, name: &str, version: Option<&str>) -> Result<ZigVersionRecord, ApiError> {
+        let store = &self.core.store;
+        let pkg = store
+            .zig_package(name)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("Package not found"))?;
+        let version = version.unwrap_or(&pkg.latest);
+        store
+            .zig_version(name, version)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("Package version not found"))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Zig")]
+impl ZigApi {
+    /// Publish a Zig package
+    ///
+    /// Upload the archive as `tarball` (tar, tar.gz, tar.xz, tar.zst or zip). The registry
+    /// unpacks it as zig does, reads `build.zig.zon` at the package root, validates it as zig
+    /// 0.17 would (old-style manifests, accepted by zig 0.14/0.15, too), and computes the package
+    /// hash exactly as `zig fetch` does, in both forms. A `manifest` field, when sent, must agree
+    /// with the archive's. Archives without build.zig.zon take their name and version from a
+    /// `name-X.Y.Z.tar.gz` file name. A version is published once.
+    #[oai(
+        path = "/zig/publish",
+        method = "post",
+        operation_id = "publishZigPackage"
+    )]
+    async fn publish_zig_package(
+        &self,
+        caller: Caller,
+        body: ZigPublishBody,
+    ) -> ZigPublishResponse {
+        let ZigPublishBody::Multipart(body) = body;
+        let request = match parse_zig_multipart(body).await {
+            Ok(r) => r,
+            Err(e) => return e.into(),
+        };
+        match publish::publish(&self.core, &caller.0, request).await {
+            Ok(v) => {
+                let url = tarball_url(&self.core, &v.name, &v.version);
+                ZigPublishResponse::Created(Json(ZigPublishResult {
+                    success: true,
+                    message: format!("Published {}@{}", v.name, v.version),
+                    fetch_command: format!("zig fetch --save {url}"),
+                    dependency: dependency_snippet(&v.name, &url, &v.hash),
+                    tarball_url: url,
+                    hash: v.hash,
+                    legacy_hash: v.legacy_hash,
+                }))
+            }
+            Err(e) => ApiError::from(e).into(),
+        }
+    }
+
+    /// Latest version of a Zig package
+    ///
+    /// The highest version (a prerelease only while there is nothing else), not the last one
+    /// published, with `fetchCommand` and a build.zig.zon `dependency` snippet.
+    #[oai(
+        path = "/zig/packages/:name",
+        method = "get",
+        operation_id = "getZigPackage"
+    )]
+    async fn get_zig_package(&self, name: Path<String>) -> ZigMetadataResponse {
+        match self.find(&name, None).await {
+            Ok(v) => ZigMetadataResponse::Ok(Json(Box::new(ZigPackageMetadata::from_record(
+                &self.core, &v,
+            )))),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// All versions of a Zig package
+    ///
+    /// Newest first; an unknown package answers an empty list.
+    #[oai(
+        path = "/zig/packages/:name/versions",
+        method = "get",
+        operation_id = "listZigVersions"
+    )]
+    async fn list_zig_versions(&self, name: Path<String>) -> ZigVersionsResponse {
+        match self.core.store.zig_versions(&name).await {
+            Ok(list) => ZigVersionsResponse::Ok(Json(ZigVersionList {
+                name: name.0,
+                versions: crate::core::resolve::sort_newest_first(
+                    list.into_iter().map(|v| v.version).collect(),
+                ),
+            })),
+            Err(e) => ApiError::internal(e).into(),
+        }
+    }
+
+    /// One version of a Zig package
+    #[oai(
+        path = "/zig/packages/:name/:version",
+        method = "get",
+        operation_id = "getZigPackageVersion"
+    )]
+    async fn get_zig_package_version(
+        &self,
+        name: Path<String>,
+        version: Path<String>,
+    ) -> ZigMetadataResponse {
+        match self.find(&name, Some(&version)).await {
+            Ok(v) => ZigMetadataResponse::Ok(Json(Box::new(ZigPackageMetadata::from_record(
+                &self.core, &v,
+            )))),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Download a Zig package archive
+    ///
+    /// Byte for byte as published, labelled so that every zig from 0.12 on unpacks it, and
+    /// immutable: the URL ends up verbatim in users' build.zig.zon files.
+    #[oai(
+        path = "/zig/packages/:name/:version/tarball",
+        method = "get",
+        operation_id = "downloadZigTarball"
+    )]
+    async fn download_zig_tarball(
+        &self,
+        name: Path<String>,
+        version: Path<String>,
+    ) -> ZigTarballResponse {
+        let v = match self.find(&name, Some(&version)).await {
+            Ok(v) => v,
+            Err(e) => return e.into(),
+        };
+        let Some(key) = BlobKey::parse(&v.sha256) else {
+            return ApiError::internal("stored sha256 is not a blob key").into();
+        };
+        let bytes = match self.core.blobs.get(&key).await {
+            Ok(b) => b,
+            Err(e) => return ApiError::internal(e).into(),
+        };
+        let disposition = format!(
+            "attachment; filename=\"{}-{}.{}\"",
+            v.name, v.version, v.archive
+        );
+        let cache = "public, max-age=31536000, immutable".to_string();
+        let body = Binary(Body::from(bytes));
+        match v.archive.as_str() {
+            "tar.xz" => ZigTarballResponse::Xz(body, disposition, cache),
+            "tar.zst" => ZigTarballResponse::Zstd(body, disposition, cache),
+            "tar" => ZigTarballResponse::Tar(body, disposition, cache),
+            "zip" => ZigTarballResponse::Zip(body, disposition, cache),
+            _ => ZigTarballResponse::Gzip(body, disposition, cache),
+        }
+    }
+
+    /// Find a Zig package by hash
+    ///
+    /// Either form: `name-version-…` (zig 0.14+) or `1220…` (older zig).
+    #[oai(
+        path = "/zig/hash/:hash",
+        method = "get",
+        operation_id = "getZigPackageByHash"
+    )]
+    async fn get_zig_package_by_hash(&self, hash: Path<String>) -> ZigHashResponse {
+        match self.core.store.zig_by_hash(&hash).await {
+            Ok(Some(v)) => {
+                let url = tarball_url(&self.core, &v.name, &v.version);
+                ZigHashResponse::Ok(Json(ZigHashHit {
+                    dependency: dependency_snippet(&v.name, &url, &v.hash),
+                    name: v.name,
+                    version: v.version,
+                    tarball_url: url,
+                    hash: v.hash,
+                }))
+            }
+            Ok(None) => ApiError::not_found("Package not found for this hash").into(),
+            Err(e) => ApiError::internal(e).into(),
+        }
+    }
+
+    /// Search Zig packages
+    ///
+    /// Case-insensitive substring match on name and description; `limit` defaults to 20.
+    #[oai(
+        path = "/zig/search",
+        method = "get",
+        operation_id = "searchZigPackages"
+    )]
+    async fn search_zig_packages(
+        &self,
+        q: Query<Option<String>>,
+        limit: Query<Option<String>>,
+    ) -> ZigSearchResponse {
+        let q = q.0.unwrap_or_default().to_lowercase();
+        let limit = limit
+            .0
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(20)
+            .clamp(1, 250);
+        let packages = match self.core.store.list_zig_packages().await {
+            Ok(p) => p,
+            Err(e) => return ApiError::internal(e).into(),
+        };
+        let mut results = Vec::new();
+        for pkg in packages {
+            let Ok(Some(v)) = self.core.store.zig_version(&pkg.name, &pkg.latest).await else {
+                continue;
+            };
+            let haystack =
+                format!("{} {}", v.name, v.description.as_deref().unwrap_or("")).to_lowercase();
+            if haystack.contains(&q) {
+                results.push(ZigSearchHit {
+                    name: v.name,
+                    version: v.version,
+                    description: v.description,
+                });
+            }
+            if results.len() >= limit {
+                break;
+            }
+        }
+        results.sort_by(|a, b| {
+            a.name.cmp(&b.name).then_with(|| {
+                Version::parse(&b.version)
+                    .ok()
+                    .cmp(&Version::parse(&a.version).ok())
+            })
+        });
+        ZigSearchResponse::Ok(Json(ZigSearchResults { results }))
+    }
+}

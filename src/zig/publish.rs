@@ -1,0 +1,262 @@
+//! Publishing a Zig package: read the archive as zig does, check the manifest, hash it in
+//! both forms, store the archive, and record the version (once: a republish is refused).
+
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use super::hash::{self, UnpackLimits, ZigError};
+use super::zon::{self, ZonError};
+use crate::blobs::{BlobError, BlobKey};
+use crate::core::Core;
+use crate::core::auth::Caller;
+use crate::core::names::Version;
+use crate::error::ApiError;
+use crate::store::{Denied, StoreError, TokenScope, ZigPackageRecord, ZigVersionRecord};
+
+/// What a client sent to `POST /zig/publish`.
+pub struct ZigPublishRequest {
+    pub tarball: Bytes,
+    /// The upload's file name (the seed's `name-X.Y.Z.tar.gz` rule for legacy packages).
+    pub filename: Option<String>,
+    /// The `manifest` form field: build.zig.zon text.
+    pub manifest: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ZigPublishError {
+    #[error("Tarball is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    #[error(transparent)]
+    Archive(#[from] ZigError),
+    #[error("the manifest field: {0}")]
+    ManifestField(ZonError),
+    #[error("{0}")]
+    Mismatch(String),
+    #[error(
+        "Could not determine package name/version. Provide manifest or use name-version.tar.gz filename."
+    )]
+    NoName,
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("Version already exists")]
+    Exists,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+impl From<StoreError> for ZigPublishError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::VersionExists(_) => Self::Exists,
+            StoreError::Denied(d) => Self::NotAllowed(d.message),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<ZigPublishError> for ApiError {
+    fn from(e: ZigPublishError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ZigPublishError::TooLarge(_)
+            | ZigPublishError::Archive(ZigError::TooLarge(_) | ZigError::TooManyEntries(_)) => {
+                ApiError::too_large(msg)
+            }
+            ZigPublishError::Archive(ZigError::NotAnArchive | ZigError::Corrupt(_))
+            | ZigPublishError::NoName => ApiError::bad_request(msg),
+            ZigPublishError::Archive(_)
+            | ZigPublishError::ManifestField(_)
+            | ZigPublishError::Mismatch(_) => ApiError::unprocessable(msg),
+            ZigPublishError::NotAllowed(_) => ApiError::forbidden(msg),
+            ZigPublishError::Exists => ApiError::conflict(msg),
+            ZigPublishError::Store(e) => ApiError::internal(e),
+            ZigPublishError::Blob(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// The seed's rule for uploads without a manifest: `name-X.Y.Z.tar.gz`, name greedy, no prerelease.
+fn name_from_filename(filename: &str) -> Option<(String, String)> {
+    let stem = filename.strip_suffix(".tar.gz")?;
+    let (name, version) = stem.rsplit_once('-')?;
+    let parts: Vec<&str> = version.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let ident = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    (numeric && ident && Version::parse(version).is_ok())
+        .then(|| (name.to_string(), version.to_string()))
+}
+
+fn better_latest(current: &str, new: &str) -> bool {
+    match (Version::parse(current), Version::parse(new)) {
+        (Ok(c), Ok(n)) => match (c.pre.is_empty(), n.pre.is_empty()) {
+            (true, false) => false,
+            (false, true) => true,
+            _ => n > c,
+        },
+        _ => false,
+    }
+}
+
+/// Publishes one Zig package version; returns the stored record.
+pub async fn publish(
+    core: &Core,
+    caller: &Caller,
+    req: ZigPublishRequest,
+) -> Result<ZigVersionRecord, ZigPublishError> {
+    let limits = &core.settings.limits;
+    if req.tarball.len() as u64 > limits.max_tarball_bytes {
+        return Err(ZigPublishError::TooLarge(limits.max_tarball_bytes));
+    }
+    if caller.scope < TokenScope::Publish {
+        return Err(ZigPublishError::NotAllowed(
+            "This token has read scope and cannot publish".into(),
+        ));
+    }
+    let unpack_limits = UnpackLimits {
+        max_unpacked_bytes: limits.max_unpacked_bytes,
+        max_entries: limits.max_tarball_entries,
+    };
+    let bytes = req.tarball.clone();
+    let hashed =
+        tokio::task::spawn_blocking(move || hash::hash_archive(&bytes, unpack_limits, false))
+            .await
+            .map_err(|e| ZigPublishError::Store(StoreError::Backend(e.to_string())))??;
+    let field = req
+        .manifest
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(zon::parse_manifest)
+        .transpose()
+        .map_err(ZigPublishError::ManifestField)?;
+    let (name, version, minimum) = match (&hashed.manifest, &field) {
+        (Some(m), Some(f)) => {
+            if (&m.name, &m.version, m.fingerprint) != (&f.name, &f.version, f.fingerprint) {
+                return Err(ZigPublishError::Mismatch(format!(
+                    "the manifest field ({}@{}) does not match the archive's build.zig.zon ({}@{})",
+                    f.name, f.version, m.name, m.version
+                )));
+            }
+            (
+                m.name.clone(),
+                m.version.clone(),
+                m.minimum_zig_version.clone(),
+            )
+        }
+        (Some(m), None) => (
+            m.name.clone(),
+            m.version.clone(),
+            m.minimum_zig_version.clone(),
+        ),
+        (None, Some(f)) => (
+            f.name.clone(),
+            f.version.clone(),
+            f.minimum_zig_version.clone(),
+        ),
+        (None, None) => {
+            let (n, v) = req
+                .filename
+                .as_deref()
+                .and_then(name_from_filename)
+                .ok_or(ZigPublishError::NoName)?;
+            (n, v, None)
+        }
+    };
+    if let Some(r) = &caller.restriction
+        && r != &name
+    {
+        return Err(ZigPublishError::NotAllowed(format!(
+            "This token is restricted to {r} and cannot publish {name}"
+        )));
+    }
+    let old_style = hashed.manifest.as_ref().is_some_and(|m| m.old_style);
+    let (primary, other) = if old_style {
+        (hashed.hash.legacy.clone(), Some(hashed.hash.hash.clone()))
+    } else {
+        (hashed.hash.hash.clone(), Some(hashed.hash.legacy.clone()))
+    };
+    if core.store.zig_version(&name, &version).await?.is_some() {
+        return Err(ZigPublishError::Exists);
+    }
+    let (sha256, _, _) = crate::core::tarball::digests(&req.tarball);
+    let key = BlobKey::parse(&sha256).expect("sha256 hex is a key");
+    let now = OffsetDateTime::now_utc();
+    let record = ZigVersionRecord {
+        name: name.clone(),
+        version: version.clone(),
+        description: req.description.filter(|d| !d.trim().is_empty()),
+        hash: primary,
+        legacy_hash: other,
+        package_id: hashed.hash.package_id,
+        total_size: hashed.hash.total_size,
+        sha256,
+        archive: hashed.kind.extension().to_string(),
+        size: req.tarball.len() as u64,
+        minimum_zig_version: minimum,
+        published_at: now,
+        published_by: caller.user.clone(),
+    };
+    core.blobs.put(&key, req.tarball).await?;
+    let (user, admin) = (caller.user.clone(), caller.is_admin());
+    let update = Box::new(move |current: Option<ZigPackageRecord>| {
+        let mut pkg = match current {
+            Some(pkg) if !admin && !pkg.owners.contains(&user) => {
+                return Err(Denied::forbidden(format!(
+                    "You are not an owner of {}; only its owners can publish new versions",
+                    pkg.name
+                )));
+            }
+            Some(pkg) => pkg,
+            None => ZigPackageRecord {
+                name: name.clone(),
+                owners: vec![user.clone()],
+                latest: version.clone(),
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        if better_latest(&pkg.latest, &version) {
+            pkg.latest = version.clone();
+        }
+        pkg.updated_at = now;
+        Ok(pkg)
+    });
+    core.store
+        .publish_zig_version(record.clone(), update)
+        .await?;
+    tracing::info!(pkg.name = %record.name, pkg.version = %record.version, zig.hash = %record.hash, "published a zig package");
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_filename_rule() {
+        assert_eq!(
+            name_from_filename("a_b_c-1.2.3.tar.gz"),
+            Some(("a_b_c".into(), "1.2.3".into()))
+        );
+        assert_eq!(name_from_filename("my_lib-1.0.0-beta.tar.gz"), None);
+        assert_eq!(name_from_filename("lib.tar.gz"), None);
+        assert_eq!(name_from_filename("../x-1.0.0.tar.gz"), None);
+        assert_eq!(name_from_filename("x-1.0.0.zip"), None);
+    }
+
+    #[test]
+    fn latest_is_the_highest_not_the_last() {
+        assert!(better_latest("1.0.0", "2.3.4"));
+        assert!(!better_latest("2.3.4", "1.0.0"));
+        assert!(!better_latest("1.0.0", "2.0.0-rc.1"));
+        assert!(better_latest("1.0.0-rc.1", "0.9.0"));
+    }
+}

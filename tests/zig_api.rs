@@ -1,0 +1,393 @@
+//! The Zig routes with the archives real zig hashed (shared/reference/zig-vectors): publish in
+//! every format, the hash zig prints, lookup by either hash form, archives served so zig
+//! accepts them, and every way an upload is refused.
+
+mod common;
+
+use common::{TestApp, sha256_hex};
+use serde_json::{Value, json};
+
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/reference/zig-vectors"
+);
+
+fn vector(file: &str) -> Vec<u8> {
+    std::fs::read(format!("{VECTORS}/{file}")).unwrap()
+}
+
+fn vectors() -> Vec<Value> {
+    serde_json::from_str(&std::fs::read_to_string(format!("{VECTORS}/vectors.json")).unwrap())
+        .unwrap()
+}
+
+async fn publish(
+    app: &TestApp,
+    token: Option<&str>,
+    file: &str,
+    bytes: Vec<u8>,
+    manifest: Option<&str>,
+) -> common::Response {
+    let mut form = reqwest::multipart::Form::new().part(
+        "tarball",
+        reqwest::multipart::Part::bytes(bytes).file_name(file.to_string()),
+    );
+    if let Some(m) = manifest {
+        form = form.text("manifest", m.to_string());
+    }
+    let mut req = app
+        .client
+        .post(format!("{}/zig/publish", app.url))
+        .multipart(form);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    common::Response::from(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn every_format_publishes_with_the_hash_zig_printed_and_downloads_as_zig_expects() {
+    for v in vectors() {
+        let (Some(expected), Some(file)) = (v["hash"].as_str(), v["file"].as_str()) else {
+            continue;
+        };
+        if v["name"].is_null() {
+            continue; // naked archives need a name-X.Y.Z.tar.gz file name: covered below
+        }
+        let app = TestApp::start().await;
+        let bytes = vector(file);
+        let r = publish(&app, Some(&app.tokens.alice), file, bytes.clone(), None).await;
+        assert_eq!(
+            r.status,
+            201,
+            "{file}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let body = r.json();
+        assert_eq!(body["hash"], expected, "{file}");
+        assert_eq!(body["legacyHash"], v["legacy_multihash"], "{file}");
+        let url = body["tarballUrl"].as_str().unwrap().to_string();
+        assert_eq!(body["fetchCommand"], format!("zig fetch --save {url}"));
+        let dl = common::Response::from(app.client.get(&url).send().await.unwrap()).await;
+        assert_eq!(dl.status, 200);
+        assert_eq!(
+            sha256_hex(&dl.body),
+            sha256_hex(&bytes),
+            "{file}: served byte for byte"
+        );
+        assert!(dl.headers.get("content-encoding").is_none());
+        let wanted_type = match v["archive_type"].as_str().unwrap() {
+            "tar.gz" => "application/gzip",
+            "tar.xz" => "application/x-xz",
+            "tar.zst" => "application/zstd",
+            "tar" => "application/x-tar",
+            _ => "application/zip",
+        };
+        assert_eq!(dl.header("content-type"), wanted_type, "{file}");
+        assert!(dl.header("cache-control").contains("immutable"));
+    }
+}
+
+#[tokio::test]
+async fn metadata_versions_hash_lookup_and_search() {
+    let app = TestApp::start().await;
+    let r = publish(
+        &app,
+        Some(&app.tokens.alice),
+        "plain_pkg-1.0.0.tar.gz",
+        vector("plain_pkg-1.0.0.tar.gz"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    let hash = "plain_pkg-1.0.0-TTwrGsQBAADYIAT5zkbdjFhHSelVaHV30xynawuw8jC0";
+    let meta = app.get("/zig/packages/plain_pkg").await.json();
+    assert_eq!(meta["version"], "1.0.0");
+    assert_eq!(meta["hash"], hash);
+    let url = format!("{}/zig/packages/plain_pkg/1.0.0/tarball", app.url);
+    assert_eq!(
+        meta["dependency"],
+        format!(".plain_pkg = .{{\n    .url = \"{url}\",\n    .hash = \"{hash}\",\n}},")
+    );
+    assert_eq!(
+        app.get("/zig/packages/plain_pkg/1.0.0").await.json()["hash"],
+        hash
+    );
+    assert_eq!(
+        app.get("/zig/packages/plain_pkg/versions").await.json(),
+        json!({"name": "plain_pkg", "versions": ["1.0.0"]})
+    );
+    assert_eq!(
+        app.get("/zig/packages/nope/versions").await.json(),
+        json!({"name": "nope", "versions": []})
+    );
+    for h in [
+        hash,
+        "1220d82004f9ce46dd8c584749e955687577d31ca76b0bb0f230b4a8241fc148016f",
+    ] {
+        let hit = app.get(&format!("/zig/hash/{h}")).await;
+        assert_eq!(hit.status, 200, "{h}");
+        assert_eq!(hit.json()["name"], "plain_pkg");
+        assert_eq!(hit.json()["hash"], hash);
+    }
+    assert_eq!(
+        app.get("/zig/hash/1220ffff").await.error(404),
+        "Package not found for this hash"
+    );
+    assert_eq!(
+        app.get("/zig/packages/nope").await.error(404),
+        "Package not found"
+    );
+    assert_eq!(
+        app.get("/zig/packages/plain_pkg/9.9.9").await.error(404),
+        "Package version not found"
+    );
+    let found = app.get("/zig/search?q=plain").await.json();
+    assert_eq!(found["results"][0]["name"], "plain_pkg");
+    assert_eq!(
+        app.get("/zig/search?q=zzz").await.json()["results"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn latest_is_the_highest_version_and_republish_is_409() {
+    let app = TestApp::start().await;
+    let t = Some(app.tokens.alice.as_str());
+    assert_eq!(
+        publish(
+            &app,
+            t,
+            "plain_pkg-1.0.0.tar.gz",
+            vector("plain_pkg-1.0.0.tar.gz"),
+            None
+        )
+        .await
+        .status,
+        201
+    );
+    let again = publish(
+        &app,
+        t,
+        "plain_pkg-1.0.0.tar.xz",
+        vector("plain_pkg-1.0.0.tar.xz"),
+        None,
+    )
+    .await;
+    assert_eq!(again.error(409), "Version already exists");
+    // Naked archives take name and version from the seed's file-name rule.
+    let naked = vector("naked.tar.gz");
+    assert_eq!(
+        publish(&app, t, "older.tar.gz", naked.clone(), None)
+            .await
+            .error(400),
+        "Could not determine package name/version. Provide manifest or use name-version.tar.gz filename."
+    );
+    let r = publish(&app, t, "older_lib-2.3.4.tar.gz", naked.clone(), None).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        r.json()["hash"],
+        "N-V-__8AACoAAAB1j0kYoUK2LY4Te0m6OiNuJnR08vjO3YSG"
+    );
+    assert_eq!(
+        publish(&app, t, "older_lib-1.0.0.tar.gz", naked, None)
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        app.get("/zig/packages/older_lib").await.json()["version"],
+        "2.3.4",
+        "the highest, not the last published"
+    );
+}
+
+#[tokio::test]
+async fn old_style_manifests_get_the_legacy_hash_first() {
+    let app = TestApp::start().await;
+    let r = publish(
+        &app,
+        Some(&app.tokens.alice),
+        "legacy_pkg-0.1.0.tar.gz",
+        vector("legacy_pkg-0.1.0.tar.gz"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["hash"],
+        "12203dee9d47395d2cfb9d6c8c582fe22eb2f5494987d6726b774deb0dc381d84ff5"
+    );
+    assert_eq!(
+        r.json()["legacyHash"],
+        "legacy_pkg-0.1.0-AAAAANAAAAA97p1HOV0s-51sjFgv4i6y9UlJh9Zya3dN"
+    );
+}
+
+#[tokio::test]
+async fn uploads_zig_would_refuse_are_refused_with_json_and_store_nothing() {
+    let app = TestApp::start_with(|b| b.setting("limits.max_tarball_bytes", "2000").unwrap()).await;
+    let t = Some(app.tokens.alice.as_str());
+    let plain = vector("plain_pkg-1.0.0.tar.gz");
+    assert!(
+        publish(&app, t, "x.tar.gz", b"not an archive at all".to_vec(), None)
+            .await
+            .error(400)
+            .contains("archive")
+    );
+    assert!(
+        publish(&app, t, "x.tar.gz", plain[..plain.len() / 2].to_vec(), None)
+            .await
+            .error(400)
+            .contains("corrupt")
+    );
+    assert!(
+        publish(
+            &app,
+            t,
+            "badfp-0.1.0.tar.gz",
+            vector("badfp-0.1.0.tar.gz"),
+            None
+        )
+        .await
+        .error(422)
+        .contains("fingerprint")
+    );
+    assert!(
+        publish(
+            &app,
+            t,
+            "nopaths-1.1.0.tar.gz",
+            vector("nopaths-1.1.0.tar.gz"),
+            None
+        )
+        .await
+        .error(422)
+        .contains("paths")
+    );
+    let other =
+        ".{ .name = .other_pkg, .version = \"1.0.0\", .fingerprint = 0x0, .paths = .{\"\"} }";
+    publish(
+        &app,
+        t,
+        "plain_pkg-1.0.0.tar.gz",
+        plain.clone(),
+        Some(other),
+    )
+    .await
+    .error(422);
+    let broken = ".{ .name = .plain_pkg, .version = \"1.0.0\",";
+    assert!(
+        publish(
+            &app,
+            t,
+            "plain_pkg-1.0.0.tar.gz",
+            plain.clone(),
+            Some(broken)
+        )
+        .await
+        .error(422)
+        .contains("build.zig.zon:1:")
+    );
+    // A path that escapes the package.
+    let escape = {
+        // The tar crate refuses to write `..`, so the header's name is set by hand.
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.as_ustar_mut().unwrap().name[..14].copy_from_slice(b"pkg/../../evil");
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, &b"x"[..]).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+        gz.finish().unwrap()
+    };
+    publish(&app, t, "evil-1.0.0.tar.gz", escape, None)
+        .await
+        .error(422);
+    // Size limit (the zst vector is larger than 2000 bytes once padded? use a big tarball).
+    let big = common::tarball_with(&[(
+        "p/noise",
+        (0..4000u32)
+            .flat_map(|i| i.to_le_bytes())
+            .map(|b| b.wrapping_mul(31))
+            .collect(),
+    )]);
+    assert!(big.len() > 2000);
+    publish(&app, t, "big-1.0.0.tar.gz", big, None)
+        .await
+        .error(413);
+    // Auth.
+    publish(&app, None, "plain_pkg-1.0.0.tar.gz", plain.clone(), None)
+        .await
+        .error(401);
+    publish(
+        &app,
+        Some(&app.tokens.reader),
+        "plain_pkg-1.0.0.tar.gz",
+        plain.clone(),
+        None,
+    )
+    .await
+    .error(403);
+    let missing = app
+        .client
+        .post(format!("{}/zig/publish", app.url))
+        .bearer_auth(&app.tokens.alice)
+        .multipart(reqwest::multipart::Form::new().text("description", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        common::Response::from(missing).await.error(400),
+        "Missing tarball"
+    );
+    assert_eq!(app.blob_count(), 0, "nothing was stored");
+    assert_eq!(app.get("/zig/search").await.json()["results"], json!([]));
+}
+
+#[tokio::test]
+async fn owners_only_and_survives_a_restart() {
+    let mut app = TestApp::start().await;
+    let plain = vector("plain_pkg-1.0.0.tar.gz");
+    assert_eq!(
+        publish(
+            &app,
+            Some(&app.tokens.alice),
+            "plain_pkg-1.0.0.tar.gz",
+            plain.clone(),
+            None
+        )
+        .await
+        .status,
+        201
+    );
+    let r = publish(
+        &app,
+        Some(&app.tokens.bob),
+        "plain_pkg-1.0.0.zip",
+        vector("plain_pkg-1.0.0.zip"),
+        None,
+    )
+    .await;
+    assert!(r.status == 403 || r.status == 409, "{}", r.status);
+    app.stop().await;
+    let dir = app.dir.path().to_path_buf();
+    let again = TestApp::start_with(move |b| b.data_dir(dir)).await;
+    let meta = again.get("/zig/packages/plain_pkg").await.json();
+    assert_eq!(
+        meta["hash"],
+        "plain_pkg-1.0.0-TTwrGsQBAADYIAT5zkbdjFhHSelVaHV30xynawuw8jC0"
+    );
+    let dl = again.get("/zig/packages/plain_pkg/1.0.0/tarball").await;
+    assert_eq!(sha256_hex(&dl.body), sha256_hex(&plain));
+    assert_eq!(
+        again
+            .get("/zig/hash/1220d82004f9ce46dd8c584749e955687577d31ca76b0bb0f230b4a8241fc148016f")
+            .await
+            .status,
+        200
+    );
+}

@@ -11,6 +11,8 @@ pub const PNPM: &str = "pnpm@10.34.9";
 pub const YARN: &str = "@yarnpkg/cli-dist@4.18.1";
 /// The newest bun whose npm package carries the binary on this machine's registry mirror.
 pub const BUN: &str = "@oven/bun-linux-x64@1.4.0";
+/// Zig from PyPI (the `ziglang` wheel carries the compiler).
+pub const ZIG: &str = "ziglang==0.17.1";
 
 pub struct Tools {
     pub dir: PathBuf,
@@ -18,6 +20,9 @@ pub struct Tools {
     pub pnpm: PathBuf,
     pub yarn: PathBuf,
     pub bun: PathBuf,
+    pub zig: PathBuf,
+    /// A zig global cache kept between runs: the first `zig fetch` compiles zig's fetch tool.
+    pub zig_cache: PathBuf,
 }
 
 fn install(dir: &Path) {
@@ -27,6 +32,10 @@ fn install(dir: &Path) {
 cd "{dir}"
 if [ ! -x node_modules/.bin/pnpm ] || [ ! -x node_modules/.bin/yarn ]; then
   npm install --no-audit --no-fund --no-save --prefix . {PNPM} {YARN} >install.log 2>&1
+fi
+if [ ! -x zig/ziglang/zig ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target zig {ZIG} >>install.log 2>&1
+  chmod +x zig/ziglang/zig
 fi
 if [ ! -x bun/package/bin/bun ]; then
   rm -rf bun && mkdir -p bun
@@ -58,6 +67,8 @@ pub fn tools() -> &'static Tools {
             pnpm: dir.join("node_modules/.bin/pnpm"),
             yarn: dir.join("node_modules/.bin/yarn"),
             bun: dir.join("bun/package/bin/bun"),
+            zig: dir.join("zig/ziglang/zig"),
+            zig_cache: dir.join("zig-cache"),
             dir,
         }
     })

@@ -41,7 +41,8 @@ fn fingerprint(name: &str, id: u32) -> u64 {
     (u64::from(crc.sum()) << 32) | u64::from(id)
 }
 
-async fn zig(args: &[&str], cwd: &Path) -> (bool, String) {
+/// Runs zig; returns success, stdout, and stdout + stderr.
+async fn zig(args: &[&str], cwd: &Path) -> (bool, String, String) {
     let t = tools();
     let out = tokio::process::Command::new("timeout")
         .arg("600")
@@ -53,12 +54,9 @@ async fn zig(args: &[&str], cwd: &Path) -> (bool, String) {
         .output()
         .await
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), stdout, text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +115,7 @@ async fn zig_fetch_writes_our_hash_and_zig_build_uses_the_package() {
         "pub fn build(b: *@import(\"std\").Build) void {\n    _ = b;\n}\n",
     )
     .unwrap();
-    let (ok, out) = zig(&["fetch", "--save", &url], p).await;
+    let (ok, _, out) = zig(&["fetch", "--save", &url], p).await;
     assert!(ok, "zig fetch --save failed:\n{out}");
     let saved = std::fs::read_to_string(p.join("build.zig.zon")).unwrap();
     assert!(
@@ -148,7 +146,106 @@ async fn zig_fetch_writes_our_hash_and_zig_build_uses_the_package() {
         "const std = @import(\"std\");\npub fn build(b: *std.Build) void {\n    const dep = b.dependency(\"mathlib\", .{});\n    const exe = b.addExecutable(.{\n        .name = \"runner\",\n        .root_module = b.createModule(.{\n            .root_source_file = b.path(\"src/main.zig\"),\n            .target = b.graph.host,\n            .imports = &.{.{ .name = \"mathlib\", .module = dep.module(\"mathlib\") }},\n        }),\n    });\n    const run = b.addRunArtifact(exe);\n    b.step(\"run\", \"Run it\").dependOn(&run.step);\n}\n",
     )
     .unwrap();
-    let (ok, out) = zig(&["build", "run"], a).await;
+    let (ok, _, out) = zig(&["build", "run"], a).await;
     assert!(ok, "zig build run failed:\n{out}");
     assert!(out.contains("answer=42"), "{out}");
+}
+
+/// The same package in every archive format zig unpacks, each published as its own version.
+fn archive_in(format: &str, top: &str, files: &[(String, Vec<u8>)]) -> (Vec<u8>, &'static str) {
+    if format == "zip" {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (path, data) in files {
+            zip.start_file(
+                format!("{top}/{path}"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            std::io::Write::write_all(&mut zip, data).unwrap();
+        }
+        return (zip.finish().unwrap().into_inner(), "zip");
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("{top}/{path}"), data.as_slice())
+            .unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    match format {
+        "tar" => (tar, "tar"),
+        "tar.zst" => (zstd::encode_all(tar.as_slice(), 3).unwrap(), "tar.zst"),
+        "tar.xz" => {
+            let mut out = Vec::new();
+            lzma_rs::xz_compress(&mut std::io::BufReader::new(tar.as_slice()), &mut out).unwrap();
+            (out, "tar.xz")
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig_fetch_agrees_with_us_for_every_archive_format() {
+    let app = TestApp::start().await;
+    let project = tempfile::tempdir().unwrap();
+    let p = project.path();
+    std::fs::write(
+        p.join("build.zig.zon"),
+        format!(
+            ".{{\n    .name = .formats,\n    .version = \"0.0.1\",\n    .fingerprint = 0x{:x},\n    .paths = .{{\"\"}},\n}}\n",
+            fingerprint("formats", 0x0f0f_0f0f)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("build.zig"),
+        "pub fn build(b: *@import(\"std\").Build) void {\n    _ = b;\n}\n",
+    )
+    .unwrap();
+    for (i, format) in ["tar", "tar.zst", "tar.xz", "zip"].iter().enumerate() {
+        let version = format!("1.0.{i}");
+        let zon = format!(
+            ".{{ .name = .multi, .version = \"{version}\", .fingerprint = 0x{:x}, .paths = .{{\"\"}} }}\n",
+            fingerprint("multi", 0x0a0b_0c0d)
+        );
+        let files = vec![
+            ("build.zig.zon".to_string(), zon.into_bytes()),
+            (
+                "src/a.zig".to_string(),
+                format!("pub const v = \"{format}\";\n").into_bytes(),
+            ),
+            ("src/b/c.zig".to_string(), b"pub const c = 3;\n".to_vec()),
+        ];
+        let (bytes, ext) = archive_in(format, &format!("multi-{version}"), &files);
+        let form = reqwest::multipart::Form::new().part(
+            "tarball",
+            reqwest::multipart::Part::bytes(bytes).file_name(format!("multi-{version}.{ext}")),
+        );
+        let r = app
+            .client
+            .post(format!("{}/zig/publish", app.url))
+            .bearer_auth(&app.tokens.alice)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let r = common::Response::from(r).await;
+        assert_eq!(
+            r.status,
+            201,
+            "{format}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let (hash, url) = (
+            r.json()["hash"].as_str().unwrap().to_string(),
+            r.json()["tarballUrl"].as_str().unwrap().to_string(),
+        );
+        let (ok, printed, out) = zig(&["fetch", &url], p).await;
+        assert!(ok, "{format}: zig fetch failed:\n{out}");
+        assert_eq!(printed.trim(), hash, "{format}: zig printed\n{out}");
+    }
 }

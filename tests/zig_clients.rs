@@ -41,12 +41,16 @@ fn fingerprint(name: &str, id: u32) -> u64 {
     (u64::from(crc.sum()) << 32) | u64::from(id)
 }
 
-/// Runs zig; returns success, stdout, and stdout + stderr.
+/// Runs zig 0.17; returns success, stdout, and stdout + stderr.
 async fn zig(args: &[&str], cwd: &Path) -> (bool, String, String) {
+    zig_at(&tools().zig, args, cwd).await
+}
+
+async fn zig_at(program: &Path, args: &[&str], cwd: &Path) -> (bool, String, String) {
     let t = tools();
     let out = tokio::process::Command::new("timeout")
         .arg("600")
-        .arg(&t.zig)
+        .arg(program)
         .args(args)
         .current_dir(cwd)
         .env("ZIG_GLOBAL_CACHE_DIR", &t.zig_cache)
@@ -247,5 +251,46 @@ async fn zig_fetch_agrees_with_us_for_every_archive_format() {
         let (ok, printed, out) = zig(&["fetch", &url], p).await;
         assert!(ok, "{format}: zig fetch failed:\n{out}");
         assert_eq!(printed.trim(), hash, "{format}: zig printed\n{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zig_0_15_prints_our_hashes_for_old_and_new_style_manifests() {
+    let app = TestApp::start().await;
+    let vectors = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/zig-vectors"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (file, field) in [
+        ("legacy_pkg-0.1.0.tar.gz", "legacyHash"),
+        ("plain_pkg-1.0.0.tar.gz", "hash"),
+    ] {
+        let bytes = std::fs::read(format!("{vectors}/{file}")).unwrap();
+        let form = reqwest::multipart::Form::new().part(
+            "tarball",
+            reqwest::multipart::Part::bytes(bytes).file_name(file),
+        );
+        let r = app
+            .client
+            .post(format!("{}/zig/publish", app.url))
+            .bearer_auth(&app.tokens.alice)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let r = common::Response::from(r).await;
+        assert_eq!(r.status, 201, "{file}");
+        let body = r.json();
+        let url = body["tarballUrl"].as_str().unwrap();
+        let (ok, printed, out) = zig_at(&tools().zig_015, &["fetch", url], dir.path()).await;
+        assert!(ok, "{file}: zig 0.15 fetch failed:\n{out}");
+        // For an old-style manifest zig 0.15 prints the new hash form with package id 0, which
+        // the registry reports as `legacyHash` (its `hash` is the 1220 form older zig writes).
+        assert_eq!(
+            printed.trim(),
+            body[field].as_str().unwrap(),
+            "{file}: {out}"
+        );
     }
 }

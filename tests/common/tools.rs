@@ -13,6 +13,8 @@ pub const YARN: &str = "@yarnpkg/cli-dist@4.18.1";
 pub const BUN: &str = "@oven/bun-linux-x64@1.4.0";
 /// Zig from PyPI (the `ziglang` wheel carries the compiler).
 pub const ZIG: &str = "ziglang==0.17.1";
+/// An older zig, for the hash forms zig 0.14/0.15 print for old-style manifests.
+pub const ZIG_015: &str = "ziglang==0.15.2";
 
 pub struct Tools {
     pub dir: PathBuf,
@@ -21,6 +23,7 @@ pub struct Tools {
     pub yarn: PathBuf,
     pub bun: PathBuf,
     pub zig: PathBuf,
+    pub zig_015: PathBuf,
     /// A zig global cache kept between runs: the first `zig fetch` compiles zig's fetch tool.
     pub zig_cache: PathBuf,
 }
@@ -36,6 +39,10 @@ fi
 if [ ! -x zig/ziglang/zig ]; then
   python3 -m pip install --quiet --disable-pip-version-check --target zig {ZIG} >>install.log 2>&1
   chmod +x zig/ziglang/zig
+fi
+if [ ! -x zig-0.15/ziglang/zig ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target zig-0.15 {ZIG_015} >>install.log 2>&1
+  chmod +x zig-0.15/ziglang/zig
 fi
 if [ ! -x bun/package/bin/bun ]; then
   rm -rf bun && mkdir -p bun
@@ -68,6 +75,7 @@ pub fn tools() -> &'static Tools {
             yarn: dir.join("node_modules/.bin/yarn"),
             bun: dir.join("bun/package/bin/bun"),
             zig: dir.join("zig/ziglang/zig"),
+            zig_015: dir.join("zig-0.15/ziglang/zig"),
             zig_cache: dir.join("zig-cache"),
             dir,
         }

@@ -391,3 +391,74 @@ async fn owners_only_and_survives_a_restart() {
         200
     );
 }
+
+/// A tar.gz whose entry names are written byte for byte (`./x` included).
+fn raw_tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.as_ustar_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &builder.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test]
+async fn archives_old_zig_cannot_unpack_are_stored_normalised_with_the_same_hash() {
+    let app = TestApp::start().await;
+    let crc = {
+        let mut c = flate2::Crc::new();
+        c.update(b"dotted");
+        u64::from(c.sum())
+    };
+    let zon = format!(
+        ".{{ .name = .dotted, .version = \"1.0.0\", .fingerprint = 0x{:x}, .paths = .{{\"\"}} }}",
+        (crc << 32) | 7
+    );
+    let dotted = raw_tar_gz(&[
+        ("./build.zig.zon", zon.as_bytes()),
+        ("./src/a.zig", b"pub const a = 1;\n"),
+    ]);
+    let clean = raw_tar_gz(&[
+        ("dotted-1.0.0/build.zig.zon", zon.as_bytes()),
+        ("dotted-1.0.0/src/a.zig", b"pub const a = 1;\n"),
+    ]);
+    let limits = pantry_registry::zig::hash::UnpackLimits {
+        max_unpacked_bytes: 1 << 20,
+        max_entries: 100,
+    };
+    let expected = pantry_registry::zig::hash::hash_archive(&clean, limits, false)
+        .unwrap()
+        .hash
+        .hash;
+    let r = publish(&app, Some(&app.tokens.alice), "dotted.tar.gz", dotted, None).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["normalized"], true);
+    assert_eq!(r.json()["hash"], expected.as_str());
+    let served = app.get("/zig/packages/dotted/1.0.0/tarball").await.body;
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&served[..]));
+    for e in archive.entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    assert_eq!(
+        names,
+        ["dotted-1.0.0/build.zig.zon", "dotted-1.0.0/src/a.zig"]
+    );
+    // A clean upload is stored as it came.
+    let r = publish(
+        &app,
+        Some(&app.tokens.alice),
+        "plain_pkg-1.0.0.tar.gz",
+        vector("plain_pkg-1.0.0.tar.gz"),
+        None,
+    )
+    .await;
+    assert!(r.json().get("normalized").is_none());
+}

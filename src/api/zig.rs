@@ -83,6 +83,9 @@ pub struct ZigPublishResult {
     pub tarball_url: String,
     pub fetch_command: String,
     pub dependency: String,
+    /// Present and true when the upload was stored re-packed as a canonical tar.gz (entries
+    /// like `./x` make zig 0.14/0.15 fail); the hash is unchanged.
+    pub normalized: Option<bool>,
 }
 
 fn tarball_url(core: &Core, name: &str, version: &str) -> String {
@@ -413,6 +416,7 @@ impl ZigApi {
                     tarball_url: url,
                     hash: v.hash,
                     legacy_hash: v.legacy_hash,
+                    normalized: v.normalized.then_some(true),
                 }))
             }
             Err(e) => ApiError::from(e).into(),

@@ -198,6 +198,9 @@ pub struct ZigVersionRecord {
     /// `tar.gz`, `tar.xz`, `tar.zst`, `tar` or `zip`.
     pub archive: String,
     pub size: u64,
+    /// The upload was re-packed into a canonical tar.gz (same hash) so that every zig unpacks it.
+    #[serde(default)]
+    pub normalized: bool,
     pub minimum_zig_version: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub published_at: OffsetDateTime,

@@ -121,6 +121,9 @@ pub struct Unpacked {
     pub root: String,
     /// Stripped paths of tar entries zig cannot unpack; an error only if `paths` includes one.
     pub unsupported: Vec<String>,
+    /// Some entry name carries `./` or empty components (`tar -C dir .` output): zig 0.14 and
+    /// 0.15 fail to unpack such archives, though the hash is the same.
+    pub trips_old_zig: bool,
 }
 
 /// zig's path sanitising: drop empty and `.` components, let `..` pop one. `None` when the
@@ -276,6 +279,7 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
     let mut raw: Vec<(String, Entry)> = Vec::new();
     let mut unsupported_raw = Vec::new();
     let mut root = RootTracker::default();
+    let mut trips_old_zig = false;
     if kind == ArchiveKind::Zip {
         let mut zip = zip::ZipArchive::new(io::Cursor::new(&data[..]))
             .map_err(|e| ZigError::Corrupt(e.to_string()))?;
@@ -325,6 +329,10 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
             }
             budget.entry()?;
             let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            trips_old_zig |= raw_path
+                .trim_end_matches('/')
+                .split('/')
+                .any(|c| c.is_empty() || c == ".");
             let is_dir = kind == tar::EntryType::Directory;
             let is_file = kind == tar::EntryType::Regular;
             let is_link = kind == tar::EntryType::Symlink;
@@ -372,7 +380,41 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
         entries,
         root,
         unsupported,
+        trips_old_zig,
     })
+}
+
+/// A canonical `.tar.gz` of an unpacked package: every entry under `<top>/`, no `./` prefixes,
+/// regular files and symlinks only, one gzip member. zig hashes it exactly as the original.
+pub fn repack(unpacked: &Unpacked, top: &str) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, entry) in &unpacked.entries {
+        let full = format!("{top}/{path}");
+        let mut header = tar::Header::new_gnu();
+        match entry {
+            Entry::File(data) => {
+                header.set_size(data.len() as u64);
+                header.set_mode(0o644);
+                header.set_cksum();
+                builder
+                    .append_data(&mut header, &full, data.as_slice())
+                    .expect("writing a tar to memory");
+            }
+            Entry::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                header.set_mode(0o777);
+                let target = String::from_utf8_lossy(target).into_owned();
+                builder
+                    .append_link(&mut header, &full, target)
+                    .expect("writing a tar to memory");
+            }
+        }
+    }
+    let tar = builder.into_inner().expect("writing a tar to memory");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    io::Write::write_all(&mut gz, &tar).expect("writing to memory");
+    gz.finish().expect("writing to memory")
 }
 
 /// Whether `paths` (already normalised) includes `rel`: whole path components.

@@ -186,7 +186,26 @@ pub async fn publish(
     if core.store.zig_version(&name, &version).await?.is_some() {
         return Err(ZigPublishError::Exists);
     }
-    let (sha256, _, _) = crate::core::tarball::digests(&req.tarball);
+    // An archive some zig versions cannot unpack is stored re-packed, with the same hash.
+    let (stored, archive, normalized) = if hashed.unpacked.trips_old_zig {
+        let top = format!("{name}-{version}");
+        let repacked = hash::repack(&hashed.unpacked, &top);
+        let again = hash::hash_archive(&repacked, unpack_limits, false)?;
+        if again.hash != hashed.hash {
+            return Err(ZigPublishError::Store(StoreError::Backend(format!(
+                "re-packing {name}@{version} changed its hash ({} -> {})",
+                hashed.hash.hash, again.hash.hash
+            ))));
+        }
+        (Bytes::from(repacked), "tar.gz".to_string(), true)
+    } else {
+        (
+            req.tarball.clone(),
+            hashed.kind.extension().to_string(),
+            false,
+        )
+    };
+    let (sha256, _, _) = crate::core::tarball::digests(&stored);
     let key = BlobKey::parse(&sha256).expect("sha256 hex is a key");
     let now = OffsetDateTime::now_utc();
     let record = ZigVersionRecord {
@@ -198,13 +217,14 @@ pub async fn publish(
         package_id: hashed.hash.package_id,
         total_size: hashed.hash.total_size,
         sha256,
-        archive: hashed.kind.extension().to_string(),
-        size: req.tarball.len() as u64,
+        archive,
+        size: stored.len() as u64,
+        normalized,
         minimum_zig_version: minimum,
         published_at: now,
         published_by: caller.user.clone(),
     };
-    core.blobs.put(&key, req.tarball).await?;
+    core.blobs.put(&key, stored).await?;
     let (user, admin) = (caller.user.clone(), caller.is_admin());
     let update = Box::new(move |current: Option<ZigPackageRecord>| {
         let mut pkg = match current {

@@ -462,3 +462,61 @@ async fn archives_old_zig_cannot_unpack_are_stored_normalised_with_the_same_hash
     .await;
     assert!(r.json().get("normalized").is_none());
 }
+
+#[tokio::test]
+async fn dependencies_and_minimum_zig_version_are_kept_and_downloads_counted() {
+    let mut app = TestApp::start().await;
+    let crc = {
+        let mut c = flate2::Crc::new();
+        c.update(b"withdeps");
+        u64::from(c.sum())
+    };
+    let zon = format!(
+        ".{{ .name = .withdeps, .version = \"0.2.0\", .fingerprint = 0x{:x}, .minimum_zig_version = \"0.15.0\",\n  .dependencies = .{{ .other = .{{ .url = \"https://example.com/other.tar.gz\", .hash = \"other-1.0.0-{}\", .lazy = true }}, .local = .{{ .path = \"vendor/local\" }} }},\n  .paths = .{{\"\"}} }}",
+        (crc << 32) | 9,
+        "A".repeat(44)
+    );
+    let archive = raw_tar_gz(&[
+        ("withdeps/build.zig.zon", zon.as_bytes()),
+        ("withdeps/src/a.zig", b"pub const a = 1;\n"),
+    ]);
+    let r = publish(
+        &app,
+        Some(&app.tokens.alice),
+        "withdeps.tar.gz",
+        archive,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let meta = app.get("/zig/packages/withdeps").await.json();
+    assert_eq!(meta["minimumZigVersion"], "0.15.0");
+    let deps = meta["dependencies"].as_array().unwrap();
+    assert_eq!(deps.len(), 2);
+    assert!(deps.iter().any(|d| d["name"] == "other"
+        && d["lazy"] == true
+        && d["url"] == "https://example.com/other.tar.gz"));
+    assert!(
+        deps.iter()
+            .any(|d| d["name"] == "local" && d["path"] == "vendor/local")
+    );
+    assert_eq!(
+        app.get("/zig/packages/withdeps/0.2.0/tarball").await.status,
+        200
+    );
+    app.stop().await;
+    let store =
+        pantry_registry::store::redb_store::RedbStore::open(&app.dir.path().join("registry.redb"))
+            .unwrap();
+    use pantry_registry::store::DownloadStore;
+    assert_eq!(
+        store
+            .downloads("zig:withdeps")
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.count)
+            .sum::<u64>(),
+        1
+    );
+}

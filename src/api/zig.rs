@@ -37,10 +37,23 @@ pub struct ZigPackageMetadata {
     pub legacy_hash: Option<String>,
     pub published_at: String,
     pub minimum_zig_version: Option<String>,
+    /// The manifest's dependencies.
+    pub dependencies: Vec<ZigDependencyInfo>,
     /// `zig fetch --save <tarballUrl>`.
     pub fetch_command: String,
     /// A build.zig.zon dependency entry for this version.
     pub dependency: String,
+}
+
+/// One dependency of a Zig package, as its build.zig.zon declares it.
+#[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ZigDependencyInfo {
+    pub name: String,
+    pub url: Option<String>,
+    pub path: Option<String>,
+    pub hash: Option<String>,
+    pub lazy: bool,
 }
 
 #[derive(Debug, Object)]
@@ -127,6 +140,17 @@ impl ZigPackageMetadata {
             legacy_hash: v.legacy_hash.clone(),
             published_at: super::packages_iso(v.published_at),
             minimum_zig_version: v.minimum_zig_version.clone(),
+            dependencies: v
+                .dependencies
+                .iter()
+                .map(|d| ZigDependencyInfo {
+                    name: d.name.clone(),
+                    url: d.url.clone(),
+                    path: d.path.clone(),
+                    hash: d.hash.clone(),
+                    lazy: d.lazy,
+                })
+                .collect(),
         }
     }
 }
@@ -505,6 +529,10 @@ impl ZigApi {
             Ok(b) => b,
             Err(e) => return ApiError::internal(e).into(),
         };
+        // Counted apart from npm packages of the same name.
+        self.core
+            .downloads
+            .record(&format!("zig:{}", v.name), &v.version);
         let disposition = format!(
             "attachment; filename=\"{}-{}.{}\"",
             v.name, v.version, v.archive

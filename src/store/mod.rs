@@ -201,10 +201,23 @@ pub struct ZigVersionRecord {
     /// The upload was re-packed into a canonical tar.gz (same hash) so that every zig unpacks it.
     #[serde(default)]
     pub normalized: bool,
+    /// The manifest's `.dependencies`.
+    #[serde(default)]
+    pub dependencies: Vec<ZigDependency>,
     pub minimum_zig_version: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub published_at: OffsetDateTime,
     pub published_by: String,
+}
+
+/// One entry of a build.zig.zon's `.dependencies`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ZigDependency {
+    pub name: String,
+    pub url: Option<String>,
+    pub path: Option<String>,
+    pub hash: Option<String>,
+    pub lazy: bool,
 }
 
 /// The caller's rule for a Zig publish (see [`PackageUpdate`]).

@@ -137,6 +137,24 @@ pub async fn publish(
         .map(zon::parse_manifest)
         .transpose()
         .map_err(ZigPublishError::ManifestField)?;
+    let dependencies: Vec<crate::store::ZigDependency> = hashed
+        .manifest
+        .iter()
+        .chain(field.iter())
+        .next()
+        .map(|m| {
+            m.dependencies
+                .iter()
+                .map(|d| crate::store::ZigDependency {
+                    name: d.name.clone(),
+                    url: d.url.clone(),
+                    path: d.path.clone(),
+                    hash: d.hash.clone(),
+                    lazy: d.lazy,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let (name, version, minimum) = match (&hashed.manifest, &field) {
         (Some(m), Some(f)) => {
             if (&m.name, &m.version, m.fingerprint) != (&f.name, &f.version, f.fingerprint) {
@@ -220,6 +238,7 @@ pub async fn publish(
         archive,
         size: stored.len() as u64,
         normalized,
+        dependencies,
         minimum_zig_version: minimum,
         published_at: now,
         published_by: caller.user.clone(),

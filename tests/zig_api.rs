@@ -1,4 +1,4 @@
-//! The Zig routes with the archives real zig hashed (shared/reference/zig-vectors): publish in
+//! The Zig routes with the archives real zig hashed (tests/fixtures/zig-vectors): publish in
 //! every format, the hash zig prints, lookup by either hash form, archives served so zig
 //! accepts them, and every way an upload is refused.
 
@@ -7,10 +7,7 @@ mod common;
 use common::{TestApp, sha256_hex};
 use serde_json::{Value, json};
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/reference/zig-vectors"
-);
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zig-vectors");
 
 fn vector(file: &str) -> Vec<u8> {
     std::fs::read(format!("{VECTORS}/{file}")).unwrap()

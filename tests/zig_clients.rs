@@ -257,10 +257,7 @@ async fn zig_fetch_agrees_with_us_for_every_archive_format() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zig_0_15_prints_our_hashes_for_old_and_new_style_manifests() {
     let app = TestApp::start().await;
-    let vectors = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/zig-vectors"
-    );
+    let vectors = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zig-vectors");
     let dir = tempfile::tempdir().unwrap();
     for (file, field) in [
         ("legacy_pkg-0.1.0.tar.gz", "legacyHash"),

@@ -1442,10 +1442,7 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    const VECTORS_DIR: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/zig-vectors"
-    );
+    const VECTORS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zig-vectors");
 
     /// A valid manifest for the package `.a` with `extra` appended inside the top-level struct.
     fn with_fields(extra: &str) -> String {

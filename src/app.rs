@@ -9,6 +9,7 @@ use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
+use crate::api::analytics::AnalyticsApi;
 use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
 use crate::api::zig::ZigApi;
@@ -34,6 +35,7 @@ pub enum BuildError {
 }
 
 /// Builds a [`Registry`] from settings; every setter overrides one setting.
+#[derive(Clone)]
 pub struct RegistryBuilder {
     layers: Layers,
 }
@@ -226,7 +228,9 @@ impl Registry {
     }
 
     /// The OpenAPI service describing every Pantry API route.
-    fn openapi(&self) -> OpenApiService<(HealthApi, PackagesApi, PublishApi, ZigApi), ()> {
+    fn openapi(
+        &self,
+    ) -> OpenApiService<(HealthApi, PackagesApi, PublishApi, ZigApi, AnalyticsApi), ()> {
         let core = &self.core;
         OpenApiService::new(
             (
@@ -234,6 +238,7 @@ impl Registry {
                 PackagesApi { core: core.clone() },
                 PublishApi { core: core.clone() },
                 ZigApi { core: core.clone() },
+                AnalyticsApi { core: core.clone() },
             ),
             "Pantry Registry",
             env!("CARGO_PKG_VERSION"),

@@ -317,9 +317,7 @@ async fn the_pantry_api_uses_the_same_fallback() {
     );
     // Proxied downloads count like local ones.
     app.stop().await;
-    let store =
-        pantry_registry::store::redb_store::RedbStore::open(&app.dir.path().join("registry.redb"))
-            .unwrap();
+    let store = common::open_store(&app.dir.path().join("registry.redb")).await;
     use pantry_registry::store::DownloadStore;
     assert_eq!(
         store

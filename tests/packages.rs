@@ -280,9 +280,7 @@ async fn downloads_are_counted_and_flushed() {
     assert_eq!(app.get("/packages/counted/2.0.0/tarball").await.status, 404);
     app.stop().await;
     // Reopen the database the server used and read the counts it wrote at shutdown.
-    let store =
-        pantry_registry::store::redb_store::RedbStore::open(&app.dir.path().join("registry.redb"))
-            .unwrap();
+    let store = common::open_store(&app.dir.path().join("registry.redb")).await;
     use pantry_registry::store::DownloadStore;
     let counts = store.downloads("counted").await.unwrap();
     assert_eq!(counts.iter().map(|c| c.count).sum::<u64>(), 3, "{counts:?}");

@@ -502,9 +502,7 @@ async fn dependencies_and_minimum_zig_version_are_kept_and_downloads_counted() {
         200
     );
     app.stop().await;
-    let store =
-        pantry_registry::store::redb_store::RedbStore::open(&app.dir.path().join("registry.redb"))
-            .unwrap();
+    let store = common::open_store(&app.dir.path().join("registry.redb")).await;
     use pantry_registry::store::DownloadStore;
     assert_eq!(
         store

@@ -3,6 +3,7 @@
 //! Each area is one `#[OpenApi]` struct with a tag; every operation's response enum documents
 //! each status it can answer. Authentication is the [`auth::Caller`] security scheme.
 
+pub mod analytics;
 pub mod auth;
 pub mod packages;
 pub mod publish;
@@ -20,6 +21,8 @@ pub enum ApiTags {
     Health,
     /// Zig packages: publish, metadata, archives, lookup by hash, search.
     Zig,
+    /// Download counts.
+    Analytics,
 }
 
 /// RFC 3339 text of a time, as every API shape shows it.

@@ -10,7 +10,7 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 use crate::error::ApiError;
 
 /// Prefixes under which the next path segment(s) name a package.
-const PACKAGE_PREFIXES: &[&str] = &["/packages/"];
+const PACKAGE_PREFIXES: &[&str] = &["/packages/", "/analytics/"];
 
 /// Characters escaped when a package name becomes one path segment (`@` and `/` among them).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC

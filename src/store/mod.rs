@@ -389,6 +389,8 @@ pub trait DownloadStore: Send + Sync {
     async fn add_downloads(&self, counts: Vec<DownloadCount>) -> StoreResult<()>;
     /// Every stored count of a package.
     async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>>;
+    /// Total downloads of every package with any, by name.
+    async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>>;
 }
 
 /// Zig packages: their own namespace, indexed by hash too.

@@ -764,6 +764,25 @@ impl DownloadStore for RedbStore {
         .await
     }
 
+    async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOWNLOADS).map_err(backend)?;
+            let mut totals: Vec<(String, u64)> = Vec::new();
+            // Keys are ordered by name first, so each package's rows are contiguous.
+            for row in table.iter().map_err(backend)? {
+                let (key, value) = row.map_err(backend)?;
+                let name = key.value().0;
+                match totals.last_mut() {
+                    Some((last, total)) if last == name => *total += value.value(),
+                    _ => totals.push((name.to_string(), value.value())),
+                }
+            }
+            Ok(totals)
+        })
+        .await
+    }
+
     async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>> {
         let name = name.to_string();
         self.blocking(move |db| {

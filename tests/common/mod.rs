@@ -61,7 +61,7 @@ impl TestApp {
             // test points npm.upstream at a local server.
             .setting("npm.fallback", "false")
             .unwrap();
-        let registry = configure(builder).build().await.unwrap();
+        let registry = build_when_free(configure(builder)).await;
         for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
             // A test may reopen a data directory where they already exist.
             if let Err(e) = registry
@@ -247,6 +247,35 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// Builds a registry; a data directory reopened right after a stop may still be held for a
+/// moment by background work of the old instance finishing, so "in use" is retried.
+async fn build_when_free(builder: RegistryBuilder) -> Registry {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match builder.clone().build().await {
+            Ok(r) => return r,
+            Err(e) if e.to_string().contains("in use") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("building the registry: {e}"),
+        }
+    }
+}
+
+/// Opens the redb file of a stopped registry, waiting while background work releases it.
+pub async fn open_store(path: &Path) -> pantry_registry::store::redb_store::RedbStore {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match pantry_registry::store::redb_store::RedbStore::open(path) {
+            Ok(s) => return s,
+            Err(e) if e.to_string().contains("in use") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("opening {}: {e}", path.display()),
         }
     }
 }

@@ -1,0 +1,283 @@
+//! The seed's download analytics: `/analytics/top`, `/analytics/{name}`,
+//! `/analytics/{name}/timeline`. Counts come from every successful tarball download (npm
+//! protocol, Pantry API, npm fallback, Zig); `?ecosystem=zig` reads a Zig package's counts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use time::{Duration, OffsetDateTime};
+
+use super::ApiTags;
+use crate::api_error_variants;
+use crate::core::Core;
+use crate::core::downloads::utc_day;
+use crate::error::{ApiError, ErrorBody};
+use crate::store::DownloadCount;
+
+/// Longest timeline served, in days.
+pub const MAX_TIMELINE_DAYS: u32 = 366;
+
+#[derive(Debug, Object)]
+pub struct TopPackage {
+    pub name: String,
+    pub downloads: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct TopPackages {
+    /// Most downloaded first.
+    pub packages: Vec<TopPackage>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PackageStats {
+    pub package_name: String,
+    pub total_downloads: u64,
+    /// The last 7 UTC days, today included.
+    pub weekly_downloads: u64,
+    /// The last 30 UTC days, today included.
+    pub monthly_downloads: u64,
+    /// Version -> downloads.
+    pub version_downloads: BTreeMap<String, u64>,
+    /// The last UTC day with a download (`YYYY-MM-DD`); absent when there was none.
+    #[oai(skip_serializing_if_is_none)]
+    pub last_download: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct TimelinePoint {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Timeline {
+    pub package_name: String,
+    /// One entry per day, oldest first, ending today (UTC), zero-filled.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+#[derive(ApiResponse)]
+pub enum TopResponse {
+    #[oai(status = 200)]
+    Ok(Json<TopPackages>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(TopResponse { Internal });
+
+#[derive(ApiResponse)]
+pub enum StatsResponse {
+    /// Counts; a known package with no downloads has zeros.
+    #[oai(status = 200)]
+    Ok(Json<PackageStats>),
+    /// An unknown `ecosystem`.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `{"error":"Package not found"}`: no such package.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(StatsResponse {
+    BadRequest,
+    NotFound,
+    Internal
+});
+
+#[derive(ApiResponse)]
+pub enum TimelineResponse {
+    #[oai(status = 200)]
+    Ok(Json<Timeline>),
+    /// `days` is not a number, or an unknown `ecosystem`.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(TimelineResponse {
+    BadRequest,
+    NotFound,
+    Internal
+});
+
+pub struct AnalyticsApi {
+    pub core: Arc<Core>,
+}
+
+impl AnalyticsApi {
+    /// The counts of a known package, written up to now. `None` for an unknown package.
+    async fn counts(
+        &self,
+        name: &str,
+        ecosystem: Option<&str>,
+    ) -> Result<Vec<DownloadCount>, ApiError> {
+        let store = &self.core.store;
+        let (known, key) = match ecosystem.unwrap_or("npm") {
+            "zig" => (
+                store
+                    .zig_package(name)
+                    .await
+                    .map_err(ApiError::internal)?
+                    .is_some(),
+                format!("zig:{name}"),
+            ),
+            "npm" => {
+                let local = store
+                    .package(name)
+                    .await
+                    .map_err(ApiError::internal)?
+                    .is_some();
+                let cached = store
+                    .cached_packument(name)
+                    .await
+                    .map_err(ApiError::internal)?
+                    .is_some_and(|c| !c.missing);
+                (local || cached, name.to_string())
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown ecosystem {other:?}: use npm or zig"
+                )));
+            }
+        };
+        if !known {
+            return Err(ApiError::not_found("Package not found"));
+        }
+        // Counts wait in memory for up to a second: write them first so the answer is current.
+        self.core
+            .downloads
+            .flush(store.as_ref())
+            .await
+            .map_err(ApiError::internal)?;
+        store.downloads(&key).await.map_err(ApiError::internal)
+    }
+}
+
+fn sum_since(counts: &[DownloadCount], days: i64, today: OffsetDateTime) -> u64 {
+    let first = utc_day(today - Duration::days(days - 1));
+    counts
+        .iter()
+        .filter(|c| c.day >= first)
+        .map(|c| c.count)
+        .sum()
+}
+
+#[OpenApi(tag = "ApiTags::Analytics")]
+impl AnalyticsApi {
+    /// Most downloaded packages
+    ///
+    /// `{"packages":[{"name","downloads"}]}`, most downloaded first; `limit` defaults to 10.
+    /// Zig packages appear as `zig:<name>`.
+    #[oai(path = "/analytics/top", method = "get", operation_id = "topPackages")]
+    async fn top_packages(&self, limit: Query<Option<String>>) -> TopResponse {
+        let limit = limit
+            .0
+            .and_then(|l| l.parse::<usize>().ok())
+            .unwrap_or(10)
+            .clamp(1, 1000);
+        if let Err(e) = self.core.downloads.flush(self.core.store.as_ref()).await {
+            return ApiError::internal(e).into();
+        }
+        match self.core.store.download_totals().await {
+            Ok(mut totals) => {
+                totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                TopResponse::Ok(Json(TopPackages {
+                    packages: totals
+                        .into_iter()
+                        .take(limit)
+                        .map(|(name, downloads)| TopPackage { name, downloads })
+                        .collect(),
+                }))
+            }
+            Err(e) => ApiError::internal(e).into(),
+        }
+    }
+
+    /// Download counts of a package
+    ///
+    /// Total, last 7 and 30 UTC days, per version, and the last day with a download. A known
+    /// package that was never downloaded answers zeros; an unknown one 404. `ecosystem=zig` reads
+    /// a Zig package.
+    #[oai(
+        path = "/analytics/:name",
+        method = "get",
+        operation_id = "packageStats"
+    )]
+    async fn package_stats(
+        &self,
+        name: Path<String>,
+        ecosystem: Query<Option<String>>,
+    ) -> StatsResponse {
+        let counts = match self.counts(&name, ecosystem.0.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        let today = OffsetDateTime::now_utc();
+        let mut version_downloads = BTreeMap::new();
+        for c in &counts {
+            *version_downloads.entry(c.version.clone()).or_insert(0) += c.count;
+        }
+        StatsResponse::Ok(Json(PackageStats {
+            package_name: name.0,
+            total_downloads: counts.iter().map(|c| c.count).sum(),
+            weekly_downloads: sum_since(&counts, 7, today),
+            monthly_downloads: sum_since(&counts, 30, today),
+            version_downloads,
+            last_download: counts.iter().map(|c| c.day.clone()).max(),
+        }))
+    }
+
+    /// Daily downloads of a package
+    ///
+    /// `days` (default 30, at most 366) entries, oldest first, ending today (UTC), zero-filled.
+    #[oai(
+        path = "/analytics/:name/timeline",
+        method = "get",
+        operation_id = "packageTimeline"
+    )]
+    async fn package_timeline(
+        &self,
+        name: Path<String>,
+        days: Query<Option<String>>,
+        ecosystem: Query<Option<String>>,
+    ) -> TimelineResponse {
+        let days = match days.0.as_deref().map(str::parse::<u32>) {
+            None => 30,
+            Some(Ok(d)) => d.min(MAX_TIMELINE_DAYS),
+            Some(Err(_)) => {
+                return ApiError::bad_request("days must be a whole number of days").into();
+            }
+        };
+        let counts = match self.counts(&name, ecosystem.0.as_deref()).await {
+            Ok(c) => c,
+            Err(e) => return e.into(),
+        };
+        let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
+        for c in &counts {
+            *per_day.entry(c.day.clone()).or_insert(0) += c.count;
+        }
+        let today = OffsetDateTime::now_utc();
+        let timeline = (0..i64::from(days))
+            .rev()
+            .map(|back| {
+                let date = utc_day(today - Duration::days(back));
+                let count = per_day.get(&date).copied().unwrap_or(0);
+                TimelinePoint { date, count }
+            })
+            .collect();
+        TimelineResponse::Ok(Json(Timeline {
+            package_name: name.0,
+            timeline,
+        }))
+    }
+}

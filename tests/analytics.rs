@@ -1,0 +1,155 @@
+//! Download analytics in the seed's shapes: every download route counts, HEAD does not, counts
+//! survive a restart, timelines are zero-filled, bad parameters are 400s.
+
+mod common;
+
+use common::TestApp;
+use common::upstream::FakeUpstream;
+use serde_json::json;
+
+fn today() -> String {
+    pantry_registry::core::downloads::utc_day(time::OffsetDateTime::now_utc())
+}
+
+#[tokio::test]
+async fn every_download_route_counts_and_survives_a_restart() {
+    let up = FakeUpstream::start().await;
+    up.publish("from-upstream", "1.0.0", json!({}));
+    let upstream_url = up.url.clone();
+    let mut app = TestApp::start_with(move |b| {
+        b.setting("npm.fallback", "true")
+            .unwrap()
+            .setting("npm.upstream", upstream_url)
+            .unwrap()
+    })
+    .await;
+    app.publish(&app.tokens.alice, "@s/counted", "1.0.0").await;
+    app.publish(&app.tokens.alice, "@s/counted", "1.1.0").await;
+    app.publish(&app.tokens.alice, "quiet", "1.0.0").await;
+    let zig = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/zig-vectors/plain_pkg-1.0.0.tar.gz"
+    ))
+    .unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "tarball",
+        reqwest::multipart::Part::bytes(zig).file_name("plain_pkg-1.0.0.tar.gz"),
+    );
+    let r = app
+        .client
+        .post(format!("{}/zig/publish", app.url))
+        .bearer_auth(&app.tokens.alice)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    for path in [
+        "/packages/@s/counted/1.0.0/tarball",
+        "/packages/@s/counted/1.1.0/tarball",
+        "/npm/@s/counted/-/counted-1.1.0.tgz",
+        "/npm/from-upstream/-/from-upstream-1.0.0.tgz",
+        "/zig/packages/plain_pkg/1.0.0/tarball",
+    ] {
+        assert_eq!(app.get(path).await.status, 200, "{path}");
+    }
+    let head = app
+        .client
+        .head(format!("{}/npm/@s/counted/-/counted-1.0.0.tgz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+
+    let stats = app.get("/analytics/@s/counted").await.json();
+    assert_eq!(stats["packageName"], "@s/counted");
+    assert_eq!(stats["totalDownloads"], 3, "HEAD is not a download");
+    assert_eq!(stats["weeklyDownloads"], 3);
+    assert_eq!(stats["monthlyDownloads"], 3);
+    assert_eq!(stats["versionDownloads"], json!({"1.0.0": 1, "1.1.0": 2}));
+    assert_eq!(stats["lastDownload"], today());
+    assert_eq!(
+        app.get("/analytics/%40s%2Fcounted").await.json()["totalDownloads"],
+        3
+    );
+    assert_eq!(
+        app.get("/analytics/from-upstream").await.json()["totalDownloads"],
+        1,
+        "proxied downloads count"
+    );
+    assert_eq!(
+        app.get("/analytics/plain_pkg?ecosystem=zig").await.json()["totalDownloads"],
+        1
+    );
+    // Known but never downloaded: zeros. Unknown: 404.
+    let quiet = app.get("/analytics/quiet").await.json();
+    assert_eq!(
+        (quiet["totalDownloads"].as_u64(), quiet.get("lastDownload")),
+        (Some(0), None)
+    );
+    assert_eq!(
+        app.get("/analytics/nobody").await.error(404),
+        "Package not found"
+    );
+    app.get("/analytics/plain_pkg?ecosystem=cobol")
+        .await
+        .error(400);
+
+    let top = app.get("/analytics/top?limit=2").await.json();
+    assert_eq!(
+        top["packages"],
+        json!([{"name": "@s/counted", "downloads": 3}, {"name": "from-upstream", "downloads": 1}])
+    );
+
+    app.stop().await;
+    let dir = app.dir.path().to_path_buf();
+    let again = TestApp::start_with(move |b| b.data_dir(dir)).await;
+    assert_eq!(
+        again.get("/analytics/@s/counted").await.json()["totalDownloads"],
+        3,
+        "counts survive a restart"
+    );
+}
+
+#[tokio::test]
+async fn timelines_are_zero_filled_and_bounded() {
+    let app = TestApp::start().await;
+    app.publish(&app.tokens.alice, "timed", "1.0.0").await;
+    for _ in 0..2 {
+        app.get("/packages/timed/1.0.0/tarball").await;
+    }
+    let t = app.get("/analytics/timed/timeline?days=7").await.json();
+    let points = t["timeline"].as_array().unwrap();
+    assert_eq!(points.len(), 7);
+    assert_eq!(points[6], json!({"date": today(), "count": 2}));
+    assert!(points[..6].iter().all(|p| p["count"] == 0));
+    assert!(
+        points
+            .windows(2)
+            .all(|w| w[0]["date"].as_str() < w[1]["date"].as_str()),
+        "oldest first"
+    );
+    assert_eq!(
+        app.get("/analytics/timed/timeline").await.json()["timeline"]
+            .as_array()
+            .unwrap()
+            .len(),
+        30
+    );
+    assert_eq!(
+        app.get("/analytics/timed/timeline?days=5000").await.json()["timeline"]
+            .as_array()
+            .unwrap()
+            .len(),
+        366
+    );
+    assert_eq!(
+        app.get("/analytics/timed/timeline?days=0").await.json()["timeline"],
+        json!([])
+    );
+    app.get("/analytics/timed/timeline?days=abc")
+        .await
+        .error(400);
+    app.get("/analytics/nobody/timeline").await.error(404);
+}

@@ -230,7 +230,7 @@ impl PackageStore for RedbStore {
                     }
                     None => {
                         // Deleting a package removes every version left, tombstoned like the rest.
-                        for v in read_versions(&versions, &name)? {
+                        for v in read_versions::<VersionRecord>(&versions, &name)? {
                             versions
                                 .remove((name.as_str(), v.version.as_str()))
                                 .map_err(backend)?;
@@ -518,15 +518,7 @@ impl ZigStore for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.range((name.as_str(), "")..).map_err(backend)? {
-                let (key, value) = row.map_err(backend)?;
-                if key.value().0 != name {
-                    break;
-                }
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            read_versions(&table, &name)
         })
         .await
     }
@@ -658,10 +650,11 @@ impl UserStore for RedbStore {
     }
 }
 
-fn read_versions(
+/// Every record keyed (name, version) for one name: npm versions and Zig versions alike.
+fn read_versions<T: serde::de::DeserializeOwned>(
     table: &impl ReadableTable<(&'static str, &'static str), &'static str>,
     name: &str,
-) -> StoreResult<Vec<VersionRecord>> {
+) -> StoreResult<Vec<T>> {
     let mut out = Vec::new();
     for row in table.range((name, "")..).map_err(backend)? {
         let (key, value) = row.map_err(backend)?;

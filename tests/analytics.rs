@@ -31,19 +31,10 @@ async fn every_download_route_counts_and_survives_a_restart() {
         "/tests/fixtures/zig-vectors/plain_pkg-1.0.0.tar.gz"
     ))
     .unwrap();
-    let form = reqwest::multipart::Form::new().part(
-        "tarball",
-        reqwest::multipart::Part::bytes(zig).file_name("plain_pkg-1.0.0.tar.gz"),
-    );
     let r = app
-        .client
-        .post(format!("{}/zig/publish", app.url))
-        .bearer_auth(&app.tokens.alice)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+        .zig_publish(Some(&app.tokens.alice), "plain_pkg-1.0.0.tar.gz", zig, None)
+        .await;
+    assert_eq!(r.status, 201);
 
     for path in [
         "/packages/@s/counted/1.0.0/tarball",

@@ -25,21 +25,7 @@ async fn publish(
     bytes: Vec<u8>,
     manifest: Option<&str>,
 ) -> common::Response {
-    let mut form = reqwest::multipart::Form::new().part(
-        "tarball",
-        reqwest::multipart::Part::bytes(bytes).file_name(file.to_string()),
-    );
-    if let Some(m) = manifest {
-        form = form.text("manifest", m.to_string());
-    }
-    let mut req = app
-        .client
-        .post(format!("{}/zig/publish", app.url))
-        .multipart(form);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    common::Response::from(req.send().await.unwrap()).await
+    app.zig_publish(token, file, bytes, manifest).await
 }
 
 #[tokio::test]

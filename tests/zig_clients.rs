@@ -85,21 +85,14 @@ async fn zig_fetch_writes_our_hash_and_zig_build_uses_the_package() {
         ],
         &[("src/link.zig", "root.zig")],
     );
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "tarball",
-            reqwest::multipart::Part::bytes(archive).file_name("mathlib-0.3.0.tar.gz"),
-        )
-        .text("manifest", zon.clone());
     let r = app
-        .client
-        .post(format!("{}/zig/publish", app.url))
-        .bearer_auth(&app.tokens.alice)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let r = common::Response::from(r).await;
+        .zig_publish(
+            Some(&app.tokens.alice),
+            "mathlib-0.3.0.tar.gz",
+            archive,
+            Some(&zon),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let published = r.json();
     let hash = published["hash"].as_str().unwrap().to_string();
@@ -225,19 +218,10 @@ async fn zig_fetch_agrees_with_us_for_every_archive_format() {
             ("src/b/c.zig".to_string(), b"pub const c = 3;\n".to_vec()),
         ];
         let (bytes, ext) = archive_in(format, &format!("multi-{version}"), &files);
-        let form = reqwest::multipart::Form::new().part(
-            "tarball",
-            reqwest::multipart::Part::bytes(bytes).file_name(format!("multi-{version}.{ext}")),
-        );
+        let file = format!("multi-{version}.{ext}");
         let r = app
-            .client
-            .post(format!("{}/zig/publish", app.url))
-            .bearer_auth(&app.tokens.alice)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let r = common::Response::from(r).await;
+            .zig_publish(Some(&app.tokens.alice), &file, bytes, None)
+            .await;
         assert_eq!(
             r.status,
             201,
@@ -264,19 +248,9 @@ async fn zig_0_15_prints_our_hashes_for_old_and_new_style_manifests() {
         ("plain_pkg-1.0.0.tar.gz", "hash"),
     ] {
         let bytes = std::fs::read(format!("{vectors}/{file}")).unwrap();
-        let form = reqwest::multipart::Form::new().part(
-            "tarball",
-            reqwest::multipart::Part::bytes(bytes).file_name(file),
-        );
         let r = app
-            .client
-            .post(format!("{}/zig/publish", app.url))
-            .bearer_auth(&app.tokens.alice)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let r = common::Response::from(r).await;
+            .zig_publish(Some(&app.tokens.alice), file, bytes, None)
+            .await;
         assert_eq!(r.status, 201, "{file}");
         let body = r.json();
         let url = body["tarballUrl"].as_str().unwrap();

@@ -21,13 +21,13 @@ use crate::core::Core;
 use crate::core::publish::{self, PublishRequest};
 use crate::error::{ApiError, ErrorBody};
 
-pub(crate) fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
+fn core_of(req: &Request) -> Result<&Arc<Core>, ApiError> {
     req.data::<Arc<Core>>()
         .ok_or_else(|| ApiError::internal("Core is not attached to the request"))
 }
 
 /// Reads the whole body within `limits.max_request_bytes`.
-pub(crate) async fn read_bounded(
+async fn read_bounded(
     req: &Request,
     body: &mut RequestBody,
     limit: u64,
@@ -49,22 +49,71 @@ pub(crate) fn string_schema(
     }))
 }
 
-/// A multipart publish body, kept raw until the handler parses it.
-pub struct MultipartBody {
-    boundary: String,
-    body: Bytes,
+/// Whether a `Content-Type` header names `expected` (parameters such as a boundary ignored).
+pub(crate) fn essence_is(content_type: &str, expected: &str) -> bool {
+    content_type
+        .parse::<mime::Mime>()
+        .is_ok_and(|m| m.essence_str() == expected)
 }
 
-impl Payload for MultipartBody {
+/// The fields a multipart form documents in the OpenAPI spec.
+pub trait FormSchema: Send {
+    fn schema() -> MetaSchemaRef;
+}
+
+/// A multipart body, read whole within `limits.max_request_bytes` and kept raw until the
+/// handler walks its parts; `S` documents the form.
+pub struct RawMultipart<S> {
+    boundary: String,
+    body: Bytes,
+    schema: std::marker::PhantomData<S>,
+}
+
+impl<S> RawMultipart<S> {
+    /// The parts, in the order the client sent them.
+    pub fn parts(self) -> multer::Multipart<'static> {
+        let body = self.body;
+        let stream =
+            futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body) });
+        multer::Multipart::new(stream, self.boundary)
+    }
+}
+
+impl<S: FormSchema> Payload for RawMultipart<S> {
     const CONTENT_TYPE: &'static str = "multipart/form-data";
 
     fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .parse::<mime::Mime>()
-            .is_ok_and(|m| m.essence_str() == Self::CONTENT_TYPE)
+        essence_is(content_type, Self::CONTENT_TYPE)
     }
 
     fn schema_ref() -> MetaSchemaRef {
+        S::schema()
+    }
+}
+
+impl<S: FormSchema> ParsePayload for RawMultipart<S> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let core = core_of(req)?;
+        let boundary = req
+            .content_type()
+            .and_then(|ct| multer::parse_boundary(ct).ok())
+            .ok_or_else(|| ApiError::bad_request("multipart/form-data without a boundary"))?;
+        let body = read_bounded(req, body, core.settings.limits.max_request_bytes).await?;
+        Ok(Self {
+            boundary,
+            body,
+            schema: std::marker::PhantomData,
+        })
+    }
+}
+
+/// The `POST /publish` form: `metadata` and `tarball`.
+pub struct PublishForm;
+
+impl FormSchema for PublishForm {
+    fn schema() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             required: vec!["metadata", "tarball"],
             properties: vec![
@@ -88,19 +137,8 @@ impl Payload for MultipartBody {
     }
 }
 
-impl ParsePayload for MultipartBody {
-    const IS_REQUIRED: bool = true;
-
-    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let core = core_of(req)?;
-        let boundary = req
-            .content_type()
-            .and_then(|ct| multer::parse_boundary(ct).ok())
-            .ok_or_else(|| ApiError::bad_request("multipart/form-data without a boundary"))?;
-        let body = read_bounded(req, body, core.settings.limits.max_request_bytes).await?;
-        Ok(Self { boundary, body })
-    }
-}
+/// A multipart publish body.
+pub type MultipartBody = RawMultipart<PublishForm>;
 
 /// A JSON publish body, kept raw until the handler parses it.
 pub struct JsonBody(Bytes);
@@ -109,9 +147,7 @@ impl Payload for JsonBody {
     const CONTENT_TYPE: &'static str = "application/json";
 
     fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .parse::<mime::Mime>()
-            .is_ok_and(|m| m.essence_str() == Self::CONTENT_TYPE)
+        essence_is(content_type, Self::CONTENT_TYPE)
     }
 
     fn schema_ref() -> MetaSchemaRef {
@@ -181,9 +217,7 @@ fn parse_metadata_text(text: &[u8], core: &Core) -> Result<Map<String, Value>, A
 }
 
 async fn parse_multipart(core: &Core, body: MultipartBody) -> Result<PublishRequest, ApiError> {
-    let stream =
-        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body.body) });
-    let mut multipart = multer::Multipart::new(stream, body.boundary);
+    let mut multipart = body.parts();
     let bad = |e: multer::Error| ApiError::bad_request(format!("Malformed multipart body: {e}"));
     let mut metadata = None;
     let mut tarball = None;

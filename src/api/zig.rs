@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use poem::{Body, Request, RequestBody};
+use poem::Body;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Binary, Json, ParsePayload, Payload};
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::auth::Caller;
-use super::publish::{core_of, read_bounded, string_schema};
+use super::publish::{FormSchema, RawMultipart, string_schema};
 use crate::api_error_variants;
 use crate::blobs::BlobKey;
 use crate::core::Core;
@@ -155,22 +155,11 @@ impl ZigPackageMetadata {
     }
 }
 
-/// A multipart Zig publish body, kept raw until the handler parses it.
-pub struct ZigMultipart {
-    boundary: String,
-    body: Bytes,
-}
+/// The `POST /zig/publish` form: `tarball`, optional `manifest` and `description`.
+pub struct ZigForm;
 
-impl Payload for ZigMultipart {
-    const CONTENT_TYPE: &'static str = "multipart/form-data";
-
-    fn check_content_type(content_type: &str) -> bool {
-        content_type
-            .parse::<mime::Mime>()
-            .is_ok_and(|m| m.essence_str() == Self::CONTENT_TYPE)
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
+impl FormSchema for ZigForm {
+    fn schema() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
             required: vec!["tarball"],
             properties: vec![
@@ -198,19 +187,8 @@ impl Payload for ZigMultipart {
     }
 }
 
-impl ParsePayload for ZigMultipart {
-    const IS_REQUIRED: bool = true;
-
-    async fn from_request(req: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let core = core_of(req)?;
-        let boundary = req
-            .content_type()
-            .and_then(|ct| multer::parse_boundary(ct).ok())
-            .ok_or_else(|| ApiError::bad_request("multipart/form-data without a boundary"))?;
-        let body = read_bounded(req, body, core.settings.limits.max_request_bytes).await?;
-        Ok(Self { boundary, body })
-    }
-}
+/// A multipart Zig publish body.
+pub type ZigMultipart = RawMultipart<ZigForm>;
 
 #[derive(ApiRequest)]
 pub enum ZigPublishBody {
@@ -219,9 +197,7 @@ pub enum ZigPublishBody {
 }
 
 async fn parse_zig_multipart(body: ZigMultipart) -> Result<ZigPublishRequest, ApiError> {
-    let stream =
-        futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(body.body) });
-    let mut multipart = multer::Multipart::new(stream, body.boundary);
+    let mut multipart = body.parts();
     let bad = |e: multer::Error| ApiError::bad_request(format!("Malformed multipart body: {e}"));
     let text = |b: Bytes, field: &str| {
         String::from_utf8(b.to_vec())

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::schema::{
     self, DOWNLOADS, NAME_TOMBSTONES, PACKAGES, PROXIED, TOKENS, TOMBSTONES, UPSTREAM_BODIES,
@@ -78,6 +78,41 @@ impl RedbStore {
         Ok(Self { db: Arc::new(db) })
     }
 
+    /// One JSON record by a name-like key.
+    async fn get_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static str>,
+        key: &str,
+    ) -> StoreResult<Option<T>> {
+        let key = key.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(table).map_err(backend)?;
+            let found = table.get(key.as_str()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    /// One JSON record by a (name, version) key.
+    async fn get_json_pair<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, (&'static str, &'static str), &'static str>,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<T>> {
+        let (name, version) = (name.to_string(), version.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(table).map_err(backend)?;
+            let found = table
+                .get((name.as_str(), version.as_str()))
+                .map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
@@ -92,27 +127,11 @@ impl RedbStore {
 #[async_trait]
 impl PackageStore for RedbStore {
     async fn package(&self, name: &str) -> StoreResult<Option<PackageRecord>> {
-        let name = name.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(PACKAGES).map_err(backend)?;
-            let found = table.get(name.as_str()).map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json(PACKAGES, name).await
     }
 
     async fn version(&self, name: &str, version: &str) -> StoreResult<Option<VersionRecord>> {
-        let (name, version) = (name.to_string(), version.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(VERSIONS).map_err(backend)?;
-            let found = table
-                .get((name.as_str(), version.as_str()))
-                .map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json_pair(VERSIONS, name, version).await
     }
 
     async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>> {
@@ -395,16 +414,7 @@ impl CacheStore for RedbStore {
         name: &str,
         version: &str,
     ) -> StoreResult<Option<ProxiedTarball>> {
-        let (name, version) = (name.to_string(), version.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(PROXIED).map_err(backend)?;
-            let found = table
-                .get((name.as_str(), version.as_str()))
-                .map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json_pair(PROXIED, name, version).await
     }
 
     async fn put_proxied_tarball(&self, tarball: ProxiedTarball) -> StoreResult<()> {
@@ -486,14 +496,7 @@ impl CacheStore for RedbStore {
 #[async_trait]
 impl ZigStore for RedbStore {
     async fn zig_package(&self, name: &str) -> StoreResult<Option<ZigPackageRecord>> {
-        let name = name.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(ZIG_PACKAGES).map_err(backend)?;
-            let found = table.get(name.as_str()).map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json(ZIG_PACKAGES, name).await
     }
 
     async fn zig_version(
@@ -501,16 +504,7 @@ impl ZigStore for RedbStore {
         name: &str,
         version: &str,
     ) -> StoreResult<Option<ZigVersionRecord>> {
-        let (name, version) = (name.to_string(), version.to_string());
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
-            let found = table
-                .get((name.as_str(), version.as_str()))
-                .map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json_pair(ZIG_VERSIONS, name, version).await
     }
 
     async fn zig_versions(&self, name: &str) -> StoreResult<Vec<ZigVersionRecord>> {
@@ -597,14 +591,7 @@ impl ZigStore for RedbStore {
 #[async_trait]
 impl UserStore for RedbStore {
     async fn user(&self, name: &str) -> StoreResult<Option<UserRecord>> {
-        let name = name.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(USERS).map_err(backend)?;
-            let found = table.get(name.as_str()).map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json(USERS, name).await
     }
 
     async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
@@ -681,14 +668,7 @@ impl TokenStore for RedbStore {
     }
 
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let hash = hash.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(TOKENS).map_err(backend)?;
-            let found = table.get(hash.as_str()).map_err(backend)?;
-            found.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        self.get_json(TOKENS, hash).await
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {

@@ -192,6 +192,31 @@ impl TestApp {
         )
     }
 
+    /// `POST /zig/publish`: the archive as `tarball` named `file`, and an optional `manifest`.
+    pub async fn zig_publish(
+        &self,
+        token: Option<&str>,
+        file: &str,
+        bytes: Vec<u8>,
+        manifest: Option<&str>,
+    ) -> Response {
+        let mut form = reqwest::multipart::Form::new().part(
+            "tarball",
+            reqwest::multipart::Part::bytes(bytes).file_name(file.to_string()),
+        );
+        if let Some(m) = manifest {
+            form = form.text("manifest", m.to_string());
+        }
+        let mut req = self
+            .client
+            .post(format!("{}/zig/publish", self.url))
+            .multipart(form);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Response::from(req.send().await.unwrap()).await
+    }
+
     /// Publishes with a multipart body: `metadata` text first, then the `tarball` file part.
     pub async fn publish_multipart(
         &self,

@@ -223,19 +223,19 @@ impl Upstream {
                 npm.cache_max_age
             };
             if now - c.fetched_at < max_age {
-                return from_cache(c, Freshness::Hit);
+                return from_cache(c, Freshness::Hit).await;
             }
         }
         let usable = cached.as_ref().filter(|c| !c.missing);
         if npm.offline {
             return match usable {
-                Some(c) => from_cache(c, Freshness::Stale),
+                Some(c) => from_cache(c, Freshness::Stale).await,
                 None => Err(ProxyError::Offline),
             };
         }
         if let Some(e) = self.recent_failure(name.as_str()) {
             return match usable {
-                Some(c) => from_cache(c, Freshness::Stale),
+                Some(c) => from_cache(c, Freshness::Stale).await,
                 None => Err(e),
             };
         }
@@ -270,7 +270,7 @@ impl Upstream {
                     .expect("304 only answers a conditional request");
                 c.fetched_at = now;
                 core.store.put_cached_packument(c.clone()).await?;
-                from_cache(&c, Freshness::Revalidated)
+                from_cache(&c, Freshness::Revalidated).await
             }
             Ok(fetch::Fetched::NotFound) => {
                 core.store
@@ -288,7 +288,7 @@ impl Upstream {
             Err(e) => match usable {
                 Some(c) => {
                     tracing::warn!(pkg.name = %name, error = %e, "upstream failed; serving the cached packument");
-                    from_cache(c, Freshness::Stale)
+                    from_cache(c, Freshness::Stale).await
                 }
                 None => Err(e),
             },
@@ -352,14 +352,22 @@ impl Upstream {
     }
 }
 
-fn from_cache(c: &CachedPackument, freshness: Freshness) -> Result<Proxied, ProxyError> {
+/// Decompresses and parses a cached packument (megabytes for popular packages, so off the
+/// async runtime).
+async fn from_cache(c: &CachedPackument, freshness: Freshness) -> Result<Proxied, ProxyError> {
     if c.missing {
         return Err(ProxyError::NotFound);
     }
-    let json = zstd::decode_all(c.body.as_slice())
-        .map_err(|e| ProxyError::Store(StoreError::Corrupt(format!("cached packument: {e}"))))?;
-    let doc = serde_json::from_slice(&json)
-        .map_err(|e| ProxyError::Store(StoreError::Corrupt(format!("cached packument: {e}"))))?;
+    let body = c.body.clone();
+    let corrupt =
+        |e: String| ProxyError::Store(StoreError::Corrupt(format!("cached packument: {e}")));
+    let doc = tokio::task::spawn_blocking(move || -> Result<Value, String> {
+        let json = zstd::decode_all(body.as_slice()).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&json).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| corrupt(e.to_string()))?
+    .map_err(corrupt)?;
     Ok(Proxied {
         doc: Arc::new(doc),
         freshness,

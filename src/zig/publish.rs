@@ -207,8 +207,16 @@ pub async fn publish(
     // An archive some zig versions cannot unpack is stored re-packed, with the same hash.
     let (stored, archive, normalized) = if hashed.unpacked.trips_old_zig {
         let top = format!("{name}-{version}");
-        let repacked = hash::repack(&hashed.unpacked, &top);
-        let again = hash::hash_archive(&repacked, unpack_limits, false)?;
+        let unpacked = hashed.unpacked.clone();
+        // Compressing and re-hashing is CPU work: off the async runtime, like the first hash.
+        let (repacked, again) = tokio::task::spawn_blocking(move || {
+            let repacked = hash::repack(&unpacked, &top);
+            let again = hash::hash_archive(&repacked, unpack_limits, false);
+            (repacked, again)
+        })
+        .await
+        .map_err(|e| ZigPublishError::Store(StoreError::Backend(e.to_string())))?;
+        let again = again?;
         if again.hash != hashed.hash {
             return Err(ZigPublishError::Store(StoreError::Backend(format!(
                 "re-packing {name}@{version} changed its hash ({} -> {})",

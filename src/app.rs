@@ -12,6 +12,7 @@ use poem_openapi::OpenApiService;
 use crate::api::analytics::AnalyticsApi;
 use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
+use crate::api::search::SearchApi;
 use crate::api::zig::ZigApi;
 use crate::blobs::fs::FsBlobStore;
 use crate::config::{Layers, Settings, Source};
@@ -99,6 +100,10 @@ impl RegistryBuilder {
         let public_url = settings.public_url();
         let upstream =
             crate::upstream::Upstream::new(&settings.npm.upstream, settings.npm.upstream_timeout);
+        let search = crate::search::Search::new(
+            settings.data_dir.join("search"),
+            settings.search.max_query_chars,
+        );
         Ok(Registry {
             core: Arc::new(Core {
                 settings,
@@ -108,6 +113,7 @@ impl RegistryBuilder {
                 downloads: Default::default(),
                 login_failures: Default::default(),
                 upstream,
+                search,
             }),
         })
     }
@@ -206,9 +212,14 @@ impl Registry {
         older_than: Option<time::Duration>,
         max_bytes: Option<u64>,
     ) -> Result<crate::upstream::prune::PruneReport, String> {
-        crate::upstream::prune::prune(&self.core.clone_parts(), older_than, max_bytes)
+        let report = crate::upstream::prune::prune(&self.core.clone_parts(), older_than, max_bytes)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if report.packuments_removed > 0 {
+            // Cached packages left the store: the index catches up at the next start.
+            self.core.search.mark_stale();
+        }
+        Ok(report)
     }
 
     /// Deletes blobs that nothing references (see [`crate::upstream::prune::gc`]).
@@ -219,6 +230,14 @@ impl Registry {
     }
 
     /// Revokes a token by its public id; `false` if there was none.
+    /// Rebuilds the search index from the store (`pantry-registry reindex`); the number of
+    /// packages indexed. Not while a server runs on the same data directory.
+    pub async fn reindex(&self) -> Result<usize, String> {
+        crate::search::writer::reindex(&self.core.search, self.core.store.clone())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
         self.core
             .store
@@ -230,12 +249,23 @@ impl Registry {
     /// The OpenAPI service describing every Pantry API route.
     fn openapi(
         &self,
-    ) -> OpenApiService<(HealthApi, PackagesApi, PublishApi, ZigApi, AnalyticsApi), ()> {
+    ) -> OpenApiService<
+        (
+            HealthApi,
+            PackagesApi,
+            SearchApi,
+            PublishApi,
+            ZigApi,
+            AnalyticsApi,
+        ),
+        (),
+    > {
         let core = &self.core;
         OpenApiService::new(
             (
                 HealthApi { core: core.clone() },
                 PackagesApi { core: core.clone() },
+                SearchApi { core: core.clone() },
                 PublishApi { core: core.clone() },
                 ZigApi { core: core.clone() },
                 AnalyticsApi { core: core.clone() },
@@ -277,6 +307,11 @@ impl Registry {
     ) -> std::io::Result<()> {
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let core = self.core.clone();
+        let indexer = crate::search::writer::start(
+            &core.search,
+            core.store.clone(),
+            core.settings.search.downloads_refresh,
+        );
         let flusher = tokio::spawn({
             let core = core.clone();
             async move {
@@ -303,6 +338,10 @@ impl Registry {
             tracing::error!(error = %e, "could not write download counts at shutdown");
         }
         core.upstream.flush_uses(&core).await;
+        core.search.shutdown().await;
+        if let Err(e) = indexer.await {
+            tracing::error!(error = %e, "the search indexer failed");
+        }
         tracing::info!("stopped");
         result
     }

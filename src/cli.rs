@@ -63,6 +63,8 @@ enum Command {
     Cache(CacheCommand),
     /// Delete tarball blobs nothing references any more (stop the server first).
     Gc,
+    /// Rebuild the search index from the database (stop the server first).
+    Reindex,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -418,6 +420,16 @@ pub fn main() -> ExitCode {
                 "Removed {} unreferenced blobs ({} bytes).",
                 report.blobs_removed, report.bytes_freed
             );
+            Ok(())
+        }),
+        Command::Reindex => runtime.block_on(async {
+            let registry = crate::Registry::builder()
+                .layers(layers)
+                .build()
+                .await
+                .map_err(|e| e.to_string())?;
+            let documents = registry.reindex().await?;
+            println!("Search index rebuilt: {documents} packages.");
             Ok(())
         }),
         Command::Config(ConfigCommand::Show) => layers

@@ -199,6 +199,20 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Download counts are kept in memory and written to the database this often (and on shutdown).",
     },
     KeySpec {
+        key: "search.max_query_length",
+        default: "256",
+        env: &[],
+        secret: false,
+        doc: "Longest search query accepted, in characters; a longer one is refused with 400.",
+    },
+    KeySpec {
+        key: "search.downloads_refresh_secs",
+        default: "300",
+        env: &[],
+        secret: false,
+        doc: "How often the search index picks up new 30-day download figures (its ranking tie-breaker).",
+    },
+    KeySpec {
         key: "log.level",
         default: "info",
         env: &["RUST_LOG"],
@@ -467,6 +481,12 @@ impl Layers {
             download_flush_interval: Duration::from_millis(
                 self.positive("downloads.flush_interval_ms")?,
             ),
+            search: SearchSettings {
+                max_query_chars: self.positive("search.max_query_length")? as usize,
+                downloads_refresh: Duration::from_secs(
+                    self.positive("search.downloads_refresh_secs")?,
+                ),
+            },
             log_level,
             log_format,
         })
@@ -559,6 +579,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Search limits and refresh.
+#[derive(Debug, Clone)]
+pub struct SearchSettings {
+    pub max_query_chars: usize,
+    pub downloads_refresh: Duration,
+}
+
 /// The typed, validated settings the registry runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -574,6 +601,7 @@ pub struct Settings {
     pub npm: NpmSettings,
     pub limits: Limits,
     pub download_flush_interval: Duration,
+    pub search: SearchSettings,
     pub log_level: String,
     pub log_format: LogFormat,
 }

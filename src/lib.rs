@@ -12,6 +12,7 @@ pub mod core;
 pub mod error;
 pub mod http;
 pub mod npm;
+pub mod search;
 pub mod store;
 pub mod upstream;
 pub mod zig;

@@ -993,6 +993,7 @@ async fn search_has_every_field_npm_prints() {
         .await;
     app.npm_publish(&app.tokens.alice, "unrelated", "1.0.0", "latest")
         .await;
+    app.search_settled().await;
     let r = app
         .npm(
             Method::GET,

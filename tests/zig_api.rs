@@ -125,6 +125,7 @@ async fn metadata_versions_hash_lookup_and_search() {
         app.get("/zig/packages/plain_pkg/9.9.9").await.error(404),
         "Package version not found"
     );
+    app.search_settled().await;
     let found = app.get("/zig/search?q=plain").await.json();
     assert_eq!(found["results"][0]["name"], "plain_pkg");
     assert_eq!(

@@ -7,6 +7,7 @@ pub mod analytics;
 pub mod auth;
 pub mod packages;
 pub mod publish;
+pub mod search;
 pub mod zig;
 
 use poem_openapi::Tags;

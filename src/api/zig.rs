@@ -13,11 +13,12 @@ use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::auth::Caller;
 use super::publish::{FormSchema, RawMultipart, string_schema};
+use super::search::{SearchResponse, seed_search};
 use crate::api_error_variants;
 use crate::blobs::BlobKey;
 use crate::core::Core;
-use crate::core::names::Version;
 use crate::error::{ApiError, ErrorBody};
+use crate::search::Ecosystem;
 use crate::store::ZigVersionRecord;
 use crate::zig::publish::{self, ZigPublishRequest};
 
@@ -71,19 +72,6 @@ pub struct ZigHashHit {
     pub tarball_url: String,
     pub hash: String,
     pub dependency: String,
-}
-
-#[derive(Debug, Object)]
-pub struct ZigSearchHit {
-    pub name: String,
-    pub version: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Object)]
-pub struct ZigSearchResults {
-    pub results: Vec<ZigSearchHit>,
 }
 
 #[derive(Debug, Object)]
@@ -302,15 +290,6 @@ pub enum ZigHashResponse {
     Internal(Json<ErrorBody>),
 }
 api_error_variants!(ZigHashResponse { NotFound, Internal });
-
-#[derive(ApiResponse)]
-pub enum ZigSearchResponse {
-    #[oai(status = 200)]
-    Ok(Json<ZigSearchResults>),
-    #[oai(status = 500)]
-    Internal(Json<ErrorBody>),
-}
-api_error_variants!(ZigSearchResponse { Internal });
 
 /// The archive as published, with the `Content-Type` every zig from 0.12 on maps to its format
 /// and no `Content-Encoding` (zig would undo it and then fail to unpack).
@@ -551,7 +530,9 @@ impl ZigApi {
 
     /// Search Zig packages
     ///
-    /// Case-insensitive substring match on name and description; `limit` defaults to 20.
+    /// The same index and ranking as `GET /search`, over Zig packages: exact name, then name
+    /// prefix, then relevance over name and description (tolerating typos in names), then
+    /// downloads in the last 30 days. `limit` defaults to 20 (at most 250), `from` pages.
     #[oai(
         path = "/zig/search",
         method = "get",
@@ -559,44 +540,13 @@ impl ZigApi {
     )]
     async fn search_zig_packages(
         &self,
+        /// The query; empty matches everything.
         q: Query<Option<String>>,
+        /// Results per page: 20 unless given, at most 250.
         limit: Query<Option<String>>,
-    ) -> ZigSearchResponse {
-        let q = q.0.unwrap_or_default().to_lowercase();
-        let limit = limit
-            .0
-            .and_then(|l| l.parse::<usize>().ok())
-            .unwrap_or(20)
-            .clamp(1, 250);
-        let packages = match self.core.store.list_zig_packages().await {
-            Ok(p) => p,
-            Err(e) => return ApiError::internal(e).into(),
-        };
-        let mut results = Vec::new();
-        for pkg in packages {
-            let Ok(Some(v)) = self.core.store.zig_version(&pkg.name, &pkg.latest).await else {
-                continue;
-            };
-            let haystack =
-                format!("{} {}", v.name, v.description.as_deref().unwrap_or("")).to_lowercase();
-            if haystack.contains(&q) {
-                results.push(ZigSearchHit {
-                    name: v.name,
-                    version: v.version,
-                    description: v.description,
-                });
-            }
-            if results.len() >= limit {
-                break;
-            }
-        }
-        results.sort_by(|a, b| {
-            a.name.cmp(&b.name).then_with(|| {
-                Version::parse(&b.version)
-                    .ok()
-                    .cmp(&Version::parse(&a.version).ok())
-            })
-        });
-        ZigSearchResponse::Ok(Json(ZigSearchResults { results }))
+        /// Results to skip, for paging.
+        from: Query<Option<String>>,
+    ) -> SearchResponse {
+        seed_search(&self.core, Ecosystem::Zig, q.0, limit.0, from.0).await
     }
 }

@@ -28,6 +28,8 @@ pub struct Core {
     pub login_failures: users::LoginThrottle,
     /// The npm fallback: upstream client, locks, cache bookkeeping.
     pub upstream: crate::upstream::Upstream,
+    /// The package search index.
+    pub search: crate::search::Search,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)

@@ -116,11 +116,13 @@ async fn change_tags(
             })
         },
     );
-    Ok(core
+    let pkg = core
         .store
         .modify_package(name, change)
         .await?
-        .expect("a tag change keeps the package"))
+        .expect("a tag change keeps the package");
+    core.search.changed(crate::search::Ecosystem::Npm, name);
+    Ok(pkg)
 }
 
 /// Points `tag` at `version`.
@@ -290,7 +292,9 @@ pub async fn apply_document(
             Ok(edit)
         },
     );
-    Ok(core.store.modify_package(name, change).await?)
+    let pkg = core.store.modify_package(name, change).await?;
+    core.search.changed(crate::search::Ecosystem::Npm, name);
+    Ok(pkg)
 }
 
 fn may_unpublish(

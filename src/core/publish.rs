@@ -339,6 +339,8 @@ pub async fn publish(
         Ok(pkg)
     });
     core.store.publish_version(record.clone(), update).await?;
+    core.search
+        .changed(crate::search::Ecosystem::Npm, &record.name);
     tracing::info!(pkg.name = %record.name, pkg.version = %record.version, size_bytes = record.tarball.size, user = %record.published_by, "published");
     Ok(record)
 }

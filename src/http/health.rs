@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::api::ApiTags;
 use crate::core::Core;
 use crate::error::ErrorBody;
+use crate::search::IndexState;
 
 #[derive(Debug, Object)]
 pub struct Health {
@@ -17,6 +18,18 @@ pub struct Health {
     pub status: String,
     /// The server's clock, RFC 3339 UTC.
     pub timestamp: String,
+    pub search: SearchHealth,
+}
+
+#[derive(Debug, Object)]
+pub struct SearchHealth {
+    /// `ready`, `building` (being rebuilt from the store; searches answer from what was
+    /// indexed before) or `closed` (not started).
+    pub state: String,
+    /// Packages in the index.
+    pub documents: u64,
+    /// Package changes not yet searchable (normally 0; they are applied within a second).
+    pub pending: u64,
 }
 
 #[derive(ApiResponse)]
@@ -37,7 +50,8 @@ pub struct HealthApi {
 impl HealthApi {
     /// Health check
     ///
-    /// `{"status":"ok","timestamp":"..."}` when the server can read its metadata store.
+    /// `{"status":"ok","timestamp":"...","search":{"state","documents"}}` when the server can
+    /// read its metadata store.
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> HealthResponse {
         match self.core.store.package("health-check-probe").await {
@@ -46,6 +60,16 @@ impl HealthApi {
                 timestamp: OffsetDateTime::now_utc()
                     .format(&Rfc3339)
                     .unwrap_or_default(),
+                search: SearchHealth {
+                    state: match self.core.search.state() {
+                        IndexState::Ready => "ready",
+                        IndexState::Building => "building",
+                        IndexState::Closed => "closed",
+                    }
+                    .into(),
+                    documents: self.core.search.documents(),
+                    pending: self.core.search.pending(),
+                },
             })),
             Err(e) => {
                 tracing::error!(error = %e, "health check: metadata store failed");

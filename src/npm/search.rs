@@ -1,5 +1,6 @@
-//! `GET /-/v1/search`: local packages in npm's response shape, with every field `npm search`
+//! `GET /-/v1/search`: the search index in npm's response shape, with every field `npm search`
 //! prints (version, date, publisher, maintainers), so it never shows `???` or crashes.
+//! `score.final` is relevance relative to the best match (0..1), `searchScore` the raw score.
 
 use std::collections::HashMap;
 
@@ -7,9 +8,9 @@ use poem::Request;
 use poem::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::packument::iso;
 use super::{NpmEndpoint, NpmResult, json};
 use crate::error::ApiError;
+use crate::search::{Ecosystem, Origin};
 
 fn query_params(req: &Request) -> HashMap<String, String> {
     let decode = |s: &str| {
@@ -33,111 +34,73 @@ fn query_params(req: &Request) -> HashMap<String, String> {
 pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
     ep.caller(req).await?;
     let params = query_params(req);
-    let text = params
-        .get("text")
-        .map(|t| t.to_lowercase())
-        .unwrap_or_default();
-    let terms: Vec<&str> = text.split_whitespace().collect();
-    let size = params
-        .get("size")
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(20)
-        .clamp(1, 250);
-    let from = params
-        .get("from")
-        .and_then(|s| s.parse::<usize>().ok())
-        .unwrap_or(0);
-
-    let packages = ep
-        .core
-        .store
-        .list_packages()
-        .await
-        .map_err(ApiError::internal)?;
-    let mut hits = Vec::new();
-    for pkg in packages {
-        let Some(latest) = pkg.dist_tags.get("latest") else {
-            continue;
-        };
-        let Some(v) = ep
-            .core
-            .store
-            .version(&pkg.name, latest)
-            .await
-            .map_err(ApiError::internal)?
-        else {
-            continue;
-        };
-        let description = v
-            .manifest
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let keywords: Vec<String> = v
-            .manifest
-            .get("keywords")
-            .and_then(Value::as_array)
-            .map(|k| {
-                k.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let haystack =
-            format!("{} {} {}", pkg.name, description, keywords.join(" ")).to_lowercase();
-        if !terms.iter().all(|t| haystack.contains(t)) {
-            continue;
-        }
-        let score: f64 = if terms.len() == 1 && pkg.name == terms[0] {
-            1.0
-        } else if terms.iter().all(|t| pkg.name.contains(t)) {
-            0.8
-        } else {
-            0.5
-        };
-        hits.push((score, pkg, v, description, keywords));
-    }
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
-    let total = hits.len();
+    let page = crate::api::search::search(
+        &ep.core,
+        params.get("text").cloned().unwrap_or_default(),
+        Ecosystem::Npm,
+        params.get("from").map(String::as_str),
+        params.get("size").map(String::as_str),
+    )
+    .await?;
     let mut emails: HashMap<String, String> = HashMap::new();
-    for user in ep
-        .core
-        .store
-        .list_users()
-        .await
-        .map_err(ApiError::internal)?
-    {
-        emails.insert(user.name, user.email);
+    for hit in &page.hits {
+        for user in hit.doc.maintainers.iter().chain(hit.doc.publisher.iter()) {
+            if !emails.contains_key(user)
+                && let Some(u) = ep.core.store.user(user).await.map_err(ApiError::internal)?
+            {
+                emails.insert(user.clone(), u.email);
+            }
+        }
     }
     let person =
         |u: &str| json!({"username": u, "email": emails.get(u).cloned().unwrap_or_default()});
-    let objects: Vec<Value> = hits
+    let max = page.max_score.max(f64::MIN_POSITIVE);
+    let objects: Vec<Value> = page
+        .hits
         .into_iter()
-        .skip(from)
-        .take(size)
-        .map(|(score, pkg, v, description, keywords)| {
+        .map(|hit| {
+            let d = hit.doc;
+            let relevance = if page.max_score > 0.0 { hit.score / max } else { 1.0 };
+            let popularity = ((1.0 + d.downloads_30d as f64).log10() / 6.0).min(1.0);
+            let mut links = json!({"npm": format!("{}/npm/{}", ep.core.public_url, d.name)});
+            for (key, value) in [("homepage", &d.homepage), ("repository", &d.repository), ("bugs", &d.bugs)] {
+                if let Some(v) = value {
+                    links[key] = json!(v);
+                }
+            }
+            let mut package = json!({
+                "name": d.name,
+                "scope": d.scope().unwrap_or("unscoped"),
+                "version": d.version,
+                "description": d.description,
+                "keywords": d.keywords,
+                "date": d.date,
+                "links": links,
+                "publisher": person(d.publisher.as_deref().unwrap_or("")),
+                "maintainers": d.maintainers.iter().map(|m| person(m)).collect::<Vec<_>>(),
+            });
+            if let Some(author) = &d.author {
+                package["author"] = json!({"name": author});
+            }
+            if let Some(license) = &d.license {
+                package["license"] = json!(license);
+            }
+            let mut flags = json!({});
+            if let Some(message) = &d.deprecated {
+                flags["deprecated"] = json!(message);
+            }
             json!({
-                "package": {
-                    "name": pkg.name,
-                    "scope": pkg.name.strip_prefix('@').and_then(|s| s.split_once('/')).map(|(s, _)| s).unwrap_or("unscoped"),
-                    "version": v.version,
-                    "description": description,
-                    "keywords": keywords,
-                    "date": iso(v.published_at),
-                    "links": {"npm": format!("{}/npm/{}", ep.core.public_url, pkg.name)},
-                    "publisher": person(&v.published_by),
-                    "maintainers": pkg.owners.iter().map(|o| person(o)).collect::<Vec<_>>(),
-                },
-                "flags": {},
-                "score": {"final": score, "detail": {"quality": score, "popularity": 0.0, "maintenance": 1.0}},
-                "searchScore": score,
+                "package": package,
+                "flags": flags,
+                "local": d.origin == Origin::Local,
+                "downloads": {"monthly": d.downloads_30d},
+                "score": {"final": relevance, "detail": {"quality": relevance, "popularity": popularity, "maintenance": 1.0}},
+                "searchScore": hit.score,
             })
         })
         .collect();
     Ok(json(
         StatusCode::OK,
-        &json!({"objects": objects, "total": total, "time": httpdate::fmt_http_date(std::time::SystemTime::now())}),
+        &json!({"objects": objects, "total": page.total, "time": httpdate::fmt_http_date(std::time::SystemTime::now())}),
     ))
 }

@@ -738,14 +738,21 @@ impl DownloadStore for RedbStore {
     }
 
     async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>> {
-        self.blocking(|db| {
+        self.download_totals_since(String::new()).await
+    }
+
+    async fn download_totals_since(&self, since: String) -> StoreResult<Vec<(String, u64)>> {
+        self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(DOWNLOADS).map_err(backend)?;
             let mut totals: Vec<(String, u64)> = Vec::new();
             // Keys are ordered by name first, so each package's rows are contiguous.
             for row in table.iter().map_err(backend)? {
                 let (key, value) = row.map_err(backend)?;
-                let name = key.value().0;
+                let (name, _, day) = key.value();
+                if day < since.as_str() {
+                    continue;
+                }
                 match totals.last_mut() {
                     Some((last, total)) if last == name => *total += value.value(),
                     _ => totals.push((name.to_string(), value.value())),

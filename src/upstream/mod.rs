@@ -259,6 +259,8 @@ impl Upstream {
                         body,
                     })
                     .await?;
+                core.search
+                    .changed(crate::search::Ecosystem::Npm, name.as_str());
                 Ok(Proxied {
                     doc: Arc::new(doc),
                     freshness: Freshness::Miss,
@@ -283,6 +285,8 @@ impl Upstream {
                         body: Vec::new(),
                     })
                     .await?;
+                core.search
+                    .changed(crate::search::Ecosystem::Npm, name.as_str());
                 Err(ProxyError::NotFound)
             }
             Err(e) => match usable {

@@ -279,6 +279,8 @@ pub async fn publish(
     core.store
         .publish_zig_version(record.clone(), update)
         .await?;
+    core.search
+        .changed(crate::search::Ecosystem::Zig, &record.name);
     tracing::info!(pkg.name = %record.name, pkg.version = %record.version, zig.hash = %record.hash, "published a zig package");
     Ok(record)
 }

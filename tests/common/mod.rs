@@ -120,6 +120,22 @@ impl TestApp {
         }
     }
 
+    /// Waits until every package change is searchable (the index commits within a second).
+    pub async fn search_settled(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let health = self.get("/health").await.json();
+            if health["search"]["state"] == "ready" && health["search"]["pending"] == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the search index did not settle: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Number of tarball blobs stored on disk.
     pub fn blob_count(&self) -> usize {
         fn walk(dir: &Path) -> usize {

@@ -16,6 +16,7 @@ use super::publish::{FormSchema, RawMultipart, string_schema};
 use crate::api_error_variants;
 use crate::blobs::BlobKey;
 use crate::core::Core;
+use crate::core::downloads::Ecosystem;
 use crate::core::names::Version;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::ZigVersionRecord;
@@ -508,7 +509,7 @@ impl ZigApi {
         // Counted apart from npm packages of the same name.
         self.core
             .downloads
-            .record(&format!("zig:{}", v.name), &v.version);
+            .record(&Ecosystem::Zig.count_key(&v.name), &v.version);
         let disposition = format!(
             "attachment; filename=\"{}-{}.{}\"",
             v.name, v.version, v.archive

@@ -10,6 +10,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
 use crate::api::analytics::AnalyticsApi;
+use crate::api::downloads::DownloadsApi;
 use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
 use crate::api::zig::ZigApi;
@@ -230,7 +231,17 @@ impl Registry {
     /// The OpenAPI service describing every Pantry API route.
     fn openapi(
         &self,
-    ) -> OpenApiService<(HealthApi, PackagesApi, PublishApi, ZigApi, AnalyticsApi), ()> {
+    ) -> OpenApiService<
+        (
+            HealthApi,
+            PackagesApi,
+            PublishApi,
+            ZigApi,
+            AnalyticsApi,
+            DownloadsApi,
+        ),
+        (),
+    > {
         let core = &self.core;
         OpenApiService::new(
             (
@@ -239,6 +250,7 @@ impl Registry {
                 PublishApi { core: core.clone() },
                 ZigApi { core: core.clone() },
                 AnalyticsApi { core: core.clone() },
+                DownloadsApi { core: core.clone() },
             ),
             "Pantry Registry",
             env!("CARGO_PKG_VERSION"),

@@ -10,6 +10,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 
 use crate::api::analytics::AnalyticsApi;
+use crate::api::downloads::DownloadsApi;
 use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
 use crate::api::search::SearchApi;
@@ -118,6 +119,17 @@ impl RegistryBuilder {
         })
     }
 }
+
+/// Every `#[OpenApi]` area of the Pantry API, in the order the document lists them.
+type PantryApis = (
+    HealthApi,
+    PackagesApi,
+    SearchApi,
+    PublishApi,
+    ZigApi,
+    AnalyticsApi,
+    DownloadsApi,
+);
 
 /// A token just created: its public id and its secret, which is not shown again.
 #[derive(Debug, Clone)]
@@ -247,19 +259,7 @@ impl Registry {
     }
 
     /// The OpenAPI service describing every Pantry API route.
-    fn openapi(
-        &self,
-    ) -> OpenApiService<
-        (
-            HealthApi,
-            PackagesApi,
-            SearchApi,
-            PublishApi,
-            ZigApi,
-            AnalyticsApi,
-        ),
-        (),
-    > {
+    fn openapi(&self) -> OpenApiService<PantryApis, ()> {
         let core = &self.core;
         OpenApiService::new(
             (
@@ -269,6 +269,7 @@ impl Registry {
                 PublishApi { core: core.clone() },
                 ZigApi { core: core.clone() },
                 AnalyticsApi { core: core.clone() },
+                DownloadsApi { core: core.clone() },
             ),
             "Pantry Registry",
             env!("CARGO_PKG_VERSION"),

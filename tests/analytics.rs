@@ -15,26 +15,11 @@ fn today() -> String {
 async fn every_download_route_counts_and_survives_a_restart() {
     let up = FakeUpstream::start().await;
     up.publish("from-upstream", "1.0.0", json!({}));
-    let upstream_url = up.url.clone();
-    let mut app = TestApp::start_with(move |b| {
-        b.setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", upstream_url)
-            .unwrap()
-    })
-    .await;
+    let mut app = TestApp::start_with_upstream(&up.url).await;
     app.publish(&app.tokens.alice, "@s/counted", "1.0.0").await;
     app.publish(&app.tokens.alice, "@s/counted", "1.1.0").await;
     app.publish(&app.tokens.alice, "quiet", "1.0.0").await;
-    let zig = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/zig-vectors/plain_pkg-1.0.0.tar.gz"
-    ))
-    .unwrap();
-    let r = app
-        .zig_publish(Some(&app.tokens.alice), "plain_pkg-1.0.0.tar.gz", zig, None)
-        .await;
-    assert_eq!(r.status, 201);
+    app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
 
     for path in [
         "/packages/@s/counted/1.0.0/tarball",

@@ -1097,13 +1097,7 @@ async fn audit_without_upstream_is_empty_with_a_notice_never_5xx() {
 }
 
 async fn app_with_upstream(upstream: String) -> TestApp {
-    TestApp::start_with(move |b| {
-        b.setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", upstream)
-            .unwrap()
-    })
-    .await
+    TestApp::start_with_upstream(&upstream).await
 }
 
 async fn audit(app: &TestApp, path: &str, body: Value) -> common::Response {

@@ -59,6 +59,16 @@ async fn every_route_is_documented_with_its_responses() {
             "201", "400", "401", "403", "409", "413", "415", "422", "500"
         ]
     );
+    for path in [
+        "/downloads/point/{period}/{pkg}",
+        "/downloads/range/{period}/{pkg}",
+        "/versions/{pkg}/last-week",
+    ] {
+        assert_eq!(statuses(&spec, path, "get"), ["200", "400", "404", "500"]);
+    }
+    for path in ["/downloads/point/{period}", "/downloads/range/{period}"] {
+        assert_eq!(statuses(&spec, path, "get"), ["200", "400", "500"]);
+    }
     let publish = &spec["paths"]["/publish"]["post"];
     assert!(publish["requestBody"]["content"]["multipart/form-data"].is_object());
     assert!(publish["requestBody"]["content"]["application/json"].is_object());

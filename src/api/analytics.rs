@@ -8,12 +8,12 @@ use std::sync::Arc;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use super::ApiTags;
 use crate::api_error_variants;
 use crate::core::Core;
-use crate::core::downloads::utc_day;
+use crate::core::downloads::{Ecosystem, Period, package_counts};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::DownloadCount;
 
@@ -115,61 +115,17 @@ pub struct AnalyticsApi {
 }
 
 impl AnalyticsApi {
-    /// The counts of a known package, written up to now. `None` for an unknown package.
+    /// The counts of a known package, written up to now; 404 for an unknown package.
     async fn counts(
         &self,
         name: &str,
         ecosystem: Option<&str>,
     ) -> Result<Vec<DownloadCount>, ApiError> {
-        let store = &self.core.store;
-        let (known, key) = match ecosystem.unwrap_or("npm") {
-            "zig" => (
-                store
-                    .zig_package(name)
-                    .await
-                    .map_err(ApiError::internal)?
-                    .is_some(),
-                format!("zig:{name}"),
-            ),
-            "npm" => {
-                let local = store
-                    .package(name)
-                    .await
-                    .map_err(ApiError::internal)?
-                    .is_some();
-                let cached = store
-                    .cached_packument(name)
-                    .await
-                    .map_err(ApiError::internal)?
-                    .is_some_and(|c| !c.missing);
-                (local || cached, name.to_string())
-            }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown ecosystem {other:?}: use npm or zig"
-                )));
-            }
-        };
-        if !known {
-            return Err(ApiError::not_found("Package not found"));
-        }
-        // Counts wait in memory for up to a second: write them first so the answer is current.
-        self.core
-            .downloads
-            .flush(store.as_ref())
+        package_counts(&self.core, Ecosystem::parse(ecosystem)?, name)
             .await
-            .map_err(ApiError::internal)?;
-        store.downloads(&key).await.map_err(ApiError::internal)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::not_found("Package not found"))
     }
-}
-
-fn sum_since(counts: &[DownloadCount], days: i64, today: OffsetDateTime) -> u64 {
-    let first = utc_day(today - Duration::days(days - 1));
-    counts
-        .iter()
-        .filter(|c| c.day >= first)
-        .map(|c| c.count)
-        .sum()
 }
 
 #[OpenApi(tag = "ApiTags::Analytics")]
@@ -222,7 +178,7 @@ impl AnalyticsApi {
             Ok(c) => c,
             Err(e) => return e.into(),
         };
-        let today = OffsetDateTime::now_utc();
+        let today = OffsetDateTime::now_utc().date();
         let mut version_downloads = BTreeMap::new();
         for c in &counts {
             *version_downloads.entry(c.version.clone()).or_insert(0) += c.count;
@@ -230,8 +186,8 @@ impl AnalyticsApi {
         StatsResponse::Ok(Json(PackageStats {
             package_name: name.0,
             total_downloads: counts.iter().map(|c| c.count).sum(),
-            weekly_downloads: sum_since(&counts, 7, today),
-            monthly_downloads: sum_since(&counts, 30, today),
+            weekly_downloads: Period::last_days(7, today).total(&counts),
+            monthly_downloads: Period::last_days(30, today).total(&counts),
             version_downloads,
             last_download: counts.iter().map(|c| c.day.clone()).max(),
         }))
@@ -262,18 +218,10 @@ impl AnalyticsApi {
             Ok(c) => c,
             Err(e) => return e.into(),
         };
-        let mut per_day: BTreeMap<String, u64> = BTreeMap::new();
-        for c in &counts {
-            *per_day.entry(c.day.clone()).or_insert(0) += c.count;
-        }
-        let today = OffsetDateTime::now_utc();
-        let timeline = (0..i64::from(days))
-            .rev()
-            .map(|back| {
-                let date = utc_day(today - Duration::days(back));
-                let count = per_day.get(&date).copied().unwrap_or(0);
-                TimelinePoint { date, count }
-            })
+        let timeline = Period::last_days(days, OffsetDateTime::now_utc().date())
+            .daily(&counts)
+            .into_iter()
+            .map(|(date, count)| TimelinePoint { date, count })
             .collect();
         TimelineResponse::Ok(Json(Timeline {
             package_name: name.0,

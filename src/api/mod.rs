@@ -5,6 +5,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod downloads;
 pub mod packages;
 pub mod publish;
 pub mod search;

@@ -487,7 +487,7 @@ impl ZigApi {
         // Counted apart from npm packages of the same name.
         self.core
             .downloads
-            .record(&format!("zig:{}", v.name), &v.version);
+            .record(&Ecosystem::Zig.count_key(&v.name), &v.version);
         let disposition = format!(
             "attachment; filename=\"{}-{}.{}\"",
             v.name, v.version, v.archive

@@ -9,8 +9,41 @@ use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::ApiError;
 
-/// Prefixes under which the next path segment(s) name a package.
-const PACKAGE_PREFIXES: &[&str] = &["/packages/", "/analytics/"];
+/// Where a path names a package: after `prefix` and `skip` more segments (a period).
+struct NamedPath {
+    prefix: &'static str,
+    skip: usize,
+    /// The rest of the path is a comma-separated list of names, any of them scoped.
+    list: bool,
+}
+
+const PACKAGE_PATHS: &[NamedPath] = &[
+    NamedPath {
+        prefix: "/packages/",
+        skip: 0,
+        list: false,
+    },
+    NamedPath {
+        prefix: "/analytics/",
+        skip: 0,
+        list: false,
+    },
+    NamedPath {
+        prefix: "/versions/",
+        skip: 0,
+        list: false,
+    },
+    NamedPath {
+        prefix: "/downloads/point/",
+        skip: 1,
+        list: true,
+    },
+    NamedPath {
+        prefix: "/downloads/range/",
+        skip: 1,
+        list: true,
+    },
+];
 
 /// Characters escaped when a package name becomes one path segment (`@` and `/` among them).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -21,18 +54,36 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Rewrites `/packages/@scope/name/...` (raw, or with `%40`, `%2F`, `%2f` in any mix) to the
 /// canonical `/packages/%40scope%2Fname/...`, so the router sees a package name as one segment.
+/// Under `/downloads/{point,range}/{period}/` the rest of the path is a name list
+/// (`a,@s/b`) and becomes one segment the same way.
 pub fn canonical_package_path(path: &str) -> Option<String> {
-    let prefix = PACKAGE_PREFIXES.iter().find(|p| path.starts_with(*p))?;
-    let rest = &path[prefix.len()..];
-    let mut segments = rest.split('/');
-    let first = percent_decode_str(segments.next()?).decode_utf8().ok()?;
-    let name = if first.starts_with('@') && !first.contains('/') {
-        let second = percent_decode_str(segments.next()?).decode_utf8().ok()?;
-        format!("{first}/{second}")
-    } else {
-        first.into_owned()
+    let named = PACKAGE_PATHS.iter().find(|p| path.starts_with(p.prefix))?;
+    let mut segments = path[named.prefix.len()..].split('/');
+    let mut out = named.prefix.to_string();
+    for _ in 0..named.skip {
+        out.push_str(segments.next()?);
+        out.push('/');
+    }
+    let decode = |seg: &str| {
+        percent_decode_str(seg)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
     };
-    let mut out = format!("{prefix}{}", utf8_percent_encode(&name, SEGMENT));
+    let first = decode(segments.next()?)?;
+    let name = if named.list {
+        let mut names = first;
+        for seg in segments.by_ref() {
+            names.push('/');
+            names.push_str(&decode(seg)?);
+        }
+        names
+    } else if first.starts_with('@') && !first.contains('/') {
+        format!("{first}/{}", decode(segments.next()?)?)
+    } else {
+        first
+    };
+    out.push_str(&utf8_percent_encode(&name, SEGMENT).to_string());
     for seg in segments {
         out.push('/');
         out.push_str(seg);
@@ -152,6 +203,28 @@ mod tests {
         );
         assert_eq!(c("/packages/@s%2Fn").as_deref(), Some("/packages/%40s%2Fn"));
         assert_eq!(c("/packages/%40s%2Fn"), None);
+    }
+
+    #[test]
+    fn download_paths_take_the_name_after_the_period() {
+        assert_eq!(
+            c("/downloads/point/last-week/@s/n").as_deref(),
+            Some("/downloads/point/last-week/%40s%2Fn")
+        );
+        assert_eq!(
+            c("/downloads/range/2024-01-01:2024-01-31/%40s%2fn").as_deref(),
+            Some("/downloads/range/2024-01-01:2024-01-31/%40s%2Fn")
+        );
+        assert_eq!(
+            c("/downloads/point/last-day/a,@s/b,@t%2Fc").as_deref(),
+            Some("/downloads/point/last-day/a%2C%40s%2Fb%2C%40t%2Fc")
+        );
+        assert_eq!(c("/downloads/point/last-day"), None);
+        assert_eq!(c("/downloads/point/last-day/plain"), None);
+        assert_eq!(
+            c("/versions/@s/n/last-week").as_deref(),
+            Some("/versions/%40s%2Fn/last-week")
+        );
     }
 
     #[test]

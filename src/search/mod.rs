@@ -23,27 +23,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use tantivy::{Index, IndexReader};
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::core::downloads::Ecosystem;
 pub use document::SearchDoc;
 pub use query::{SearchHit, SearchPage, SearchRequest};
 
 use schema::Fields;
-
-/// Which namespace a package belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Ecosystem {
-    Npm,
-    Zig,
-}
-
-impl Ecosystem {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Ecosystem::Npm => "npm",
-            Ecosystem::Zig => "zig",
-        }
-    }
-}
 
 /// Where a package's metadata comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -86,10 +70,7 @@ impl DocKey {
 
     /// The name download counts are kept under (Zig packages as `zig:<name>`).
     pub fn downloads_key(&self) -> String {
-        match self.ecosystem {
-            Ecosystem::Npm => self.name.clone(),
-            Ecosystem::Zig => format!("zig:{}", self.name),
-        }
+        self.ecosystem.count_key(&self.name)
     }
 }
 

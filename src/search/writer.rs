@@ -31,6 +31,19 @@ pub fn window_start(now: OffsetDateTime) -> String {
     utc_day(now - time::Duration::days(DOWNLOAD_WINDOW_DAYS - 1))
 }
 
+/// Downloads per counted name in the window.
+async fn window_totals(store: &dyn MetadataStore) -> Result<HashMap<String, u64>, SearchError> {
+    let counts = store
+        .downloads_between(&window_start(OffsetDateTime::now_utc()), "9999-12-31")
+        .await
+        .map_err(search_error)?;
+    let mut totals = HashMap::new();
+    for c in counts {
+        *totals.entry(c.name).or_default() += c.count;
+    }
+    Ok(totals)
+}
+
 /// The tantivy document for `doc`.
 fn to_tantivy(doc: &SearchDoc, f: &Fields) -> TantivyDocument {
     let mut d = TantivyDocument::new();
@@ -240,12 +253,7 @@ impl Writer {
         let keys = document::all_keys(store.as_ref())
             .await
             .map_err(search_error)?;
-        let totals: HashMap<String, u64> = store
-            .download_totals_since(window_start(OffsetDateTime::now_utc()))
-            .await
-            .map_err(search_error)?
-            .into_iter()
-            .collect();
+        let totals = window_totals(store.as_ref()).await?;
         self.blocking(|w| {
             w.delete_all_documents()?;
             Ok(())
@@ -320,13 +328,7 @@ impl Writer {
 
     /// Re-indexes the packages whose 30-day download figure moved since they were indexed.
     async fn refresh_downloads(&mut self) -> Result<(), SearchError> {
-        let current: HashMap<String, u64> = self
-            .store
-            .download_totals_since(window_start(OffsetDateTime::now_utc()))
-            .await
-            .map_err(search_error)?
-            .into_iter()
-            .collect();
+        let current = window_totals(self.store.as_ref()).await?;
         let mut changed: HashSet<String> = current
             .iter()
             .filter(|(k, v)| self.downloads.get(*k) != Some(v))
@@ -343,10 +345,12 @@ impl Writer {
         }
         let keys = changed
             .into_iter()
-            .map(|k| match k.strip_prefix("zig:") {
-                Some(name) => DocKey::new(Ecosystem::Zig, name),
-                None => DocKey::new(Ecosystem::Npm, &k),
-            })
+            .map(
+                |k| match k.strip_prefix(Ecosystem::Zig.count_key("").as_str()) {
+                    Some(name) => DocKey::new(Ecosystem::Zig, name),
+                    None => DocKey::new(Ecosystem::Npm, &k),
+                },
+            )
             .collect();
         self.apply(keys).await
     }

@@ -712,6 +712,16 @@ impl TokenStore for RedbStore {
     }
 }
 
+/// A row of the downloads table: (name, version, day) -> count.
+fn download_count((name, version, day): (&str, &str, &str), count: u64) -> DownloadCount {
+    DownloadCount {
+        name: name.to_string(),
+        version: version.to_string(),
+        day: day.to_string(),
+        count,
+    }
+}
+
 #[async_trait]
 impl DownloadStore for RedbStore {
     async fn add_downloads(&self, counts: Vec<DownloadCount>) -> StoreResult<()> {
@@ -738,10 +748,6 @@ impl DownloadStore for RedbStore {
     }
 
     async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>> {
-        self.download_totals_since(String::new()).await
-    }
-
-    async fn download_totals_since(&self, since: String) -> StoreResult<Vec<(String, u64)>> {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(DOWNLOADS).map_err(backend)?;
@@ -749,16 +755,31 @@ impl DownloadStore for RedbStore {
             // Keys are ordered by name first, so each package's rows are contiguous.
             for row in table.iter().map_err(backend)? {
                 let (key, value) = row.map_err(backend)?;
-                let (name, _, day) = key.value();
-                if day < since.as_str() {
-                    continue;
-                }
+                let name = key.value().0;
                 match totals.last_mut() {
                     Some((last, total)) if last == name => *total += value.value(),
                     _ => totals.push((name.to_string(), value.value())),
                 }
             }
             Ok(totals)
+        })
+        .await
+    }
+
+    async fn downloads_between(&self, first: &str, last: &str) -> StoreResult<Vec<DownloadCount>> {
+        let (first, last) = (first.to_string(), last.to_string());
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(DOWNLOADS).map_err(backend)?;
+            let mut out = Vec::new();
+            // Keys lead with the name, so a period is a filter over the whole table.
+            for row in table.iter().map_err(backend)? {
+                let (key, value) = row.map_err(backend)?;
+                if (first.as_str()..=last.as_str()).contains(&key.value().2) {
+                    out.push(download_count(key.value(), value.value()));
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -771,16 +792,10 @@ impl DownloadStore for RedbStore {
             let mut out = Vec::new();
             for row in table.range((name.as_str(), "", "")..).map_err(backend)? {
                 let (key, value) = row.map_err(backend)?;
-                let (n, v, d) = key.value();
-                if n != name {
+                if key.value().0 != name {
                     break;
                 }
-                out.push(DownloadCount {
-                    name: n.to_string(),
-                    version: v.to_string(),
-                    day: d.to_string(),
-                    count: value.value(),
-                });
+                out.push(download_count(key.value(), value.value()));
             }
             Ok(out)
         })

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use crate::core::Core;
 use crate::core::names::PackageName;
 use crate::error::ApiError;
-use crate::store::{CachedPackument, StoreError};
+use crate::store::{CachedPackument, StoreError, StoreResult};
 
 pub use fetch::TarballSource;
 
@@ -353,6 +353,22 @@ impl Upstream {
     /// Writes pending "last used" times of cached tarballs (with the download counts).
     pub async fn flush_uses(&self, core: &Core) {
         prune::flush_uses(&core.clone_parts(), &self.uses).await;
+    }
+}
+
+/// The version numbers in a cached upstream packument, read without asking the upstream (for
+/// download counts, which must not wait on it). A negative entry has none.
+pub async fn cached_versions(c: &CachedPackument) -> StoreResult<Vec<String>> {
+    match from_cache(c, Freshness::Hit).await {
+        Ok(p) => Ok(p
+            .doc
+            .get("versions")
+            .and_then(Value::as_object)
+            .map(|v| v.keys().cloned().collect())
+            .unwrap_or_default()),
+        Err(ProxyError::NotFound) => Ok(Vec::new()),
+        Err(ProxyError::Store(e)) => Err(e),
+        Err(other) => Err(StoreError::Corrupt(other.to_string())),
     }
 }
 

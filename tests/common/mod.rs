@@ -110,6 +110,18 @@ impl TestApp {
         }
     }
 
+    /// Starts a registry whose npm fallback points at `upstream` (a local fake).
+    pub async fn start_with_upstream(upstream: &str) -> Self {
+        let upstream = upstream.to_string();
+        Self::start_with(move |b| {
+            b.setting("npm.fallback", "true")
+                .unwrap()
+                .setting("npm.upstream", upstream)
+                .unwrap()
+        })
+        .await
+    }
+
     /// Stops the server gracefully and waits for it (pending download counts are written).
     pub async fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -231,6 +243,16 @@ impl TestApp {
             req = req.bearer_auth(t);
         }
         Response::from(req.send().await.unwrap()).await
+    }
+
+    /// Publishes an archive from `tests/fixtures/zig-vectors` as alice; asserts it was accepted.
+    pub async fn zig_publish_fixture(&self, file: &str) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/zig-vectors");
+        let bytes = std::fs::read(format!("{dir}/{file}")).unwrap();
+        let r = self
+            .zig_publish(Some(&self.tokens.alice), file, bytes, None)
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     }
 
     /// Publishes with a multipart body: `metadata` text first, then the `tarball` file part.

@@ -245,9 +245,13 @@ impl Registry {
     /// Rebuilds the search index from the store (`pantry-registry reindex`); the number of
     /// packages indexed. Not while a server runs on the same data directory.
     pub async fn reindex(&self) -> Result<usize, String> {
-        crate::search::writer::reindex(&self.core.search, self.core.store.clone())
-            .await
-            .map_err(|e| e.to_string())
+        crate::search::writer::reindex(
+            &self.core.search,
+            self.core.store.clone(),
+            self.core.settings.npm.clone(),
+        )
+        .await
+        .map_err(|e| e.to_string())
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
@@ -311,6 +315,7 @@ impl Registry {
         let indexer = crate::search::writer::start(
             &core.search,
             core.store.clone(),
+            core.settings.npm.clone(),
             core.settings.search.downloads_refresh,
         );
         let flusher = tokio::spawn({

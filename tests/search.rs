@@ -4,30 +4,15 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{TestApp, open_store, run_bin};
-use pantry_registry::core::tarball::TarballInfo;
-use pantry_registry::store::{
-    DownloadCount, DownloadStore, PackageRecord, PackageStore, VersionRecord,
-};
+use common::catalogue::{CataloguePackage, Lcg, write_catalogue};
+use common::upstream::FakeUpstream;
+use common::{BinServer, TestApp, open_store, run_bin};
 use reqwest::Method;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-
-/// One package of the fixture catalogue.
-#[derive(Clone)]
-struct Fixture {
-    name: String,
-    description: String,
-    keywords: Vec<String>,
-    author: &'static str,
-    owner: &'static str,
-    downloads: u64,
-    deprecated: Option<&'static str>,
-}
 
 const DOMAINS: &[&str] = &[
     "json", "yaml", "http", "date", "string", "array", "async", "stream", "path", "url", "crypto",
@@ -43,39 +28,26 @@ const FILLER: &[&str] = &[
 ];
 const AUTHORS: &[&str] = &["ann", "ben", "cho", "dee"];
 
-/// A small deterministic generator, so every run builds the same catalogue.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
-}
-
 fn fixture(
     name: &str,
     description: &str,
     keywords: &[&str],
     downloads: u64,
-    deprecated: Option<&'static str>,
-) -> Fixture {
-    Fixture {
+    deprecated: Option<&str>,
+) -> CataloguePackage {
+    CataloguePackage {
         name: name.into(),
         description: description.into(),
         keywords: keywords.iter().map(|k| k.to_string()).collect(),
-        author: "ann",
-        owner: "alice",
+        author: Some("ann".into()),
+        owner: "alice".into(),
         downloads,
-        deprecated,
+        deprecated: deprecated.map(str::to_string),
     }
 }
 
 /// Hand-placed packages whose ranking a person can predict, then 2,000 generated ones.
-fn catalogue() -> Vec<Fixture> {
+fn catalogue() -> Vec<CataloguePackage> {
     let mut all = vec![
         fixture(
             "express",
@@ -170,14 +142,14 @@ fn catalogue() -> Vec<Fixture> {
         };
         let filler = FILLER[rng.next(FILLER.len() as u64) as usize];
         let extra = DOMAINS[rng.next(DOMAINS.len() as u64) as usize];
-        all.push(Fixture {
+        all.push(CataloguePackage {
             name,
             description: format!("A {filler} {domain} {role} that also handles {extra}"),
             keywords: vec![domain.to_string(), role.to_string(), extra.to_string()],
-            author: AUTHORS[i % AUTHORS.len()],
-            owner: if i % 5 == 0 { "bob" } else { "alice" },
+            author: Some(AUTHORS[i % AUTHORS.len()].into()),
+            owner: if i % 5 == 0 { "bob" } else { "alice" }.into(),
             downloads: rng.next(10_000),
-            deprecated: (i % 37 == 0).then_some("no longer maintained"),
+            deprecated: (i % 37 == 0).then(|| "no longer maintained".into()),
         });
     }
     all
@@ -185,69 +157,10 @@ fn catalogue() -> Vec<Fixture> {
 
 /// Writes the catalogue straight into a data directory's store (publishing 2,000 packages
 /// over HTTP would test publishing, not search), with today's download counts.
-async fn write_catalogue(data_dir: &Path, catalogue: &[Fixture]) {
+async fn write_to(data_dir: &Path, catalogue: &[CataloguePackage]) {
     std::fs::create_dir_all(data_dir).unwrap();
     let store = open_store(&data_dir.join("registry.redb")).await;
-    let now = OffsetDateTime::now_utc();
-    let today = format!(
-        "{:04}-{:02}-{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day()
-    );
-    let mut counts = Vec::new();
-    for f in catalogue {
-        let mut manifest = serde_json::Map::new();
-        manifest.insert("name".into(), json!(f.name));
-        manifest.insert("version".into(), json!("1.0.0"));
-        manifest.insert("description".into(), json!(f.description));
-        manifest.insert("keywords".into(), json!(f.keywords));
-        manifest.insert("author".into(), json!({"name": f.author}));
-        if let Some(d) = f.deprecated {
-            manifest.insert("deprecated".into(), json!(d));
-        }
-        let record = VersionRecord {
-            name: f.name.clone(),
-            version: "1.0.0".into(),
-            manifest,
-            tarball: TarballInfo {
-                sha256: "0".repeat(64),
-                sha1: "0".repeat(40),
-                integrity: "sha512-AAAA".into(),
-                size: 1,
-                file_count: 1,
-                unpacked_size: 1,
-                has_shrinkwrap: false,
-                has_binding_gyp: false,
-            },
-            published_at: now,
-            published_by: f.owner.into(),
-        };
-        let (name, owner) = (f.name.clone(), f.owner.to_string());
-        store
-            .publish_version(
-                record,
-                Box::new(move |_| {
-                    Ok(PackageRecord {
-                        name: name.clone(),
-                        dist_tags: BTreeMap::from([("latest".to_string(), "1.0.0".to_string())]),
-                        owners: vec![owner.clone()],
-                        created_at: now,
-                        updated_at: now,
-                        rev: 1,
-                    })
-                }),
-            )
-            .await
-            .unwrap();
-        counts.push(DownloadCount {
-            name: f.name.clone(),
-            version: "1.0.0".into(),
-            day: today.clone(),
-            count: f.downloads,
-        });
-    }
-    store.add_downloads(counts).await.unwrap();
+    write_catalogue(&store, catalogue).await;
 }
 
 async fn start_on(data_dir: &Path) -> TestApp {
@@ -287,7 +200,7 @@ async fn relevance_on_a_generated_catalogue() {
     let data = tempfile::tempdir().unwrap();
     let catalogue = catalogue();
     assert!(catalogue.len() >= 2000);
-    write_catalogue(data.path(), &catalogue).await;
+    write_to(data.path(), &catalogue).await;
     let app = start_on(data.path()).await;
     let health = app.get("/health").await.json();
     assert_eq!(
@@ -386,7 +299,10 @@ async fn relevance_on_a_generated_catalogue() {
         total("not:deprecated").await,
         (catalogue.len() - deprecated.len()) as u64
     );
-    let by_dee = catalogue.iter().filter(|f| f.author == "dee").count();
+    let by_dee = catalogue
+        .iter()
+        .filter(|f| f.author.as_deref() == Some("dee"))
+        .count();
     assert_eq!(total("author:dee").await, by_dee as u64);
     let by_bob = catalogue.iter().filter(|f| f.owner == "bob").count();
     assert_eq!(total("maintainer:bob").await, by_bob as u64);
@@ -417,6 +333,9 @@ async fn relevance_on_a_generated_catalogue() {
         paged.extend(names(&body));
     }
     assert_eq!(paged, whole);
+    // Pages larger than 250 are cut to 250.
+    let big = app.get("/search?q=&limit=1000").await.json();
+    assert_eq!(names(&big).len(), 250);
     // An empty query lists everything, most downloaded first.
     let everything = app.get("/search?limit=5").await.json();
     assert_eq!(everything["total"], catalogue.len() as u64);
@@ -559,12 +478,12 @@ async fn the_index_follows_every_change_within_a_second() {
     .await;
 
     // Deprecate, then undeprecate.
-    let doc = app
+    // npm deprecate sends the whole document back with the message set.
+    let mut deprecate = app
         .npm(Method::GET, "/fresh-pkg?write=true", Some(&alice), None)
         .await
         .json();
-    let deprecate = json!({"_id": "fresh-pkg", "name": "fresh-pkg", "_rev": doc["_rev"],
-        "versions": {"1.0.0": {"deprecated": "gone stale"}}});
+    deprecate["versions"]["1.0.0"]["deprecated"] = json!("gone stale");
     let r = app
         .npm(Method::PUT, "/fresh-pkg", Some(&alice), Some(deprecate))
         .await;
@@ -598,6 +517,43 @@ async fn the_index_follows_every_change_within_a_second() {
         assert!(start.elapsed() < Duration::from_secs(5), "{body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // Owners: npm owner add bob.
+    let doc = app
+        .npm(Method::GET, "/fresh-pkg?write=true", Some(&alice), None)
+        .await
+        .json();
+    let owners = json!({"_id": "fresh-pkg", "_rev": doc["_rev"], "maintainers": [
+        {"name": "alice", "email": "alice@example.com"}, {"name": "bob", "email": "bob@example.com"}]});
+    let r = app
+        .npm(Method::PUT, "/fresh-pkg", Some(&alice), Some(owners))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    within_a_second(&app, "/search?q=fresh%20maintainer:bob", |b| {
+        first(b)["name"] == "fresh-pkg"
+    })
+    .await;
+
+    // Unpublish one version: the latest (1.0.0) goes, 2.0.0 becomes latest.
+    let mut doc = app
+        .npm(Method::GET, "/fresh-pkg?write=true", Some(&alice), None)
+        .await
+        .json();
+    let rev = doc["_rev"].as_str().unwrap().to_string();
+    doc["versions"].as_object_mut().unwrap().remove("1.0.0");
+    let r = app
+        .npm(
+            Method::PUT,
+            &format!("/fresh-pkg/-rev/{rev}"),
+            Some(&alice),
+            Some(doc),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json());
+    within_a_second(&app, "/search?q=fresh-pkg", |b| {
+        first(b)["version"] == "2.0.0"
+    })
+    .await;
 
     // Unpublish the whole package.
     let doc = app
@@ -650,8 +606,8 @@ async fn answers(app: &TestApp, queries: &[&str]) -> Vec<Value> {
 #[tokio::test]
 async fn the_index_is_rebuilt_when_deleted_corrupt_or_old_and_on_reindex() {
     let data = tempfile::tempdir().unwrap();
-    let catalogue: Vec<Fixture> = catalogue().into_iter().take(300).collect();
-    write_catalogue(data.path(), &catalogue).await;
+    let catalogue: Vec<CataloguePackage> = catalogue().into_iter().take(300).collect();
+    write_to(data.path(), &catalogue).await;
     let queries = [
         "/search?q=express&limit=50",
         "/search?q=json%20utils&limit=50",
@@ -677,10 +633,31 @@ async fn the_index_is_rebuilt_when_deleted_corrupt_or_old_and_on_reindex() {
     assert_eq!(answers(&app, &queries).await, before);
     app.stop().await;
 
-    // Built by an older schema.
+    // A package written to the database behind the index's back is not seen while the index
+    // is marked clean (it is trusted, not rebuilt at every start)...
+    let late = vec![fixture(
+        "late-arrival",
+        "Written offline",
+        &["offline"],
+        1,
+        None,
+    )];
+    write_to(data.path(), &late).await;
+    let mut app = start_on(data.path()).await;
+    assert!(
+        !names(&app.get("/search?q=late-arrival").await.json())
+            .contains(&"late-arrival".to_string())
+    );
+    app.stop().await;
+    // ...but an index built by an older schema is rebuilt, and then it is.
     std::fs::write(index.join("pantry-clean"), b"0").unwrap();
     let mut app = start_on(data.path()).await;
-    assert_eq!(answers(&app, &queries).await, before);
+    assert_eq!(
+        names(&app.get("/search?q=late-arrival").await.json())[0],
+        "late-arrival"
+    );
+    let before = answers(&app, &queries).await;
+    assert_eq!(before[4]["total"], catalogue.len() as u64 + 1);
     app.stop().await;
 
     // Emptied behind our back, then `pantry-registry reindex`.
@@ -689,13 +666,117 @@ async fn the_index_is_rebuilt_when_deleted_corrupt_or_old_and_on_reindex() {
     let (ok, out, err) = run_bin(&["reindex", "--data-dir", data_dir], &[]);
     assert!(ok, "{err}");
     assert!(
-        out.contains(&format!("{} packages", catalogue.len())),
+        out.contains(&format!("{} packages", catalogue.len() + 1)),
         "{out}"
     );
-    assert_eq!(
-        std::fs::read_to_string(index.join("pantry-clean")).unwrap(),
-        "1"
-    );
+    // Marked clean, with the schema version and the settings it was built for.
+    let marker = std::fs::read_to_string(index.join("pantry-clean")).unwrap();
+    assert!(marker.starts_with("1 fallback=true"), "{marker}");
+    // This registry runs with the fallback off: another setting, so it is rebuilt again.
     let app = start_on(data.path()).await;
     assert_eq!(answers(&app, &queries).await, before);
+}
+
+#[tokio::test]
+async fn cached_upstream_packages_are_found_until_their_scope_becomes_ours() {
+    let up = FakeUpstream::start().await;
+    up.publish("@up/thing", "1.0.0", json!({}));
+    up.publish("left-pad", "1.3.0", json!({}));
+    let app = TestApp::start_with_upstream(&up.url).await;
+    app.search_settled().await;
+    // Only what was fetched through this registry is known.
+    assert_eq!(app.get("/search?q=left-pad").await.json()["total"], 0);
+    for path in ["/left-pad", "/@up%2fthing"] {
+        assert_eq!(app.npm(Method::GET, path, None, None).await.status, 200);
+    }
+    within_a_second(&app, "/search?q=left-pad", |b| {
+        b["results"][0]["name"] == "left-pad" && b["results"][0]["origin"] == "cached"
+    })
+    .await;
+    within_a_second(&app, "/npm/-/v1/search?text=thing", |b| {
+        b["objects"][0]["package"]["name"] == "@up/thing" && b["objects"][0]["local"] == false
+    })
+    .await;
+    assert_eq!(
+        app.get("/search?q=is:cached").await.json()["total"],
+        2,
+        "both cached packages"
+    );
+    // A local package in @up makes the scope ours: @up/thing is no longer served, nor found.
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "@up/mine", "1.0.0", "latest")
+        .await;
+    assert_eq!(r.status, 201);
+    within_a_second(&app, "/search?q=thing", |b| {
+        !names(b).contains(&"@up/thing".to_string())
+    })
+    .await;
+    assert_eq!(
+        app.npm(Method::GET, "/@up%2fthing", None, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        names(&app.get("/search?q=is:local").await.json()),
+        ["@up/mine"]
+    );
+}
+
+#[tokio::test]
+async fn after_a_crash_the_index_is_rebuilt() {
+    use base64::Engine;
+    let data = tempfile::tempdir().unwrap();
+    let admin = "crash-test-admin-token";
+    let envs = [("PANTRY_REGISTRY_TOKEN", admin)];
+    let server = BinServer::start(data.path(), &envs);
+    let client = reqwest::Client::new();
+    let tgz = common::npm_tarball(&json!({"name": "crash-survivor", "version": "1.0.0"}));
+    let body = json!({"metadata": {"name": "crash-survivor", "version": "1.0.0"},
+        "tarball": base64::engine::general_purpose::STANDARD.encode(&tgz)});
+    let r = client
+        .post(format!("{}/publish", server.url))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let found = |url: String, name: &'static str| {
+        let client = client.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let body: Value = client
+                    .get(format!("{url}/search?q={name}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if body["results"][0]["name"] == name {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{name} not found: {body}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    found(server.url.clone(), "crash-survivor").await;
+    server.kill();
+    // The killed server never marked its index clean, so the next start rebuilds it from the
+    // database: a package written there meanwhile is found, and nothing is lost.
+    let late = vec![fixture(
+        "after-crash",
+        "Written after the crash",
+        &[],
+        1,
+        None,
+    )];
+    write_to(data.path(), &late).await;
+    let server = BinServer::start(data.path(), &envs);
+    found(server.url.clone(), "after-crash").await;
+    found(server.url.clone(), "crash-survivor").await;
+    server.terminate();
 }

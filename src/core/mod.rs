@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::blobs::BlobStore;
 use crate::config::Settings;
-use crate::store::MetadataStore;
+use crate::store::{MetadataStore, StoreError, StoreResult};
 
 /// The registry's parts, shared by every request.
 pub struct Core {
@@ -42,6 +42,28 @@ pub struct CoreParts {
 }
 
 impl Core {
+    /// Runs a store write that changes what search shows, then tells the search index. Both
+    /// run to completion even when the request that started them is dropped: a client hanging
+    /// up mid-publish must not leave a published package unsearchable.
+    pub async fn write_and_index<T: Send + 'static>(
+        &self,
+        ecosystem: crate::search::Ecosystem,
+        name: &str,
+        write: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        let search = self.search.clone();
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let result = write.await;
+            if result.is_ok() {
+                search.changed(ecosystem, &name);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
     pub fn clone_parts(&self) -> CoreParts {
         CoreParts {
             store: self.store.clone(),

@@ -7,6 +7,13 @@
 
 use std::fmt;
 
+/// `@scope` of a scoped package name (`@s/n` -> `@s`), `None` for an unscoped one.
+pub fn scope_of(name: &str) -> Option<&str> {
+    name.starts_with('@')
+        .then(|| name.split_once('/').map(|(s, _)| s))
+        .flatten()
+}
+
 /// A valid npm-style package name, `name` or `@scope/name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PackageName(String);
@@ -114,10 +121,7 @@ impl PackageName {
 
     /// `@scope` of a scoped name.
     pub fn scope(&self) -> Option<&str> {
-        self.0
-            .starts_with('@')
-            .then(|| self.0.split_once('/').map(|(s, _)| s))
-            .flatten()
+        scope_of(&self.0)
     }
 
     /// The name without its scope: `@s/n` -> `n`.

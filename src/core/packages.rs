@@ -116,13 +116,9 @@ async fn change_tags(
             })
         },
     );
-    let pkg = core
-        .store
-        .modify_package(name, change)
+    Ok(modify_and_index(core, name, change)
         .await?
-        .expect("a tag change keeps the package");
-    core.search.changed(crate::search::Ecosystem::Npm, name);
-    Ok(pkg)
+        .expect("a tag change keeps the package"))
 }
 
 /// Points `tag` at `version`.
@@ -292,9 +288,21 @@ pub async fn apply_document(
             Ok(edit)
         },
     );
-    let pkg = core.store.modify_package(name, change).await?;
-    core.search.changed(crate::search::Ecosystem::Npm, name);
-    Ok(pkg)
+    Ok(modify_and_index(core, name, change).await?)
+}
+
+/// Applies `change` to the package and re-indexes it for search.
+async fn modify_and_index(
+    core: &Core,
+    name: &str,
+    change: crate::store::PackageChange,
+) -> crate::store::StoreResult<Option<PackageRecord>> {
+    let store = core.store.clone();
+    let owned = name.to_string();
+    core.write_and_index(crate::search::Ecosystem::Npm, name, async move {
+        store.modify_package(&owned, change).await
+    })
+    .await
 }
 
 fn may_unpublish(

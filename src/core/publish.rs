@@ -338,9 +338,12 @@ pub async fn publish(
         pkg.updated_at = now;
         Ok(pkg)
     });
-    core.store.publish_version(record.clone(), update).await?;
-    core.search
-        .changed(crate::search::Ecosystem::Npm, &record.name);
+    let store = core.store.clone();
+    let written = record.clone();
+    core.write_and_index(crate::search::Ecosystem::Npm, &record.name, async move {
+        store.publish_version(written, update).await
+    })
+    .await?;
     tracing::info!(pkg.name = %record.name, pkg.version = %record.version, size_bytes = record.tarball.size, user = %record.published_by, "published");
     Ok(record)
 }

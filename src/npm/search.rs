@@ -42,18 +42,24 @@ pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
         params.get("size").map(String::as_str),
     )
     .await?;
-    let mut emails: HashMap<String, String> = HashMap::new();
-    for hit in &page.hits {
+    // Accounts here say nothing about upstream maintainers of the same name, so only local
+    // packages show e-mail addresses; each user is looked up once per page.
+    let mut emails: HashMap<String, Option<String>> = HashMap::new();
+    for hit in page.hits.iter().filter(|h| h.doc.origin == Origin::Local) {
         for user in hit.doc.maintainers.iter().chain(hit.doc.publisher.iter()) {
-            if !emails.contains_key(user)
-                && let Some(u) = ep.core.store.user(user).await.map_err(ApiError::internal)?
-            {
-                emails.insert(user.clone(), u.email);
+            if !emails.contains_key(user) {
+                let found = ep.core.store.user(user).await.map_err(ApiError::internal)?;
+                emails.insert(user.clone(), found.map(|u| u.email));
             }
         }
     }
-    let person =
-        |u: &str| json!({"username": u, "email": emails.get(u).cloned().unwrap_or_default()});
+    let person = |u: &str, origin: Origin| {
+        let email = match origin {
+            Origin::Local => emails.get(u).cloned().flatten().unwrap_or_default(),
+            Origin::Cached => String::new(),
+        };
+        json!({"username": u, "email": email})
+    };
     let max = page.max_score.max(f64::MIN_POSITIVE);
     let objects: Vec<Value> = page
         .hits
@@ -76,8 +82,8 @@ pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
                 "keywords": d.keywords,
                 "date": d.date,
                 "links": links,
-                "publisher": person(d.publisher.as_deref().unwrap_or("")),
-                "maintainers": d.maintainers.iter().map(|m| person(m)).collect::<Vec<_>>(),
+                "publisher": person(d.publisher.as_deref().unwrap_or(""), d.origin),
+                "maintainers": d.maintainers.iter().map(|m| person(m, d.origin)).collect::<Vec<_>>(),
             });
             if let Some(author) = &d.author {
                 package["author"] = json!({"name": author});

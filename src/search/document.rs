@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{DocKey, Ecosystem, Origin};
+use crate::config::NpmSettings;
 use crate::store::{MetadataStore, StoreResult};
 
 /// How much of a readme is indexed.
@@ -49,10 +50,7 @@ impl SearchDoc {
 
     /// The scope without `@`, for scoped names.
     pub fn scope(&self) -> Option<&str> {
-        self.name
-            .strip_prefix('@')
-            .and_then(|rest| rest.split_once('/'))
-            .map(|(scope, _)| scope)
+        crate::core::names::scope_of(&self.name).map(|s| &s[1..])
     }
 }
 
@@ -138,11 +136,12 @@ fn from_manifest(
 /// in the index (never published, wholly unpublished, or an upstream package we may not serve).
 pub async fn load(
     store: &dyn MetadataStore,
+    npm: &NpmSettings,
     key: &DocKey,
     downloads_30d: u64,
 ) -> StoreResult<Option<SearchDoc>> {
     let doc = match key.ecosystem {
-        Ecosystem::Npm => load_npm(store, key).await?,
+        Ecosystem::Npm => load_npm(store, npm, key).await?,
         Ecosystem::Zig => load_zig(store, key).await?,
     };
     Ok(doc.map(|mut d| {
@@ -151,7 +150,11 @@ pub async fn load(
     }))
 }
 
-async fn load_npm(store: &dyn MetadataStore, key: &DocKey) -> StoreResult<Option<SearchDoc>> {
+async fn load_npm(
+    store: &dyn MetadataStore,
+    npm: &NpmSettings,
+    key: &DocKey,
+) -> StoreResult<Option<SearchDoc>> {
     if let Some(pkg) = store.package(&key.name).await? {
         let Some(latest) = pkg.dist_tags.get("latest") else {
             return Ok(None);
@@ -165,7 +168,9 @@ async fn load_npm(store: &dyn MetadataStore, key: &DocKey) -> StoreResult<Option
         doc.date = iso(pkg.updated_at);
         return Ok(Some(doc));
     }
-    if store.name_was_local(&key.name).await? {
+    // Only upstream packages this registry would serve: not with the fallback off, not in a
+    // scope of ours, not under a name once published here.
+    if !crate::upstream::may_proxy(npm, store, &key.name).await? {
         return Ok(None);
     }
     let Some(cached) = store.cached_packument(&key.name).await? else {

@@ -126,6 +126,14 @@ struct Inner {
     /// Changes sent to the writer, and changes it has committed.
     queued: AtomicU64,
     applied: AtomicU64,
+    /// A change reached the store while no writer listened: the index on disk is stale.
+    stale: AtomicBool,
+}
+
+impl Inner {
+    fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::SeqCst)
+    }
 }
 
 /// The file that says the index on disk was closed cleanly, holding the schema version.
@@ -143,6 +151,7 @@ impl Search {
                 writer: Mutex::new(None),
                 queued: AtomicU64::new(0),
                 applied: AtomicU64::new(0),
+                stale: AtomicBool::new(false),
             }),
         }
     }
@@ -208,6 +217,7 @@ impl Search {
 
     /// Makes the next start rebuild the index (the store changed while no writer ran).
     pub fn mark_stale(&self) {
+        self.inner.stale.store(true, Ordering::SeqCst);
         let _ = std::fs::remove_file(self.inner.dir.join(CLEAN_MARKER));
     }
 

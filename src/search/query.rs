@@ -29,6 +29,10 @@ const EXACT: Score = 20_000.0;
 const PREFIX: Score = 10_000.0;
 /// At most this many words of the text are scored, so BM25 stays far below [`PREFIX`].
 const MAX_WORDS: usize = 16;
+/// Typo tolerance is costly (an automaton per word): only this many words get it, and only a
+/// text this short is compared whole with names.
+const MAX_FUZZY_WORDS: usize = 4;
+const MAX_FUZZY_NAME_CHARS: usize = 64;
 
 /// One search.
 #[derive(Debug, Clone)]
@@ -138,7 +142,9 @@ pub fn parse(q: &str) -> ParsedQuery {
                 .collect()
         };
         match (qualifier, value) {
-            ("keywords" | "keyword", _) => parsed.keywords.push(list()),
+            // An empty list (`keywords:`) asks for nothing, so it filters nothing.
+            ("keywords" | "keyword", _) if !list().is_empty() => parsed.keywords.push(list()),
+            ("keywords" | "keyword", _) => {}
             ("author", _) => parsed.authors.extend(list()),
             ("maintainer", _) => parsed.maintainers.extend(list()),
             ("scope", _) => parsed.scopes.extend(
@@ -223,7 +229,9 @@ fn text_query(live: &Live, text: &str) -> Option<Box<dyn Query>> {
         ));
     }
     // A typo in a whole name (`raect`, `lodahs`) outweighs the same typo in one name word.
-    if let Some(distance) = typo_distance(text).filter(|_| !text.contains(' ')) {
+    if let Some(distance) = typo_distance(text)
+        .filter(|_| !text.contains(' ') && text.chars().count() <= MAX_FUZZY_NAME_CHARS)
+    {
         let fuzzy = FuzzyTermQuery::new(Term::from_field_text(f.name, text), distance, true);
         should.push((
             Occur::Should,
@@ -243,7 +251,7 @@ fn text_query(live: &Live, text: &str) -> Option<Box<dyn Query>> {
                 Box::new(BoostQuery::new(term_query(field, word), boost)),
             ));
         }
-        if let Some(distance) = typo_distance(word) {
+        if let Some(distance) = typo_distance(word).filter(|_| i < MAX_FUZZY_WORDS) {
             let fuzzy =
                 FuzzyTermQuery::new(Term::from_field_text(f.name_words, word), distance, true);
             should.push((
@@ -409,6 +417,13 @@ mod tests {
         assert_eq!(p.scopes, vec!["acme"]);
         assert_eq!(p.deprecated, Some(false));
         assert_eq!(p.origin, Some(Origin::Cached));
+    }
+
+    #[test]
+    fn empty_qualifiers_filter_nothing() {
+        let p = parse("react keywords: keywords:, author:");
+        assert_eq!(p.text, "react");
+        assert!(p.keywords.is_empty() && p.authors.is_empty());
     }
 
     #[test]

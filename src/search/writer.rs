@@ -8,14 +8,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tantivy::schema::Value;
+use tantivy::query::{BooleanQuery, Occur, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use super::document::{self, SearchDoc};
 use super::schema::{self, Fields, SCHEMA_VERSION};
-use super::{CLEAN_MARKER, DocKey, Ecosystem, Inner, Live, Op, Search, SearchError};
+use super::{CLEAN_MARKER, DocKey, Ecosystem, Inner, Live, Op, Origin, Search, SearchError};
+use crate::config::NpmSettings;
 use crate::core::downloads::utc_day;
 use crate::store::MetadataStore;
 
@@ -33,15 +35,30 @@ pub fn window_start(now: OffsetDateTime) -> String {
 
 /// Downloads per counted name in the window.
 async fn window_totals(store: &dyn MetadataStore) -> Result<HashMap<String, u64>, SearchError> {
-    let counts = store
-        .downloads_between(&window_start(OffsetDateTime::now_utc()), "9999-12-31")
+    Ok(store
+        .download_totals_since(&window_start(OffsetDateTime::now_utc()))
         .await
-        .map_err(search_error)?;
-    let mut totals = HashMap::new();
-    for c in counts {
-        *totals.entry(c.name).or_default() += c.count;
+        .map_err(search_error)?
+        .into_iter()
+        .collect())
+}
+
+/// What the clean marker holds: the schema version and the settings that decide which
+/// packages are indexed, so a change of either rebuilds the index.
+fn marker_text(npm: &NpmSettings) -> String {
+    format!(
+        "{SCHEMA_VERSION} fallback={} local_scopes={}",
+        npm.fallback,
+        npm.local_scopes.join(",")
+    )
+}
+
+/// Re-keys a counted name (`zig:<name>` or an npm name) as an index key.
+fn key_of_counted(counted: &str) -> DocKey {
+    match counted.strip_prefix(Ecosystem::Zig.count_key("").as_str()) {
+        Some(name) => DocKey::new(Ecosystem::Zig, name),
+        None => DocKey::new(Ecosystem::Npm, counted),
     }
-    Ok(totals)
 }
 
 /// The tantivy document for `doc`.
@@ -87,42 +104,28 @@ fn to_tantivy(doc: &SearchDoc, f: &Fields) -> TantivyDocument {
 struct Opened {
     live: Live,
     writer: IndexWriter,
-    /// The index was created empty and must be filled from the store.
+    /// The index must be (re)filled from the store: it was just created, was not closed
+    /// cleanly, or was built with another schema or other settings.
     needs_rebuild: bool,
 }
 
-/// Opens the index in `dir`, or creates it empty when it is missing, unreadable, of another
-/// schema or was not closed cleanly. Removes the clean marker: it is in use now.
-fn open(dir: &Path, force_rebuild: bool) -> Result<Opened, SearchError> {
+/// Opens the index in `dir` and its writer and reader.
+fn open_existing(dir: &Path) -> tantivy::Result<Opened> {
     let (schema, fields) = schema::schema();
-    let marker = dir.join(CLEAN_MARKER);
-    let clean =
-        std::fs::read_to_string(&marker).is_ok_and(|v| v.trim() == SCHEMA_VERSION.to_string());
-    let existing = (clean && !force_rebuild)
-        .then(|| Index::open_in_dir(dir).ok())
-        .flatten()
-        .filter(|index| index.schema() == schema);
-    let (index, needs_rebuild) = match existing {
-        Some(index) => (index, false),
-        None => {
-            if dir.exists() {
-                std::fs::remove_dir_all(dir).map_err(|e| SearchError::Index(e.to_string()))?;
-            }
-            std::fs::create_dir_all(dir).map_err(|e| SearchError::Index(e.to_string()))?;
-            (Index::create_in_dir(dir, schema)?, true)
-        }
-    };
+    let index = Index::open_in_dir(dir)?;
+    if index.schema() != schema {
+        return Err(tantivy::TantivyError::SchemaError(
+            "built with another schema".into(),
+        ));
+    }
     schema::register_tokenizers(&index);
     let writer = index.writer(WRITER_MEMORY_BYTES)?;
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
-    match std::fs::remove_file(&marker) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(SearchError::Index(e.to_string())),
-    }
+    // Reading every segment's metadata now finds a missing or truncated file before we trust it.
+    reader.searcher().num_docs();
     Ok(Opened {
         live: Live {
             index,
@@ -130,8 +133,56 @@ fn open(dir: &Path, force_rebuild: bool) -> Result<Opened, SearchError> {
             fields,
         },
         writer,
-        needs_rebuild,
+        needs_rebuild: false,
     })
+}
+
+/// Opens the index in `dir`. An index that opens is kept (and served) even when it must be
+/// rebuilt, since a rebuild replaces its content in one commit; one that does not open, or
+/// has another schema, is deleted and created empty. Removes the clean marker: it is in use
+/// now.
+///
+/// Deleting the directory is safe only because the database lock already keeps a second
+/// process off this data directory.
+fn open(dir: &Path, marker: &str, force_rebuild: bool) -> Result<Opened, SearchError> {
+    let marker_path = dir.join(CLEAN_MARKER);
+    let clean = std::fs::read_to_string(&marker_path).is_ok_and(|v| v.trim() == marker);
+    let opened = match open_existing(dir) {
+        Ok(mut o) => {
+            o.needs_rebuild = force_rebuild || !clean;
+            o
+        }
+        Err(e) => {
+            if dir.exists() {
+                tracing::warn!(error = %e, "search index unusable; rebuilding it");
+                std::fs::remove_dir_all(dir).map_err(search_error)?;
+            }
+            std::fs::create_dir_all(dir).map_err(search_error)?;
+            let (schema, fields) = schema::schema();
+            let index = Index::create_in_dir(dir, schema)?;
+            schema::register_tokenizers(&index);
+            let writer = index.writer(WRITER_MEMORY_BYTES)?;
+            let reader = index
+                .reader_builder()
+                .reload_policy(ReloadPolicy::Manual)
+                .try_into()?;
+            Opened {
+                live: Live {
+                    index,
+                    reader,
+                    fields,
+                },
+                writer,
+                needs_rebuild: true,
+            }
+        }
+    };
+    match std::fs::remove_file(&marker_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(search_error(e)),
+    }
+    Ok(opened)
 }
 
 /// The 30-day download figure each indexed package was indexed with, read from the payloads.
@@ -139,9 +190,7 @@ fn indexed_downloads(live: &Live) -> Result<HashMap<String, u64>, SearchError> {
     let mut out = HashMap::new();
     let searcher = live.reader.searcher();
     for segment in searcher.segment_readers() {
-        let store = segment
-            .get_store_reader(1)
-            .map_err(|e| SearchError::Index(e.to_string()))?;
+        let store = segment.get_store_reader(1).map_err(search_error)?;
         for doc in store.iter::<TantivyDocument>(segment.alive_bitset()) {
             let doc = doc?;
             if let Some(d) = doc
@@ -161,25 +210,44 @@ fn search_error(e: impl std::fmt::Display) -> SearchError {
     SearchError::Index(e.to_string())
 }
 
+/// Packages changed per commit when catching up with download figures, so that publishes
+/// queued meanwhile wait for one small commit at most.
+const REFRESH_CHUNK: usize = 500;
+/// How soon a failed update is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// The writer and what it knows.
 pub(crate) struct Writer {
     search: Weak<Inner>,
     dir: std::path::PathBuf,
     store: Arc<dyn MetadataStore>,
+    npm: NpmSettings,
     live: Live,
     writer: Arc<Mutex<Option<IndexWriter>>>,
     /// Downloads key -> the 30-day figure the index holds for it.
     downloads: HashMap<String, u64>,
+    /// The index must be rebuilt from the store (the last attempt failed).
+    needs_rebuild: bool,
+    /// Changes whose update failed, to try again; the index is not clean until they land.
+    retry: HashSet<DocKey>,
+    /// Changes received and not yet committed (for `pending` in /health).
+    unacknowledged: u64,
+    /// Packages whose download figure moved, still to re-index.
+    backlog: Vec<DocKey>,
+    /// The figures the backlog was computed from.
+    backlog_totals: HashMap<String, u64>,
 }
 
 impl Writer {
     async fn open(
         search: &Search,
         store: Arc<dyn MetadataStore>,
+        npm: NpmSettings,
         force_rebuild: bool,
     ) -> Result<Writer, SearchError> {
         let dir = search.dir().to_path_buf();
-        let opened = tokio::task::spawn_blocking(move || open(&dir, force_rebuild))
+        let marker = marker_text(&npm);
+        let opened = tokio::task::spawn_blocking(move || open(&dir, &marker, force_rebuild))
             .await
             .map_err(search_error)??;
         let downloads = if opened.needs_rebuild {
@@ -190,18 +258,23 @@ impl Writer {
                 .await
                 .map_err(search_error)??
         };
+        search.set_building(opened.needs_rebuild);
         search.set_live(Some(opened.live.clone()));
         let mut writer = Writer {
             search: Arc::downgrade(&search.inner),
             dir: search.dir().to_path_buf(),
             store,
+            npm,
             live: opened.live,
             writer: Arc::new(Mutex::new(Some(opened.writer))),
             downloads,
+            needs_rebuild: opened.needs_rebuild,
+            retry: HashSet::new(),
+            unacknowledged: 0,
+            backlog: Vec::new(),
+            backlog_totals: HashMap::new(),
         };
-        if opened.needs_rebuild {
-            writer.rebuild().await?;
-        }
+        writer.rebuild_if_needed().await;
         Ok(writer)
     }
 
@@ -239,15 +312,34 @@ impl Writer {
         .await
     }
 
-    /// Replaces the index's content with what the store holds.
-    pub(crate) async fn rebuild(&mut self) -> Result<usize, SearchError> {
-        self.with_search(|s| s.set_building(true));
-        let result = self.rebuild_inner().await;
-        self.with_search(|s| s.set_building(false));
-        result
+    /// Drops what was added since the last commit (after a failed update).
+    async fn rollback(&self) {
+        if let Err(e) = self.blocking(|w| Ok(w.rollback()?)).await {
+            tracing::error!(error = %e, "could not roll back the search index writer");
+        }
     }
 
-    async fn rebuild_inner(&mut self) -> Result<usize, SearchError> {
+    /// Rebuilds from the store when needed; a failure is logged and tried again later, and
+    /// searches keep answering from what was indexed before.
+    async fn rebuild_if_needed(&mut self) {
+        if !self.needs_rebuild {
+            return;
+        }
+        self.with_search(|s| s.set_building(true));
+        match self.rebuild().await {
+            Ok(_) => self.needs_rebuild = false,
+            Err(e) => {
+                tracing::error!(error = %e, "could not rebuild the search index; will retry");
+                self.rollback().await;
+            }
+        }
+        let building = self.needs_rebuild;
+        self.with_search(|s| s.set_building(building));
+    }
+
+    /// Replaces the index's content with what the store holds, in one commit: readers see the
+    /// old content until then.
+    pub(crate) async fn rebuild(&mut self) -> Result<usize, SearchError> {
         let started = std::time::Instant::now();
         let store = self.store.clone();
         let keys = document::all_keys(store.as_ref())
@@ -264,7 +356,7 @@ impl Writer {
             let mut docs = Vec::with_capacity(chunk.len());
             for key in chunk {
                 let d30 = totals.get(&key.downloads_key()).copied().unwrap_or(0);
-                if let Some(doc) = document::load(store.as_ref(), key, d30)
+                if let Some(doc) = document::load(store.as_ref(), &self.npm, key, d30)
                     .await
                     .map_err(search_error)?
                 {
@@ -291,42 +383,98 @@ impl Writer {
         Ok(indexed)
     }
 
-    /// Re-reads `keys` from the store and commits them.
-    async fn apply(&mut self, keys: Vec<DocKey>) -> Result<(), SearchError> {
+    /// Re-reads `keys` from the store and commits them. `totals` are the current 30-day
+    /// figures when the caller has them (else each package's counts are read).
+    async fn apply(
+        &mut self,
+        keys: Vec<DocKey>,
+        totals: Option<&HashMap<String, u64>>,
+    ) -> Result<(), SearchError> {
         let since = window_start(OffsetDateTime::now_utc());
         let mut changes = Vec::with_capacity(keys.len());
         for key in keys {
             let downloads_key = key.downloads_key();
-            let d30: u64 = self
-                .store
-                .downloads(&downloads_key)
-                .await
-                .map_err(search_error)?
-                .iter()
-                .filter(|c| c.day >= since)
-                .map(|c| c.count)
-                .sum();
-            let doc = document::load(self.store.as_ref(), &key, d30)
+            let d30: u64 = match totals {
+                Some(t) => t.get(&downloads_key).copied().unwrap_or(0),
+                None => self
+                    .store
+                    .downloads(&downloads_key)
+                    .await
+                    .map_err(search_error)?
+                    .iter()
+                    .filter(|c| c.day >= since)
+                    .map(|c| c.count)
+                    .sum(),
+            };
+            let doc = document::load(self.store.as_ref(), &self.npm, &key, d30)
                 .await
                 .map_err(search_error)?;
-            self.downloads.insert(downloads_key, d30);
-            changes.push((key, doc));
+            changes.push((key, doc, downloads_key, d30));
         }
         let fields = self.live.fields;
-        self.blocking(move |w| {
-            for (key, doc) in &changes {
-                w.delete_term(Term::from_field_text(fields.key, &key.term()));
-                if let Some(doc) = doc {
-                    w.add_document(to_tantivy(doc, &fields))?;
+        let applied = self
+            .blocking(move |w| {
+                for (key, doc, _, _) in &changes {
+                    w.delete_term(Term::from_field_text(fields.key, &key.term()));
+                    if let Some(doc) = doc {
+                        // A local package in a scope makes the scope ours: the upstream
+                        // packages cached in it are no longer served, so no longer found.
+                        if let Some(scope) = doc.scope().filter(|_| doc.origin == Origin::Local) {
+                            w.delete_query(Box::new(BooleanQuery::new(vec![
+                                (Occur::Must, term(fields.ecosystem, "npm")),
+                                (Occur::Must, term(fields.origin, Origin::Cached.as_str())),
+                                (Occur::Must, term(fields.scope, scope)),
+                            ])))?;
+                        }
+                        w.add_document(to_tantivy(doc, &fields))?;
+                    }
                 }
+                Ok(changes)
+            })
+            .await;
+        let changes = match applied {
+            Ok(c) => c,
+            Err(e) => {
+                self.rollback().await;
+                return Err(e);
             }
-            Ok(())
-        })
-        .await?;
-        self.commit().await
+        };
+        if let Err(e) = self.commit().await {
+            self.rollback().await;
+            return Err(e);
+        }
+        for (_, _, downloads_key, d30) in changes {
+            self.downloads.insert(downloads_key, d30);
+        }
+        Ok(())
     }
 
-    /// Re-indexes the packages whose 30-day download figure moved since they were indexed.
+    /// Applies `keys` plus any earlier failures; on failure keeps them all for a retry.
+    async fn apply_or_retry(&mut self, keys: HashSet<DocKey>, received: u64) {
+        self.unacknowledged += received;
+        self.retry.extend(keys);
+        if self.retry.is_empty() {
+            return;
+        }
+        let keys: Vec<DocKey> = self.retry.iter().cloned().collect();
+        match self.apply(keys, None).await {
+            Ok(()) => {
+                self.retry.clear();
+                let done = std::mem::take(&mut self.unacknowledged);
+                self.with_search(|s| {
+                    s.inner
+                        .applied
+                        .fetch_add(done, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, packages = self.retry.len(), "could not update the search index; will retry");
+            }
+        }
+    }
+
+    /// Finds the packages whose 30-day download figure moved since they were indexed and
+    /// queues them (they are re-indexed a chunk at a time).
     async fn refresh_downloads(&mut self) -> Result<(), SearchError> {
         let current = window_totals(self.store.as_ref()).await?;
         let mut changed: HashSet<String> = current
@@ -340,50 +488,73 @@ impl Writer {
                 .filter(|(k, v)| **v > 0 && !current.contains_key(*k))
                 .map(|(k, _)| k.clone()),
         );
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let keys = changed
-            .into_iter()
-            .map(
-                |k| match k.strip_prefix(Ecosystem::Zig.count_key("").as_str()) {
-                    Some(name) => DocKey::new(Ecosystem::Zig, name),
-                    None => DocKey::new(Ecosystem::Npm, &k),
-                },
-            )
-            .collect();
-        self.apply(keys).await
+        self.backlog = changed.iter().map(|k| key_of_counted(k)).collect();
+        self.backlog_totals = current;
+        Ok(())
     }
 
-    /// Waits for merges, releases the index lock and marks the index clean.
+    /// Re-indexes the next chunk of the download backlog.
+    async fn refresh_chunk(&mut self) {
+        let cut = self.backlog.len().saturating_sub(REFRESH_CHUNK);
+        let chunk = self.backlog.split_off(cut);
+        let totals = std::mem::take(&mut self.backlog_totals);
+        if let Err(e) = self.apply(chunk, Some(&totals)).await {
+            tracing::warn!(error = %e, "could not refresh download figures in the search index");
+            self.backlog.clear();
+        }
+        self.backlog_totals = totals;
+    }
+
+    /// Waits for merges, releases the index lock and, when everything landed, marks the
+    /// index clean.
     async fn close(self) -> Result<(), SearchError> {
         let writer = self.writer.lock().expect("index writer lock").take();
         let marker = self.dir.join(CLEAN_MARKER);
+        let clean = !self.needs_rebuild && self.retry.is_empty();
+        let text = marker_text(&self.npm);
+        let search = self.search.clone();
         tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
             if let Some(w) = writer {
                 w.wait_merging_threads()?;
             }
-            std::fs::write(marker, SCHEMA_VERSION.to_string()).map_err(search_error)
+            if clean {
+                std::fs::write(&marker, text).map_err(search_error)?;
+                // A change that arrived after the writer stopped listening made the index
+                // stale: it must not look clean.
+                if search.upgrade().is_some_and(|inner| inner.is_stale()) {
+                    let _ = std::fs::remove_file(&marker);
+                }
+            }
+            Ok(())
         })
         .await
         .map_err(search_error)?
     }
 }
 
+fn term(field: tantivy::schema::Field, text: &str) -> Box<dyn tantivy::query::Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::Basic,
+    ))
+}
+
 /// Starts the writer task for `search`.
 pub fn start(
     search: &Search,
     store: Arc<dyn MetadataStore>,
+    npm: NpmSettings,
     refresh_every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let (tx, rx) = mpsc::unbounded_channel();
     search.install_writer(tx);
     let search = search.clone();
     tokio::spawn(async move {
-        let writer = match Writer::open(&search, store, false).await {
+        let writer = match Writer::open(&search, store, npm, false).await {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "search index unavailable");
+                search.set_building(false);
                 return;
             }
         };
@@ -396,8 +567,12 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
     let mut tick = tokio::time::interval(refresh_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    let mut retry_tick = tokio::time::interval(RETRY_AFTER);
+    retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let must_retry = !writer.retry.is_empty() || writer.needs_rebuild;
         tokio::select! {
+            biased;
             op = rx.recv() => {
                 let mut keys: HashSet<DocKey> = HashSet::new();
                 let mut received = 0u64;
@@ -415,14 +590,7 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
                 while let Ok(op) = rx.try_recv() {
                     take(Some(op));
                 }
-                if !keys.is_empty()
-                    && let Err(e) = writer.apply(keys.into_iter().collect()).await
-                {
-                    tracing::error!(error = %e, "could not update the search index");
-                }
-                writer.with_search(|s| {
-                    s.inner.applied.fetch_add(received, std::sync::atomic::Ordering::SeqCst);
-                });
+                writer.apply_or_retry(keys, received).await;
                 if done.is_some() || closed {
                     if let Err(e) = writer.close().await {
                         tracing::error!(error = %e, "could not close the search index");
@@ -433,9 +601,16 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
                     return;
                 }
             }
+            _ = retry_tick.tick(), if must_retry => {
+                writer.rebuild_if_needed().await;
+                writer.apply_or_retry(HashSet::new(), 0).await;
+            }
+            _ = std::future::ready(()), if !writer.backlog.is_empty() => {
+                writer.refresh_chunk().await;
+            }
             _ = tick.tick() => {
                 if let Err(e) = writer.refresh_downloads().await {
-                    tracing::warn!(error = %e, "could not refresh download figures in the search index");
+                    tracing::warn!(error = %e, "could not read download figures for the search index");
                 }
             }
         }
@@ -443,9 +618,16 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
 }
 
 /// Rebuilds the index from the store and closes it clean (`pantry-registry reindex`). The
-/// registry must not be serving from the same data directory.
-pub async fn reindex(search: &Search, store: Arc<dyn MetadataStore>) -> Result<usize, SearchError> {
-    let writer = Writer::open(search, store, true).await?;
+/// registry must not be serving from the same data directory (the database lock sees to it).
+pub async fn reindex(
+    search: &Search,
+    store: Arc<dyn MetadataStore>,
+    npm: NpmSettings,
+) -> Result<usize, SearchError> {
+    let writer = Writer::open(search, store, npm, true).await?;
+    if writer.needs_rebuild {
+        return Err(SearchError::Index("the rebuild failed; see the log".into()));
+    }
     let documents = writer.live.reader.searcher().num_docs() as usize;
     writer.close().await?;
     search.set_live(None);

@@ -748,6 +748,11 @@ impl DownloadStore for RedbStore {
     }
 
     async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.download_totals_since("").await
+    }
+
+    async fn download_totals_since(&self, since: &str) -> StoreResult<Vec<(String, u64)>> {
+        let since = since.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(DOWNLOADS).map_err(backend)?;
@@ -755,7 +760,10 @@ impl DownloadStore for RedbStore {
             // Keys are ordered by name first, so each package's rows are contiguous.
             for row in table.iter().map_err(backend)? {
                 let (key, value) = row.map_err(backend)?;
-                let name = key.value().0;
+                let (name, _, day) = key.value();
+                if day < since.as_str() {
+                    continue;
+                }
                 match totals.last_mut() {
                     Some((last, total)) if last == name => *total += value.value(),
                     _ => totals.push((name.to_string(), value.value())),

@@ -191,19 +191,7 @@ impl Upstream {
 
     /// Whether `name` may be looked up upstream at all.
     async fn may_proxy(&self, core: &Core, name: &PackageName) -> Result<bool, ProxyError> {
-        let npm = &core.settings.npm;
-        if !npm.fallback {
-            return Ok(false);
-        }
-        if let Some(scope) = name.scope()
-            && (npm.local_scopes.iter().any(|s| s == scope)
-                || core.store.scope_has_packages(scope).await?)
-        {
-            return Ok(false);
-        }
-        // A name unpublished here stays ours: an upstream package of that name must not take
-        // its place for the projects that depended on it.
-        Ok(!core.store.name_was_local(name.as_str()).await?)
+        Ok(may_proxy(&core.settings.npm, core.store.as_ref(), name.as_str()).await?)
     }
 
     /// The upstream packument of `name` (a name with no local package).
@@ -249,18 +237,18 @@ impl Upstream {
             }) => {
                 let body = zstd::encode_all(serde_json::to_vec(&doc).expect("JSON").as_slice(), 3)
                     .map_err(|e| ProxyError::Store(StoreError::Backend(e.to_string())))?;
-                core.store
-                    .put_cached_packument(CachedPackument {
+                cache_and_index(
+                    core,
+                    CachedPackument {
                         name: name.to_string(),
                         etag,
                         last_modified,
                         fetched_at: now,
                         missing: false,
                         body,
-                    })
-                    .await?;
-                core.search
-                    .changed(crate::search::Ecosystem::Npm, name.as_str());
+                    },
+                )
+                .await?;
                 Ok(Proxied {
                     doc: Arc::new(doc),
                     freshness: Freshness::Miss,
@@ -275,18 +263,18 @@ impl Upstream {
                 from_cache(&c, Freshness::Revalidated).await
             }
             Ok(fetch::Fetched::NotFound) => {
-                core.store
-                    .put_cached_packument(CachedPackument {
+                cache_and_index(
+                    core,
+                    CachedPackument {
                         name: name.to_string(),
                         etag: None,
                         last_modified: None,
                         fetched_at: now,
                         missing: true,
                         body: Vec::new(),
-                    })
-                    .await?;
-                core.search
-                    .changed(crate::search::Ecosystem::Npm, name.as_str());
+                    },
+                )
+                .await?;
                 Err(ProxyError::NotFound)
             }
             Err(e) => match usable {
@@ -370,6 +358,36 @@ pub async fn cached_versions(c: &CachedPackument) -> StoreResult<Vec<String>> {
         Err(ProxyError::Store(e)) => Err(e),
         Err(other) => Err(StoreError::Corrupt(other.to_string())),
     }
+}
+
+/// Stores a new or changed upstream packument and re-indexes the package for search.
+async fn cache_and_index(core: &Core, packument: CachedPackument) -> StoreResult<()> {
+    let store = core.store.clone();
+    let name = packument.name.clone();
+    core.write_and_index(crate::search::Ecosystem::Npm, &name, async move {
+        store.put_cached_packument(packument).await
+    })
+    .await
+}
+
+/// Whether the upstream package `name` may be served here: the fallback is on, its scope is
+/// not ours (configured in `npm.local_scopes`, or holding a local package), and the name was
+/// never published here (a name unpublished here stays ours: an upstream package of that name
+/// must not take its place for the projects that depended on it).
+pub async fn may_proxy(
+    npm: &crate::config::NpmSettings,
+    store: &dyn crate::store::MetadataStore,
+    name: &str,
+) -> crate::store::StoreResult<bool> {
+    if !npm.fallback {
+        return Ok(false);
+    }
+    if let Some(scope) = crate::core::names::scope_of(name)
+        && (npm.local_scopes.iter().any(|s| s == scope) || store.scope_has_packages(scope).await?)
+    {
+        return Ok(false);
+    }
+    Ok(!store.name_was_local(name).await?)
 }
 
 /// Decompresses and parses a cached packument (megabytes for popular packages, so off the

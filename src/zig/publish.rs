@@ -276,11 +276,12 @@ pub async fn publish(
         pkg.updated_at = now;
         Ok(pkg)
     });
-    core.store
-        .publish_zig_version(record.clone(), update)
-        .await?;
-    core.search
-        .changed(crate::search::Ecosystem::Zig, &record.name);
+    let store = core.store.clone();
+    let written = record.clone();
+    core.write_and_index(crate::search::Ecosystem::Zig, &record.name, async move {
+        store.publish_zig_version(written, update).await
+    })
+    .await?;
     tracing::info!(pkg.name = %record.name, pkg.version = %record.version, zig.hash = %record.hash, "published a zig package");
     Ok(record)
 }

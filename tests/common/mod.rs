@@ -3,6 +3,7 @@
 //! for tests where a restart or a kill is the point.
 #![allow(dead_code)]
 
+pub mod catalogue;
 pub mod tools;
 pub mod upstream;
 

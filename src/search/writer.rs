@@ -118,14 +118,20 @@ fn open_existing(dir: &Path) -> tantivy::Result<Opened> {
             "built with another schema".into(),
         ));
     }
+    let opened = with_writer(index, fields, false)?;
+    // Reading every segment's metadata now finds a missing or truncated file before we trust it.
+    opened.live.reader.searcher().num_docs();
+    Ok(opened)
+}
+
+/// Registers the tokenizers and opens the writer and a reader that reloads on commit.
+fn with_writer(index: Index, fields: Fields, needs_rebuild: bool) -> tantivy::Result<Opened> {
     schema::register_tokenizers(&index);
     let writer = index.writer(WRITER_MEMORY_BYTES)?;
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
-    // Reading every segment's metadata now finds a missing or truncated file before we trust it.
-    reader.searcher().num_docs();
     Ok(Opened {
         live: Live {
             index,
@@ -133,7 +139,7 @@ fn open_existing(dir: &Path) -> tantivy::Result<Opened> {
             fields,
         },
         writer,
-        needs_rebuild: false,
+        needs_rebuild,
     })
 }
 
@@ -159,22 +165,7 @@ fn open(dir: &Path, marker: &str, force_rebuild: bool) -> Result<Opened, SearchE
             }
             std::fs::create_dir_all(dir).map_err(search_error)?;
             let (schema, fields) = schema::schema();
-            let index = Index::create_in_dir(dir, schema)?;
-            schema::register_tokenizers(&index);
-            let writer = index.writer(WRITER_MEMORY_BYTES)?;
-            let reader = index
-                .reader_builder()
-                .reload_policy(ReloadPolicy::Manual)
-                .try_into()?;
-            Opened {
-                live: Live {
-                    index,
-                    reader,
-                    fields,
-                },
-                writer,
-                needs_rebuild: true,
-            }
+            with_writer(Index::create_in_dir(dir, schema)?, fields, true)?
         }
     };
     match std::fs::remove_file(&marker_path) {

@@ -77,6 +77,21 @@ fn catalogue(packages: usize, words: &[String]) -> Vec<CataloguePackage> {
     out
 }
 
+/// The process's resident memory now and at its peak, in MiB.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i].as_secs_f64() * 1000.0
@@ -124,6 +139,7 @@ async fn main() {
         let store = RedbStore::open(&dir.path().join("registry.redb")).unwrap();
         write_catalogue(&store, &generated).await;
     }
+    let after_write = rss_mib();
     eprintln!(
         "wrote {packages} packages to the store in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -144,6 +160,7 @@ async fn main() {
     let started = Instant::now();
     let indexed = registry.reindex().await.unwrap();
     let rebuild = started.elapsed().as_secs_f64();
+    let after_rebuild = rss_mib();
     let index_bytes: u64 = std::fs::read_dir(dir.path().join("search"))
         .unwrap()
         .flatten()
@@ -275,5 +292,10 @@ async fn main() {
         "\nPublish → searchable (200 publishes, one at a time): p50 {:.1} ms, p99 {:.1} ms",
         percentile(&visible, 0.5),
         percentile(&visible, 0.99)
+    );
+    let end = rss_mib();
+    println!(
+        "\nMemory (whole process: generator, store, index, server and client), MiB: after writing the catalogue {:.0}; after the rebuild {:.0} (peak so far {:.0}); at the end {:.0} (peak {:.0})",
+        after_write.0, after_rebuild.0, after_rebuild.1, end.0, end.1
     );
 }

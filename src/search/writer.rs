@@ -43,11 +43,13 @@ async fn window_totals(store: &dyn MetadataStore) -> Result<HashMap<String, u64>
         .collect())
 }
 
-/// What the clean marker holds: the schema version and the settings that decide which
-/// packages are indexed, so a change of either rebuilds the index.
-fn marker_text(npm: &NpmSettings) -> String {
+/// What the clean marker holds: the schema version, the settings that decide which packages
+/// are indexed, and the database's change count the index reflects. A difference in any of
+/// them (a newer binary, other settings, a database written to without this index running or
+/// restored from a backup) rebuilds the index.
+fn marker_text(npm: &NpmSettings, changes: u64) -> String {
     format!(
-        "{SCHEMA_VERSION} fallback={} local_scopes={}",
+        "{SCHEMA_VERSION} fallback={} local_scopes={} changes={changes}",
         npm.fallback,
         npm.local_scopes.join(",")
     )
@@ -237,7 +239,7 @@ impl Writer {
         force_rebuild: bool,
     ) -> Result<Writer, SearchError> {
         let dir = search.dir().to_path_buf();
-        let marker = marker_text(&npm);
+        let marker = marker_text(&npm, store.change_count().await.map_err(search_error)?);
         let opened = tokio::task::spawn_blocking(move || open(&dir, &marker, force_rebuild))
             .await
             .map_err(search_error)??;
@@ -502,7 +504,10 @@ impl Writer {
         let writer = self.writer.lock().expect("index writer lock").take();
         let marker = self.dir.join(CLEAN_MARKER);
         let clean = !self.needs_rebuild && self.retry.is_empty();
-        let text = marker_text(&self.npm);
+        let text = marker_text(
+            &self.npm,
+            self.store.change_count().await.map_err(search_error)?,
+        );
         let search = self.search.clone();
         tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
             if let Some(w) = writer {

@@ -317,6 +317,10 @@ pub trait PackageStore: Send + Sync {
     /// `update` to the package and writes the package and the version together. For a name whose
     /// package was wholly unpublished, `update` sees a package with the former owners (and no
     /// tags), so only they can take the name back.
+    /// A counter every write that changes what a package shows bumps (publish, package
+    /// changes, cached upstream packuments, Zig publishes). Derived data (the search index)
+    /// records it to know later whether it is still current.
+    async fn change_count(&self) -> StoreResult<u64>;
     async fn publish_version(
         &self,
         version: VersionRecord,

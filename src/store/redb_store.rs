@@ -16,6 +16,21 @@ use super::schema::{
 };
 use super::*;
 
+/// The `meta` key counting writes that change what a package shows.
+const CHANGES_KEY: &str = "package_changes";
+
+/// Bumps the change counter inside a write that changes a package (local, cached or Zig).
+fn count_change(txn: &redb::WriteTransaction) -> StoreResult<()> {
+    let mut meta = txn.open_table(schema::META).map_err(backend)?;
+    let count = meta
+        .get(CHANGES_KEY)
+        .map_err(backend)?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    meta.insert(CHANGES_KEY, count + 1).map_err(backend)?;
+    Ok(())
+}
+
 /// The default metadata store.
 #[derive(Clone)]
 pub struct RedbStore {
@@ -144,6 +159,19 @@ impl PackageStore for RedbStore {
         .await
     }
 
+    async fn change_count(&self) -> StoreResult<u64> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let meta = txn.open_table(schema::META).map_err(backend)?;
+            Ok(meta
+                .get(CHANGES_KEY)
+                .map_err(backend)?
+                .map(|v| v.value())
+                .unwrap_or(0))
+        })
+        .await
+    }
+
     async fn publish_version(
         &self,
         version: VersionRecord,
@@ -197,6 +225,7 @@ impl PackageStore for RedbStore {
                     .map_err(backend)?;
                 package
             };
+            count_change(&txn)?;
             txn.commit().map_err(backend)?;
             Ok(package)
         })
@@ -266,6 +295,7 @@ impl PackageStore for RedbStore {
                     }
                 }
             };
+            count_change(&txn)?;
             txn.commit().map_err(backend)?;
             Ok(written)
         })
@@ -367,6 +397,7 @@ impl CacheStore for RedbStore {
                         .map_err(backend)?;
                 }
             }
+            count_change(&txn)?;
             txn.commit().map_err(backend)
         })
         .await
@@ -404,6 +435,7 @@ impl CacheStore for RedbStore {
                     bodies.remove(name.as_str()).map_err(backend)?;
                 }
             }
+            count_change(&txn)?;
             txn.commit().map_err(backend)
         })
         .await
@@ -568,6 +600,7 @@ impl ZigStore for RedbStore {
                 }
                 package
             };
+            count_change(&txn)?;
             txn.commit().map_err(backend)?;
             Ok(package)
         })

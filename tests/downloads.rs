@@ -392,3 +392,90 @@ async fn zig_packages_are_read_with_ecosystem_zig() {
         .await
         .error(404);
 }
+
+#[tokio::test]
+async fn head_requests_do_not_count_and_counts_pending_at_shutdown_are_written() {
+    // Counts stay in memory for ten minutes: only the shutdown can write them.
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_path_buf();
+    let mut app = TestApp::start_with(move |b| {
+        b.data_dir(dir)
+            .setting("downloads.flush_interval_ms", "600000")
+            .unwrap()
+    })
+    .await;
+    app.publish(&app.tokens.alice, "counted", "1.0.0").await;
+    app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
+    for path in [
+        "/packages/counted/1.0.0/tarball",
+        "/zig/packages/plain_pkg/1.0.0/tarball",
+    ] {
+        let head = app
+            .client
+            .head(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), 200, "{path}");
+        let get = app.get(path).await;
+        assert_eq!(get.status, 200, "{path}");
+    }
+    // Stop without reading any count (a read would write them).
+    app.stop().await;
+    let dir = data.path().to_path_buf();
+    let app = TestApp::start_with(move |b| b.data_dir(dir)).await;
+    let today = day(0);
+    assert_eq!(
+        app.get("/downloads/point/last-day/counted").await.json(),
+        point("counted", &today, &today, 1),
+        "one GET counted, the HEAD not"
+    );
+    assert_eq!(
+        app.get("/downloads/point/last-day/plain_pkg?ecosystem=zig")
+            .await
+            .json()["downloads"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn bulk_lists_are_checked_and_answered_once_per_name() {
+    let app = TestApp::start().await;
+    app.publish(&app.tokens.alice, "known", "1.0.0").await;
+    assert_eq!(app.get("/packages/known/1.0.0/tarball").await.status, 200);
+    let today = day(0);
+    // A name repeated is answered once; a trailing slash is not part of a name.
+    let bulk = app
+        .get("/downloads/point/last-day/known,known,nope/")
+        .await
+        .json();
+    assert_eq!(
+        bulk,
+        json!({"known": point("known", &today, &today, 1), "nope": null})
+    );
+    assert_eq!(
+        app.get("/downloads/point/last-day/known/").await.json(),
+        point("known", &today, &today, 1)
+    );
+    // Spaces are not separators, and a list may span at most 365 days.
+    assert!(
+        app.get("/downloads/point/last-day/known,%20nope")
+            .await
+            .error(400)
+            .contains("commas only")
+    );
+    let long = format!("{}:{}", day(365), today);
+    assert!(
+        app.get(&format!("/downloads/range/{long}/known,nope"))
+            .await
+            .error(400)
+            .contains("365 days")
+    );
+    // One name may still ask for up to 550 days.
+    assert_eq!(
+        app.get(&format!("/downloads/range/{long}/known"))
+            .await
+            .status,
+        200
+    );
+}

@@ -22,6 +22,8 @@ use crate::error::{ApiError, ErrorBody};
 
 /// Most names one bulk request may list (npm's limit).
 pub const MAX_BULK_NAMES: usize = 128;
+/// The longest period a list of names may ask for (npm's limit for bulk queries).
+pub const MAX_BULK_DAYS: i64 = 365;
 
 /// Downloads per day, oldest first, one entry per day of the period.
 type Daily = Vec<(String, u64)>;
@@ -132,7 +134,8 @@ pub enum PointResponse {
     /// One package's total, or (for a list) an object of them keyed by name.
     #[oai(status = 200)]
     Ok(Json<Counts<PointDownloads>>),
-    /// A bad period, an unknown `ecosystem`, an empty name in a list, or more than 128 names.
+    /// A bad period, an unknown `ecosystem`, an empty name in a list, more than 128 names, or
+    /// a list over more than 365 days.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// `{"error":"package <name> not found"}`: a single unknown package.
@@ -152,7 +155,8 @@ pub enum RangeResponse {
     /// One package's days, or (for a list) an object of them keyed by name.
     #[oai(status = 200)]
     Ok(Json<Counts<RangeDownloads>>),
-    /// A bad period, an unknown `ecosystem`, an empty name in a list, or more than 128 names.
+    /// A bad period, an unknown `ecosystem`, an empty name in a list, more than 128 names, or
+    /// a list over more than 365 days.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// `{"error":"package <name> not found"}`: a single unknown package.
@@ -242,9 +246,22 @@ impl DownloadsApi {
         if names.iter().any(|n| n.is_empty()) {
             return Err(ApiError::bad_request("empty package name in the list"));
         }
+        if let Some(bad) = names.iter().find(|n| n.chars().any(char::is_whitespace)) {
+            return Err(ApiError::bad_request(format!(
+                "{bad:?} is not a package name: names in a list are separated by commas only"
+            )));
+        }
+        if period.len_days() > MAX_BULK_DAYS {
+            return Err(ApiError::bad_request(format!(
+                "a list of names may ask for at most {MAX_BULK_DAYS} days, not {}",
+                period.len_days()
+            )));
+        }
         let mut out = BTreeMap::new();
         for name in names {
-            out.insert(name.to_string(), answer_of(name).await?);
+            if !out.contains_key(name) {
+                out.insert(name.to_string(), answer_of(name).await?);
+            }
         }
         Ok(Counts::Bulk(out))
     }

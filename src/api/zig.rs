@@ -470,6 +470,7 @@ impl ZigApi {
     )]
     async fn download_zig_tarball(
         &self,
+        request: &poem::Request,
         name: Path<String>,
         version: Path<String>,
     ) -> ZigTarballResponse {
@@ -484,10 +485,13 @@ impl ZigApi {
             Ok(b) => b,
             Err(e) => return ApiError::internal(e).into(),
         };
-        // Counted apart from npm packages of the same name.
-        self.core
-            .downloads
-            .record(&Ecosystem::Zig.count_key(&v.name), &v.version);
+        // Counted apart from npm packages of the same name; poem answers HEAD through this GET
+        // handler, and only a real download counts.
+        if request.data::<crate::http::edge::HeadRequest>().is_none() {
+            self.core
+                .downloads
+                .record(&Ecosystem::Zig.count_key(&v.name), &v.version);
+        }
         let disposition = format!(
             "attachment; filename=\"{}-{}.{}\"",
             v.name, v.version, v.archive

@@ -15,6 +15,9 @@ use crate::store::{DownloadCount, MetadataStore, StoreResult};
 #[derive(Default)]
 pub struct DownloadCounter {
     pending: Mutex<HashMap<(String, String, String), u64>>,
+    /// Held from taking the pending counts until they are written, so that a reader who
+    /// flushes sees every count recorded before it asked, never a batch in flight.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 /// Today's date in UTC, `YYYY-MM-DD`.
@@ -36,8 +39,18 @@ impl DownloadCounter {
             .or_default() += 1;
     }
 
+    /// Before answering with counts: writes what is pending so the answer includes downloads
+    /// made a moment ago. A failed write is logged, not fatal: the answer is then at most one
+    /// flush interval behind, and the counts stay pending.
+    pub async fn flush_for_read(&self, store: &dyn MetadataStore) {
+        if let Err(e) = self.flush(store).await {
+            tracing::warn!(error = %e, "could not write pending download counts before a read");
+        }
+    }
+
     /// Writes what is pending. On failure the counts go back into the pending set.
     pub async fn flush(&self, store: &dyn MetadataStore) -> StoreResult<()> {
+        let _writing = self.flushing.lock().await;
         let batch: Vec<DownloadCount> = {
             let mut pending = self.pending.lock().expect("download counter lock");
             pending
@@ -142,7 +155,7 @@ pub async fn package_counts(
         return Ok(None);
     }
     // Counts wait in memory for up to a flush interval: write them first so the answer is current.
-    core.downloads.flush(core.store.as_ref()).await?;
+    core.downloads.flush_for_read(core.store.as_ref()).await;
     core.store.downloads(&eco.count_key(name)).await.map(Some)
 }
 
@@ -180,7 +193,7 @@ pub async fn ecosystem_daily(
     eco: Ecosystem,
     period: &Period,
 ) -> StoreResult<Vec<(String, u64)>> {
-    core.downloads.flush(core.store.as_ref()).await?;
+    core.downloads.flush_for_read(core.store.as_ref()).await;
     let counts = core
         .store
         .downloads_between(&period.first_day(), &period.last_day())

@@ -73,7 +73,8 @@ pub fn canonical_package_path(path: &str) -> Option<String> {
     let first = decode(segments.next()?)?;
     let name = if named.list {
         let mut names = first;
-        for seg in segments.by_ref() {
+        // A trailing slash ends the path; it is not part of the last name.
+        for seg in segments.by_ref().filter(|s| !s.is_empty()) {
             names.push('/');
             names.push_str(&decode(seg)?);
         }
@@ -221,6 +222,15 @@ mod tests {
         );
         assert_eq!(c("/downloads/point/last-day"), None);
         assert_eq!(c("/downloads/point/last-day/plain"), None);
+        // A trailing slash is not part of the last name.
+        assert_eq!(
+            c("/downloads/point/last-day/a,@s/b/").as_deref(),
+            Some("/downloads/point/last-day/a%2C%40s%2Fb")
+        );
+        assert_eq!(
+            c("/downloads/point/last-day/plain/").as_deref(),
+            Some("/downloads/point/last-day/plain")
+        );
         assert_eq!(
             c("/versions/@s/n/last-week").as_deref(),
             Some("/versions/%40s%2Fn/last-week")

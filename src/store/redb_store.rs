@@ -772,7 +772,9 @@ impl DownloadStore for RedbStore {
                         .map_err(backend)?
                         .map(|v| v.value())
                         .unwrap_or(0);
-                    table.insert(key, old + c.count).map_err(backend)?;
+                    table
+                        .insert(key, old.saturating_add(c.count))
+                        .map_err(backend)?;
                 }
             }
             txn.commit().map_err(backend)

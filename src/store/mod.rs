@@ -395,10 +395,11 @@ pub trait DownloadStore: Send + Sync {
     async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>>;
     /// Total downloads of every package with any, by name.
     async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>>;
-    /// Downloads per name on `since` (`YYYY-MM-DD`, UTC) and later, summed while scanning;
-    /// names with none are left out.
+    /// Downloads per name on `since` (`YYYY-MM-DD`, UTC) and later; names with none are left
+    /// out.
     async fn download_totals_since(&self, since: &str) -> StoreResult<Vec<(String, u64)>>;
-    /// Every stored count of every package on the days `first..=last` (`YYYY-MM-DD`).
+    /// Downloads per package and day (every version summed, so `version` is empty) on the
+    /// days `first..=last` (`YYYY-MM-DD`): work in proportion to the period, not to history.
     async fn downloads_between(&self, first: &str, last: &str) -> StoreResult<Vec<DownloadCount>>;
 }
 

@@ -765,16 +765,14 @@ impl DownloadStore for RedbStore {
             let txn = db.begin_write().map_err(backend)?;
             {
                 let mut table = txn.open_table(DOWNLOADS).map_err(backend)?;
+                let mut by_day = txn.open_table(schema::DOWNLOADS_BY_DAY).map_err(backend)?;
+                let mut totals = txn.open_table(schema::DOWNLOAD_TOTALS).map_err(backend)?;
                 for c in &counts {
-                    let key = (c.name.as_str(), c.version.as_str(), c.day.as_str());
-                    let old = table
-                        .get(key)
-                        .map_err(backend)?
-                        .map(|v| v.value())
-                        .unwrap_or(0);
-                    table
-                        .insert(key, old.saturating_add(c.count))
+                    let (name, day) = (c.name.as_str(), c.day.as_str());
+                    schema::add_count(&mut table, (name, c.version.as_str(), day), c.count)
                         .map_err(backend)?;
+                    schema::add_count(&mut by_day, (day, name), c.count).map_err(backend)?;
+                    schema::add_count(&mut totals, name, c.count).map_err(backend)?;
                 }
             }
             txn.commit().map_err(backend)
@@ -783,44 +781,48 @@ impl DownloadStore for RedbStore {
     }
 
     async fn download_totals(&self) -> StoreResult<Vec<(String, u64)>> {
-        self.download_totals_since("").await
-    }
-
-    async fn download_totals_since(&self, since: &str) -> StoreResult<Vec<(String, u64)>> {
-        let since = since.to_string();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(DOWNLOADS).map_err(backend)?;
-            let mut totals: Vec<(String, u64)> = Vec::new();
-            // Keys are ordered by name first, so each package's rows are contiguous.
+            let table = txn.open_table(schema::DOWNLOAD_TOTALS).map_err(backend)?;
+            let mut totals = Vec::new();
             for row in table.iter().map_err(backend)? {
-                let (key, value) = row.map_err(backend)?;
-                let (name, _, day) = key.value();
-                if day < since.as_str() {
-                    continue;
-                }
-                match totals.last_mut() {
-                    Some((last, total)) if last == name => *total += value.value(),
-                    _ => totals.push((name.to_string(), value.value())),
-                }
+                let (name, total) = row.map_err(backend)?;
+                totals.push((name.value().to_string(), total.value()));
             }
             Ok(totals)
         })
         .await
     }
 
+    async fn download_totals_since(&self, since: &str) -> StoreResult<Vec<(String, u64)>> {
+        let counts = self.downloads_between(since, "9999-12-31").await?;
+        let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+        for c in counts {
+            let total = totals.entry(c.name).or_default();
+            *total = total.saturating_add(c.count);
+        }
+        Ok(totals.into_iter().collect())
+    }
+
     async fn downloads_between(&self, first: &str, last: &str) -> StoreResult<Vec<DownloadCount>> {
         let (first, last) = (first.to_string(), last.to_string());
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(DOWNLOADS).map_err(backend)?;
+            let table = txn.open_table(schema::DOWNLOADS_BY_DAY).map_err(backend)?;
             let mut out = Vec::new();
-            // Keys lead with the name, so a period is a filter over the whole table.
-            for row in table.iter().map_err(backend)? {
+            // Keys lead with the day, so a period is one range.
+            for row in table
+                .range((first.as_str(), "")..=(last.as_str(), "\u{10FFFF}"))
+                .map_err(backend)?
+            {
                 let (key, value) = row.map_err(backend)?;
-                if (first.as_str()..=last.as_str()).contains(&key.value().2) {
-                    out.push(download_count(key.value(), value.value()));
-                }
+                let (day, name) = key.value();
+                out.push(DownloadCount {
+                    name: name.to_string(),
+                    version: String::new(),
+                    day: day.to_string(),
+                    count: value.value(),
+                });
             }
             Ok(out)
         })
@@ -849,6 +851,65 @@ impl DownloadStore for RedbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn migrating_from_4_fills_the_download_summaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.redb");
+        let count = |name: &str, version: &str, day: &str, count| DownloadCount {
+            name: name.into(),
+            version: version.into(),
+            day: day.into(),
+            count,
+        };
+        {
+            let store = RedbStore::open(&path).unwrap();
+            store
+                .add_downloads(vec![
+                    count("a", "1.0.0", "2026-01-01", 2),
+                    count("a", "2.0.0", "2026-01-01", 3),
+                    count("a", "1.0.0", "2026-01-02", 1),
+                    count("zig:b", "0.1.0", "2026-01-02", 7),
+                ])
+                .await
+                .unwrap();
+        }
+        // Back to schema 4: the summaries did not exist.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.delete_table(schema::DOWNLOADS_BY_DAY).unwrap();
+            txn.delete_table(schema::DOWNLOAD_TOTALS).unwrap();
+            txn.open_table(schema::META)
+                .unwrap()
+                .insert("schema_version", 4)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let mut totals = store.download_totals().await.unwrap();
+        totals.sort();
+        assert_eq!(totals, vec![("a".into(), 6), ("zig:b".into(), 7)]);
+        let day2 = store
+            .downloads_between("2026-01-02", "2026-01-02")
+            .await
+            .unwrap();
+        let day2: Vec<(String, u64)> = day2.into_iter().map(|c| (c.name, c.count)).collect();
+        assert_eq!(day2, vec![("a".into(), 1), ("zig:b".into(), 7)]);
+        assert_eq!(
+            store.download_totals_since("2026-01-01").await.unwrap(),
+            vec![("a".into(), 6), ("zig:b".into(), 7)]
+        );
+        // New counts keep the summaries current.
+        store
+            .add_downloads(vec![count("a", "1.0.0", "2026-01-03", 4)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.download_totals_since("2026-01-02").await.unwrap(),
+            vec![("a".into(), 5), ("zig:b".into(), 7)]
+        );
+    }
 
     #[test]
     fn a_new_database_gets_the_current_schema_and_a_newer_one_is_refused() {

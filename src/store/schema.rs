@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// `"schema_version"` -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -36,6 +36,12 @@ pub const ZIG_VERSIONS: TableDefinition<(&str, &str), &str> = TableDefinition::n
 pub const ZIG_HASHES: TableDefinition<&str, (&str, &str)> = TableDefinition::new("zig_hashes");
 /// (package name, version, UTC day) -> download count.
 pub const DOWNLOADS: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("downloads");
+/// (UTC day, package name) -> downloads of every version that day, so a period is a range
+/// read. (Schema 5.)
+pub const DOWNLOADS_BY_DAY: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("downloads_by_day");
+/// Package name -> downloads ever. (Schema 5.)
+pub const DOWNLOAD_TOTALS: TableDefinition<&str, u64> = TableDefinition::new("download_totals");
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
@@ -76,7 +82,43 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     txn.open_table(ZIG_PACKAGES).map_err(redb::Error::from)?;
     txn.open_table(ZIG_VERSIONS).map_err(redb::Error::from)?;
     txn.open_table(ZIG_HASHES).map_err(redb::Error::from)?;
+    // Schema 5 (migrations/0005_download_summaries.md) adds two summaries of `downloads`,
+    // filled from it once.
+    if found.is_some_and(|v| v < 5) {
+        summarise_downloads(txn)?;
+    } else {
+        txn.open_table(DOWNLOADS_BY_DAY)
+            .map_err(redb::Error::from)?;
+        txn.open_table(DOWNLOAD_TOTALS).map_err(redb::Error::from)?;
+    }
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     Ok(found)
+}
+
+/// Fills the per-day and all-time summaries from the per-version counts (schema 4 -> 5).
+fn summarise_downloads(txn: &WriteTransaction) -> Result<(), MigrationError> {
+    let counts = txn.open_table(DOWNLOADS).map_err(redb::Error::from)?;
+    let mut by_day = txn
+        .open_table(DOWNLOADS_BY_DAY)
+        .map_err(redb::Error::from)?;
+    let mut totals = txn.open_table(DOWNLOAD_TOTALS).map_err(redb::Error::from)?;
+    for row in counts.iter().map_err(redb::Error::from)? {
+        let (key, value) = row.map_err(redb::Error::from)?;
+        let (name, _, day) = key.value();
+        add_count(&mut by_day, (day, name), value.value()).map_err(redb::Error::from)?;
+        add_count(&mut totals, name, value.value()).map_err(redb::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Adds `n` to the count under `key` (absent counts as 0; saturating).
+pub(crate) fn add_count<'k, K: redb::Key + 'static>(
+    table: &mut redb::Table<K, u64>,
+    key: K::SelfType<'k>,
+    n: u64,
+) -> Result<(), redb::StorageError> {
+    let old = table.get(&key)?.map(|v| v.value()).unwrap_or(0);
+    table.insert(&key, old.saturating_add(n))?;
+    Ok(())
 }

@@ -135,6 +135,11 @@ async fn a_corrupted_upstream_tarball_is_refused_and_not_cached() {
     let (status, body) = download(&app, &url).await.unwrap();
     assert_eq!((status, body == tgz), (200, true));
     assert_eq!(up.tarball_requests(), 2, "the bad copy was not cached");
+    // Only the transfer that completed is a download.
+    assert_eq!(
+        app.get("/downloads/point/last-day/tampered").await.json()["downloads"],
+        1
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use crate::core::resolve;
 use crate::error::{ApiError, ErrorBody};
 use crate::store::ProxiedTarball;
 use crate::store::VersionRecord;
-use crate::upstream::{Proxied, TarballSource};
+use crate::upstream::{Proxied, count_download};
 use poem::Body;
 
 /// One version of a package, in the seed's shape.
@@ -501,13 +501,9 @@ impl PackagesApi {
                     Ok(s) => s,
                     Err(e) => return e.into_api("Package version not found").into(),
                 };
-                if counted {
-                    self.core.downloads.record(name.as_str(), &version);
-                }
-                let body = match source {
-                    TarballSource::Stored(bytes) => Body::from(bytes),
-                    TarballSource::Streaming { body, .. } => body,
-                };
+                let body = source.into_body(
+                    counted.then(|| count_download(&self.core, name.as_str(), &version)),
+                );
                 TarballResponse::Ok(
                     Binary(body),
                     attachment(name.as_str(), &version),

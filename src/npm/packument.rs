@@ -20,7 +20,7 @@ use crate::core::Core;
 use crate::core::names::PackageName;
 use crate::error::ApiError;
 use crate::store::{PackageRecord, VersionRecord};
-use crate::upstream::{Freshness, Proxied, TarballSource};
+use crate::upstream::{Freshness, Proxied, TarballSource, count_download};
 
 pub const CORGI: &str = "application/vnd.npm.install-v1+json";
 
@@ -489,19 +489,14 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
             .tarball(&ep.core, &name, version)
             .await
             .map_err(|e| e.into_api(&format!("no such file available: {file}")))?;
-        if !is_head {
-            ep.core.downloads.record(name.as_str(), version);
+        let mut builder = Response::builder().content_type("application/octet-stream");
+        if let TarballSource::Stored(_) = source {
+            builder = builder.header(header::CACHE_CONTROL, "public, max-age=31536000, immutable");
+        } else if let Some(n) = source.size() {
+            builder = builder.header(header::CONTENT_LENGTH, n);
         }
-        let builder = Response::builder().content_type("application/octet-stream");
-        return Ok(match source {
-            TarballSource::Stored(bytes) => builder
-                .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
-                .body(bytes),
-            TarballSource::Streaming { body, size } => match size {
-                Some(n) => builder.header(header::CONTENT_LENGTH, n).body(body),
-                None => builder.body(body),
-            },
-        });
+        let downloaded = (!is_head).then(|| count_download(&ep.core, name.as_str(), version));
+        return Ok(builder.body(source.into_body(downloaded)));
     };
     let key = BlobKey::parse(&record.tarball.sha256)
         .ok_or_else(|| ApiError::internal("stored sha256 is not a blob key"))?;

@@ -26,10 +26,78 @@ pub enum Fetched {
     NotFound,
 }
 
-/// A tarball to send: from the blob store, or streaming in from the upstream.
+/// A tarball to send: from the blob store, or streaming in from the upstream (chunks as they
+/// arrive; an error item when the transfer fails or the bytes do not verify).
 pub enum TarballSource {
     Stored(Bytes),
-    Streaming { body: Body, size: Option<u64> },
+    Streaming {
+        chunks: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+        size: Option<u64>,
+    },
+}
+
+/// Runs once a client has been handed a whole tarball (a download to count).
+pub type Downloaded = Box<dyn FnOnce() + Send>;
+
+/// Counts a download of `name@version` when run.
+pub fn count_download(core: &std::sync::Arc<Core>, name: &str, version: &str) -> Downloaded {
+    let core = core.clone();
+    let (name, version) = (name.to_string(), version.to_string());
+    Box::new(move || core.downloads.record(&name, &version))
+}
+
+impl TarballSource {
+    /// The size, when known before sending.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            TarballSource::Stored(bytes) => Some(bytes.len() as u64),
+            TarballSource::Streaming { size, .. } => *size,
+        }
+    }
+
+    /// The body to send. `downloaded` runs when the whole tarball has gone to the client: at
+    /// once for a stored one; for a streamed one at the clean end of the transfer, so a
+    /// transfer the upstream breaks, that fails verification, or that the client abandons
+    /// is not a download.
+    pub fn into_body(self, downloaded: Option<Downloaded>) -> Body {
+        match self {
+            TarballSource::Stored(bytes) => {
+                if let Some(done) = downloaded {
+                    done();
+                }
+                Body::from(bytes)
+            }
+            TarballSource::Streaming { chunks, size } => {
+                // With a known size the server stops reading the body after the last byte, so
+                // the download is complete when that many bytes went out (the transfer holds
+                // its last chunk back until the bytes verify); otherwise at the stream's end.
+                let stream = futures_util::stream::unfold(
+                    (chunks, downloaded, size),
+                    |(mut chunks, mut done, mut remaining)| async move {
+                        match chunks.recv().await {
+                            Some(Ok(bytes)) => {
+                                remaining = remaining.map(|r| r.saturating_sub(bytes.len() as u64));
+                                if remaining == Some(0)
+                                    && let Some(done) = done.take()
+                                {
+                                    done();
+                                }
+                                Some((Ok(bytes), (chunks, done, remaining)))
+                            }
+                            Some(Err(e)) => Some((Err(e), (chunks, None, remaining))),
+                            None => {
+                                if let Some(done) = done.take() {
+                                    done();
+                                }
+                                None
+                            }
+                        }
+                    },
+                );
+                Body::from_bytes_stream(stream)
+            }
+        }
+    }
 }
 
 fn classify(e: reqwest::Error) -> ProxyError {
@@ -211,13 +279,7 @@ pub async fn tarball(
         _one_transfer: one_transfer,
     };
     tokio::spawn(job.run(resp, tx));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
-    Ok(TarballSource::Streaming {
-        body: Body::from_bytes_stream(stream),
-        size,
-    })
+    Ok(TarballSource::Streaming { chunks: rx, size })
 }
 
 /// One tarball coming in from the upstream, forwarded to the client as it arrives.

@@ -29,7 +29,7 @@ use crate::core::names::PackageName;
 use crate::error::ApiError;
 use crate::store::{CachedPackument, StoreError, StoreResult};
 
-pub use fetch::TarballSource;
+pub use fetch::{Downloaded, TarballSource, count_download};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -96,7 +96,16 @@ pub struct Proxied {
 }
 
 /// Pending "last used" times of cached tarballs: (name, version, when).
-pub type PendingUses = Arc<Mutex<Vec<(String, String, OffsetDateTime)>>>;
+pub type PendingUses = Arc<UseLog>;
+
+/// Uses of cached tarballs not yet written to the store.
+#[derive(Default)]
+pub struct UseLog {
+    pending: Mutex<Vec<(String, String, OffsetDateTime)>>,
+    /// Held from taking the pending uses until they are written, so that an eviction that
+    /// flushes first sees every use recorded before it, never a batch in flight.
+    flushing: tokio::sync::Mutex<()>,
+}
 
 /// After an upstream failure for a name, how long further requests skip the upstream and answer
 /// at once (stale copy or error) instead of each waiting out another timeout.
@@ -331,7 +340,7 @@ impl Upstream {
     }
 
     fn note_use(&self, name: &str, version: &str) {
-        self.uses.lock().expect("uses lock").push((
+        self.uses.pending.lock().expect("uses lock").push((
             name.to_string(),
             version.to_string(),
             OffsetDateTime::now_utc(),

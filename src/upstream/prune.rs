@@ -105,8 +105,9 @@ pub async fn prune(
 }
 
 /// Writes pending "last used" times of cached tarballs.
-pub async fn flush_uses(parts: &CoreParts, pending: &super::PendingUses) {
-    let uses = std::mem::take(&mut *pending.lock().expect("uses lock"));
+pub async fn flush_uses(parts: &CoreParts, log: &super::PendingUses) {
+    let _writing = log.flushing.lock().await;
+    let uses = std::mem::take(&mut *log.pending.lock().expect("uses lock"));
     if let Err(e) = parts.store.touch_proxied_tarballs(uses).await {
         tracing::warn!(error = %e, "could not record cached tarball uses");
     }

@@ -13,6 +13,7 @@ fn today() -> String {
 
 #[tokio::test]
 async fn every_download_route_counts_and_survives_a_restart() {
+    common::avoid_midnight().await;
     let up = FakeUpstream::start().await;
     up.publish("from-upstream", "1.0.0", json!({}));
     let mut app = TestApp::start_with_upstream(&up.url).await;
@@ -90,6 +91,7 @@ async fn every_download_route_counts_and_survives_a_restart() {
 
 #[tokio::test]
 async fn timelines_are_zero_filled_and_bounded() {
+    common::avoid_midnight().await;
     let app = TestApp::start().await;
     app.publish(&app.tokens.alice, "timed", "1.0.0").await;
     for _ in 0..2 {

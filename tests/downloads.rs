@@ -44,6 +44,7 @@ fn range_counts(range: &Value) -> Vec<u64> {
 
 #[tokio::test]
 async fn real_downloads_are_counted_in_points_ranges_and_versions_and_survive_a_restart() {
+    common::avoid_midnight().await;
     let up = FakeUpstream::start().await;
     up.publish("from-upstream", "1.0.0", json!({}));
     up.publish("from-upstream", "2.0.0", json!({}));
@@ -246,6 +247,7 @@ async fn real_downloads_are_counted_in_points_ranges_and_versions_and_survive_a_
 
 #[tokio::test]
 async fn bad_requests_are_json_400s_and_unknown_packages_404s() {
+    common::avoid_midnight().await;
     let app = TestApp::start().await;
     app.publish(&app.tokens.alice, "known", "1.0.0").await;
     let bad_periods = [
@@ -345,6 +347,7 @@ async fn bad_requests_are_json_400s_and_unknown_packages_404s() {
 
 #[tokio::test]
 async fn zig_packages_are_read_with_ecosystem_zig() {
+    common::avoid_midnight().await;
     let app = TestApp::start().await;
     app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
     app.publish(&app.tokens.alice, "npm-one", "1.0.0").await;
@@ -395,6 +398,7 @@ async fn zig_packages_are_read_with_ecosystem_zig() {
 
 #[tokio::test]
 async fn head_requests_do_not_count_and_counts_pending_at_shutdown_are_written() {
+    common::avoid_midnight().await;
     // Counts stay in memory for ten minutes: only the shutdown can write them.
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_path_buf();
@@ -440,6 +444,7 @@ async fn head_requests_do_not_count_and_counts_pending_at_shutdown_are_written()
 
 #[tokio::test]
 async fn bulk_lists_are_checked_and_answered_once_per_name() {
+    common::avoid_midnight().await;
     let app = TestApp::start().await;
     app.publish(&app.tokens.alice, "known", "1.0.0").await;
     assert_eq!(app.get("/packages/known/1.0.0/tarball").await.status, 200);

@@ -344,6 +344,17 @@ pub async fn open_store(path: &Path) -> pantry_registry::store::redb_store::Redb
     }
 }
 
+/// Waits out the last 30 seconds of a UTC day, so a test that compares per-day counts with
+/// "today" never straddles midnight.
+pub async fn avoid_midnight() {
+    let now = time::OffsetDateTime::now_utc();
+    let into_day = now - now.replace_time(time::Time::MIDNIGHT);
+    let left = time::Duration::DAY - into_day;
+    if left < time::Duration::seconds(30) {
+        tokio::time::sleep(Duration::from_secs_f64(left.as_seconds_f64() + 1.0)).await;
+    }
+}
+
 /// A response read whole.
 pub struct Response {
     pub status: StatusCode,

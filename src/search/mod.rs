@@ -4,8 +4,9 @@
 //! that change a package (publish, deprecate, unpublish, dist-tags, owners, a cached upstream
 //! packument) call [`Search::changed`], the writer re-reads that package from the store,
 //! commits, and the readers reload, within a second. The index is never the source of truth:
-//! when it is missing, corrupt, of an older schema, or was not closed cleanly, the writer
-//! rebuilds it from the store at start (`pantry-registry reindex` does so on demand).
+//! when it is missing, corrupt, of an older schema or other settings, was not closed cleanly,
+//! or reflects another state of the database (its change count), the writer rebuilds it from
+//! the store at start (`pantry-registry reindex` does so on demand).
 //!
 //! Ranking ([`query`]): exact name, then name prefix, then BM25 over name words, keywords,
 //! description and readme (with typo-tolerant name matching), downloads in the last 30 days as

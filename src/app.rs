@@ -325,7 +325,7 @@ impl Registry {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    if let Err(e) = core.downloads.flush(core.store.as_ref()).await {
+                    if let Err(e) = core.downloads.flush(&core.store).await {
                         tracing::warn!(error = %e, "could not write download counts; will retry");
                     }
                     core.upstream.flush_uses(&core).await;
@@ -340,7 +340,7 @@ impl Registry {
             )
             .await;
         flusher.abort();
-        if let Err(e) = core.downloads.flush(core.store.as_ref()).await {
+        if let Err(e) = core.downloads.flush(&core.store).await {
             tracing::error!(error = %e, "could not write download counts at shutdown");
         }
         core.upstream.flush_uses(&core).await;

@@ -116,6 +116,7 @@ async fn upstream_404s_are_remembered_briefly() {
 
 #[tokio::test]
 async fn a_corrupted_upstream_tarball_is_refused_and_not_cached() {
+    common::avoid_midnight().await;
     let up = FakeUpstream::start().await;
     let tgz = up.publish("tampered", "1.0.0", json!({}));
     let app = TestApp::start_with(fallback_to(&up.url)).await;

@@ -694,8 +694,29 @@ async fn the_index_is_rebuilt_when_deleted_corrupt_or_old_and_on_reindex() {
     let marker = std::fs::read_to_string(index.join("pantry-clean")).unwrap();
     assert!(marker.starts_with("1 fallback=true"), "{marker}");
     // This registry runs with the fallback off: another setting, so it is rebuilt again.
-    let app = start_on(data.path()).await;
+    let mut app = start_on(data.path()).await;
     assert_eq!(answers(&app, &queries).await, before);
+    app.stop().await;
+
+    // A database restored from a copy is noticed even when as many writes followed the copy
+    // as followed the state the index reflects.
+    let db = data.path().join("registry.redb");
+    let copy = data.path().join("copy.redb");
+    std::fs::copy(&db, &copy).unwrap();
+    let branch = |name: &str| vec![fixture(name, "A branch of history", &[], 1, None)];
+    write_to(data.path(), &branch("first-branch")).await;
+    let mut app = start_on(data.path()).await;
+    assert_eq!(
+        names(&app.get("/search?q=first-branch").await.json())[0],
+        "first-branch"
+    );
+    app.stop().await;
+    std::fs::copy(&copy, &db).unwrap();
+    write_to(data.path(), &branch("second-branch")).await;
+    let app = start_on(data.path()).await;
+    let found = names(&app.get("/search?q=branch").await.json());
+    assert!(found.contains(&"second-branch".to_string()), "{found:?}");
+    assert!(!found.contains(&"first-branch".to_string()), "{found:?}");
 }
 
 #[tokio::test]

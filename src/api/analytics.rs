@@ -141,10 +141,7 @@ impl AnalyticsApi {
             .and_then(|l| l.parse::<usize>().ok())
             .unwrap_or(10)
             .clamp(1, 1000);
-        self.core
-            .downloads
-            .flush_for_read(self.core.store.as_ref())
-            .await;
+        self.core.downloads.flush_for_read(&self.core.store).await;
         match self.core.store.download_totals().await {
             Ok(mut totals) => {
                 totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -4,7 +4,7 @@
 //! the seed's `/analytics` and npm's `/downloads` shapes count the same way.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use time::{Date, Duration, Month, OffsetDateTime};
 
@@ -14,6 +14,11 @@ use crate::store::{DownloadCount, MetadataStore, StoreResult};
 
 #[derive(Default)]
 pub struct DownloadCounter {
+    state: Arc<CounterState>,
+}
+
+#[derive(Default)]
+struct CounterState {
     pending: Mutex<HashMap<(String, String, String), u64>>,
     /// Held from taking the pending counts until they are written, so that a reader who
     /// flushes sees every count recorded before it asked, never a batch in flight.
@@ -33,7 +38,7 @@ pub fn day_string(d: Date) -> String {
 impl DownloadCounter {
     pub fn record(&self, name: &str, version: &str) {
         let day = utc_day(OffsetDateTime::now_utc());
-        let mut pending = self.pending.lock().expect("download counter lock");
+        let mut pending = self.state.pending.lock().expect("download counter lock");
         *pending
             .entry((name.to_string(), version.to_string(), day))
             .or_default() += 1;
@@ -42,14 +47,25 @@ impl DownloadCounter {
     /// Before answering with counts: writes what is pending so the answer includes downloads
     /// made a moment ago. A failed write is logged, not fatal: the answer is then at most one
     /// flush interval behind, and the counts stay pending.
-    pub async fn flush_for_read(&self, store: &dyn MetadataStore) {
+    pub async fn flush_for_read(&self, store: &Arc<dyn MetadataStore>) {
         if let Err(e) = self.flush(store).await {
             tracing::warn!(error = %e, "could not write pending download counts before a read");
         }
     }
 
-    /// Writes what is pending. On failure the counts go back into the pending set.
-    pub async fn flush(&self, store: &dyn MetadataStore) -> StoreResult<()> {
+    /// Writes what is pending. On failure the counts go back into the pending set. The work
+    /// runs to its end even if the caller is dropped (a reader whose client hung up), so a
+    /// batch is never taken and then neither written nor put back.
+    pub async fn flush(&self, store: &Arc<dyn MetadataStore>) -> StoreResult<()> {
+        let (state, store) = (self.state.clone(), store.clone());
+        tokio::spawn(async move { state.flush(store.as_ref()).await })
+            .await
+            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?
+    }
+}
+
+impl CounterState {
+    async fn flush(&self, store: &dyn MetadataStore) -> StoreResult<()> {
         let _writing = self.flushing.lock().await;
         let batch: Vec<DownloadCount> = {
             let mut pending = self.pending.lock().expect("download counter lock");
@@ -155,7 +171,7 @@ pub async fn package_counts(
         return Ok(None);
     }
     // Counts wait in memory for up to a flush interval: write them first so the answer is current.
-    core.downloads.flush_for_read(core.store.as_ref()).await;
+    core.downloads.flush_for_read(&core.store).await;
     core.store.downloads(&eco.count_key(name)).await.map(Some)
 }
 
@@ -193,7 +209,7 @@ pub async fn ecosystem_daily(
     eco: Ecosystem,
     period: &Period,
 ) -> StoreResult<Vec<(String, u64)>> {
-    core.downloads.flush_for_read(core.store.as_ref()).await;
+    core.downloads.flush_for_read(&core.store).await;
     let counts = core
         .store
         .downloads_between(&period.first_day(), &period.last_day())

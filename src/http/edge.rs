@@ -73,8 +73,12 @@ pub fn canonical_package_path(path: &str) -> Option<String> {
     let first = decode(segments.next()?)?;
     let name = if named.list {
         let mut names = first;
+        let mut rest: Vec<&str> = segments.by_ref().collect();
         // A trailing slash ends the path; it is not part of the last name.
-        for seg in segments.by_ref().filter(|s| !s.is_empty()) {
+        if rest.last() == Some(&"") {
+            rest.pop();
+        }
+        for seg in rest {
             names.push('/');
             names.push_str(&decode(seg)?);
         }
@@ -230,6 +234,11 @@ mod tests {
         assert_eq!(
             c("/downloads/point/last-day/plain/").as_deref(),
             Some("/downloads/point/last-day/plain")
+        );
+        // Only a trailing one: an empty segment inside stays in the name (and is refused).
+        assert_eq!(
+            c("/downloads/point/last-day/@s//b").as_deref(),
+            Some("/downloads/point/last-day/%40s%2F%2Fb")
         );
         assert_eq!(
             c("/versions/@s/n/last-week").as_deref(),

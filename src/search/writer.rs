@@ -46,12 +46,12 @@ async fn window_totals(store: &dyn MetadataStore) -> Result<HashMap<String, u64>
 }
 
 /// What the clean marker holds: the schema version, the settings that decide which packages
-/// are indexed, and the database's change count the index reflects. A difference in any of
+/// are indexed, and the id of the database change the index reflects. A difference in any of
 /// them (a newer binary, other settings, a database written to without this index running or
 /// restored from a backup) rebuilds the index.
-fn marker_text(npm: &NpmSettings, changes: u64) -> String {
+fn marker_text(npm: &NpmSettings, change: u64) -> String {
     format!(
-        "{SCHEMA_VERSION} fallback={} local_scopes={} changes={changes}",
+        "{SCHEMA_VERSION} fallback={} local_scopes={} change={change:016x}",
         npm.fallback,
         npm.local_scopes.join(",")
     )
@@ -241,7 +241,7 @@ impl Writer {
         force_rebuild: bool,
     ) -> Result<Writer, SearchError> {
         let dir = search.dir().to_path_buf();
-        let marker = marker_text(&npm, store.change_count().await.map_err(search_error)?);
+        let marker = marker_text(&npm, store.change_id().await.map_err(search_error)?);
         let opened = tokio::task::spawn_blocking(move || open(&dir, &marker, force_rebuild))
             .await
             .map_err(search_error)??;
@@ -508,7 +508,7 @@ impl Writer {
         let clean = !self.needs_rebuild && self.retry.is_empty();
         let text = marker_text(
             &self.npm,
-            self.store.change_count().await.map_err(search_error)?,
+            self.store.change_id().await.map_err(search_error)?,
         );
         let search = self.search.clone();
         tokio::task::spawn_blocking(move || -> Result<(), SearchError> {

@@ -313,14 +313,16 @@ pub trait PackageStore: Send + Sync {
     async fn version(&self, name: &str, version: &str) -> StoreResult<Option<VersionRecord>>;
     /// Every version of a package, in no particular order.
     async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>>;
+    /// The id of the database's latest change to what a package shows (a publish, a package
+    /// change, a cached upstream packument, a Zig publish): a random number drawn by each such
+    /// write, and at the first open of a database. Derived data (the search index) records it
+    /// and is current exactly when the id is the same later: a database written to meanwhile,
+    /// or restored from a copy, has another.
+    async fn change_id(&self) -> StoreResult<u64>;
     /// Atomically: refuses with [`StoreError::VersionExists`] if the version exists, else applies
     /// `update` to the package and writes the package and the version together. For a name whose
     /// package was wholly unpublished, `update` sees a package with the former owners (and no
     /// tags), so only they can take the name back.
-    /// A counter every write that changes what a package shows bumps (publish, package
-    /// changes, cached upstream packuments, Zig publishes). Derived data (the search index)
-    /// records it to know later whether it is still current.
-    async fn change_count(&self) -> StoreResult<u64>;
     async fn publish_version(
         &self,
         version: VersionRecord,

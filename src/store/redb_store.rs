@@ -16,18 +16,12 @@ use super::schema::{
 };
 use super::*;
 
-/// The `meta` key counting writes that change what a package shows.
-const CHANGES_KEY: &str = "package_changes";
-
-/// Bumps the change counter inside a write that changes a package (local, cached or Zig).
+/// Records a new change id inside a write that changes a package (local, cached or Zig); see
+/// [`PackageStore::change_id`].
 fn count_change(txn: &redb::WriteTransaction) -> StoreResult<()> {
     let mut meta = txn.open_table(schema::META).map_err(backend)?;
-    let count = meta
-        .get(CHANGES_KEY)
-        .map_err(backend)?
-        .map(|v| v.value())
-        .unwrap_or(0);
-    meta.insert(CHANGES_KEY, count + 1).map_err(backend)?;
+    meta.insert(schema::CHANGE_ID, rand::random::<u64>())
+        .map_err(backend)?;
     Ok(())
 }
 
@@ -159,12 +153,12 @@ impl PackageStore for RedbStore {
         .await
     }
 
-    async fn change_count(&self) -> StoreResult<u64> {
+    async fn change_id(&self) -> StoreResult<u64> {
         self.blocking(|db| {
             let txn = db.begin_read().map_err(backend)?;
             let meta = txn.open_table(schema::META).map_err(backend)?;
             Ok(meta
-                .get(CHANGES_KEY)
+                .get(schema::CHANGE_ID)
                 .map_err(backend)?
                 .map(|v| v.value())
                 .unwrap_or(0))

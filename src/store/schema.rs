@@ -8,8 +8,10 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
 pub const SCHEMA_VERSION: u64 = 5;
 
-/// `"schema_version"` -> u64.
+/// `"schema_version"` -> u64, [`CHANGE_ID`] -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The `meta` key holding the id of the latest change to what a package shows.
+pub const CHANGE_ID: &str = "change_id";
 /// Package name -> `PackageRecord` JSON.
 pub const PACKAGES: TableDefinition<&str, &str> = TableDefinition::new("packages");
 /// (package name, version) -> `VersionRecord` JSON.
@@ -93,6 +95,12 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     }
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
+    // A database seen for the first time (new, or from before change ids) gets an id of its
+    // own, so no two databases share one.
+    if meta.get(CHANGE_ID).map_err(redb::Error::from)?.is_none() {
+        meta.insert(CHANGE_ID, rand::random::<u64>())
+            .map_err(redb::Error::from)?;
+    }
     Ok(found)
 }
 

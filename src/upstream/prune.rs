@@ -105,12 +105,18 @@ pub async fn prune(
 }
 
 /// Writes pending "last used" times of cached tarballs.
+/// Runs to its end even if the caller is dropped (the periodic flusher is aborted at
+/// shutdown), so uses are never taken and then not written.
 pub async fn flush_uses(parts: &CoreParts, log: &super::PendingUses) {
-    let _writing = log.flushing.lock().await;
-    let uses = std::mem::take(&mut *log.pending.lock().expect("uses lock"));
-    if let Err(e) = parts.store.touch_proxied_tarballs(uses).await {
-        tracing::warn!(error = %e, "could not record cached tarball uses");
-    }
+    let (store, log) = (parts.store.clone(), log.clone());
+    let work = tokio::spawn(async move {
+        let _writing = log.flushing.lock().await;
+        let uses = std::mem::take(&mut *log.pending.lock().expect("uses lock"));
+        if let Err(e) = store.touch_proxied_tarballs(uses).await {
+            tracing::warn!(error = %e, "could not record cached tarball uses");
+        }
+    });
+    let _ = work.await;
 }
 
 /// Applies `npm.cache_max_bytes` after a tarball was added. One eviction at a time; pending

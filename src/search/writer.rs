@@ -379,28 +379,22 @@ impl Writer {
     }
 
     /// Re-reads `keys` from the store and commits them. `totals` are the current 30-day
-    /// figures when the caller has them (else each package's counts are read).
+    /// figures when the caller has them; otherwise a package keeps the figure it was indexed
+    /// with (the periodic refresh brings it up to date), so a publish never reads the
+    /// package's whole download history.
     async fn apply(
         &mut self,
         keys: Vec<DocKey>,
         totals: Option<&HashMap<String, u64>>,
     ) -> Result<(), SearchError> {
-        let since = window_start(OffsetDateTime::now_utc());
         let mut changes = Vec::with_capacity(keys.len());
         for key in keys {
             let downloads_key = key.downloads_key();
-            let d30: u64 = match totals {
-                Some(t) => t.get(&downloads_key).copied().unwrap_or(0),
-                None => self
-                    .store
-                    .downloads(&downloads_key)
-                    .await
-                    .map_err(search_error)?
-                    .iter()
-                    .filter(|c| c.day >= since)
-                    .map(|c| c.count)
-                    .sum(),
-            };
+            let d30 = totals
+                .unwrap_or(&self.downloads)
+                .get(&downloads_key)
+                .copied()
+                .unwrap_or(0);
             let doc = document::load(self.store.as_ref(), &self.npm, &key, d30)
                 .await
                 .map_err(search_error)?;

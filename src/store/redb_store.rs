@@ -103,6 +103,26 @@ impl RedbStore {
         .await
     }
 
+    /// Every JSON record of a table, in key order.
+    async fn list_json<
+        K: redb::Key + Send + 'static,
+        T: serde::de::DeserializeOwned + Send + 'static,
+    >(
+        &self,
+        table: TableDefinition<'static, K, &'static str>,
+    ) -> StoreResult<Vec<T>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(table).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table.iter().map_err(backend)? {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// One JSON record by a (name, version) key.
     async fn get_json_pair<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,
@@ -340,16 +360,7 @@ impl PackageStore for RedbStore {
     }
 
     async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(PACKAGES).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(backend)? {
-                out.push(decode(row.map_err(backend)?.1.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.list_json(PACKAGES).await
     }
 }
 
@@ -490,16 +501,7 @@ impl CacheStore for RedbStore {
     }
 
     async fn list_proxied_tarballs(&self) -> StoreResult<Vec<ProxiedTarball>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(PROXIED).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(backend)? {
-                out.push(decode(row.map_err(backend)?.1.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.list_json(PROXIED).await
     }
 
     async fn remove_proxied_tarballs(&self, keys: Vec<(String, String)>) -> StoreResult<()> {
@@ -602,16 +604,7 @@ impl ZigStore for RedbStore {
     }
 
     async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(ZIG_PACKAGES).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(backend)? {
-                out.push(decode(row.map_err(backend)?.1.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.list_json(ZIG_PACKAGES).await
     }
 }
 
@@ -651,16 +644,7 @@ impl UserStore for RedbStore {
     }
 
     async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(USERS).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(backend)? {
-                out.push(decode(row.map_err(backend)?.1.value())?);
-            }
-            Ok(out)
-        })
-        .await
+        self.list_json(USERS).await
     }
 }
 
@@ -699,17 +683,9 @@ impl TokenStore for RedbStore {
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(TOKENS).map_err(backend)?;
-            let mut out: Vec<TokenRecord> = Vec::new();
-            for row in table.iter().map_err(backend)? {
-                out.push(decode(row.map_err(backend)?.1.value())?);
-            }
-            out.sort_by_key(|t| t.created_at);
-            Ok(out)
-        })
-        .await
+        let mut out: Vec<TokenRecord> = self.list_json(TOKENS).await?;
+        out.sort_by_key(|t| t.created_at);
+        Ok(out)
     }
 
     async fn revoke_token(&self, id: &str) -> StoreResult<bool> {

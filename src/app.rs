@@ -115,6 +115,7 @@ impl RegistryBuilder {
                 login_failures: Default::default(),
                 upstream,
                 search,
+                blob_gate: Default::default(),
             }),
         })
     }
@@ -234,9 +235,10 @@ impl Registry {
         Ok(report)
     }
 
-    /// Deletes blobs that nothing references (see [`crate::upstream::prune::gc`]).
-    pub async fn gc(&self) -> Result<crate::upstream::prune::GcReport, String> {
-        crate::upstream::prune::gc(&self.core.clone_parts())
+    /// Deletes blobs that nothing references, or with `dry_run` only lists them (see
+    /// [`crate::core::references::gc`]).
+    pub async fn gc(&self, dry_run: bool) -> Result<crate::core::references::GcReport, String> {
+        crate::core::references::gc(&self.core.clone_parts(), dry_run)
             .await
             .map_err(|e| e.to_string())
     }

@@ -61,8 +61,13 @@ enum Command {
     /// The npm fallback's cache of upstream packages (stop the server first).
     #[command(subcommand)]
     Cache(CacheCommand),
-    /// Delete tarball blobs nothing references any more (stop the server first).
-    Gc,
+    /// Delete blobs (tarballs, Zig archives) that no record references any more, and report
+    /// records whose blob is missing (stop the server first).
+    Gc {
+        /// List what would be deleted, and how many bytes, without deleting anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Rebuild the search index from the database (stop the server first).
     Reindex,
     /// Inspect the configuration.
@@ -158,6 +163,31 @@ fn layers_from(o: &Overrides) -> Result<Layers, String> {
         set(k.trim(), v.to_string())?;
     }
     Ok(layers)
+}
+
+/// What `gc` prints: each unreferenced blob (deleted, or on a dry run, to be deleted), a total,
+/// and every record whose blob is missing.
+fn render_gc(report: &crate::core::references::GcReport, dry_run: bool) -> String {
+    let mut out = String::new();
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for (key, size) in &report.unreferenced {
+        out.push_str(&format!("{verb} {} ({size} bytes)\n", key.as_str()));
+    }
+    for (key, owners) in &report.missing {
+        for owner in owners {
+            out.push_str(&format!("MISSING {key}: named by {owner}\n"));
+        }
+    }
+    let n = report.unreferenced.len();
+    out.push_str(&if dry_run {
+        format!(
+            "Dry run: {n} unreferenced blobs ({} bytes) would be removed; nothing was deleted.\n",
+            report.bytes
+        )
+    } else {
+        format!("Removed {n} unreferenced blobs ({} bytes).\n", report.bytes)
+    });
+    out
 }
 
 /// Parses `30d`, `12h`, `45m`, `90s` or an RFC 3339 time into an instant.
@@ -409,18 +439,22 @@ pub fn main() -> ExitCode {
         Command::Token(cmd) => runtime.block_on(token(layers, cmd)),
         Command::User(cmd) => runtime.block_on(user(layers, cmd)),
         Command::Cache(cmd) => runtime.block_on(cache(layers, cmd)),
-        Command::Gc => runtime.block_on(async {
+        Command::Gc { dry_run } => runtime.block_on(async {
             let registry = crate::Registry::builder()
                 .layers(layers)
                 .build()
                 .await
                 .map_err(|e| e.to_string())?;
-            let report = registry.gc().await?;
-            println!(
-                "Removed {} unreferenced blobs ({} bytes).",
-                report.blobs_removed, report.bytes_freed
-            );
-            Ok(())
+            let report = registry.gc(dry_run).await?;
+            print!("{}", render_gc(&report, dry_run));
+            if report.missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} blob(s) named by records are missing from the blob store (listed above); restore them from a backup",
+                    report.missing.len()
+                ))
+            }
         }),
         Command::Reindex => runtime.block_on(async {
             let registry = crate::Registry::builder()

@@ -112,7 +112,14 @@ pub const KEYS: &[KeySpec] = &[
         default: "",
         env: &[],
         secret: false,
-        doc: "Comma-separated scopes (`@ours,@team`) that are never looked up upstream: a miss there is 404. Scopes with any local package are never proxied either.",
+        doc: "Comma-separated scopes (`@ours,@team`) that are never looked up upstream: a miss there is 404. Scopes with any local package are never proxied either. With the fallback on, only these scopes (or an admin) may get their first local package.",
+    },
+    KeySpec {
+        key: "npm.local_names",
+        default: "",
+        env: &[],
+        secret: false,
+        doc: "Comma-separated unscoped package names that are ours even though the upstream has (or may get) a package of that name: never looked up upstream, and publishable with a publish token. Other names the upstream serves can only be taken over by an admin.",
     },
     KeySpec {
         key: "npm.cache_max_age_secs",
@@ -378,6 +385,27 @@ impl Layers {
             .collect()
     }
 
+    /// A comma-separated list of package names (scoped ones belong in `npm.local_scopes`).
+    fn names(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        self.get(key)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let valid = !s.starts_with('@')
+                    && crate::core::names::PackageName::parse(s, 214).is_ok();
+                if valid {
+                    Ok(s.to_string())
+                } else {
+                    Err(ConfigError(format!(
+                        "invalid name {s:?} in `{key}` (from {}): expected unscoped package names like left-pad,my-tool (list scopes in npm.local_scopes)",
+                        self.source(key)
+                    )))
+                }
+            })
+            .collect()
+    }
+
     /// Types and checks every value.
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
         let port: u16 = self.parse("server.port", "a port number 0-65535")?;
@@ -438,6 +466,7 @@ impl Layers {
                     .saturating_mul(3600),
             ),
             local_scopes: self.scopes("npm.local_scopes")?,
+            local_names: self.names("npm.local_names")?,
             cache_max_age: Duration::from_secs(
                 self.parse("npm.cache_max_age_secs", "a number of seconds")?,
             ),
@@ -553,6 +582,8 @@ pub struct NpmSettings {
     pub unpublish_window: Duration,
     /// Scopes (with `@`) never proxied.
     pub local_scopes: Vec<String>,
+    /// Names never proxied, which a publish token may claim although the upstream has them.
+    pub local_names: Vec<String>,
     pub cache_max_age: Duration,
     pub negative_cache: Duration,
     pub offline: bool,

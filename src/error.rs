@@ -28,6 +28,8 @@ pub enum ErrorKind {
     TooManyRequests,
     Internal,
     BadGateway,
+    /// The server cannot decide now (a check it needs could not be made); retry later.
+    Unavailable,
     GatewayTimeout,
 }
 
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -112,6 +115,9 @@ impl ApiError {
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadGateway, message)
     }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
+    }
     pub fn gateway_timeout(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::GatewayTimeout, message)
     }
@@ -120,6 +126,28 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed on a server fault");
         Self::new(ErrorKind::Internal, "Internal server error")
+    }
+
+    /// A record exists but its blob could not be read. A missing blob is an integrity error:
+    /// logged with its key and the record (`what`, such as `left-pad@1.0.0`) so an operator can
+    /// restore it, and told to the client as a tarball missing on the server, not a bare fault.
+    pub fn blob_unreadable(what: &str, key: &str, err: &crate::blobs::BlobError) -> Self {
+        match err {
+            crate::blobs::BlobError::Missing(_) => {
+                tracing::error!(
+                    blob = key,
+                    record = what,
+                    "integrity error: the blob of an existing record is missing from the blob store"
+                );
+                Self::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "The tarball of {what} is missing on this server (logged as an integrity error for the operator)"
+                    ),
+                )
+            }
+            other => Self::internal(other),
+        }
     }
 
     pub fn status(&self) -> StatusCode {

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::Ordering;
 
 use common::upstream::FakeUpstream;
-use common::{TestApp, sha256_hex};
+use common::{ADMIN_TOKEN, TestApp, sha256_hex};
 use pantry_registry::RegistryBuilder;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -175,8 +175,9 @@ async fn local_names_and_scopes_are_never_proxied() {
             .unwrap()
     })
     .await;
+    // The upstream has @ours/x: only an admin may make the scope local (the shadowing guard).
     assert_eq!(
-        app.npm_publish(&app.tokens.alice, "@ours/x", "1.0.0", "latest")
+        app.npm_publish(ADMIN_TOKEN, "@ours/x", "1.0.0", "latest")
             .await
             .0
             .status,
@@ -545,9 +546,10 @@ async fn local_versions_names_and_unpublished_names_shadow_nothing() {
         up.publish(name, version, json!({}));
     }
     let app = TestApp::start_with(fallback_to(&up.url)).await;
-    app.npm_publish(&app.tokens.alice, "@ours/x", "1.0.0", "latest")
+    // These names exist upstream, so only an admin may take them (the shadowing guard).
+    app.npm_publish(ADMIN_TOKEN, "@ours/x", "1.0.0", "latest")
         .await;
-    app.npm_publish(&app.tokens.alice, "localpkg", "1.0.0", "latest")
+    app.npm_publish(ADMIN_TOKEN, "localpkg", "1.0.0", "latest")
         .await;
     get(&app, "/@ours%2fx/-/x-9.0.0.tgz").await.error(404);
     app.get("/packages/@ours/x/9.0.0").await.error(404);
@@ -561,7 +563,7 @@ async fn local_versions_names_and_unpublished_names_shadow_nothing() {
         ["1.0.0"]
     );
     // A wholly unpublished local name stays ours: the upstream package of that name is not served.
-    app.npm_publish(&app.tokens.alice, "gone-local", "1.0.0", "latest")
+    app.npm_publish(ADMIN_TOKEN, "gone-local", "1.0.0", "latest")
         .await;
     let rev = get(&app, "/gone-local?write=true").await.json()["_rev"]
         .as_str()
@@ -571,7 +573,7 @@ async fn local_versions_names_and_unpublished_names_shadow_nothing() {
         app.npm(
             Method::DELETE,
             &format!("/gone-local/-rev/{rev}"),
-            Some(&app.tokens.alice),
+            Some(ADMIN_TOKEN),
             None
         )
         .await

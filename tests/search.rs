@@ -746,7 +746,7 @@ async fn cached_upstream_packages_are_found_until_their_scope_becomes_ours() {
     );
     // A local package in @up makes the scope ours: @up/thing is no longer served, nor found.
     let (r, _) = app
-        .npm_publish(&app.tokens.alice, "@up/mine", "1.0.0", "latest")
+        .npm_publish(common::ADMIN_TOKEN, "@up/mine", "1.0.0", "latest")
         .await;
     assert_eq!(r.status, 201);
     within_a_second(&app, "/search?q=thing", |b| {

@@ -479,7 +479,10 @@ impl PackagesApi {
                 };
                 let bytes = match self.core.blobs.get(&key).await {
                     Ok(b) => b,
-                    Err(e) => return ApiError::internal(e).into(),
+                    Err(e) => {
+                        let what = format!("{}@{}", record.name, record.version);
+                        return ApiError::blob_unreadable(&what, key.as_str(), &e).into();
+                    }
                 };
                 if counted {
                     self.core.downloads.record(&record.name, &record.version);

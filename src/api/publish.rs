@@ -313,7 +313,11 @@ pub enum PublishResponse {
     /// No token (`Authorization required`), or an unknown, revoked or expired one (`Invalid token`, `Token expired`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// The token's scope or package restriction does not allow this, or the caller does not own the package.
+    /// The token's scope or package restriction does not allow this, the caller does not own the
+    /// package, or (with the npm fallback on) the name is served from the upstream registry and
+    /// publishing it would hide that package: an unscoped name the upstream has, or the first
+    /// package of a scope. Such a publish needs an admin token, or the name in `npm.local_names`
+    /// (the scope in `npm.local_scopes`).
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// `Version already exists`: a version is published once and never replaced (an unpublished
@@ -332,6 +336,10 @@ pub enum PublishResponse {
     /// A server fault; nothing was published.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// The upstream registry could not be asked whether it has this name (the shadowing check
+    /// above); nothing was published. Try again later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
 }
 api_error_variants!(PublishResponse {
     BadRequest,
@@ -341,7 +349,8 @@ api_error_variants!(PublishResponse {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable,
-    Internal
+    Internal,
+    Unavailable
 });
 
 pub struct PublishApi {

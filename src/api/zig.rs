@@ -483,7 +483,10 @@ impl ZigApi {
         };
         let bytes = match self.core.blobs.get(&key).await {
             Ok(b) => b,
-            Err(e) => return ApiError::internal(e).into(),
+            Err(e) => {
+                let what = format!("Zig package {}@{}", v.name, v.version);
+                return ApiError::blob_unreadable(&what, key.as_str(), &e).into();
+            }
         };
         // Counted apart from npm packages of the same name; poem answers HEAD through this GET
         // handler, and only a real download counts.

@@ -6,6 +6,7 @@ pub mod downloads;
 pub mod names;
 pub mod packages;
 pub mod publish;
+pub mod references;
 pub mod resolve;
 pub mod tarball;
 pub mod users;
@@ -30,6 +31,8 @@ pub struct Core {
     pub upstream: crate::upstream::Upstream,
     /// The package search index.
     pub search: crate::search::Search,
+    /// Orders blob stores and their records against blob deletion.
+    pub blob_gate: references::BlobGate,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)
@@ -39,6 +42,7 @@ pub struct CoreParts {
     pub store: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub cache_max_bytes: u64,
+    pub blob_gate: references::BlobGate,
 }
 
 impl Core {
@@ -69,6 +73,7 @@ impl Core {
             store: self.store.clone(),
             blobs: self.blobs.clone(),
             cache_max_bytes: self.settings.npm.cache_max_bytes,
+            blob_gate: self.blob_gate.clone(),
         }
     }
 }

@@ -50,6 +50,13 @@ pub enum PublishError {
     VersionUnpublished(String),
     #[error("{0}")]
     NotOwner(String),
+    /// The name (or the first name of a scope) is served from the upstream: publishing it here
+    /// would hide the upstream package from every user of this registry.
+    #[error("{0}")]
+    ShadowsUpstream(String),
+    /// Whether the name exists upstream could not be found out.
+    #[error("{0}")]
+    UpstreamUnknown(String),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -89,7 +96,10 @@ impl From<PublishError> for ApiError {
                     ApiError::unprocessable(msg)
                 }
             },
-            PublishError::NotAllowed(_) | PublishError::NotOwner(_) => ApiError::forbidden(msg),
+            PublishError::NotAllowed(_)
+            | PublishError::NotOwner(_)
+            | PublishError::ShadowsUpstream(_) => ApiError::forbidden(msg),
+            PublishError::UpstreamUnknown(_) => ApiError::unavailable(msg),
             PublishError::VersionExists | PublishError::VersionUnpublished(_) => {
                 ApiError::conflict(msg)
             }
@@ -183,6 +193,56 @@ async fn precheck(
     Ok(())
 }
 
+/// The shadowing guard. With the npm fallback on, a name this registry does not host resolves to
+/// the upstream's package for every user; the first local publish of it would silently replace
+/// that package (`npm publish` of `react@99.0.0` would take `react` away from the whole team).
+/// So a publish that would start hiding upstream packages needs an admin, or the name (or
+/// scope) declared ours in `npm.local_names` / `npm.local_scopes`:
+/// - an unscoped name the upstream has is refused; one it does not have is allowed;
+/// - the first name of a scope is refused: a scope with a local package is never looked up
+///   upstream, so it would hide every upstream package of the scope, and the upstream cannot
+///   be asked which packages a scope holds.
+///
+/// A name that already has local versions, or was unpublished here, is ours and passes.
+async fn check_not_shadowing(
+    core: &Core,
+    caller: &Caller,
+    name: &PackageName,
+) -> Result<(), PublishError> {
+    let npm = &core.settings.npm;
+    if caller.is_admin()
+        || !crate::upstream::may_proxy(npm, core.store.as_ref(), name.as_str()).await?
+        || core.store.package(name.as_str()).await?.is_some()
+    {
+        return Ok(());
+    }
+    let upstream = npm.upstream.trim_end_matches('/');
+    if let Some(scope) = name.scope() {
+        return Err(PublishError::ShadowsUpstream(format!(
+            "{scope} has no packages on this registry yet, so every {scope}/* name is served from \
+             the upstream registry ({upstream}); publishing {name} would make the scope local and \
+             hide all upstream {scope}/* packages from this registry's users. If {scope} is your \
+             scope, add it to npm.local_scopes, or publish its first package with an admin token"
+        )));
+    }
+    use crate::upstream::ProxyError;
+    match core.upstream.packument(core, name).await {
+        Ok(_) => Err(PublishError::ShadowsUpstream(format!(
+            "{name} exists on the upstream registry ({upstream}); publishing it here would hide \
+             the upstream package from everyone who installs {name} through this registry. If \
+             {name} is meant to be yours, add it to npm.local_names, or publish it with an admin \
+             token"
+        ))),
+        // Offline, only what was cached could be served; a name never fetched hides nothing.
+        Err(ProxyError::NotFound | ProxyError::Offline) => Ok(()),
+        Err(ProxyError::Store(e)) => Err(PublishError::Store(e)),
+        Err(e) => Err(PublishError::UpstreamUnknown(format!(
+            "Cannot tell whether {name} exists on the upstream registry ({e}); publishing it \
+             could hide the upstream package. Try again later, or add it to npm.local_names"
+        ))),
+    }
+}
+
 fn not_owner(name: &str) -> PublishError {
     PublishError::NotOwner(format!(
         "You are not an owner of {name}; only its owners can publish new versions"
@@ -206,6 +266,7 @@ pub async fn publish(
         .transpose()?;
     if let Some(name) = &meta_name {
         caller.check_publish(name)?;
+        check_not_shadowing(core, caller, name).await?;
     }
 
     let bytes = request.tarball.clone();
@@ -229,6 +290,7 @@ pub async fn publish(
         None => {
             let name = PackageName::parse(tar_name, limits.max_name_length)?;
             caller.check_publish(&name)?;
+            check_not_shadowing(core, caller, &name).await?;
             name
         }
     };
@@ -260,6 +322,9 @@ pub async fn publish(
     manifest.insert("version".into(), Value::String(version.to_string()));
 
     let key = BlobKey::parse(&inspected.info.sha256).expect("sha256 hex is a valid key");
+    // Held until the version is committed: no blob deletion runs between the put and the
+    // record that names the blob.
+    let storing = core.blob_gate.storing().await;
     core.blobs.put(&key, request.tarball).await?;
 
     let now = OffsetDateTime::now_utc();
@@ -341,6 +406,7 @@ pub async fn publish(
     let store = core.store.clone();
     let written = record.clone();
     core.write_and_index(crate::search::Ecosystem::Npm, &record.name, async move {
+        let _storing = storing;
         store.publish_version(written, update).await
     })
     .await?;

@@ -12,7 +12,6 @@ use poem::{Request, Response};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::{NpmEndpoint, NpmResult};
 use crate::blobs::BlobKey;
@@ -59,8 +58,15 @@ const CLIENT_ONLY: &[&str] = &[
     "_args",
 ];
 
+/// A time as the npm registry writes it: UTC, milliseconds, `Z` (`2015-03-24T00:12:24.039Z`),
+/// the form every client's date parsing has met.
 pub fn iso(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    const NPM_TIME: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(NPM_TIME)
+        .unwrap_or_default()
 }
 
 /// The canonical tarball URL: `{public}/npm/{name}/-/{bare}-{version}.tgz`.
@@ -344,11 +350,17 @@ fn mark(mut resp: Response, freshness: Freshness) -> Response {
     resp
 }
 
-/// An upstream packument made ours: every `dist.tarball` points at this registry.
+/// An upstream packument made ours: every `dist.tarball` points at this registry, and nothing
+/// else changes (an `_attachments` with content is dropped: attachments are never served).
 fn proxied_full(core: &Core, name: &PackageName, doc: &Value) -> Value {
     let mut doc = doc.clone();
     if let Some(obj) = doc.as_object_mut() {
-        obj.remove("_attachments");
+        if obj
+            .get("_attachments")
+            .is_some_and(|a| a.as_object().is_none_or(|a| !a.is_empty()))
+        {
+            obj.remove("_attachments");
+        }
         if let Some(versions) = obj.get_mut("versions").and_then(Value::as_object_mut) {
             for (version, manifest) in versions.iter_mut() {
                 if let Some(dist) = manifest.get_mut("dist").and_then(Value::as_object_mut) {
@@ -363,6 +375,10 @@ fn proxied_full(core: &Core, name: &PackageName, doc: &Value) -> Value {
     doc
 }
 
+/// The abbreviated document of an upstream packument: npm's abbreviated fields with the
+/// upstream's values, plus `time` (pnpm, yarn and bun read it for their release-age gates).
+/// A field the upstream did not send is left out, never sent as `null`: bun refuses a whole
+/// manifest over one `null` where it expects a string.
 fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
     let full = proxied_full(core, name, doc);
     let versions: Map<String, Value> = full
@@ -379,18 +395,23 @@ fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
             (v.clone(), Value::Object(small))
         })
         .collect();
-    let modified = full
+    let mut corgi = Map::new();
+    corgi.insert("name".into(), name.as_str().into());
+    corgi.insert(
+        "dist-tags".into(),
+        full.get("dist-tags").cloned().unwrap_or_else(|| json!({})),
+    );
+    corgi.insert("versions".into(), Value::Object(versions));
+    if let Some(modified) = full
         .get("modified")
         .or_else(|| full.get("time").and_then(|t| t.get("modified")))
-        .cloned()
-        .unwrap_or(Value::Null);
-    json!({
-        "name": name.as_str(),
-        "dist-tags": full.get("dist-tags").cloned().unwrap_or_else(|| json!({})),
-        "versions": versions,
-        "modified": modified,
-        "time": full.get("time").cloned().unwrap_or_else(|| json!({})),
-    })
+    {
+        corgi.insert("modified".into(), modified.clone());
+    }
+    if let Some(time) = full.get("time") {
+        corgi.insert("time".into(), time.clone());
+    }
+    Value::Object(corgi)
 }
 
 pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
@@ -511,7 +532,13 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
     if etag_matches(req, &[&format!("\"{}\"", record.tarball.sha256)]) {
         return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
     }
-    let bytes = ep.core.blobs.get(&key).await.map_err(ApiError::internal)?;
+    let bytes = ep.core.blobs.get(&key).await.map_err(|e| {
+        ApiError::blob_unreadable(
+            &format!("{}@{}", record.name, record.version),
+            key.as_str(),
+            &e,
+        )
+    })?;
     ep.core.downloads.record(&record.name, &record.version);
     Ok(builder.body(bytes))
 }

@@ -51,9 +51,10 @@ async fn window_totals(store: &dyn MetadataStore) -> Result<HashMap<String, u64>
 /// restored from a backup) rebuilds the index.
 fn marker_text(npm: &NpmSettings, change: u64) -> String {
     format!(
-        "{SCHEMA_VERSION} fallback={} local_scopes={} change={change:016x}",
+        "{SCHEMA_VERSION} fallback={} local_scopes={} local_names={} change={change:016x}",
         npm.fallback,
-        npm.local_scopes.join(",")
+        npm.local_scopes.join(","),
+        npm.local_names.join(",")
     )
 }
 

@@ -343,8 +343,46 @@ pub trait PackageStore: Send + Sync {
     async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool>;
     /// Whether `name` was a local package that was wholly unpublished (its name stays ours).
     async fn name_was_local(&self, name: &str) -> StoreResult<bool>;
-    /// The blob keys (sha256) of every locally published version.
-    async fn local_blob_keys(&self) -> StoreResult<std::collections::HashSet<String>>;
+}
+
+/// A kind of record that names a blob. Every record kind that points into the blob store is
+/// one of these, so "referenced" means the same to `gc`, to the cache's eviction and to any
+/// check of the blob store: a blob is in use exactly while some record names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BlobOwner {
+    /// A version published here (the npm namespace: `npm publish`, `POST /publish`).
+    NpmVersion { name: String, version: String },
+    /// A Zig package version.
+    ZigVersion { name: String, version: String },
+    /// An upstream tarball fetched through the npm fallback and kept.
+    ProxiedTarball { name: String, version: String },
+}
+
+impl std::fmt::Display for BlobOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobOwner::NpmVersion { name, version } => write!(f, "npm version {name}@{version}"),
+            BlobOwner::ZigVersion { name, version } => write!(f, "Zig version {name}@{version}"),
+            BlobOwner::ProxiedTarball { name, version } => {
+                write!(f, "cached upstream tarball {name}@{version}")
+            }
+        }
+    }
+}
+
+/// One record's reference to a blob (its key, the lowercase hex SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobReference {
+    pub key: String,
+    pub owner: BlobOwner,
+}
+
+/// Which blobs the metadata names.
+#[async_trait]
+pub trait BlobReferenceStore: Send + Sync {
+    /// Every reference from every record kind that names a blob ([`BlobOwner`]), read in one
+    /// consistent view of the store.
+    async fn blob_references(&self) -> StoreResult<Vec<BlobReference>>;
 }
 
 /// The upstream cache: packuments fetched from the upstream registry and the tarballs proxied.
@@ -426,10 +464,17 @@ pub trait ZigStore: Send + Sync {
 
 /// Everything the registry needs from a metadata store.
 pub trait MetadataStore:
-    PackageStore + TokenStore + DownloadStore + UserStore + CacheStore + ZigStore
+    PackageStore + TokenStore + DownloadStore + UserStore + CacheStore + ZigStore + BlobReferenceStore
 {
 }
-impl<T: PackageStore + TokenStore + DownloadStore + UserStore + CacheStore + ZigStore> MetadataStore
-    for T
+impl<
+    T: PackageStore
+        + TokenStore
+        + DownloadStore
+        + UserStore
+        + CacheStore
+        + ZigStore
+        + BlobReferenceStore,
+> MetadataStore for T
 {
 }

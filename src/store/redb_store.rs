@@ -345,22 +345,58 @@ impl PackageStore for RedbStore {
         .await
     }
 
-    async fn local_blob_keys(&self) -> StoreResult<std::collections::HashSet<String>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(VERSIONS).map_err(backend)?;
-            let mut keys = std::collections::HashSet::new();
-            for row in table.iter().map_err(backend)? {
-                let v: VersionRecord = decode(row.map_err(backend)?.1.value())?;
-                keys.insert(v.tarball.sha256);
-            }
-            Ok(keys)
-        })
-        .await
-    }
-
     async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>> {
         self.list_json(PACKAGES).await
+    }
+}
+
+#[async_trait]
+impl BlobReferenceStore for RedbStore {
+    async fn blob_references(&self) -> StoreResult<Vec<BlobReference>> {
+        self.blocking(|db| {
+            // One read transaction: the three tables are seen as of the same commit.
+            let txn = db.begin_read().map_err(backend)?;
+            let mut refs = Vec::new();
+            for row in txn
+                .open_table(VERSIONS)
+                .map_err(backend)?
+                .iter()
+                .map_err(backend)?
+            {
+                let v: VersionRecord = decode(row.map_err(backend)?.1.value())?;
+                refs.push(BlobReference {
+                    key: v.tarball.sha256,
+                    owner: BlobOwner::NpmVersion {
+                        name: v.name,
+                        version: v.version,
+                    },
+                });
+            }
+            let zig = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
+            for row in zig.iter().map_err(backend)? {
+                let v: ZigVersionRecord = decode(row.map_err(backend)?.1.value())?;
+                refs.push(BlobReference {
+                    key: v.sha256,
+                    owner: BlobOwner::ZigVersion {
+                        name: v.name,
+                        version: v.version,
+                    },
+                });
+            }
+            let proxied = txn.open_table(PROXIED).map_err(backend)?;
+            for row in proxied.iter().map_err(backend)? {
+                let t: ProxiedTarball = decode(row.map_err(backend)?.1.value())?;
+                refs.push(BlobReference {
+                    key: t.sha256,
+                    owner: BlobOwner::ProxiedTarball {
+                        name: t.name,
+                        version: t.version,
+                    },
+                });
+            }
+            Ok(refs)
+        })
+        .await
     }
 }
 

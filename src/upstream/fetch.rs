@@ -370,6 +370,7 @@ impl Transfer {
         let sha256 = hex::encode(Sha256::digest(&data));
         let key = BlobKey::parse(&sha256).expect("sha256 hex is a key");
         let size = data.len() as u64;
+        let storing = self.core.blob_gate.storing().await;
         self.core
             .blobs
             .put(&key, Bytes::from(data))
@@ -389,6 +390,7 @@ impl Transfer {
             })
             .await
             .map_err(|e| e.to_string())?;
+        drop(storing);
         tracing::info!(pkg.name = %self.name, pkg.version = %self.version, size_bytes = size, "cached an upstream tarball");
         // The cap is enforced off the request path.
         let (parts, uses) = (self.core.clone(), self.uses.clone());

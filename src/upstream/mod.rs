@@ -379,16 +379,17 @@ async fn cache_and_index(core: &Core, packument: CachedPackument) -> StoreResult
     .await
 }
 
-/// Whether the upstream package `name` may be served here: the fallback is on, its scope is
-/// not ours (configured in `npm.local_scopes`, or holding a local package), and the name was
-/// never published here (a name unpublished here stays ours: an upstream package of that name
-/// must not take its place for the projects that depended on it).
+/// Whether the upstream package `name` may be served here: the fallback is on, the name is not
+/// declared ours (`npm.local_names`), its scope is not ours (configured in `npm.local_scopes`,
+/// or holding a local package), and the name was never published here (a name unpublished
+/// here stays ours: an upstream package of that name must not take its place for the projects
+/// that depended on it).
 pub async fn may_proxy(
     npm: &crate::config::NpmSettings,
     store: &dyn crate::store::MetadataStore,
     name: &str,
 ) -> crate::store::StoreResult<bool> {
-    if !npm.fallback {
+    if !npm.fallback || npm.local_names.iter().any(|n| n == name) {
         return Ok(false);
     }
     if let Some(scope) = crate::core::names::scope_of(name)

@@ -1,13 +1,13 @@
 //! The upstream cache's size: stats, pruning by age or to a byte cap, and the automatic cap
 //! (`npm.cache_max_bytes`) that evicts the least recently used proxied tarballs. Locally
-//! published packages are never touched: a blob a local version references is never deleted.
-
-use std::collections::HashSet;
+//! published packages are never touched: a blob any record references is never deleted
+//! ([`References`]).
 
 use time::OffsetDateTime;
 
 use crate::blobs::BlobKey;
 use crate::core::CoreParts;
+use crate::core::references::References;
 use crate::store::{ProxiedTarball, StoreResult};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,15 +56,12 @@ pub async fn prune(
     tarballs.sort_by_key(|t| (t.last_used, t.fetched_at));
     let mut total: u64 = tarballs.iter().map(|t| t.size).sum();
     let mut doomed: Vec<ProxiedTarball> = Vec::new();
-    let mut kept = Vec::new();
     for t in tarballs {
         let too_old = older_than.is_some_and(|age| now - t.last_used > age);
         let over_cap = max_bytes.is_some_and(|cap| total > cap);
         if too_old || over_cap {
             total -= t.size;
             doomed.push(t);
-        } else {
-            kept.push(t);
         }
     }
     let mut report = PruneReport::default();
@@ -73,13 +70,15 @@ pub async fn prune(
             .iter()
             .map(|t| (t.name.clone(), t.version.clone()))
             .collect();
+        let _deleting = parts.blob_gate.deleting().await;
         parts.store.remove_proxied_tarballs(keys).await?;
-        let mut in_use: HashSet<String> = parts.store.local_blob_keys().await?;
-        in_use.extend(kept.iter().map(|t| t.sha256.clone()));
+        // Read after the removal: a doomed tarball's blob goes unless something else (a local
+        // version, a Zig version, another cached tarball with the same bytes) still names it.
+        let references = References::load(parts.store.as_ref()).await?;
         for t in &doomed {
             report.tarballs_removed += 1;
             report.bytes_freed += t.size;
-            if !in_use.contains(&t.sha256)
+            if !references.contains(&t.sha256)
                 && let Some(key) = BlobKey::parse(&t.sha256)
                 && let Err(e) = parts.blobs.delete(&key).await
             {
@@ -137,45 +136,4 @@ pub async fn enforce_cap(parts: &CoreParts, pending: &super::PendingUses) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "could not enforce npm.cache_max_bytes"),
     }
-}
-
-/// What `gc` removed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GcReport {
-    pub blobs_removed: usize,
-    pub bytes_freed: u64,
-}
-
-/// Deletes blobs nothing references: neither a published version nor a cached upstream
-/// tarball (left by unpublished versions, or by an upload that lost a race). Run it with the
-/// server stopped, so no upload is between writing its blob and committing its record.
-pub async fn gc(parts: &CoreParts) -> StoreResult<GcReport> {
-    let mut referenced: HashSet<String> = parts.store.local_blob_keys().await?;
-    referenced.extend(
-        parts
-            .store
-            .list_proxied_tarballs()
-            .await?
-            .into_iter()
-            .map(|t| t.sha256),
-    );
-    let blobs = parts
-        .blobs
-        .list()
-        .await
-        .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
-    let mut report = GcReport::default();
-    for (key, size) in blobs {
-        if referenced.contains(key.as_str()) {
-            continue;
-        }
-        parts
-            .blobs
-            .delete(&key)
-            .await
-            .map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
-        report.blobs_removed += 1;
-        report.bytes_freed += size;
-    }
-    Ok(report)
 }

@@ -251,6 +251,8 @@ pub async fn publish(
         published_at: now,
         published_by: caller.user.clone(),
     };
+    // Held until the version is committed (see `core::references::BlobGate`).
+    let storing = core.blob_gate.storing().await;
     core.blobs.put(&key, stored).await?;
     let (user, admin) = (caller.user.clone(), caller.is_admin());
     let update = Box::new(move |current: Option<ZigPackageRecord>| {
@@ -279,6 +281,7 @@ pub async fn publish(
     let store = core.store.clone();
     let written = record.clone();
     core.write_and_index(crate::search::Ecosystem::Zig, &record.name, async move {
+        let _storing = storing;
         store.publish_zig_version(written, update).await
     })
     .await?;

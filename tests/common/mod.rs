@@ -111,13 +111,17 @@ impl TestApp {
         }
     }
 
-    /// Starts a registry whose npm fallback points at `upstream` (a local fake).
+    /// Starts a registry whose npm fallback points at `upstream` (a local fake), with `@s`
+    /// declared the team's own scope (`npm.local_scopes`), as an operator would: publish tokens
+    /// may then publish `@s/…` packages without the shadowing guard's refusal.
     pub async fn start_with_upstream(upstream: &str) -> Self {
         let upstream = upstream.to_string();
         Self::start_with(move |b| {
             b.setting("npm.fallback", "true")
                 .unwrap()
                 .setting("npm.upstream", upstream)
+                .unwrap()
+                .setting("npm.local_scopes", "@s")
                 .unwrap()
         })
         .await

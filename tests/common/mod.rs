@@ -49,7 +49,24 @@ impl TestApp {
 
     /// Starts a registry; `configure` may change any setting of the builder.
     pub async fn start_with(configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), configure).await
+    }
+
+    /// Stops this registry and starts another on the same data directory (a restart).
+    pub async fn restart_with(
+        mut self,
+        configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+    ) -> Self {
+        self.stop().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, configure).await
+    }
+
+    /// Starts a registry on `dir`, which may hold an earlier run's data.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(RegistryBuilder) -> RegistryBuilder,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let builder = Registry::builder()
@@ -497,6 +514,15 @@ fn free_port() -> u16 {
 impl BinServer {
     /// Starts `pantry-registry serve` on `data_dir` and waits until /health answers.
     pub fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
+        Self::start_with_stderr(data_dir, envs, Stdio::null())
+    }
+
+    /// Like [`Self::start`], with the server's log (JSON lines) written to `log`.
+    pub fn start_logged(data_dir: &Path, envs: &[(&str, &str)], log: &Path) -> Self {
+        Self::start_with_stderr(data_dir, envs, std::fs::File::create(log).unwrap().into())
+    }
+
+    fn start_with_stderr(data_dir: &Path, envs: &[(&str, &str)], stderr: Stdio) -> Self {
         let port = free_port();
         let mut cmd = Command::new(bin_path());
         cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
@@ -505,7 +531,7 @@ impl BinServer {
         clean_env(&mut cmd);
         cmd.env("PANTRY_LOG_FORMAT", "json")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (k, v) in envs {
             cmd.env(k, v);
         }

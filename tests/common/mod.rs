@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod catalogue;
+pub mod corpus;
+pub mod sandbox;
 pub mod tools;
 pub mod upstream;
 

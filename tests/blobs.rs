@@ -14,15 +14,7 @@ use reqwest::Method;
 use serde_json::json;
 
 fn fallback_to(upstream: &str) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder + use<> {
-    let upstream = upstream.to_string();
-    move |b| {
-        b.setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", upstream)
-            .unwrap()
-            .setting("npm.local_scopes", "@s")
-            .unwrap()
-    }
+    common::fallback_to(upstream, &[("npm.local_scopes", "@s")])
 }
 
 fn blob_file(data_dir: &Path, sha256: &str) -> PathBuf {
@@ -203,6 +195,23 @@ async fn cache_eviction_never_deletes_a_blob_a_local_version_shares() {
     assert_eq!(download(&app, "/packages/twin/1.0.0/tarball").await, tgz);
 }
 
+/// Publishes a multipart form; asserts 201.
+async fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    form: reqwest::multipart::Form,
+) {
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{url}");
+}
+
 #[tokio::test]
 async fn a_missing_blob_is_an_integrity_error_with_a_clear_answer() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,14 +234,7 @@ async fn a_missing_blob_is_an_integrity_error_with_a_clear_answer() {
             "tarball",
             reqwest::multipart::Part::bytes(tgz.clone()).file_name("lost-1.0.0.tgz"),
         );
-    let r = client
-        .post(format!("{}/publish", server.url))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    post_form(&client, &format!("{}/publish", server.url), token, form).await;
     let zig = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/zig-vectors/plain_pkg-1.0.0.tar.gz"
@@ -242,14 +244,7 @@ async fn a_missing_blob_is_an_integrity_error_with_a_clear_answer() {
         "tarball",
         reqwest::multipart::Part::bytes(zig.clone()).file_name("plain_pkg-1.0.0.tar.gz"),
     );
-    let r = client
-        .post(format!("{}/zig/publish", server.url))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    post_form(&client, &format!("{}/zig/publish", server.url), token, form).await;
 
     // The operator's disk loses both blobs.
     let npm_key = sha256_hex(&tgz);

@@ -54,18 +54,10 @@ const ABBREVIATED_VERSION_FIELDS: &[&str] = &[
     "libc",
 ];
 
+/// Every packument request revalidates with the upstream (ETag / Last-Modified), so with the
+/// upstream gone everything is served stale from the cache.
 fn fallback_to(upstream: &str) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder + use<> {
-    let upstream = upstream.to_string();
-    move |b| {
-        b.setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", upstream)
-            .unwrap()
-            // Every packument request revalidates with the upstream (ETag / Last-Modified), so
-            // with the upstream gone everything is served stale from the cache.
-            .setting("npm.cache_max_age_secs", "0")
-            .unwrap()
-    }
+    common::fallback_to(upstream, &[("npm.cache_max_age_secs", "0")])
 }
 
 fn encoded(name: &str) -> String {

@@ -12,15 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 fn fallback_to(upstream: &str) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder + use<> {
-    let upstream = upstream.to_string();
-    move |b| {
-        b.setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", upstream)
-            .unwrap()
-            .setting("npm.upstream_timeout_secs", "2")
-            .unwrap()
-    }
+    common::fallback_to(upstream, &[("npm.upstream_timeout_secs", "2")])
 }
 
 async fn get(app: &TestApp, path: &str) -> common::Response {

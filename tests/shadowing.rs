@@ -6,28 +6,9 @@
 mod common;
 
 use common::upstream::FakeUpstream;
-use common::{ADMIN_TOKEN, TestApp};
-use pantry_registry::RegistryBuilder;
+use common::{ADMIN_TOKEN, TestApp, fallback_to};
 use reqwest::Method;
 use serde_json::json;
-
-fn fallback_to(
-    upstream: &str,
-    settings: &'static [(&'static str, &'static str)],
-) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder + use<> {
-    let upstream = upstream.to_string();
-    move |b| {
-        let mut b = b
-            .setting("npm.fallback", "true")
-            .unwrap()
-            .setting("npm.upstream", upstream)
-            .unwrap();
-        for (k, v) in settings {
-            b = b.setting(k, *v).unwrap();
-        }
-        b
-    }
-}
 
 /// The versions `GET /npm/{name}` shows.
 async fn versions(app: &TestApp, name: &str) -> Vec<String> {

@@ -134,16 +134,7 @@ impl TestApp {
     /// declared the team's own scope (`npm.local_scopes`), as an operator would: publish tokens
     /// may then publish `@s/…` packages without the shadowing guard's refusal.
     pub async fn start_with_upstream(upstream: &str) -> Self {
-        let upstream = upstream.to_string();
-        Self::start_with(move |b| {
-            b.setting("npm.fallback", "true")
-                .unwrap()
-                .setting("npm.upstream", upstream)
-                .unwrap()
-                .setting("npm.local_scopes", "@s")
-                .unwrap()
-        })
-        .await
+        Self::start_with(fallback_to(upstream, &[("npm.local_scopes", "@s")])).await
     }
 
     /// Stops the server gracefully and waits for it (pending download counts are written).
@@ -350,6 +341,25 @@ async fn build_when_free(builder: RegistryBuilder) -> Registry {
             }
             Err(e) => panic!("building the registry: {e}"),
         }
+    }
+}
+
+/// A builder change that turns the npm fallback on against `upstream`, plus `settings`.
+pub fn fallback_to(
+    upstream: &str,
+    settings: &'static [(&'static str, &'static str)],
+) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder + use<> {
+    let upstream = upstream.to_string();
+    move |b| {
+        let mut b = b
+            .setting("npm.fallback", "true")
+            .unwrap()
+            .setting("npm.upstream", upstream)
+            .unwrap();
+        for (key, value) in settings {
+            b = b.setting(key, *value).unwrap();
+        }
+        b
     }
 }
 

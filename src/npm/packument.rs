@@ -549,3 +549,18 @@ pub fn version_of_file<'a>(name: &PackageName, file: &'a str) -> Option<&'a str>
         .strip_prefix('-')?
         .strip_suffix(".tgz")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_the_npm_registry_writes_them() {
+        let t = time::macros::datetime!(2026-03-29 08:50:05.148_765_432 +02:00);
+        assert_eq!(iso(t), "2026-03-29T06:50:05.148Z");
+        assert_eq!(
+            iso(time::macros::datetime!(2015-03-24 00:12:24 UTC)),
+            "2015-03-24T00:12:24.000Z"
+        );
+    }
+}

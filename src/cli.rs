@@ -351,7 +351,7 @@ async fn cache(layers: Layers, cmd: CacheCommand) -> Result<(), String> {
                 .transpose()?;
             let report = registry.prune_cache(age, max_bytes).await?;
             eprintln!(
-                "Removed {} tarballs ({} bytes) and {} packuments.",
+                "Removed {} tarballs from the cache ({} bytes freed) and {} packuments.",
                 report.tarballs_removed, report.bytes_freed, report.packuments_removed
             );
             print_stats(registry.cache_stats().await?);

@@ -189,7 +189,10 @@ async fn cache_eviction_never_deletes_a_blob_a_local_version_shares() {
         &[],
     );
     assert!(ok, "{err}");
-    assert!(err.contains("Removed 1 tarballs"), "{err}");
+    assert!(
+        err.contains("Removed 1 tarballs from the cache (0 bytes freed)"),
+        "the shared blob stays, so nothing is freed: {err}"
+    );
     assert!(blob_file(app.dir.path(), &sha256_hex(&tgz)).exists());
     let app = app.restart_with(fallback_to(&up.url)).await;
     assert_eq!(download(&app, "/packages/twin/1.0.0/tarball").await, tgz);
@@ -313,5 +316,30 @@ async fn a_missing_blob_is_an_integrity_error_with_a_clear_answer() {
     assert!(
         err.contains("2 blob(s) named by records are missing"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_cached_tarball_whose_blob_is_gone_is_fetched_again_or_offline_named_missing() {
+    let up = FakeUpstream::start().await;
+    let tgz = up.publish("cached-dep", "1.0.0", json!({}));
+    let app = TestApp::start_with(fallback_to(&up.url)).await;
+    let path = "/npm/cached-dep/-/cached-dep-1.0.0.tgz";
+    assert_eq!(download(&app, path).await, tgz);
+    std::fs::remove_file(blob_file(app.dir.path(), &sha256_hex(&tgz))).unwrap();
+    // Online, the upstream has it: fetched and kept again.
+    assert_eq!(download(&app, path).await, tgz);
+    assert_eq!(up.tarball_requests(), 2);
+    std::fs::remove_file(blob_file(app.dir.path(), &sha256_hex(&tgz))).unwrap();
+    let app = app
+        .restart_with(common::fallback_to(
+            &up.url,
+            &[("npm.local_scopes", "@s"), ("npm.offline", "true")],
+        ))
+        .await;
+    let r = app.get(path).await;
+    assert_eq!(
+        r.error(500),
+        "The tarball of cached-dep@1.0.0 is missing on this server (logged as an integrity error for the operator)"
     );
 }

@@ -173,6 +173,19 @@ fn corgi_problems(app: &TestApp, name: &str, ours: &Value, upstream: &Value) -> 
             continue;
         };
         for field in ABBREVIATED_VERSION_FIELDS {
+            if *field == "hasInstallScript" && full.get(*field).is_none() {
+                // npm's registry sets it at publish time from the scripts; so must we.
+                let install_step = ["preinstall", "install", "postinstall"]
+                    .iter()
+                    .any(|k| full["scripts"].get(*k).is_some());
+                if small.get(*field) != install_step.then_some(&Value::Bool(true)) {
+                    problems.push(format!(
+                        "versions.{version}.hasInstallScript: ours {:?}, scripts say {install_step}",
+                        small.get(*field)
+                    ));
+                }
+                continue;
+            }
             if small.get(*field) != full.get(*field) {
                 problems.push(format!(
                     "versions.{version}.{field}: ours {:?}, upstream {:?}",

@@ -179,3 +179,34 @@ async fn with_the_fallback_off_nothing_is_shadowed_and_nothing_is_guarded() {
     assert_eq!(r.status, 201);
     assert_eq!(up.packument_requests("react"), 0);
 }
+
+#[tokio::test]
+async fn offline_an_unchecked_name_is_refused_and_a_token_that_may_not_publish_asks_nobody() {
+    let up = FakeUpstream::start().await;
+    up.publish("react", "18.3.1", json!({}));
+    let app = TestApp::start_with(fallback_to(&up.url, &[])).await;
+    // Refused by the token itself, before the upstream is asked anything.
+    for token in [&app.tokens.reader, &app.tokens.team_only] {
+        let (r, _) = app.npm_publish(token, "react", "99.0.0", "latest").await;
+        assert_eq!(r.status, 403);
+        assert!(!r.error(403).contains("upstream"));
+    }
+    assert_eq!(up.packument_requests("react"), 0);
+
+    let offline = TestApp::start_with(fallback_to(&up.url, &[("npm.offline", "true")])).await;
+    let (r, _) = offline
+        .npm_publish(&offline.tokens.alice, "never-fetched", "1.0.0", "latest")
+        .await;
+    let message = r.error(403);
+    assert!(
+        message.starts_with(
+            "npm.offline is on, so this registry cannot tell whether never-fetched exists"
+        ),
+        "{message}"
+    );
+    assert_eq!(up.packument_requests("never-fetched"), 0);
+    let (r, _) = offline
+        .npm_publish(common::ADMIN_TOKEN, "never-fetched", "1.0.0", "latest")
+        .await;
+    assert_eq!(r.status, 201);
+}

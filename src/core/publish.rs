@@ -233,8 +233,15 @@ async fn check_not_shadowing(
              {name} is meant to be yours, add it to npm.local_names, or publish it with an admin \
              token"
         ))),
-        // Offline, only what was cached could be served; a name never fetched hides nothing.
-        Err(ProxyError::NotFound | ProxyError::Offline) => Ok(()),
+        Err(ProxyError::NotFound) => Ok(()),
+        // Offline, the upstream cannot be asked, and it will not be reachable later either: a
+        // name taken now would hide the upstream package once the fallback goes online.
+        Err(ProxyError::Offline) => Err(PublishError::ShadowsUpstream(format!(
+            "npm.offline is on, so this registry cannot tell whether {name} exists on the \
+             upstream registry ({upstream}); publishing it could hide the upstream package once \
+             the fallback is online again. If {name} is meant to be yours, add it to \
+             npm.local_names, or publish it with an admin token"
+        ))),
         Err(ProxyError::Store(e)) => Err(PublishError::Store(e)),
         Err(e) => Err(PublishError::UpstreamUnknown(format!(
             "Cannot tell whether {name} exists on the upstream registry ({e}); publishing it \

@@ -357,7 +357,8 @@ fn proxied_full(core: &Core, name: &PackageName, doc: &Value) -> Value {
     if let Some(obj) = doc.as_object_mut() {
         if obj
             .get("_attachments")
-            .is_some_and(|a| a.as_object().is_none_or(|a| !a.is_empty()))
+            .and_then(Value::as_object)
+            .is_some_and(|a| !a.is_empty())
         {
             obj.remove("_attachments");
         }
@@ -378,7 +379,9 @@ fn proxied_full(core: &Core, name: &PackageName, doc: &Value) -> Value {
 /// The abbreviated document of an upstream packument: npm's abbreviated fields with the
 /// upstream's values, plus `time` (pnpm, yarn and bun read it for their release-age gates).
 /// A field the upstream did not send is left out, never sent as `null`: bun refuses a whole
-/// manifest over one `null` where it expects a string.
+/// manifest over one `null` where it expects a string. The one value made here is the one the
+/// npm registry makes at publish time: `hasInstallScript: true` for a version whose scripts
+/// have an install step, when the upstream's document does not say (a mirror that dropped it).
 fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
     let full = proxied_full(core, name, doc);
     let versions: Map<String, Value> = full
@@ -387,11 +390,16 @@ fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
         .into_iter()
         .flatten()
         .map(|(v, m)| {
-            let small: Map<String, Value> = INSTALL_FIELDS
+            let mut small: Map<String, Value> = INSTALL_FIELDS
                 .iter()
                 .chain(["dist"].iter())
                 .filter_map(|k| m.get(*k).map(|val| (k.to_string(), val.clone())))
                 .collect();
+            if !small.contains_key("hasInstallScript")
+                && m.as_object().is_some_and(has_install_script)
+            {
+                small.insert("hasInstallScript".into(), true.into());
+            }
             (v.clone(), Value::Object(small))
         })
         .collect();

@@ -353,6 +353,24 @@ impl PackageStore for RedbStore {
 #[async_trait]
 impl BlobReferenceStore for RedbStore {
     async fn blob_references(&self) -> StoreResult<Vec<BlobReference>> {
+        // Only the names and keys are decoded (manifests and readmes are skipped over): this
+        // runs at every cache eviction, while blob stores wait.
+        #[derive(serde::Deserialize)]
+        struct Keyed {
+            sha256: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct NpmVersion {
+            name: String,
+            version: String,
+            tarball: Keyed,
+        }
+        #[derive(serde::Deserialize)]
+        struct Named {
+            name: String,
+            version: String,
+            sha256: String,
+        }
         self.blocking(|db| {
             // One read transaction: the three tables are seen as of the same commit.
             let txn = db.begin_read().map_err(backend)?;
@@ -363,7 +381,7 @@ impl BlobReferenceStore for RedbStore {
                 .iter()
                 .map_err(backend)?
             {
-                let v: VersionRecord = decode(row.map_err(backend)?.1.value())?;
+                let v: NpmVersion = decode(row.map_err(backend)?.1.value())?;
                 refs.push(BlobReference {
                     key: v.tarball.sha256,
                     owner: BlobOwner::NpmVersion {
@@ -374,7 +392,7 @@ impl BlobReferenceStore for RedbStore {
             }
             let zig = txn.open_table(ZIG_VERSIONS).map_err(backend)?;
             for row in zig.iter().map_err(backend)? {
-                let v: ZigVersionRecord = decode(row.map_err(backend)?.1.value())?;
+                let v: Named = decode(row.map_err(backend)?.1.value())?;
                 refs.push(BlobReference {
                     key: v.sha256,
                     owner: BlobOwner::ZigVersion {
@@ -385,7 +403,7 @@ impl BlobReferenceStore for RedbStore {
             }
             let proxied = txn.open_table(PROXIED).map_err(backend)?;
             for row in proxied.iter().map_err(backend)? {
-                let t: ProxiedTarball = decode(row.map_err(backend)?.1.value())?;
+                let t: Named = decode(row.map_err(backend)?.1.value())?;
                 refs.push(BlobReference {
                     key: t.sha256,
                     owner: BlobOwner::ProxiedTarball {

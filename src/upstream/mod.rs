@@ -45,6 +45,11 @@ pub enum ProxyError {
     BadUpstream(String),
     #[error("the upstream tarball failed verification: {0}")]
     Integrity(String),
+    /// A cached tarball's blob is gone, and offline it cannot be fetched again.
+    #[error(
+        "The tarball of {0} is missing on this server (logged as an integrity error for the operator)"
+    )]
+    MissingBlob(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,6 +64,9 @@ impl ProxyError {
             }
             ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) | ProxyError::Integrity(_) => {
                 ApiError::bad_gateway(self.to_string())
+            }
+            ProxyError::MissingBlob(_) => {
+                ApiError::new(crate::error::ErrorKind::Internal, self.to_string())
             }
             ProxyError::Store(e) => ApiError::internal(e),
         }
@@ -308,6 +316,7 @@ impl Upstream {
         let Some(manifest) = packument.doc.get("versions").and_then(|v| v.get(version)) else {
             return Err(ProxyError::NotFound);
         };
+        let mut blob_missing = false;
         if let Some(stored) = core.store.proxied_tarball(name.as_str(), version).await?
             && let Some(key) = crate::blobs::BlobKey::parse(&stored.sha256)
         {
@@ -316,13 +325,21 @@ impl Upstream {
                     self.note_use(name.as_str(), version);
                     return Ok(TarballSource::Stored(bytes));
                 }
+                Err(crate::blobs::BlobError::Missing(_)) => {
+                    blob_missing = true;
+                    tracing::error!(blob = key.as_str(), record = %format!("cached upstream tarball {name}@{version}"), "integrity error: the blob of an existing record is missing from the blob store; fetching it again");
+                }
                 Err(e) => {
                     tracing::warn!(pkg.name = %name, pkg.version = version, error = %e, "cached tarball unreadable; fetching again")
                 }
             }
         }
         if core.settings.npm.offline {
-            return Err(ProxyError::Offline);
+            return Err(if blob_missing {
+                ProxyError::MissingBlob(format!("{name}@{version}"))
+            } else {
+                ProxyError::Offline
+            });
         }
         // One transfer per tarball: later requests wait for it, then read the stored copy.
         let guard = self

@@ -75,14 +75,21 @@ pub async fn prune(
         // Read after the removal: a doomed tarball's blob goes unless something else (a local
         // version, a Zig version, another cached tarball with the same bytes) still names it.
         let references = References::load(parts.store.as_ref()).await?;
+        let mut deleted = std::collections::HashSet::new();
         for t in &doomed {
             report.tarballs_removed += 1;
-            report.bytes_freed += t.size;
-            if !references.contains(&t.sha256)
-                && let Some(key) = BlobKey::parse(&t.sha256)
-                && let Err(e) = parts.blobs.delete(&key).await
-            {
-                tracing::warn!(blob = %t.sha256, error = %e, "could not delete an evicted tarball");
+            // Only bytes that leave the disk count as freed: a blob something else names stays.
+            if references.contains(&t.sha256) || !deleted.insert(t.sha256.as_str()) {
+                continue;
+            }
+            let Some(key) = BlobKey::parse(&t.sha256) else {
+                continue;
+            };
+            match parts.blobs.delete(&key).await {
+                Ok(()) => report.bytes_freed += t.size,
+                Err(e) => {
+                    tracing::warn!(blob = %t.sha256, error = %e, "could not delete an evicted tarball")
+                }
             }
         }
     }

@@ -192,6 +192,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Largest package.json (in the tarball or as the metadata field), in bytes. Larger get 413.",
     },
     KeySpec {
+        key: "limits.max_archive_header_bytes",
+        default: "65536",
+        env: &[],
+        secret: false,
+        doc: "Largest extended tar header (a PAX header, a GNU long name or link) an uploaded archive may carry, in bytes. Larger ones get 413 before they are read.",
+    },
+    KeySpec {
         key: "limits.max_name_length",
         default: "214",
         env: &[],
@@ -446,6 +453,7 @@ impl Layers {
             max_unpacked_bytes: self.positive("limits.max_unpacked_bytes")?,
             max_tarball_entries: self.positive("limits.max_tarball_entries")?,
             max_manifest_bytes: self.positive("limits.max_manifest_bytes")?,
+            max_archive_header_bytes: self.positive("limits.max_archive_header_bytes")?,
             max_name_length: self.positive("limits.max_name_length")? as usize,
         };
         let upstream = self.get("npm.upstream").trim().to_string();
@@ -600,6 +608,7 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     pub max_tarball_entries: u64,
     pub max_manifest_bytes: u64,
+    pub max_archive_header_bytes: u64,
     pub max_name_length: usize,
 }
 

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod archive;
 pub mod blobs;
 pub mod cli;
 pub mod config;

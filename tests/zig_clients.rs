@@ -178,7 +178,11 @@ fn archive_in(format: &str, top: &str, files: &[(String, Vec<u8>)]) -> (Vec<u8>,
         "tar.zst" => (zstd::encode_all(tar.as_slice(), 3).unwrap(), "tar.zst"),
         "tar.xz" => {
             let mut out = Vec::new();
-            lzma_rs::xz_compress(&mut std::io::BufReader::new(tar.as_slice()), &mut out).unwrap();
+            std::io::Read::read_to_end(
+                &mut liblzma::read::XzEncoder::new(tar.as_slice(), 6),
+                &mut out,
+            )
+            .unwrap();
             (out, "tar.xz")
         }
         _ => unreachable!(),

@@ -167,6 +167,17 @@ pub fn parse_version(text: &str) -> Result<Version, InvalidVersion> {
         return Err(invalid("longer than 256 characters".into()));
     }
     let version = semver::Version::parse(text).map_err(|e| invalid(e.to_string()))?;
+    // npm's clients hold version numbers as JavaScript numbers: a part past 2^53 - 1 makes
+    // node-semver throw, and one such version breaks every install of the package.
+    const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+    if [version.major, version.minor, version.patch]
+        .iter()
+        .any(|n| *n > MAX_SAFE_INTEGER)
+    {
+        return Err(invalid(format!(
+            "major, minor and patch must be at most {MAX_SAFE_INTEGER} (npm cannot read larger ones)"
+        )));
+    }
     if !version.build.is_empty() {
         // npm drops build metadata, so 1.0.0+a and 1.0.0+b would be one version to its clients.
         return Err(invalid(
@@ -179,6 +190,19 @@ pub fn parse_version(text: &str) -> Result<Version, InvalidVersion> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_npm_cannot_read_are_refused() {
+        assert!(parse_version("9007199254740991.0.0").is_ok());
+        for bad in [
+            "9999999999999999999.0.0",
+            "1.9007199254740992.0",
+            "1.0.9007199254740992",
+        ] {
+            let e = parse_version(bad).unwrap_err().to_string();
+            assert!(e.contains("at most 9007199254740991"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn accepts_npm_names() {

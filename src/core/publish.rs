@@ -90,6 +90,7 @@ impl From<PublishError> for ApiError {
                 TarballError::TooLarge(_)
                 | TarballError::UnpackedTooLarge(_)
                 | TarballError::TooManyEntries(_)
+                | TarballError::HeaderTooLarge(_)
                 | TarballError::ManifestTooLarge(_) => ApiError::too_large(msg),
                 TarballError::NotGzip | TarballError::Corrupt(_) => ApiError::bad_request(msg),
                 TarballError::NoManifest | TarballError::BadManifest(_) => {

@@ -8,6 +8,7 @@ use base64::Engine;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
+use crate::archive;
 use crate::config::Limits;
 
 /// Digests and sizes of a tarball, as stored with its version.
@@ -53,6 +54,10 @@ pub enum TarballError {
     UnpackedTooLarge(u64),
     #[error("Tarball has more than the limit of {0} entries")]
     TooManyEntries(u64),
+    #[error(
+        "Tarball has an extended tar header (PAX or long name) larger than the limit of {0} bytes"
+    )]
+    HeaderTooLarge(u64),
     #[error("package.json in the tarball is larger than the limit of {0} bytes")]
     ManifestTooLarge(u64),
     #[error("Tarball has no package.json at its root")]
@@ -73,33 +78,23 @@ pub fn digests(bytes: &[u8]) -> (String, String, String) {
     (sha256, sha1, integrity)
 }
 
-/// Reads at most `limit` bytes from `inner`; one byte more is an error, not a silent cut.
-struct Bounded<R> {
-    inner: R,
-    left: u64,
-    limit: u64,
-}
-
-impl<R: Read> Read for Bounded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n as u64 > self.left {
-            return Err(io::Error::other(BoundExceeded(self.limit)));
-        }
-        self.left -= n as u64;
-        Ok(n)
+/// The archive limits of an npm tarball.
+pub fn archive_limits(limits: &Limits) -> archive::Limits {
+    archive::Limits {
+        max_unpacked_bytes: limits.max_unpacked_bytes,
+        max_entries: limits.max_tarball_entries,
+        max_header_bytes: limits.max_archive_header_bytes,
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("decompressed data exceeds {0} bytes")]
-struct BoundExceeded(u64);
-
 fn io_error(e: io::Error, limits: &Limits) -> TarballError {
-    if e.get_ref().is_some_and(|inner| inner.is::<BoundExceeded>()) {
-        TarballError::UnpackedTooLarge(limits.max_unpacked_bytes)
-    } else {
-        TarballError::Corrupt(e.to_string())
+    match archive::exceeded(&e) {
+        Some(archive::Exceeded::Entries(_)) => {
+            TarballError::TooManyEntries(limits.max_tarball_entries)
+        }
+        Some(archive::Exceeded::Header(n)) => TarballError::HeaderTooLarge(n),
+        Some(_) => TarballError::UnpackedTooLarge(limits.max_unpacked_bytes),
+        None => TarballError::Corrupt(e.to_string()),
     }
 }
 
@@ -112,18 +107,11 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
         return Err(TarballError::NotGzip);
     }
-    // The tar stream is bounded by the unpacked limit plus room for tar headers.
-    let headroom = limits
-        .max_tarball_entries
-        .saturating_mul(1024)
-        .saturating_add(4096);
-    let stream_limit = limits.max_unpacked_bytes.saturating_add(headroom);
-    let gz = flate2::read::GzDecoder::new(bytes);
-    let mut archive = tar::Archive::new(Bounded {
-        inner: gz,
-        left: stream_limit,
-        limit: stream_limit,
-    });
+    // Streamed under the limits: headers are checked before the tar reader acts on them.
+    let bounds = archive_limits(limits);
+    let decoded =
+        archive::decoder(bytes, archive::Codec::Gzip, &bounds).map_err(|e| io_error(e, limits))?;
+    let mut archive = tar::Archive::new(archive::TarGuard::new(decoded, bounds));
     let mut manifest = None;
     let mut has_shrinkwrap = false;
     let mut has_binding_gyp = false;

@@ -159,6 +159,22 @@ impl<A: Endpoint, B: Endpoint> Endpoint for Fallback<A, B> {
 #[derive(Debug, Clone, Copy)]
 pub struct HeadRequest;
 
+/// Path prefixes whose rest is a token (npm logout) or what may be one (`npm token revoke`
+/// takes a token or its id): never written to a log.
+const SECRET_PATHS: &[&str] = &["/npm/-/user/token/", "/npm/-/npm/v1/tokens/token/"];
+
+/// `path` as it may be logged: the token part of a token route is replaced by `<redacted>`.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in SECRET_PATHS {
+        if let Some(i) = path.find(prefix)
+            && path.len() > i + prefix.len()
+        {
+            return format!("{}<redacted>", &path[..i + prefix.len()]).into();
+        }
+    }
+    path.into()
+}
+
 /// The middleware function; wrap the whole app with `.around(edge)`.
 pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
     let started = Instant::now();
@@ -183,7 +199,7 @@ pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem:
     add_cors(&mut resp);
     tracing::debug!(
         http.method = %method,
-        http.path = %original_path,
+        http.path = %loggable_path(&original_path),
         http.status = resp.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
@@ -194,6 +210,20 @@ pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem:
 #[cfg(test)]
 mod tests {
     use super::canonical_package_path as c;
+
+    #[test]
+    fn token_paths_are_logged_without_the_token() {
+        use super::loggable_path as l;
+        assert_eq!(
+            l("/npm/-/user/token/ptry_0123456789abcdef"),
+            "/npm/-/user/token/<redacted>"
+        );
+        assert_eq!(
+            l("/npm/-/npm/v1/tokens/token/ptry_secret"),
+            "/npm/-/npm/v1/tokens/token/<redacted>"
+        );
+        assert_eq!(l("/npm/left-pad"), "/npm/left-pad");
+    }
 
     #[test]
     fn scoped_names_become_one_segment() {

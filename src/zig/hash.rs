@@ -90,6 +90,9 @@ pub enum ZigError {
     TooLarge(u64),
     #[error("the archive has more than {0} entries")]
     TooManyEntries(u64),
+    /// Another limit of [`crate::archive`]: an extended header, decoder memory.
+    #[error(transparent)]
+    Limit(crate::archive::Exceeded),
     #[error(transparent)]
     Manifest(#[from] zon::ZonError),
     #[error("build.zig.zon is not valid UTF-8")]
@@ -99,11 +102,7 @@ pub enum ZigError {
 }
 
 /// Bounds on what an upload may unpack to.
-#[derive(Debug, Clone, Copy)]
-pub struct UnpackLimits {
-    pub max_unpacked_bytes: u64,
-    pub max_entries: u64,
-}
+pub type UnpackLimits = crate::archive::Limits;
 
 /// A file or symlink of the unpacked package, by its stripped path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,66 +180,13 @@ fn strip<'a>(path: &'a str, root: &str) -> &'a str {
     path
 }
 
-/// Reads at most `limit` bytes; one more is [`ZigError::TooLarge`].
-fn read_bounded(reader: impl Read, limit: u64) -> Result<Vec<u8>, ZigError> {
-    let mut out = Vec::new();
-    reader
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| ZigError::Corrupt(e.to_string()))?;
-    if out.len() as u64 > limit {
-        return Err(ZigError::TooLarge(limit));
-    }
-    Ok(out)
-}
-
-fn decompress(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<Vec<u8>, ZigError> {
-    // The tar stream may exceed the unpacked file bytes by its headers.
-    let limit = limits
-        .max_unpacked_bytes
-        .saturating_add(limits.max_entries.saturating_mul(1536))
-        .saturating_add(10_240);
-    match kind {
-        ArchiveKind::Tar | ArchiveKind::Zip => Ok(bytes.to_vec()),
-        ArchiveKind::TarGz => read_bounded(flate2::read::MultiGzDecoder::new(bytes), limit),
-        ArchiveKind::TarZst => {
-            let decoder = zstd::stream::read::Decoder::new(bytes)
-                .map_err(|e| ZigError::Corrupt(e.to_string()))?;
-            read_bounded(decoder, limit)
-        }
-        ArchiveKind::TarXz => {
-            let mut out = LimitedWriter {
-                buf: Vec::new(),
-                limit,
-            };
-            lzma_rs::xz_decompress(&mut io::BufReader::new(bytes), &mut out).map_err(|e| {
-                if out.buf.len() as u64 >= limit {
-                    ZigError::TooLarge(limits.max_unpacked_bytes)
-                } else {
-                    ZigError::Corrupt(e.to_string())
-                }
-            })?;
-            Ok(out.buf)
-        }
-    }
-}
-
-struct LimitedWriter {
-    buf: Vec<u8>,
-    limit: u64,
-}
-
-impl io::Write for LimitedWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if (self.buf.len() + data.len()) as u64 > self.limit {
-            return Err(io::Error::other("decompressed data exceeds the limit"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+/// The error for a failed read of the archive: the limit it hit, or corruption.
+fn read_error(e: io::Error) -> ZigError {
+    match crate::archive::exceeded(&e) {
+        Some(crate::archive::Exceeded::Unpacked(n)) => ZigError::TooLarge(n),
+        Some(crate::archive::Exceeded::Entries(n)) => ZigError::TooManyEntries(n),
+        Some(other) => ZigError::Limit(other),
+        None => ZigError::Corrupt(e.to_string()),
     }
 }
 
@@ -270,7 +216,13 @@ impl Budget {
 
 /// Unpacks an archive of `kind` the way zig does, within `limits`.
 pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<Unpacked, ZigError> {
-    let data = decompress(bytes, kind, limits)?;
+    use crate::archive::Codec;
+    let codec = match kind {
+        ArchiveKind::Tar | ArchiveKind::Zip => Codec::None,
+        ArchiveKind::TarGz => Codec::Gzip,
+        ArchiveKind::TarXz => Codec::Xz,
+        ArchiveKind::TarZst => Codec::Zstd,
+    };
     let mut budget = Budget {
         limits,
         entries: 0,
@@ -281,7 +233,7 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
     let mut root = RootTracker::default();
     let mut trips_old_zig = false;
     if kind == ArchiveKind::Zip {
-        let mut zip = zip::ZipArchive::new(io::Cursor::new(&data[..]))
+        let mut zip = zip::ZipArchive::new(io::Cursor::new(bytes))
             .map_err(|e| ZigError::Corrupt(e.to_string()))?;
         let mut first = true;
         for i in 0..zip.len() {
@@ -310,19 +262,29 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
             if is_dir {
                 continue;
             }
-            budget.bytes(file.size())?;
-            let mut content = Vec::new();
-            file.read_to_end(&mut content)
+            let declared = file.size();
+            budget.bytes(declared)?;
+            // Never more than the entry declares: an entry that inflates past its stated size
+            // is corrupt, and is not read on.
+            let mut content = Vec::with_capacity(declared.min(1 << 20) as usize);
+            (&mut file)
+                .take(declared.saturating_add(1))
+                .read_to_end(&mut content)
                 .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+            if content.len() as u64 > declared {
+                return Err(ZigError::Corrupt(format!(
+                    "{name} inflates past its declared size"
+                )));
+            }
             raw.push((name, Entry::File(content)));
         }
     } else {
-        let mut archive = tar::Archive::new(&data[..]);
-        let entries = archive
-            .entries()
-            .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+        // Streamed: decompressed as read, each header checked before the tar reader acts on it.
+        let decoded = crate::archive::decoder(bytes, codec, &limits).map_err(read_error)?;
+        let mut archive = tar::Archive::new(crate::archive::TarGuard::new(decoded, limits));
+        let entries = archive.entries().map_err(read_error)?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| ZigError::Corrupt(e.to_string()))?;
+            let mut entry = entry.map_err(read_error)?;
             let kind = entry.header().entry_type();
             if kind == tar::EntryType::XGlobalHeader {
                 continue;
@@ -351,9 +313,7 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
             if is_file {
                 budget.bytes(entry.size())?;
                 let mut content = Vec::with_capacity(entry.size().min(1 << 20) as usize);
-                entry
-                    .read_to_end(&mut content)
-                    .map_err(|e| ZigError::Corrupt(e.to_string()))?;
+                entry.read_to_end(&mut content).map_err(read_error)?;
                 raw.push((path, Entry::File(content)));
             } else {
                 let target = entry
@@ -363,6 +323,9 @@ pub fn unpack(bytes: &[u8], kind: ArchiveKind, limits: UnpackLimits) -> Result<U
                 raw.push((path, Entry::Symlink(target)));
             }
         }
+        // Read to the end of the compressed stream (bounded), so a truncated or damaged one is
+        // caught as the whole-buffer decompression caught it.
+        io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(read_error)?;
     }
     let root = root.root;
     let mut entries = BTreeMap::new();
@@ -563,6 +526,7 @@ mod tests {
         UnpackLimits {
             max_unpacked_bytes: 64 << 20,
             max_entries: 10_000,
+            max_header_bytes: 65_536,
         }
     }
 
@@ -660,15 +624,15 @@ mod tests {
         let bytes = std::fs::read(format!("{VECTORS}/plain_pkg-1.0.0.tar.gz")).unwrap();
         let tight = UnpackLimits {
             max_unpacked_bytes: 100,
-            max_entries: 10_000,
+            ..limits()
         };
         assert!(matches!(
             hash_archive(&bytes, tight, false),
             Err(ZigError::TooLarge(_))
         ));
         let few = UnpackLimits {
-            max_unpacked_bytes: 1 << 20,
             max_entries: 1,
+            ..limits()
         };
         assert!(matches!(
             hash_archive(&bytes, few, false),

@@ -62,9 +62,9 @@ impl From<ZigPublishError> for ApiError {
         let msg = e.to_string();
         match e {
             ZigPublishError::TooLarge(_)
-            | ZigPublishError::Archive(ZigError::TooLarge(_) | ZigError::TooManyEntries(_)) => {
-                ApiError::too_large(msg)
-            }
+            | ZigPublishError::Archive(
+                ZigError::TooLarge(_) | ZigError::TooManyEntries(_) | ZigError::Limit(_),
+            ) => ApiError::too_large(msg),
             ZigPublishError::Archive(ZigError::NotAnArchive | ZigError::Corrupt(_))
             | ZigPublishError::NoName => ApiError::bad_request(msg),
             ZigPublishError::Archive(_)
@@ -124,6 +124,7 @@ pub async fn publish(
     let unpack_limits = UnpackLimits {
         max_unpacked_bytes: limits.max_unpacked_bytes,
         max_entries: limits.max_tarball_entries,
+        max_header_bytes: limits.max_archive_header_bytes,
     };
     let bytes = req.tarball.clone();
     let hashed =

@@ -105,6 +105,10 @@ impl RegistryBuilder {
             settings.data_dir.join("search"),
             settings.search.max_query_chars,
         );
+        let work = crate::core::budget::WorkBudget::new(
+            settings.limits.max_concurrent_unpacks,
+            settings.limits.unpack_wait,
+        );
         Ok(Registry {
             core: Arc::new(Core {
                 settings,
@@ -116,6 +120,7 @@ impl RegistryBuilder {
                 upstream,
                 search,
                 blob_gate: Default::default(),
+                work,
             }),
         })
     }

@@ -199,6 +199,20 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Largest extended tar header (a PAX header, a GNU long name or link) an uploaded archive may carry, in bytes. Larger ones get 413 before they are read.",
     },
     KeySpec {
+        key: "limits.max_concurrent_unpacks",
+        default: "2",
+        env: &[],
+        secret: false,
+        doc: "How many uploads may be unpacked and hashed at once; each uses at most about max_unpacked_bytes of memory. Others wait for a slot.",
+    },
+    KeySpec {
+        key: "limits.unpack_wait_secs",
+        default: "10",
+        env: &[],
+        secret: false,
+        doc: "How long an upload waits for an unpacking slot before it is refused with 503 and Retry-After (nothing is changed; the client may retry).",
+    },
+    KeySpec {
         key: "limits.max_name_length",
         default: "214",
         env: &[],
@@ -454,6 +468,8 @@ impl Layers {
             max_tarball_entries: self.positive("limits.max_tarball_entries")?,
             max_manifest_bytes: self.positive("limits.max_manifest_bytes")?,
             max_archive_header_bytes: self.positive("limits.max_archive_header_bytes")?,
+            max_concurrent_unpacks: self.positive("limits.max_concurrent_unpacks")? as usize,
+            unpack_wait: Duration::from_secs(self.positive("limits.unpack_wait_secs")?),
             max_name_length: self.positive("limits.max_name_length")? as usize,
         };
         let upstream = self.get("npm.upstream").trim().to_string();
@@ -609,6 +625,8 @@ pub struct Limits {
     pub max_tarball_entries: u64,
     pub max_manifest_bytes: u64,
     pub max_archive_header_bytes: u64,
+    pub max_concurrent_unpacks: usize,
+    pub unpack_wait: Duration,
     pub max_name_length: usize,
 }
 

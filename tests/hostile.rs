@@ -86,3 +86,252 @@ async fn token_routes_never_write_the_token_to_the_log_at_any_level() {
         );
     }
 }
+
+/// A tar stream holding one file entry that declares `declared` bytes and carries `actual`
+/// zero bytes, written through `encode` (so a bomb of any size is built in little memory).
+fn bomb_tar(path: &str, declared: u64, actual: u64, mut out: impl std::io::Write) {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(path).unwrap();
+    h.set_size(declared);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    out.write_all(h.as_bytes()).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = actual;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        out.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    out.write_all(&[0u8; 1024]).unwrap();
+}
+
+fn compressed(codec: &str, write: impl FnOnce(&mut dyn std::io::Write)) -> Vec<u8> {
+    match codec {
+        "tar.gz" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            write(&mut e);
+            e.finish().unwrap()
+        }
+        "tar.xz" => {
+            let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+            write(&mut e);
+            e.finish().unwrap()
+        }
+        "tar.zst" => {
+            let mut e = zstd::stream::write::Encoder::new(Vec::new(), 1).unwrap();
+            write(&mut e);
+            e.finish().unwrap()
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// The server's peak resident memory so far, from `/proc`.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+/// The documented bound on the server's peak memory while it refuses the bombs below (README,
+/// "Hostile input"): the debug build, with every bomb sent four at a time.
+const PEAK_RSS_BOUND_MIB: u64 = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_bombs_are_refused_with_413_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "hostile-admin-token-0123456789";
+    let server = BinServer::start(
+        &dir.path().join("data"),
+        &[("PANTRY_REGISTRY_TOKEN", token), ("NPM_FALLBACK", "false")],
+    );
+    let pid = server.child.id();
+    let before = peak_rss_mib(pid);
+    let gib = 1u64 << 30;
+    let client = reqwest::Client::new();
+
+    // Zig archives in every compressed format: one whose header declares a gigabyte, and one
+    // whose header lies (1 KiB declared) above 300 MiB of zeros.
+    let mut cases = Vec::new();
+    for codec in ["tar.gz", "tar.xz", "tar.zst"] {
+        cases.push((
+            codec,
+            "declares 1 GiB",
+            compressed(codec, |w| bomb_tar("bomb-1.0.0/big.bin", gib, 64 << 20, w)),
+        ));
+        cases.push((
+            codec,
+            "lies about 300 MiB",
+            compressed(codec, |w| {
+                bomb_tar("bomb-1.0.0/big.bin", 1024, 300 << 20, w)
+            }),
+        ));
+    }
+    for (codec, what, archive) in &cases {
+        assert!(
+            archive.len() < 4 << 20,
+            "{codec} {what}: {} bytes",
+            archive.len()
+        );
+        let sends = (0..4).map(|_| {
+            let form = reqwest::multipart::Form::new().part(
+                "tarball",
+                reqwest::multipart::Part::bytes(archive.clone())
+                    .file_name(format!("bomb-1.0.0.{codec}")),
+            );
+            client
+                .post(format!("{}/zig/publish", server.url))
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+        });
+        for r in futures_util::future::join_all(sends).await {
+            let r = r.unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(status, 413, "{codec} {what}: {body}");
+            assert!(
+                body["error"].as_str().unwrap().contains("more than"),
+                "{codec} {what}: {body}"
+            );
+        }
+    }
+
+    // npm tarballs: a PAX header that declares a gigabyte (the tar reader would read it into
+    // memory whole), sent eight at a time.
+    let pax_bomb = compressed("tar.gz", |w| {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        h.set_size(gib);
+        h.set_cksum();
+        w.write_all(h.as_bytes()).unwrap();
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..64 {
+            w.write_all(&chunk).unwrap();
+        }
+    });
+    let sends = (0..8).map(|_| {
+        let form = reqwest::multipart::Form::new()
+            .text("metadata", r#"{"name":"pax-bomb","version":"1.0.0"}"#)
+            .part(
+                "tarball",
+                reqwest::multipart::Part::bytes(pax_bomb.clone()).file_name("p.tgz"),
+            );
+        client
+            .post(format!("{}/publish", server.url))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+    });
+    for r in futures_util::future::join_all(sends).await {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 413);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(
+                "extended tar header (PAX or long name) larger than the limit of 65536 bytes"
+            ),
+            "{body}"
+        );
+    }
+    let peak = peak_rss_mib(pid);
+    eprintln!("peak RSS: {before} MiB before the bombs, {peak} MiB after");
+    assert!(
+        peak < PEAK_RSS_BOUND_MIB,
+        "the server peaked at {peak} MiB (bound {PEAK_RSS_BOUND_MIB} MiB)"
+    );
+    // Nothing was stored, and the server still serves.
+    let r = client
+        .get(format!("{}/zig/packages/bomb", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+/// CRC-32 (IEEE), for patching an xz block header in the test below.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for b in data {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn an_xz_stream_asking_for_a_4_gib_dictionary_is_refused_before_it_is_allocated() {
+    let app = TestApp::start().await;
+    let mut xz = compressed("tar.xz", |w| bomb_tar("x-1.0.0/a", 1, 1, w));
+    // The block header after the 12-byte stream header: size, flags, LZMA2 filter (0x21),
+    // one property byte (the dictionary size), padding, CRC-32.
+    let block = 12;
+    assert_eq!(xz[block + 2], 0x21, "an LZMA2 block");
+    xz[block + 4] = 40; // 4 GiB - 1
+    let header_len = (usize::from(xz[block]) + 1) * 4;
+    let crc = crc32(&xz[block..block + header_len - 4]);
+    xz[block + header_len - 4..block + header_len].copy_from_slice(&crc.to_le_bytes());
+    let r = app
+        .zig_publish(Some(&app.tokens.alice), "x-1.0.0.tar.xz", xz, None)
+        .await;
+    assert_eq!(
+        r.error(413),
+        "the xz stream needs more than 96 MiB of decoder memory"
+    );
+}
+
+#[tokio::test]
+async fn a_restricted_token_is_refused_before_the_archive_is_opened() {
+    let app = TestApp::start().await;
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/zig-vectors/plain_pkg-1.0.0.tar.gz"
+    ))
+    .unwrap();
+    // team_only may publish @team/* only: a Zig name it declares is checked first, and a
+    // request that declares none is refused without being unpacked.
+    let r = app
+        .zig_publish(
+            Some(&app.tokens.team_only),
+            "plain_pkg-1.0.0.tar.gz",
+            bytes.clone(),
+            None,
+        )
+        .await;
+    assert!(r.error(403).contains("cannot publish plain_pkg"));
+    let r = app
+        .zig_publish(
+            Some(&app.tokens.team_only),
+            "upload.tar.gz",
+            bytes.clone(),
+            None,
+        )
+        .await;
+    assert!(r.error(403).contains("name the package"));
+    // A bomb sent by a token that may not publish it is refused as cheaply.
+    let bomb = compressed("tar.gz", |w| {
+        bomb_tar("bomb-1.0.0/big.bin", 1 << 30, 64 << 20, w)
+    });
+    let r = app
+        .zig_publish(Some(&app.tokens.team_only), "bomb-1.0.0.tar.gz", bomb, None)
+        .await;
+    assert_eq!(r.status, 403);
+    // Someone else's package: refused from the declared name, before unpacking.
+    app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
+    let r = app
+        .zig_publish(Some(&app.tokens.bob), "plain_pkg-1.0.1.tar.gz", bytes, None)
+        .await;
+    assert!(r.error(403).contains("not an owner of plain_pkg"));
+}

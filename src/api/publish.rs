@@ -337,7 +337,8 @@ pub enum PublishResponse {
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
     /// The upstream registry could not be asked whether it has this name (the shadowing check
-    /// above); nothing was published. Try again later.
+    /// above), or every unpacking slot stayed busy for `limits.unpack_wait_secs`; nothing was
+    /// published. Retry after `Retry-After` seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }

@@ -228,13 +228,18 @@ pub enum ZigPublishResponse {
     BadRequest(Json<ErrorBody>),
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
-    /// The token may not publish this name, or the caller does not own it.
+    /// The token may not publish this name, or the caller does not own it. Decided before the
+    /// archive is opened from the name the request declares (the `manifest` field or a
+    /// `name-version.tar.gz` file name; a token restricted to one package must declare it), and
+    /// checked again against the archive's own manifest.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
     /// `Version already exists`.
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
-    /// Over a size or entry-count limit (compressed or unpacked).
+    /// Over a limit: compressed size, unpacked size, entry count, an extended tar header, or
+    /// the decoder memory an xz or zstd stream asks for. Refused while reading, from the
+    /// headers where they tell.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
     #[oai(status = 415)]
@@ -246,6 +251,10 @@ pub enum ZigPublishResponse {
     Unprocessable(Json<ErrorBody>),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Every unpacking slot stayed busy for `limits.unpack_wait_secs`; nothing changed, retry
+    /// after `Retry-After` seconds.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
 }
 api_error_variants!(ZigPublishResponse {
     BadRequest,
@@ -255,7 +264,8 @@ api_error_variants!(ZigPublishResponse {
     PayloadTooLarge,
     UnsupportedMediaType,
     Unprocessable,
-    Internal
+    Internal,
+    Unavailable
 });
 
 #[derive(ApiResponse)]

@@ -2,6 +2,7 @@
 //! Nothing here knows about HTTP; the routes translate to and from these calls.
 
 pub mod auth;
+pub mod budget;
 pub mod downloads;
 pub mod names;
 pub mod packages;
@@ -33,6 +34,8 @@ pub struct Core {
     pub search: crate::search::Search,
     /// Orders blob stores and their records against blob deletion.
     pub blob_gate: references::BlobGate,
+    /// Slots for unpacking and hashing uploads.
+    pub work: budget::WorkBudget,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)

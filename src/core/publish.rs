@@ -58,6 +58,8 @@ pub enum PublishError {
     #[error("{0}")]
     UpstreamUnknown(String),
     #[error(transparent)]
+    Busy(#[from] crate::core::budget::Busy),
+    #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -100,7 +102,7 @@ impl From<PublishError> for ApiError {
             PublishError::NotAllowed(_)
             | PublishError::NotOwner(_)
             | PublishError::ShadowsUpstream(_) => ApiError::forbidden(msg),
-            PublishError::UpstreamUnknown(_) => ApiError::unavailable(msg),
+            PublishError::UpstreamUnknown(_) | PublishError::Busy(_) => ApiError::unavailable(msg),
             PublishError::VersionExists | PublishError::VersionUnpublished(_) => {
                 ApiError::conflict(msg)
             }
@@ -279,9 +281,10 @@ pub async fn publish(
 
     let bytes = request.tarball.clone();
     let limits_owned = limits.clone();
-    let inspected = tokio::task::spawn_blocking(move || tarball::inspect(&bytes, &limits_owned))
-        .await
-        .map_err(|e| PublishError::Store(StoreError::Backend(e.to_string())))??;
+    let inspected = core
+        .work
+        .run(move || tarball::inspect(&bytes, &limits_owned))
+        .await??;
 
     let tar_name = string_field(Some(&inspected.manifest), "name")?
         .ok_or_else(|| PublishError::Mismatch("package.json in the tarball has no name".into()))?;

@@ -197,6 +197,15 @@ pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem:
         }
     };
     add_cors(&mut resp);
+    // Every 503 here means "busy or cannot check now; nothing changed": say when to retry.
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(poem::http::header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            poem::http::header::RETRY_AFTER,
+            poem::http::HeaderValue::from_static("5"),
+        );
+    }
     tracing::debug!(
         http.method = %method,
         http.path = %loggable_path(&original_path),

@@ -42,6 +42,8 @@ pub enum ZigPublishError {
     #[error("Version already exists")]
     Exists,
     #[error(transparent)]
+    Busy(#[from] crate::core::budget::Busy),
+    #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -71,6 +73,7 @@ impl From<ZigPublishError> for ApiError {
             | ZigPublishError::ManifestField(_)
             | ZigPublishError::Mismatch(_) => ApiError::unprocessable(msg),
             ZigPublishError::NotAllowed(_) => ApiError::forbidden(msg),
+            ZigPublishError::Busy(_) => ApiError::unavailable(msg),
             ZigPublishError::Exists => ApiError::conflict(msg),
             ZigPublishError::Store(e) => ApiError::internal(e),
             ZigPublishError::Blob(e) => ApiError::internal(e),
@@ -106,6 +109,42 @@ fn better_latest(current: &str, new: &str) -> bool {
     }
 }
 
+/// Refuses, before anything is unpacked, a publish whose declared name the token may not
+/// publish: another name than a restricted token's, or a package the caller does not own. A
+/// restricted token must declare the name. The archive's own name is checked again after it is
+/// read, and the store's commit has the last word on ownership.
+async fn check_declared_name(
+    core: &Core,
+    caller: &Caller,
+    declared: Option<&str>,
+) -> Result<(), ZigPublishError> {
+    match (&caller.restriction, declared) {
+        (Some(r), None) => {
+            return Err(ZigPublishError::NotAllowed(format!(
+                "This token is restricted to {r}: name the package in the `manifest` field or \
+                 a `{r}-<version>.tar.gz` file name, so the token is checked before the archive \
+                 is opened"
+            )));
+        }
+        (Some(r), Some(name)) if r != name => {
+            return Err(ZigPublishError::NotAllowed(format!(
+                "This token is restricted to {r} and cannot publish {name}"
+            )));
+        }
+        _ => {}
+    }
+    if let Some(name) = declared
+        && let Some(pkg) = core.store.zig_package(name).await?
+        && !caller.is_admin()
+        && !pkg.owners.contains(&caller.user)
+    {
+        return Err(ZigPublishError::NotAllowed(format!(
+            "You are not an owner of {name}; only its owners can publish new versions"
+        )));
+    }
+    Ok(())
+}
+
 /// Publishes one Zig package version; returns the stored record.
 pub async fn publish(
     core: &Core,
@@ -126,11 +165,13 @@ pub async fn publish(
         max_entries: limits.max_tarball_entries,
         max_header_bytes: limits.max_archive_header_bytes,
     };
-    let bytes = req.tarball.clone();
-    let hashed =
-        tokio::task::spawn_blocking(move || hash::hash_archive(&bytes, unpack_limits, false))
-            .await
-            .map_err(|e| ZigPublishError::Store(StoreError::Backend(e.to_string())))??;
+    // Authorization comes before the archive is opened: the name the request declares (its
+    // manifest field, or a `name-version.tar.gz` file name) must be one the token may publish.
+    if let Some(m) = &req.manifest
+        && m.len() as u64 > limits.max_manifest_bytes
+    {
+        return Err(ZigPublishError::TooLarge(limits.max_manifest_bytes));
+    }
     let field = req
         .manifest
         .as_deref()
@@ -138,6 +179,18 @@ pub async fn publish(
         .map(zon::parse_manifest)
         .transpose()
         .map_err(ZigPublishError::ManifestField)?;
+    let declared = field.as_ref().map(|f| f.name.clone()).or_else(|| {
+        req.filename
+            .as_deref()
+            .and_then(name_from_filename)
+            .map(|(n, _)| n)
+    });
+    check_declared_name(core, caller, declared.as_deref()).await?;
+    let bytes = req.tarball.clone();
+    let hashed = core
+        .work
+        .run(move || hash::hash_archive(&bytes, unpack_limits, false))
+        .await??;
     let dependencies: Vec<crate::store::ZigDependency> = hashed
         .manifest
         .iter()
@@ -210,13 +263,14 @@ pub async fn publish(
         let top = format!("{name}-{version}");
         let unpacked = hashed.unpacked.clone();
         // Compressing and re-hashing is CPU work: off the async runtime, like the first hash.
-        let (repacked, again) = tokio::task::spawn_blocking(move || {
-            let repacked = hash::repack(&unpacked, &top);
-            let again = hash::hash_archive(&repacked, unpack_limits, false);
-            (repacked, again)
-        })
-        .await
-        .map_err(|e| ZigPublishError::Store(StoreError::Backend(e.to_string())))?;
+        let (repacked, again) = core
+            .work
+            .run(move || {
+                let repacked = hash::repack(&unpacked, &top);
+                let again = hash::hash_archive(&repacked, unpack_limits, false);
+                (repacked, again)
+            })
+            .await?;
         let again = again?;
         if again.hash != hashed.hash {
             return Err(ZigPublishError::Store(StoreError::Backend(format!(

@@ -317,8 +317,11 @@ impl Registry {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
-        let acceptor = TcpAcceptor::from_tokio(listener)?;
         let core = self.core.clone();
+        let acceptor = crate::http::connection::HygienicAcceptor::new(
+            TcpAcceptor::from_tokio(listener)?,
+            core.settings.idle_timeout,
+        );
         let indexer = crate::search::writer::start(
             &core.search,
             core.store.clone(),

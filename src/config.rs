@@ -52,6 +52,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "On SIGINT/SIGTERM, how long in-flight requests may take to finish before the server stops.",
     },
     KeySpec {
+        key: "server.idle_timeout_secs",
+        default: "60",
+        env: &[],
+        secret: false,
+        doc: "A connection on which nothing is sent or received for this long is closed: a client that stops mid-request (half a request line, half the headers, a stalled body) or an idle keep-alive connection. Keep it above npm.upstream_timeout_secs plus limits.unpack_wait_secs, the longest a request may legitimately go quiet.",
+    },
+    KeySpec {
         key: "storage.data_dir",
         default: "./.registry",
         env: &["PANTRY_DATA_DIR"],
@@ -523,6 +530,7 @@ impl Layers {
             host,
             port,
             base_url,
+            idle_timeout: Duration::from_secs(self.positive("server.idle_timeout_secs")?),
             shutdown_timeout: Duration::from_secs(
                 self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
             ),
@@ -652,6 +660,8 @@ pub struct Settings {
     /// Without a trailing slash; empty means `http://localhost:<port>`.
     pub base_url: String,
     pub shutdown_timeout: Duration,
+    /// Connections with no traffic either way for this long are closed.
+    pub idle_timeout: Duration,
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.

@@ -335,3 +335,37 @@ async fn a_restricted_token_is_refused_before_the_archive_is_opened() {
         .await;
     assert!(r.error(403).contains("not an owner of plain_pkg"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stall_mid_request_are_closed_while_others_are_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start_with(|b| b.setting("server.idle_timeout_secs", "2").unwrap()).await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let stalls: [&[u8]; 3] = [
+        b"GET /hea",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Ag",
+        b"POST /publish HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    ];
+    let mut stalled = Vec::new();
+    for bytes in stalls {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        stalled.push(s);
+    }
+    let started = std::time::Instant::now();
+    // A normal client is served throughout.
+    for _ in 0..5 {
+        assert_eq!(app.get("/health").await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    for (i, mut s) in stalled.into_iter().enumerate() {
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(std::time::Duration::from_secs(6), s.read_to_end(&mut buf)).await;
+        assert!(
+            closed.is_ok(),
+            "stalled connection {i} still open {:?} after it went quiet",
+            started.elapsed()
+        );
+    }
+}

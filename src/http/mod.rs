@@ -2,6 +2,7 @@
 //! the health check, the OpenAPI document, the Swagger UI and the landing page.
 
 pub mod body;
+pub mod connection;
 pub mod edge;
 pub mod health;
 pub mod web;

@@ -321,6 +321,7 @@ impl Registry {
         let acceptor = crate::http::connection::HygienicAcceptor::new(
             TcpAcceptor::from_tokio(listener)?,
             core.settings.idle_timeout,
+            core.settings.max_connections,
         );
         let indexer = crate::search::writer::start(
             &core.search,

@@ -59,6 +59,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "A connection on which nothing is sent or received for this long is closed: a client that stops mid-request (half a request line, half the headers, a stalled body) or an idle keep-alive connection. Keep it above npm.upstream_timeout_secs plus limits.unpack_wait_secs, the longest a request may legitimately go quiet.",
     },
     KeySpec {
+        key: "server.max_connections",
+        default: "512",
+        env: &[],
+        secret: false,
+        doc: "Most connections served at once; more wait in the kernel's accept queue. Keep it below the process's open-file limit (`ulimit -n`) minus what the database, blobs and search index need (about 64).",
+    },
+    KeySpec {
         key: "storage.data_dir",
         default: "./.registry",
         env: &["PANTRY_DATA_DIR"],
@@ -196,7 +203,14 @@ pub const KEYS: &[KeySpec] = &[
         default: "1048576",
         env: &[],
         secret: false,
-        doc: "Largest package.json (in the tarball or as the metadata field), in bytes. Larger get 413.",
+        doc: "Largest package.json (in the tarball or as the metadata field), and largest stored version manifest once the metadata's descriptive fields are merged in (the readme apart), in bytes. Larger get 413.",
+    },
+    KeySpec {
+        key: "limits.max_readme_bytes",
+        default: "65536",
+        env: &[],
+        secret: false,
+        doc: "A published readme longer than this keeps its first this many bytes (the npm registry keeps 64 KiB), so no packument grows by a huge readme.",
     },
     KeySpec {
         key: "limits.max_archive_header_bytes",
@@ -475,6 +489,7 @@ impl Layers {
             max_tarball_entries: self.positive("limits.max_tarball_entries")?,
             max_manifest_bytes: self.positive("limits.max_manifest_bytes")?,
             max_archive_header_bytes: self.positive("limits.max_archive_header_bytes")?,
+            max_readme_bytes: self.positive("limits.max_readme_bytes")?,
             max_concurrent_unpacks: self.positive("limits.max_concurrent_unpacks")? as usize,
             unpack_wait: Duration::from_secs(self.positive("limits.unpack_wait_secs")?),
             max_name_length: self.positive("limits.max_name_length")? as usize,
@@ -531,6 +546,7 @@ impl Layers {
             port,
             base_url,
             idle_timeout: Duration::from_secs(self.positive("server.idle_timeout_secs")?),
+            max_connections: self.positive("server.max_connections")? as usize,
             shutdown_timeout: Duration::from_secs(
                 self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
             ),
@@ -633,6 +649,7 @@ pub struct Limits {
     pub max_tarball_entries: u64,
     pub max_manifest_bytes: u64,
     pub max_archive_header_bytes: u64,
+    pub max_readme_bytes: u64,
     pub max_concurrent_unpacks: usize,
     pub unpack_wait: Duration,
     pub max_name_length: usize,
@@ -662,6 +679,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Connections with no traffic either way for this long are closed.
     pub idle_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.

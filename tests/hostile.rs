@@ -369,3 +369,149 @@ async fn clients_that_stall_mid_request_are_closed_while_others_are_served() {
         );
     }
 }
+
+#[tokio::test]
+async fn head_answers_exactly_as_get_without_the_body_everywhere() {
+    let app = TestApp::start().await;
+    app.npm_publish(&app.tokens.alice, "@s/headed", "1.0.0", "latest")
+        .await;
+    app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
+    let paths = [
+        "/",
+        "/health",
+        "/openapi.json",
+        "/packages/@s/headed",
+        "/packages/@s/headed/1.0.0/tarball",
+        "/npm/@s%2fheaded",
+        "/npm/@s/headed/-/headed-1.0.0.tgz",
+        "/zig/packages/plain_pkg/1.0.0/tarball",
+        "/search?q=headed",
+        "/packages/nothing-here",
+        "/no/such/route",
+    ];
+    for path in paths {
+        let url = format!("{}{path}", app.url);
+        let get = app.client.get(&url).send().await.unwrap();
+        let head = app.client.head(&url).send().await.unwrap();
+        assert_eq!(head.status(), get.status(), "{path}");
+        for h in [
+            "content-type",
+            "etag",
+            "cache-control",
+            "content-disposition",
+        ] {
+            assert_eq!(head.headers().get(h), get.headers().get(h), "{path}: {h}");
+        }
+        let head_length = head.headers().get("content-length").cloned();
+        let body = get.bytes().await.unwrap();
+        assert_eq!(
+            head_length.and_then(|v| v.to_str().ok().map(str::to_string)),
+            Some(body.len().to_string()),
+            "{path}: HEAD's Content-Length is the GET body's length"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // A HEAD is not a download.
+    let stats = app.get("/analytics/@s/headed").await.json();
+    assert_eq!(stats["totalDownloads"], 2, "{stats}");
+}
+
+#[tokio::test]
+async fn huge_readmes_and_metadata_do_not_grow_every_packument() {
+    let app = TestApp::start().await;
+    // npm sends the readme inside the version document: 8 MiB of it.
+    let tgz = common::npm_tarball(&serde_json::json!({"name": "wordy", "version": "1.0.0"}));
+    let mut doc = common::npm_publish_doc("wordy", "1.0.0", "latest", &tgz);
+    doc["versions"]["1.0.0"]["readme"] = serde_json::json!("# wordy\n".repeat(1 << 20));
+    let r = app
+        .npm(Method::PUT, "/wordy", Some(&app.tokens.alice), Some(doc))
+        .await;
+    assert_eq!(r.status, 201);
+    let packument = app.npm(Method::GET, "/wordy", None, None).await;
+    assert!(
+        packument.body.len() < 100 * 1024,
+        "the packument is {} bytes",
+        packument.body.len()
+    );
+    let readme = packument.json()["readme"].as_str().unwrap().len();
+    assert_eq!(readme, 65_536, "the first 64 KiB of the readme are kept");
+    // A description of 2 MiB sent beside the tarball is over the manifest cap: 413, nothing kept.
+    let tgz = common::npm_tarball(&serde_json::json!({"name": "wordier", "version": "1.0.0"}));
+    let mut doc = common::npm_publish_doc("wordier", "1.0.0", "latest", &tgz);
+    doc["versions"]["1.0.0"]["description"] = serde_json::json!("x".repeat(2 << 20));
+    let r = app
+        .npm(Method::PUT, "/wordier", Some(&app.tokens.alice), Some(doc))
+        .await;
+    assert!(
+        r.error(413)
+            .contains("larger than the limit of 1048576 bytes")
+    );
+    app.npm(Method::GET, "/wordier", None, None)
+        .await
+        .error(404);
+}
+
+/// CPU seconds the process has used (user + system), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_server_waits_instead_of_spinning_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    // 96 descriptors, and a connection cap above that: accepting runs out of descriptors.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args([
+        "-c",
+        "ulimit -n 96 && exec \"$0\" serve --host 127.0.0.1 --port \"$1\" --data-dir \"$2\" \
+         --set server.max_connections=1000 --set server.idle_timeout_secs=3",
+    ])
+    .arg(common::bin_path())
+    .arg(port.to_string())
+    .arg(dir.path().join("data"));
+    common::clean_env(&mut cmd);
+    cmd.env("NPM_FALLBACK", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(common::wait_for_health(&url), "the server did not start");
+    let pid = child.id();
+
+    // An unauthenticated host opens more idle connections than the process has descriptors.
+    let mut idle = Vec::new();
+    for _ in 0..150 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let cpu_before = cpu_seconds(pid);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let spent = cpu_seconds(pid) - cpu_before;
+    assert!(
+        spent < 0.5,
+        "the server used {spent:.2} s of CPU in 1.5 s while out of descriptors"
+    );
+    // The idle ones are closed after their timeout; then a normal client is served again.
+    drop(idle);
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let r = client.get(format!("{url}/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

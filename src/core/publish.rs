@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::blobs::{BlobError, BlobKey};
+use crate::config::Limits;
 use crate::core::Core;
 use crate::core::auth::{Caller, NotAllowed};
 use crate::core::names::{InvalidName, InvalidVersion, PackageName, Version, parse_version};
@@ -196,6 +197,33 @@ async fn precheck(
     Ok(())
 }
 
+/// Applies the size caps to the manifest that will be stored (and served in every packument):
+/// a readme longer than `limits.max_readme_bytes` keeps its first part, as the npm registry
+/// keeps the first 64 KiB; the rest of the manifest (metadata fields included, whatever path
+/// they came by) must fit in `limits.max_manifest_bytes`.
+fn bound_manifest(manifest: &mut Map<String, Value>, limits: &Limits) -> Result<(), PublishError> {
+    if let Some(Value::String(readme)) = manifest.get_mut("readme")
+        && readme.len() as u64 > limits.max_readme_bytes
+    {
+        let mut cut = limits.max_readme_bytes as usize;
+        while !readme.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        readme.truncate(cut);
+    }
+    let readme = manifest.remove("readme");
+    let size = serde_json::to_vec(&*manifest).map(|v| v.len()).unwrap_or(0) as u64;
+    if let Some(r) = readme {
+        manifest.insert("readme".into(), r);
+    }
+    if size > limits.max_manifest_bytes {
+        return Err(PublishError::Tarball(TarballError::ManifestTooLarge(
+            limits.max_manifest_bytes,
+        )));
+    }
+    Ok(())
+}
+
 /// The shadowing guard. With the npm fallback on, a name this registry does not host resolves to
 /// the upstream's package for every user; the first local publish of it would silently replace
 /// that package (`npm publish` of `react@99.0.0` would take `react` away from the whole team).
@@ -331,6 +359,7 @@ pub async fn publish(
     }
     manifest.insert("name".into(), Value::String(name.to_string()));
     manifest.insert("version".into(), Value::String(version.to_string()));
+    bound_manifest(&mut manifest, limits)?;
 
     let key = BlobKey::parse(&inspected.info.sha256).expect("sha256 hex is a valid key");
     // Held until the version is committed: no blob deletion runs between the put and the

@@ -1,4 +1,6 @@
-//! Connection hygiene below HTTP: a connection on which nothing moves either way for
+//! Connection hygiene below HTTP: at most `server.max_connections` connections at once (more
+//! wait in the kernel's accept queue, never in a busy loop, even when the process is out of
+//! file descriptors), and a connection on which nothing moves either way for
 //! `server.idle_timeout_secs` is closed at once.
 //!
 //! poem's own idle timeout asks hyper for a graceful close, which waits for a request that is
@@ -10,6 +12,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,18 +21,30 @@ use poem::listener::{Acceptor, TcpAcceptor};
 use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
-/// Accepts TCP connections and wraps each in a [`QuietLimit`].
+/// Accepts TCP connections, at most `max_connections` open at once, and wraps each in a
+/// [`QuietLimit`].
 pub struct HygienicAcceptor {
     inner: TcpAcceptor,
     idle: Duration,
+    slots: Arc<Semaphore>,
 }
 
 impl HygienicAcceptor {
-    pub fn new(inner: TcpAcceptor, idle: Duration) -> Self {
-        Self { inner, idle }
+    pub fn new(inner: TcpAcceptor, idle: Duration, max_connections: usize) -> Self {
+        Self {
+            inner,
+            idle,
+            slots: Arc::new(Semaphore::new(max_connections.max(1))),
+        }
     }
+}
+
+/// The process (or the system) has no file descriptor left for a new connection.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(23 | 24)) // ENFILE, EMFILE
 }
 
 impl Acceptor for HygienicAcceptor {
@@ -40,24 +55,46 @@ impl Acceptor for HygienicAcceptor {
     }
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        let (io, local, remote, scheme) = self.inner.accept().await?;
-        Ok((QuietLimit::new(io, self.idle), local, remote, scheme))
+        // A slot first: with every slot taken, new connections wait in the accept queue.
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(io::Error::other)?;
+        loop {
+            match self.inner.accept().await {
+                Ok((io, local, remote, scheme)) => {
+                    return Ok((QuietLimit::new(io, self.idle, slot), local, remote, scheme));
+                }
+                // poem retries a failed accept at once; out of descriptors, that would spin a
+                // core. Wait for connections to close instead.
+                Err(e) if out_of_descriptors(&e) => {
+                    tracing::warn!(error = %e, "out of file descriptors; not accepting for 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
-/// A socket that fails with `TimedOut` once nothing was read or written for `idle`.
+/// A socket that fails with `TimedOut` once nothing was read or written for `idle`; it holds
+/// its connection slot until it is dropped.
 pub struct QuietLimit {
     inner: TcpStream,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl QuietLimit {
-    fn new(inner: TcpStream, idle: Duration) -> Self {
+    fn new(inner: TcpStream, idle: Duration, slot: OwnedSemaphorePermit) -> Self {
         Self {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            _slot: slot,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use poem::http::{HeaderValue, Method, StatusCode, Uri};
+use poem::http::{HeaderValue, Method, StatusCode, Uri, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::error::ApiError;
@@ -185,8 +185,12 @@ pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem:
     {
         *req.uri_mut() = uri;
     }
-    if method == Method::HEAD {
+    // HEAD is answered as the GET it shadows, without the body: every handler serves it the
+    // same way (the marker tells those that must not act on a HEAD, such as download counts).
+    let is_head = method == Method::HEAD;
+    if is_head {
         req.set_data(HeadRequest);
+        req.set_method(Method::GET);
     }
     let mut resp = if method == Method::OPTIONS {
         StatusCode::OK.into_response()
@@ -196,6 +200,17 @@ pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem:
             Err(err) => ApiError::from_poem(&err).into_http_response(),
         }
     };
+    if is_head {
+        let body = resp.take_body();
+        let bodiless = [StatusCode::NOT_MODIFIED, StatusCode::NO_CONTENT].contains(&resp.status());
+        if !bodiless
+            && !resp.headers().contains_key(header::CONTENT_LENGTH)
+            && let Ok(bytes) = body.into_bytes().await
+        {
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        }
+    }
     add_cors(&mut resp);
     // Every 503 here means "busy or cannot check now; nothing changed": say when to retry.
     if resp.status() == StatusCode::SERVICE_UNAVAILABLE

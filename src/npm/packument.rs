@@ -495,7 +495,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
     let name = ep.read_name(pkg)?;
     let missing = || ApiError::not_found(format!("no such file available: {file}"));
     let version = version_of_file(&name, file).ok_or_else(missing)?;
-    let is_head = req.method() == poem::http::Method::HEAD;
+    let is_head = req.data::<crate::http::edge::HeadRequest>().is_some();
     let Some(record) = ep
         .core
         .store

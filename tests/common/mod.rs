@@ -515,7 +515,7 @@ pub fn bin_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pantry-registry"))
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -613,7 +613,7 @@ pub async fn raw_get(base: &str, path: &str) -> (u16, String, String) {
 }
 
 /// Polls `url/health` over plain TCP for up to 20 s.
-fn wait_for_health(url: &str) -> bool {
+pub fn wait_for_health(url: &str) -> bool {
     use std::io::Read;
     let addr = url.trim_start_matches("http://");
     for _ in 0..400 {

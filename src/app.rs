@@ -293,6 +293,9 @@ impl Registry {
 
     /// The whole HTTP application, to serve or to nest in another poem app.
     pub fn endpoint(&self) -> impl Endpoint + 'static {
+        let limiter = Arc::new(crate::http::rate::RateLimiter::new(
+            self.core.settings.rate.clone(),
+        ));
         let api = self.openapi();
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
@@ -307,7 +310,10 @@ impl Registry {
                 crate::http::edge::Fallback::new(api.into_endpoint(), site),
             )
             .data(self.core.clone())
-            .around(crate::http::edge::edge)
+            .around(move |ep, req| {
+                let limiter = limiter.clone();
+                async move { crate::http::edge::edge(ep, req, &limiter).await }
+            })
     }
 
     /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish (up to

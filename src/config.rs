@@ -262,6 +262,41 @@ pub const KEYS: &[KeySpec] = &[
         doc: "How often the search index picks up new 30-day download figures (its ranking tie-breaker).",
     },
     KeySpec {
+        key: "rate.login_per_minute",
+        default: "20",
+        env: &[],
+        secret: false,
+        doc: "Login and account requests (npm login/adduser) one client address may make a minute; more get 429 with Retry-After. 0 turns the limit off.",
+    },
+    KeySpec {
+        key: "rate.token_per_minute",
+        default: "30",
+        env: &[],
+        secret: false,
+        doc: "Token requests (npm token create/list/revoke, npm logout) one client (its token, else its address) may make a minute. 0 turns the limit off.",
+    },
+    KeySpec {
+        key: "rate.publish_per_minute",
+        default: "120",
+        env: &[],
+        secret: false,
+        doc: "Writes (publish, unpublish, dist-tags, owners, deprecate; npm, Pantry API and Zig) one client (its token, else its address) may make a minute. 0 turns the limit off.",
+    },
+    KeySpec {
+        key: "rate.read_per_minute",
+        default: "12000",
+        env: &[],
+        secret: false,
+        doc: "Reads one client (its token, else its address) may make a minute: generous, so a CI install of a large project is never throttled. 0 turns the limit off.",
+    },
+    KeySpec {
+        key: "rate.exempt",
+        default: "",
+        env: &[],
+        secret: false,
+        doc: "Comma-separated client addresses never rate-limited (a monitoring host, a build farm).",
+    },
+    KeySpec {
         key: "log.level",
         default: "info",
         env: &["RUST_LOG"],
@@ -427,6 +462,23 @@ impl Layers {
             .collect()
     }
 
+    /// A comma-separated list of IP addresses.
+    fn addresses(&self, key: &str) -> Result<Vec<IpAddr>, ConfigError> {
+        self.get(key)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    ConfigError(format!(
+                        "invalid address {s:?} in `{key}` (from {}): expected IP addresses like 10.0.0.5,::1",
+                        self.source(key)
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// A comma-separated list of package names (scoped ones belong in `npm.local_scopes`).
     fn names(&self, key: &str) -> Result<Vec<String>, ConfigError> {
         self.get(key)
@@ -558,6 +610,14 @@ impl Layers {
             download_flush_interval: Duration::from_millis(
                 self.positive("downloads.flush_interval_ms")?,
             ),
+            rate: RateSettings {
+                login_per_minute: self.parse("rate.login_per_minute", "a number of requests")?,
+                token_per_minute: self.parse("rate.token_per_minute", "a number of requests")?,
+                publish_per_minute: self
+                    .parse("rate.publish_per_minute", "a number of requests")?,
+                read_per_minute: self.parse("rate.read_per_minute", "a number of requests")?,
+                exempt: self.addresses("rate.exempt")?,
+            },
             search: SearchSettings {
                 max_query_chars: self.positive("search.max_query_length")? as usize,
                 downloads_refresh: Duration::from_secs(
@@ -662,6 +722,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// Requests a client may make a minute, by class (0: no limit), and who is exempt.
+#[derive(Debug, Clone)]
+pub struct RateSettings {
+    pub login_per_minute: u32,
+    pub token_per_minute: u32,
+    pub publish_per_minute: u32,
+    pub read_per_minute: u32,
+    pub exempt: Vec<IpAddr>,
+}
+
 /// Search limits and refresh.
 #[derive(Debug, Clone)]
 pub struct SearchSettings {
@@ -689,6 +759,7 @@ pub struct Settings {
     pub limits: Limits,
     pub download_flush_interval: Duration,
     pub search: SearchSettings,
+    pub rate: RateSettings,
     pub log_level: String,
     pub log_format: LogFormat,
 }

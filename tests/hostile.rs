@@ -515,3 +515,47 @@ async fn out_of_file_descriptors_the_server_waits_instead_of_spinning_and_recove
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn clients_over_their_rate_get_429_with_retry_after_and_others_are_not_slowed() {
+    let app = TestApp::start_with(|b| {
+        b.setting("rate.exempt", "")
+            .unwrap()
+            .setting("rate.publish_per_minute", "3")
+            .unwrap()
+            .setting("rate.login_per_minute", "2")
+            .unwrap()
+    })
+    .await;
+    for n in 0..3 {
+        let (r, _) = app
+            .publish(&app.tokens.alice, "rated", &format!("1.0.{n}"))
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let (r, _) = app.publish(&app.tokens.alice, "rated", "1.0.3").await;
+    assert_eq!(
+        r.error(429),
+        "Too many write requests: at most 3 a minute from one client; retry in 20 s"
+    );
+    assert_eq!(r.header("retry-after"), "20");
+    // The refused publish did nothing; another client (token) is not slowed by alice.
+    app.get("/packages/rated/1.0.3").await.error(404);
+    let (r, _) = app.publish(&app.tokens.bob, "bobs-own", "1.0.0").await;
+    assert_eq!(r.status, 201);
+    // Reads are not writes: alice still reads.
+    assert_eq!(app.get("/packages/rated").await.status, 200);
+    // Login attempts are limited by address, whatever the credentials.
+    let login = |n: u32| {
+        let body = serde_json::json!({"name": "alice", "password": format!("wrong-{n}")});
+        app.npm(
+            Method::PUT,
+            "/-/user/org.couchdb.user:alice",
+            None,
+            Some(body),
+        )
+    };
+    assert_ne!(login(0).await.status, 429);
+    assert_ne!(login(1).await.status, 429);
+    assert_eq!(login(2).await.status, 429);
+}

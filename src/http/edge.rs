@@ -175,11 +175,31 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
-/// The middleware function; wrap the whole app with `.around(edge)`.
-pub async fn edge<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> poem::Result<Response> {
+/// The middleware function; wrap the whole app with it (`.around`), handing it the limiter.
+pub async fn edge<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: Request,
+    limiter: &super::rate::RateLimiter,
+) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
     let original_path = req.uri().path().to_string();
+    // Rate limits come before any work, authentication included.
+    let class = super::rate::Class::of(&method, &original_path);
+    let addr = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
+    if let Err(limited) = limiter.check(class, addr, bearer) {
+        let mut resp = ApiError::too_many_requests(limited.to_string()).into_http_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
+        add_cors(&mut resp);
+        tracing::info!(http.method = %method, http.path = %loggable_path(&original_path), rate.class = limited.class, "rate limited");
+        return Ok(resp);
+    }
     if let Some(new_path) = canonical_package_path(&original_path)
         && let Some(uri) = rewrite_uri(req.uri(), &new_path)
     {

@@ -5,4 +5,5 @@ pub mod body;
 pub mod connection;
 pub mod edge;
 pub mod health;
+pub mod rate;
 pub mod web;

@@ -77,6 +77,10 @@ impl TestApp {
             .admin_token(ADMIN_TOKEN)
             .setting("downloads.flush_interval_ms", "50")
             .unwrap()
+            // Tests send far more than a client would from their one address; the rate-limit
+            // test turns this off.
+            .setting("rate.exempt", "127.0.0.1")
+            .unwrap()
             // Tests never reach the internet: audits get the "no upstream" answer unless a
             // test points npm.upstream at a local server.
             .setting("npm.fallback", "false")
@@ -542,6 +546,7 @@ impl BinServer {
             .arg(data_dir);
         clean_env(&mut cmd);
         cmd.env("PANTRY_LOG_FORMAT", "json")
+            .env("PANTRY_RATE_EXEMPT", "127.0.0.1")
             .stdout(Stdio::null())
             .stderr(stderr);
         for (k, v) in envs {

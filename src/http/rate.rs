@@ -1,0 +1,213 @@
+//! Rate limits per client: token buckets per request class, keyed by the caller's token when it
+//! sends one (so a team behind one address is not one client) and by its address otherwise.
+//! Logins are always keyed by address: their point is to slow a guesser who has no token.
+//!
+//! Over the limit, a request is answered 429 with `Retry-After` before any work is done. The
+//! counters live in this process; with several instances each counts its own share (a store-
+//! backed counter comes with the scale-out work).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use poem::http::Method;
+use sha2::{Digest, Sha256};
+
+use crate::config::RateSettings;
+
+/// What a request is, for rate limiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Login,
+    Token,
+    Publish,
+    Read,
+}
+
+impl Class {
+    /// The class of `method path` (the path as received, before any rewriting).
+    pub fn of(method: &Method, path: &str) -> Self {
+        if let Some(npm) = path.strip_prefix("/npm") {
+            if npm.starts_with("/-/user/org.couchdb.user:") && method != Method::GET
+                || npm.starts_with("/-/v1/login")
+            {
+                return Class::Login;
+            }
+            if npm.starts_with("/-/npm/v1/tokens") || npm.starts_with("/-/user/token/") {
+                return Class::Token;
+            }
+            let write = [Method::PUT, Method::DELETE, Method::POST].contains(method);
+            // Audits are POSTs that read.
+            if write && !npm.starts_with("/-/npm/v1/security/") {
+                return Class::Publish;
+            }
+            return Class::Read;
+        }
+        if method == Method::POST && (path == "/publish" || path == "/zig/publish") {
+            return Class::Publish;
+        }
+        Class::Read
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Class::Login => "login",
+            Class::Token => "token",
+            Class::Publish => "write",
+            Class::Read => "read",
+        }
+    }
+}
+
+/// Refused: how long until the client may try again.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "Too many {class} requests: at most {per_minute} a minute from one client; retry in {retry_after} s"
+)]
+pub struct Limited {
+    pub class: &'static str,
+    pub per_minute: u32,
+    pub retry_after: u64,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The buckets of every client seen recently.
+pub struct RateLimiter {
+    settings: RateSettings,
+    buckets: Mutex<HashMap<(Class, String), Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(settings: RateSettings) -> Self {
+        Self {
+            settings,
+            buckets: Mutex::default(),
+        }
+    }
+
+    fn per_minute(&self, class: Class) -> u32 {
+        match class {
+            Class::Login => self.settings.login_per_minute,
+            Class::Token => self.settings.token_per_minute,
+            Class::Publish => self.settings.publish_per_minute,
+            Class::Read => self.settings.read_per_minute,
+        }
+    }
+
+    /// Takes one request from the client's bucket for `class`, or says when to come back.
+    /// `bearer` is the token the request carries, if any (only its hash is kept).
+    pub fn check(
+        &self,
+        class: Class,
+        addr: Option<IpAddr>,
+        bearer: Option<&str>,
+    ) -> Result<(), Limited> {
+        let per_minute = self.per_minute(class);
+        if per_minute == 0 || addr.is_some_and(|a| self.settings.exempt.contains(&a)) {
+            return Ok(());
+        }
+        let key = match (class, bearer) {
+            (Class::Login, _) | (_, None) => {
+                format!("ip:{}", addr.map(|a| a.to_string()).unwrap_or_default())
+            }
+            (_, Some(token)) => format!("token:{}", &hex::encode(Sha256::digest(token))[..32]),
+        };
+        let capacity = f64::from(per_minute);
+        let per_second = capacity / 60.0;
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("rate buckets");
+        if buckets.len() > 100_000 {
+            // Forget clients whose buckets have refilled: they are as good as new.
+            buckets.retain(|(c, _), b| {
+                let full = f64::from(self.per_minute(*c));
+                b.tokens + now.duration_since(b.at).as_secs_f64() * full / 60.0 < full
+            });
+        }
+        let bucket = buckets.entry((class, key)).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        let refilled = now.duration_since(bucket.at).as_secs_f64() * per_second;
+        bucket.tokens = (bucket.tokens + refilled).min(capacity);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Limited {
+                class: class.name(),
+                per_minute,
+                retry_after: ((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as u64,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(per_minute: u32, exempt: Vec<IpAddr>) -> RateLimiter {
+        RateLimiter::new(RateSettings {
+            login_per_minute: per_minute,
+            token_per_minute: per_minute,
+            publish_per_minute: per_minute,
+            read_per_minute: 0,
+            exempt,
+        })
+    }
+
+    #[test]
+    fn requests_are_classed_by_route() {
+        let c = |m: Method, p: &str| Class::of(&m, p);
+        assert_eq!(
+            c(Method::PUT, "/npm/-/user/org.couchdb.user:alice"),
+            Class::Login
+        );
+        assert_eq!(
+            c(Method::GET, "/npm/-/user/org.couchdb.user:alice"),
+            Class::Read
+        );
+        assert_eq!(c(Method::POST, "/npm/-/npm/v1/tokens"), Class::Token);
+        assert_eq!(c(Method::DELETE, "/npm/-/user/token/x"), Class::Token);
+        assert_eq!(c(Method::PUT, "/npm/left-pad"), Class::Publish);
+        assert_eq!(c(Method::POST, "/publish"), Class::Publish);
+        assert_eq!(c(Method::POST, "/zig/publish"), Class::Publish);
+        assert_eq!(
+            c(Method::POST, "/npm/-/npm/v1/security/advisories/bulk"),
+            Class::Read
+        );
+        assert_eq!(c(Method::GET, "/npm/left-pad"), Class::Read);
+    }
+
+    #[test]
+    fn a_burst_is_allowed_then_refused_with_a_retry_time_per_client() {
+        let l = limiter(3, vec!["10.0.0.9".parse().unwrap()]);
+        let a = Some("10.0.0.1".parse().unwrap());
+        for _ in 0..3 {
+            l.check(Class::Publish, a, Some("tok-a")).unwrap();
+        }
+        let refused = l.check(Class::Publish, a, Some("tok-a")).unwrap_err();
+        assert_eq!(
+            refused.retry_after, 20,
+            "one request every 20 s at 3 a minute"
+        );
+        // Another token from the same address is another client; logins go by address.
+        l.check(Class::Publish, a, Some("tok-b")).unwrap();
+        for _ in 0..3 {
+            l.check(Class::Login, a, Some("tok-c")).unwrap();
+        }
+        assert!(l.check(Class::Login, a, Some("tok-d")).is_err());
+        // Exempt addresses and unlimited classes pass.
+        for _ in 0..10 {
+            l.check(Class::Publish, Some("10.0.0.9".parse().unwrap()), None)
+                .unwrap();
+            l.check(Class::Read, a, None).unwrap();
+        }
+    }
+}

@@ -559,3 +559,41 @@ async fn clients_over_their_rate_get_429_with_retry_after_and_others_are_not_slo
     assert_ne!(login(1).await.status, 429);
     assert_eq!(login(2).await.status, 429);
 }
+
+#[tokio::test]
+async fn dist_tags_are_capped_on_every_path_that_adds_one() {
+    let app = TestApp::start_with(|b| b.setting("limits.max_dist_tags", "3").unwrap()).await;
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "tagged", "1.0.0", "latest")
+        .await;
+    assert_eq!(r.status, 201);
+    let app = &app;
+    let tag = |t: &'static str| async move {
+        let path = format!("/-/package/tagged/dist-tags/{t}");
+        app.npm(
+            Method::PUT,
+            &path,
+            Some(&app.tokens.alice),
+            Some(serde_json::json!("1.0.0")),
+        )
+        .await
+    };
+    assert_eq!(tag("beta").await.status, 201);
+    assert_eq!(tag("next").await.status, 201);
+    let message = tag("canary").await.error(400);
+    assert_eq!(
+        message,
+        "A package has at most 3 dist-tags (limits.max_dist_tags); remove one first"
+    );
+    // Moving an existing tag is fine; a publish that adds a fourth is refused like the PUT.
+    assert_eq!(tag("beta").await.status, 201);
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "tagged", "1.1.0", "canary")
+        .await;
+    assert_eq!(r.error(400), message);
+    let tags = app
+        .npm(Method::GET, "/-/package/tagged/dist-tags", None, None)
+        .await
+        .json();
+    assert_eq!(tags.as_object().unwrap().len(), 3, "{tags}");
+}

@@ -121,6 +121,13 @@ async fn change_tags(
         .expect("a tag change keeps the package"))
 }
 
+/// The refusal of a dist-tag past `limits.max_dist_tags` (every packument carries them all).
+pub fn too_many_tags(max: u64) -> Denied {
+    Denied::invalid(format!(
+        "A package has at most {max} dist-tags (limits.max_dist_tags); remove one first"
+    ))
+}
+
 /// Points `tag` at `version`.
 pub async fn set_dist_tag(
     core: &Core,
@@ -131,11 +138,15 @@ pub async fn set_dist_tag(
 ) -> Result<PackageRecord, ChangeError> {
     validate_tag(tag).map_err(ChangeError::Invalid)?;
     let (tag, version) = (tag.to_string(), version.to_string());
+    let max_tags = core.settings.limits.max_dist_tags;
     change_tags(core, caller, name, move |tags, versions| {
         if !versions.iter().any(|v| v.version == version) {
             return Err(Denied::not_found(format!(
                 "this version doesn't exist: {version}"
             )));
+        }
+        if !tags.contains_key(&tag) && tags.len() as u64 >= max_tags {
+            return Err(too_many_tags(max_tags));
         }
         tags.insert(tag.clone(), version.clone());
         Ok(())

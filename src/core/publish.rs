@@ -381,6 +381,7 @@ pub async fn publish(
     let pkg_name = name.to_string();
     let new_version = version.clone();
     let tags = request.tags.clone();
+    let max_tags = core.settings.limits.max_dist_tags;
     if let Some(tags) = &tags {
         for tag in tags {
             validate_tag(tag).map_err(PublishError::Mismatch)?;
@@ -433,6 +434,9 @@ pub async fn publish(
                     }
                 }
                 for tag in tags {
+                    if !pkg.dist_tags.contains_key(tag) && pkg.dist_tags.len() as u64 >= max_tags {
+                        return Err(crate::core::packages::too_many_tags(max_tags));
+                    }
                     pkg.dist_tags.insert(tag.clone(), new_version.to_string());
                 }
                 pkg.dist_tags

@@ -53,10 +53,10 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         key: "server.idle_timeout_secs",
-        default: "60",
+        default: "120",
         env: &[],
         secret: false,
-        doc: "A connection on which nothing is sent or received for this long is closed: a client that stops mid-request (half a request line, half the headers, a stalled body) or an idle keep-alive connection. Keep it above npm.upstream_timeout_secs plus limits.unpack_wait_secs, the longest a request may legitimately go quiet.",
+        doc: "A connection on which nothing is sent or received for this long is closed: a client that stops mid-request (half a request line, half the headers, a stalled body) or an idle keep-alive connection. A request being handled counts as quiet too (the client waits in silence), so keep it well above the longest publish: npm.upstream_timeout_secs plus limits.unpack_wait_secs plus the time to unpack and hash the largest upload.",
     },
     KeySpec {
         key: "server.max_connections",
@@ -280,21 +280,21 @@ pub const KEYS: &[KeySpec] = &[
         default: "30",
         env: &[],
         secret: false,
-        doc: "Token requests (npm token create/list/revoke, npm logout) one client (its token, else its address) may make a minute. 0 turns the limit off.",
+        doc: "Token requests (npm token create/list/revoke, npm logout) one client address may make a minute. 0 turns the limit off.",
     },
     KeySpec {
         key: "rate.publish_per_minute",
         default: "120",
         env: &[],
         secret: false,
-        doc: "Writes (publish, unpublish, dist-tags, owners, deprecate; npm, Pantry API and Zig) one client (its token, else its address) may make a minute. 0 turns the limit off.",
+        doc: "Writes (publish, unpublish, dist-tags, owners, deprecate; npm, Pantry API and Zig) one client address may make a minute. 0 turns the limit off.",
     },
     KeySpec {
         key: "rate.read_per_minute",
         default: "12000",
         env: &[],
         secret: false,
-        doc: "Reads one client (its token, else its address) may make a minute: generous, so a CI install of a large project is never throttled. 0 turns the limit off.",
+        doc: "Reads one client address may make a minute: generous, so a CI install of a large project is never throttled. 0 turns the limit off.",
     },
     KeySpec {
         key: "rate.exempt",

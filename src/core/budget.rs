@@ -43,7 +43,13 @@ impl WorkBudget {
             job()
         })
         .await
-        .map_err(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(|e| {
+            if e.is_panic() {
+                std::panic::resume_unwind(e.into_panic())
+            }
+            // Cancelled: the runtime is shutting down.
+            Busy
+        })
     }
 }
 

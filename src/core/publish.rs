@@ -202,6 +202,10 @@ async fn precheck(
 /// keeps the first 64 KiB; the rest of the manifest (metadata fields included, whatever path
 /// they came by) must fit in `limits.max_manifest_bytes`.
 fn bound_manifest(manifest: &mut Map<String, Value>, limits: &Limits) -> Result<(), PublishError> {
+    // A readme is text; anything else under that key is not kept at all.
+    if manifest.get("readme").is_some_and(|r| !r.is_string()) {
+        manifest.remove("readme");
+    }
     if let Some(Value::String(readme)) = manifest.get_mut("readme")
         && readme.len() as u64 > limits.max_readme_bytes
     {

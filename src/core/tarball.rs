@@ -93,6 +93,9 @@ fn io_error(e: io::Error, limits: &Limits) -> TarballError {
             TarballError::TooManyEntries(limits.max_tarball_entries)
         }
         Some(archive::Exceeded::Header(n)) => TarballError::HeaderTooLarge(n),
+        Some(archive::Exceeded::Sparse) => {
+            TarballError::Corrupt(archive::Exceeded::Sparse.to_string())
+        }
         Some(_) => TarballError::UnpackedTooLarge(limits.max_unpacked_bytes),
         None => TarballError::Corrupt(e.to_string()),
     }

@@ -187,12 +187,7 @@ pub async fn edge<E: Endpoint>(
     // Rate limits come before any work, authentication included.
     let class = super::rate::Class::of(&method, &original_path);
     let addr = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim());
-    if let Err(limited) = limiter.check(class, addr, bearer) {
+    if let Err(limited) = limiter.check(class, addr) {
         let mut resp = ApiError::too_many_requests(limited.to_string()).into_http_response();
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
@@ -221,14 +216,17 @@ pub async fn edge<E: Endpoint>(
         }
     };
     if is_head {
-        let body = resp.take_body();
+        // The length GET would send, when it is known without reading a stream: a proxied
+        // tarball still streaming in from the upstream is not drained for a HEAD.
+        let body: http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error> =
+            resp.take_body().into();
         let bodiless = [StatusCode::NOT_MODIFIED, StatusCode::NO_CONTENT].contains(&resp.status());
         if !bodiless
             && !resp.headers().contains_key(header::CONTENT_LENGTH)
-            && let Ok(bytes) = body.into_bytes().await
+            && let Some(len) = http_body::Body::size_hint(&body).exact()
         {
             resp.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
     }
     add_cors(&mut resp);

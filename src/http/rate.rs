@@ -1,6 +1,7 @@
-//! Rate limits per client: token buckets per request class, keyed by the caller's token when it
-//! sends one (so a team behind one address is not one client) and by its address otherwise.
-//! Logins are always keyed by address: their point is to slow a guesser who has no token.
+//! Rate limits per client address: token buckets per request class. The key is the address,
+//! never a token the request merely carries: a bucket per unchecked bearer string would let one
+//! client make itself a fresh bucket per request. (Behind a reverse proxy every client is the
+//! proxy's address until the server learns to trust forwarded headers.)
 //!
 //! Over the limit, a request is answered 429 with `Retry-After` before any work is done. The
 //! counters live in this process; with several instances each counts its own share (a store-
@@ -12,7 +13,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use poem::http::Method;
-use sha2::{Digest, Sha256};
 
 use crate::config::RateSettings;
 
@@ -26,8 +26,17 @@ pub enum Class {
 }
 
 impl Class {
-    /// The class of `method path` (the path as received, before any rewriting).
+    /// The class of `method path`. The path is read as the routes read it: percent-decoded,
+    /// with runs of `/` as one, so `/npm//-/user/org.couchdb.user%3Aalice` is still a login.
     pub fn of(method: &Method, path: &str) -> Self {
+        let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        let mut path = String::with_capacity(decoded.len());
+        for c in decoded.chars() {
+            if !(c == '/' && path.ends_with('/')) {
+                path.push(c);
+            }
+        }
+        let path = path.as_str();
         if let Some(npm) = path.strip_prefix("/npm") {
             if npm.starts_with("/-/user/org.couchdb.user:") && method != Method::GET
                 || npm.starts_with("/-/v1/login")
@@ -100,23 +109,12 @@ impl RateLimiter {
     }
 
     /// Takes one request from the client's bucket for `class`, or says when to come back.
-    /// `bearer` is the token the request carries, if any (only its hash is kept).
-    pub fn check(
-        &self,
-        class: Class,
-        addr: Option<IpAddr>,
-        bearer: Option<&str>,
-    ) -> Result<(), Limited> {
+    pub fn check(&self, class: Class, addr: Option<IpAddr>) -> Result<(), Limited> {
         let per_minute = self.per_minute(class);
         if per_minute == 0 || addr.is_some_and(|a| self.settings.exempt.contains(&a)) {
             return Ok(());
         }
-        let key = match (class, bearer) {
-            (Class::Login, _) | (_, None) => {
-                format!("ip:{}", addr.map(|a| a.to_string()).unwrap_or_default())
-            }
-            (_, Some(token)) => format!("token:{}", &hex::encode(Sha256::digest(token))[..32]),
-        };
+        let key = addr.map(|a| a.to_string()).unwrap_or_default();
         let capacity = f64::from(per_minute);
         let per_second = capacity / 60.0;
         let now = Instant::now();
@@ -186,28 +184,40 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_is_allowed_then_refused_with_a_retry_time_per_client() {
+    fn a_burst_is_allowed_then_refused_with_a_retry_time_per_address() {
         let l = limiter(3, vec!["10.0.0.9".parse().unwrap()]);
         let a = Some("10.0.0.1".parse().unwrap());
         for _ in 0..3 {
-            l.check(Class::Publish, a, Some("tok-a")).unwrap();
+            l.check(Class::Publish, a).unwrap();
         }
-        let refused = l.check(Class::Publish, a, Some("tok-a")).unwrap_err();
+        let refused = l.check(Class::Publish, a).unwrap_err();
         assert_eq!(
             refused.retry_after, 20,
             "one request every 20 s at 3 a minute"
         );
-        // Another token from the same address is another client; logins go by address.
-        l.check(Class::Publish, a, Some("tok-b")).unwrap();
-        for _ in 0..3 {
-            l.check(Class::Login, a, Some("tok-c")).unwrap();
-        }
-        assert!(l.check(Class::Login, a, Some("tok-d")).is_err());
+        // Another address is another client; another class has its own bucket.
+        l.check(Class::Publish, Some("10.0.0.2".parse().unwrap()))
+            .unwrap();
+        l.check(Class::Login, a).unwrap();
         // Exempt addresses and unlimited classes pass.
         for _ in 0..10 {
-            l.check(Class::Publish, Some("10.0.0.9".parse().unwrap()), None)
+            l.check(Class::Publish, Some("10.0.0.9".parse().unwrap()))
                 .unwrap();
-            l.check(Class::Read, a, None).unwrap();
+            l.check(Class::Read, a).unwrap();
         }
+    }
+
+    #[test]
+    fn encoded_and_doubled_paths_are_classed_as_the_routes_read_them() {
+        let c = |m: Method, p: &str| Class::of(&m, p);
+        assert_eq!(
+            c(Method::PUT, "/npm/-/user/org.couchdb.user%3Aalice"),
+            Class::Login
+        );
+        assert_eq!(
+            c(Method::PUT, "/npm//-/user/org.couchdb.user:alice"),
+            Class::Login
+        );
+        assert_eq!(c(Method::POST, "//publish"), Class::Publish);
     }
 }

@@ -534,11 +534,11 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         .header(header::ETAG, format!("\"{}\"", record.tarball.sha256))
         .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
         .header(header::CONTENT_LENGTH, record.tarball.size);
-    if is_head {
-        return Ok(builder.finish());
-    }
     if etag_matches(req, &[&format!("\"{}\"", record.tarball.sha256)]) {
         return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
+    }
+    if is_head {
+        return Ok(builder.finish());
     }
     let bytes = ep.core.blobs.get(&key).await.map_err(|e| {
         ApiError::blob_unreadable(

@@ -185,6 +185,9 @@ fn read_error(e: io::Error) -> ZigError {
     match crate::archive::exceeded(&e) {
         Some(crate::archive::Exceeded::Unpacked(n)) => ZigError::TooLarge(n),
         Some(crate::archive::Exceeded::Entries(n)) => ZigError::TooManyEntries(n),
+        Some(crate::archive::Exceeded::Sparse) => {
+            ZigError::Unsupported("a GNU sparse or multi-volume entry".into())
+        }
         Some(other) => ZigError::Limit(other),
         None => ZigError::Corrupt(e.to_string()),
     }

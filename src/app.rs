@@ -326,8 +326,12 @@ impl Registry {
         let core = self.core.clone();
         let acceptor = crate::http::connection::HygienicAcceptor::new(
             TcpAcceptor::from_tokio(listener)?,
-            core.settings.idle_timeout,
-            core.settings.max_connections,
+            crate::http::connection::ConnectionLimits {
+                idle: core.settings.idle_timeout,
+                max_connections: core.settings.max_connections,
+                per_address: core.settings.max_connections_per_address,
+                exempt: core.settings.rate.exempt.clone(),
+            },
         );
         let indexer = crate::search::writer::start(
             &core.search,

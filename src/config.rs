@@ -66,6 +66,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Most connections served at once; more wait in the kernel's accept queue. Keep it below the process's open-file limit (`ulimit -n`) minus what the database, blobs and search index need (about 64).",
     },
     KeySpec {
+        key: "server.max_connections_per_address",
+        default: "128",
+        env: &[],
+        secret: false,
+        doc: "Most connections from one client address at once; a new one beyond that is closed at once, so one host cannot take every connection. Addresses in rate.exempt are not limited.",
+    },
+    KeySpec {
         key: "storage.data_dir",
         default: "./.registry",
         env: &["PANTRY_DATA_DIR"],
@@ -607,6 +614,8 @@ impl Layers {
             base_url,
             idle_timeout: Duration::from_secs(self.positive("server.idle_timeout_secs")?),
             max_connections: self.positive("server.max_connections")? as usize,
+            max_connections_per_address: self.positive("server.max_connections_per_address")?
+                as usize,
             shutdown_timeout: Duration::from_secs(
                 self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
             ),
@@ -760,6 +769,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// Most connections served at once.
     pub max_connections: usize,
+    /// Most connections from one address at once.
+    pub max_connections_per_address: usize,
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.

@@ -647,3 +647,51 @@ async fn a_gnu_sparse_entry_is_refused_before_its_holes_are_made_up() {
         .await;
     assert!(r.error(400).contains("GNU sparse"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    use tokio::io::AsyncReadExt;
+    let app = TestApp::start_with(|b| {
+        b.setting("rate.exempt", "")
+            .unwrap()
+            .setting("server.max_connections_per_address", "4")
+            .unwrap()
+    })
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // The fifth from the same address is closed at once.
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), fifth.read(&mut buf))
+        .await
+        .expect("the fifth connection was left open");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    // Another address is served meanwhile.
+    let elsewhere = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = elsewhere
+        .get(format!("{}/health", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // When one of the four closes, the address gets its place back.
+    drop(held.pop());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::new();
+    assert_eq!(
+        fresh
+            .get(format!("{}/health", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

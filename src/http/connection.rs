@@ -1,6 +1,7 @@
 //! Connection hygiene below HTTP: at most `server.max_connections` connections at once (more
 //! wait in the kernel's accept queue, never in a busy loop, even when the process is out of
-//! file descriptors), and a connection on which nothing moves either way for
+//! file descriptors), at most `server.max_connections_per_address` from one address, and a
+//! connection on which nothing moves either way for
 //! `server.idle_timeout_secs` is closed at once.
 //!
 //! poem's own idle timeout asks hyper for a graceful close, which waits for a request that is
@@ -10,9 +11,11 @@
 //! whatever state it is in. Progress in either direction counts, so a long download to a slow
 //! reader, or an upload that keeps flowing, is never cut.
 
+use std::collections::HashMap;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,20 +27,70 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
-/// Accepts TCP connections, at most `max_connections` open at once, and wraps each in a
-/// [`QuietLimit`].
+/// Accepts TCP connections, at most `max_connections` open at once and `per_address` from one
+/// client address (beyond that a new one is closed at once, so one host cannot take every
+/// slot), and wraps each in a [`QuietLimit`].
 pub struct HygienicAcceptor {
     inner: TcpAcceptor,
     idle: Duration,
     slots: Arc<Semaphore>,
+    per_address: usize,
+    exempt: Vec<IpAddr>,
+    open: OpenCounts,
+}
+
+/// Open connections per client address.
+type OpenCounts = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// How the acceptor bounds connections.
+pub struct ConnectionLimits {
+    pub idle: Duration,
+    pub max_connections: usize,
+    pub per_address: usize,
+    /// Addresses the per-address cap does not apply to (`rate.exempt`).
+    pub exempt: Vec<IpAddr>,
 }
 
 impl HygienicAcceptor {
-    pub fn new(inner: TcpAcceptor, idle: Duration, max_connections: usize) -> Self {
+    pub fn new(inner: TcpAcceptor, limits: ConnectionLimits) -> Self {
         Self {
             inner,
-            idle,
-            slots: Arc::new(Semaphore::new(max_connections.max(1))),
+            idle: limits.idle,
+            slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            per_address: limits.per_address.max(1),
+            exempt: limits.exempt,
+            open: Arc::default(),
+        }
+    }
+
+    /// Counts a connection from `ip`, or `None` when that address already has its share.
+    fn admit(&self, ip: Option<IpAddr>) -> Option<AddressShare> {
+        let Some(ip) = ip.filter(|ip| !self.exempt.contains(ip)) else {
+            return Some(AddressShare(None));
+        };
+        let mut open = self.open.lock().expect("connection counts");
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.per_address {
+            return None;
+        }
+        *n += 1;
+        Some(AddressShare(Some((self.open.clone(), ip))))
+    }
+}
+
+/// One connection's place in its address's count; given back when the connection closes.
+struct AddressShare(Option<(OpenCounts, IpAddr)>);
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        if let Some((open, ip)) = &self.0 {
+            let mut open = open.lock().expect("connection counts");
+            if let Some(n) = open.get_mut(ip) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(ip);
+                }
+            }
         }
     }
 }
@@ -65,7 +118,19 @@ impl Acceptor for HygienicAcceptor {
         loop {
             match self.inner.accept().await {
                 Ok((io, local, remote, scheme)) => {
-                    return Ok((QuietLimit::new(io, self.idle, slot), local, remote, scheme));
+                    let ip = remote.as_socket_addr().map(|a| a.ip());
+                    let Some(share) = self.admit(ip) else {
+                        // Over its address's share: closed at once, the slot kept for the next.
+                        tracing::debug!(client = ?ip, "connection refused: too many from one address");
+                        drop(io);
+                        continue;
+                    };
+                    return Ok((
+                        QuietLimit::new(io, self.idle, slot, share),
+                        local,
+                        remote,
+                        scheme,
+                    ));
                 }
                 // poem retries a failed accept at once; out of descriptors, that would spin a
                 // core. Wait for connections to close instead.
@@ -86,15 +151,22 @@ pub struct QuietLimit {
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
     _slot: OwnedSemaphorePermit,
+    _share: AddressShare,
 }
 
 impl QuietLimit {
-    fn new(inner: TcpStream, idle: Duration, slot: OwnedSemaphorePermit) -> Self {
+    fn new(
+        inner: TcpStream,
+        idle: Duration,
+        slot: OwnedSemaphorePermit,
+        share: AddressShare,
+    ) -> Self {
         Self {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
             _slot: slot,
+            _share: share,
         }
     }
 

@@ -376,6 +376,8 @@ async fn head_answers_exactly_as_get_without_the_body_everywhere() {
     app.npm_publish(&app.tokens.alice, "@s/headed", "1.0.0", "latest")
         .await;
     app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
+    // Search is updated within a second of a publish: wait, so GET and HEAD see one state.
+    app.search_settled().await;
     let paths = [
         "/",
         "/health",

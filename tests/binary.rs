@@ -6,38 +6,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{BinServer, bin_path, npm_tarball, run_bin, sha256_hex};
+use common::{BinServer, bin_path, npm_tarball, publish_over_http as publish, run_bin, sha256_hex};
 use serde_json::json;
 
 const ADMIN: &str = "binary-test-admin-token";
-
-async fn publish(
-    client: &reqwest::Client,
-    url: &str,
-    token: &str,
-    name: &str,
-    version: &str,
-) -> Result<(u16, Vec<u8>), reqwest::Error> {
-    let tgz = npm_tarball(&json!({"name": name, "version": version}));
-    let form = reqwest::multipart::Form::new()
-        .text(
-            "metadata",
-            json!({"name": name, "version": version}).to_string(),
-        )
-        .part(
-            "tarball",
-            reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"),
-        );
-    let r = client
-        .post(format!("{url}/publish"))
-        .bearer_auth(token)
-        .multipart(form)
-        .send()
-        .await?;
-    let status = r.status().as_u16();
-    r.bytes().await?;
-    Ok((status, tgz))
-}
 
 #[tokio::test]
 async fn data_survives_a_restart_and_still_downloads() {

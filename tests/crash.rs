@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{BinServer, npm_tarball};
-use serde_json::json;
+use common::BinServer;
 
 const TOKEN: &str = "crash-test-admin-token-0123456789";
 const CLIENTS: usize = 8;
@@ -26,24 +25,9 @@ async fn publish_until_killed(url: String, client_no: usize, round: usize, acked
     let name = format!("crash-client-{client_no}");
     for n in 0.. {
         let version = format!("{round}.{n}.0");
-        let tgz = npm_tarball(&json!({"name": name, "version": version, "n": n}));
-        let form = reqwest::multipart::Form::new()
-            .text(
-                "metadata",
-                json!({"name": name, "version": version}).to_string(),
-            )
-            .part(
-                "tarball",
-                reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"),
-            );
-        let sent = client
-            .post(format!("{url}/publish"))
-            .bearer_auth(TOKEN)
-            .multipart(form)
-            .send()
-            .await;
+        let sent = common::publish_over_http(&client, &url, TOKEN, &name, &version).await;
         match sent {
-            Ok(r) if r.status() == 201 => {
+            Ok((201, tgz)) => {
                 acked
                     .lock()
                     .unwrap()

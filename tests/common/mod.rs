@@ -515,6 +515,35 @@ pub struct BinServer {
     pub port: u16,
 }
 
+/// Publishes `name@version` through the Pantry API of a server at `url`: (status, tarball).
+pub async fn publish_over_http(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    name: &str,
+    version: &str,
+) -> Result<(u16, Vec<u8>), reqwest::Error> {
+    let tgz = npm_tarball(&serde_json::json!({"name": name, "version": version}));
+    let form = reqwest::multipart::Form::new()
+        .text(
+            "metadata",
+            serde_json::json!({"name": name, "version": version}).to_string(),
+        )
+        .part(
+            "tarball",
+            reqwest::multipart::Part::bytes(tgz.clone()).file_name("p.tgz"),
+        );
+    let r = client
+        .post(format!("{url}/publish"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    r.bytes().await?;
+    Ok((status, tgz))
+}
+
 pub fn bin_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pantry-registry"))
 }

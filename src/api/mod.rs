@@ -27,8 +27,3 @@ pub enum ApiTags {
     Analytics,
 }
 
-/// RFC 3339 text of a time, as every API shape shows it.
-pub(crate) fn packages_iso(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}

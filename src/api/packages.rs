@@ -7,7 +7,6 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 
 use super::ApiTags;
 use crate::api_error_variants;
@@ -161,10 +160,7 @@ impl PackageMetadata {
         let facts = TarballFacts {
             url: tarball_url(core, &v.name, &v.version),
             checksum: format!("sha256:{}", v.tarball.sha256),
-            published_at: v
-                .published_at
-                .format(&Rfc3339)
-                .unwrap_or_else(|_| v.published_at.to_string()),
+            published_at: crate::core::timestamps::iso(v.published_at),
             size: v.tarball.size,
         };
         Self::from_manifest(&v.name, &v.version, &v.manifest, facts)

@@ -126,7 +126,7 @@ impl ZigPackageMetadata {
             tarball_url: url,
             hash: v.hash.clone(),
             legacy_hash: v.legacy_hash.clone(),
-            published_at: super::packages_iso(v.published_at),
+            published_at: crate::core::timestamps::iso(v.published_at),
             minimum_zig_version: v.minimum_zig_version.clone(),
             dependencies: v
                 .dependencies

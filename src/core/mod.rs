@@ -10,6 +10,7 @@ pub mod publish;
 pub mod references;
 pub mod resolve;
 pub mod tarball;
+pub mod timestamps;
 pub mod users;
 
 use std::sync::Arc;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::api::ApiTags;
 use crate::core::Core;
@@ -16,7 +15,7 @@ use crate::search::IndexState;
 pub struct Health {
     /// `ok`.
     pub status: String,
-    /// The server's clock, RFC 3339 UTC.
+    /// The server's clock, RFC 3339 UTC with milliseconds (`2026-03-29T06:50:05.148Z`).
     pub timestamp: String,
     pub search: SearchHealth,
 }
@@ -57,9 +56,7 @@ impl HealthApi {
         match self.core.store.package("health-check-probe").await {
             Ok(_) => HealthResponse::Ok(Json(Health {
                 status: "ok".into(),
-                timestamp: OffsetDateTime::now_utc()
-                    .format(&Rfc3339)
-                    .unwrap_or_default(),
+                timestamp: crate::core::timestamps::iso(OffsetDateTime::now_utc()),
                 search: SearchHealth {
                     state: match self.core.search.state() {
                         IndexState::Ready => "ready",

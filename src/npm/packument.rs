@@ -11,7 +11,6 @@ use poem::http::{StatusCode, header};
 use poem::{Request, Response};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use super::{NpmEndpoint, NpmResult};
 use crate::blobs::BlobKey;
@@ -58,16 +57,7 @@ const CLIENT_ONLY: &[&str] = &[
     "_args",
 ];
 
-/// A time as the npm registry writes it: UTC, milliseconds, `Z` (`2015-03-24T00:12:24.039Z`),
-/// the form every client's date parsing has met.
-pub fn iso(t: OffsetDateTime) -> String {
-    const NPM_TIME: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(NPM_TIME)
-        .unwrap_or_default()
-}
+pub use crate::core::timestamps::iso;
 
 /// The canonical tarball URL: `{public}/npm/{name}/-/{bare}-{version}.tgz`.
 pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
@@ -556,19 +546,4 @@ pub fn version_of_file<'a>(name: &PackageName, file: &'a str) -> Option<&'a str>
     file.strip_prefix(name.bare())?
         .strip_prefix('-')?
         .strip_suffix(".tgz")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_written_as_the_npm_registry_writes_them() {
-        let t = time::macros::datetime!(2026-03-29 08:50:05.148_765_432 +02:00);
-        assert_eq!(iso(t), "2026-03-29T06:50:05.148Z");
-        assert_eq!(
-            iso(time::macros::datetime!(2015-03-24 00:12:24 UTC)),
-            "2015-03-24T00:12:24.000Z"
-        );
-    }
 }

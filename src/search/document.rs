@@ -3,8 +3,7 @@
 //! from, and its downloads in the last 30 days.
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use crate::core::timestamps::iso;
 
 use super::{DocKey, Ecosystem, Origin};
 use crate::config::NpmSettings;
@@ -52,10 +51,6 @@ impl SearchDoc {
     pub fn scope(&self) -> Option<&str> {
         crate::core::names::scope_of(&self.name).map(|s| &s[1..])
     }
-}
-
-fn iso(t: OffsetDateTime) -> Option<String> {
-    t.format(&Rfc3339).ok()
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -165,7 +160,7 @@ async fn load_npm(
         let mut doc = from_manifest(key, Origin::Local, &v.manifest, None);
         doc.publisher = Some(v.published_by.clone());
         doc.maintainers = pkg.owners.clone();
-        doc.date = iso(pkg.updated_at);
+        doc.date = Some(iso(pkg.updated_at));
         return Ok(Some(doc));
     }
     // Only upstream packages this registry would serve: not with the fallback off, not in a
@@ -242,7 +237,7 @@ async fn load_zig(store: &dyn MetadataStore, key: &DocKey) -> StoreResult<Option
         deprecated: None,
         origin: Origin::Local,
         downloads_30d: 0,
-        date: iso(pkg.updated_at),
+        date: Some(iso(pkg.updated_at)),
         license: None,
         homepage: None,
         repository: None,

@@ -26,4 +26,3 @@ pub enum ApiTags {
     /// Download counts.
     Analytics,
 }
-

@@ -2,8 +2,8 @@
 //! description, keywords, people, links and readme, whether it is deprecated, where it comes
 //! from, and its downloads in the last 30 days.
 
-use serde_json::{Map, Value};
 use crate::core::timestamps::iso;
+use serde_json::{Map, Value};
 
 use super::{DocKey, Ecosystem, Origin};
 use crate::config::NpmSettings;

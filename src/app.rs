@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use poem::listener::TcpAcceptor;
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
 use crate::api::analytics::AnalyticsApi;
@@ -293,9 +293,15 @@ impl Registry {
 
     /// The whole HTTP application, to serve or to nest in another poem app.
     pub fn endpoint(&self) -> impl Endpoint + 'static {
-        let limiter = Arc::new(crate::http::rate::RateLimiter::new(
-            self.core.settings.rate.clone(),
-        ));
+        let connections = &self.core.settings.connections;
+        let rules = Arc::new(crate::http::edge::EdgeRules {
+            limiter: crate::http::rate::RateLimiter::new(self.core.settings.rate.clone()),
+            max_uri_bytes: connections.max_uri_bytes,
+            body_pace: crate::http::body::Pace {
+                min_bytes_per_sec: connections.body_min_bytes_per_sec,
+                grace: connections.body_rate_grace,
+            },
+        });
         let api = self.openapi();
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
@@ -311,8 +317,8 @@ impl Registry {
             )
             .data(self.core.clone())
             .around(move |ep, req| {
-                let limiter = limiter.clone();
-                async move { crate::http::edge::edge(ep, req, &limiter).await }
+                let rules = rules.clone();
+                async move { crate::http::edge::edge(ep, req, &rules).await }
             })
     }
 
@@ -327,9 +333,9 @@ impl Registry {
         let acceptor = crate::http::connection::HygienicAcceptor::new(
             TcpAcceptor::from_tokio(listener)?,
             crate::http::connection::ConnectionLimits {
-                idle: core.settings.idle_timeout,
-                max_connections: core.settings.max_connections,
-                per_address: core.settings.max_connections_per_address,
+                idle: core.settings.connections.idle_timeout,
+                max_connections: core.settings.connections.max_connections,
+                per_address: core.settings.connections.max_connections_per_address,
                 exempt: core.settings.rate.exempt.clone(),
             },
         );
@@ -353,13 +359,14 @@ impl Registry {
                 }
             }
         });
-        let result = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                self.endpoint(),
-                shutdown,
-                Some(core.settings.shutdown_timeout),
-            )
-            .await;
+        let result = crate::http::server::serve(
+            acceptor,
+            self.endpoint(),
+            &core.settings.connections,
+            shutdown,
+            core.settings.shutdown_timeout,
+        )
+        .await;
         flusher.abort();
         if let Err(e) = core.downloads.flush(&core.store).await {
             tracing::error!(error = %e, "could not write download counts at shutdown");

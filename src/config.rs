@@ -56,7 +56,56 @@ pub const KEYS: &[KeySpec] = &[
         default: "120",
         env: &[],
         secret: false,
-        doc: "A connection on which nothing is sent or received for this long is closed: a client that stops mid-request (half a request line, half the headers, a stalled body) or an idle keep-alive connection. A request being handled counts as quiet too (the client waits in silence), so keep it well above the longest publish: npm.upstream_timeout_secs plus limits.unpack_wait_secs plus the time to unpack and hash the largest upload.",
+        doc: "A connection on which nothing is sent or received for this long is closed, whatever state it is in: a client that stops reading a response, an HTTP/2 connection with no streams, one that never sends a request. The time a request spends being handled does not count.",
+    },
+    KeySpec {
+        key: "server.header_read_timeout_secs",
+        default: "30",
+        env: &[],
+        secret: false,
+        doc: "An HTTP/1.1 request's line and headers must arrive within this long of the server starting to wait for them; otherwise the connection is closed. This is also how long an idle HTTP/1.1 keep-alive connection stays open.",
+    },
+    KeySpec {
+        key: "server.body_min_bytes_per_sec",
+        default: "4096",
+        env: &[],
+        secret: false,
+        doc: "A request body must arrive at least this fast on average, after server.body_rate_grace_secs; a slower one is refused with 408 and its connection closed. 0 turns the check off.",
+    },
+    KeySpec {
+        key: "server.body_rate_grace_secs",
+        default: "10",
+        env: &[],
+        secret: false,
+        doc: "How long a request body may take before server.body_min_bytes_per_sec applies to it.",
+    },
+    KeySpec {
+        key: "server.max_header_bytes",
+        default: "65536",
+        env: &[],
+        secret: false,
+        doc: "Largest request line plus headers, in bytes; a larger request is refused with 431 (at least 8192).",
+    },
+    KeySpec {
+        key: "server.max_headers",
+        default: "100",
+        env: &[],
+        secret: false,
+        doc: "Most header fields in one request; more are refused with 431.",
+    },
+    KeySpec {
+        key: "server.max_uri_bytes",
+        default: "8192",
+        env: &[],
+        secret: false,
+        doc: "Longest request target (path and query), in bytes; a longer one is refused with 414.",
+    },
+    KeySpec {
+        key: "server.http2_max_streams",
+        default: "100",
+        env: &[],
+        secret: false,
+        doc: "Most concurrent requests (streams) on one HTTP/2 connection.",
     },
     KeySpec {
         key: "server.max_connections",
@@ -225,6 +274,34 @@ pub const KEYS: &[KeySpec] = &[
         env: &[],
         secret: false,
         doc: "Most dist-tags a package may have (every packument carries them all); one more is refused with 400.",
+    },
+    KeySpec {
+        key: "limits.max_keywords",
+        default: "100",
+        env: &[],
+        secret: false,
+        doc: "Most keywords one version may list; more are refused with 400 (the largest real package seen has 50).",
+    },
+    KeySpec {
+        key: "limits.max_dependencies",
+        default: "1000",
+        env: &[],
+        secret: false,
+        doc: "Most entries in each of a version's dependencies, devDependencies, peerDependencies, optionalDependencies and bundleDependencies; more are refused with 400.",
+    },
+    KeySpec {
+        key: "limits.max_maintainers",
+        default: "100",
+        env: &[],
+        secret: false,
+        doc: "Most people one version may list as maintainers or contributors; more are refused with 400.",
+    },
+    KeySpec {
+        key: "limits.max_packument_bytes",
+        default: "67108864",
+        env: &[],
+        secret: false,
+        doc: "Largest a package's metadata may grow (all its versions' manifests together, which every full packument carries); a publish past it is refused with 413. typescript, 3,478 versions, is 10 MiB.",
     },
     KeySpec {
         key: "limits.max_archive_header_bytes",
@@ -557,6 +634,10 @@ impl Layers {
             max_archive_header_bytes: self.positive("limits.max_archive_header_bytes")?,
             max_readme_bytes: self.positive("limits.max_readme_bytes")?,
             max_dist_tags: self.positive("limits.max_dist_tags")?,
+            max_keywords: self.positive("limits.max_keywords")? as usize,
+            max_dependencies: self.positive("limits.max_dependencies")? as usize,
+            max_maintainers: self.positive("limits.max_maintainers")? as usize,
+            max_packument_bytes: self.positive("limits.max_packument_bytes")?,
             max_concurrent_unpacks: self.positive("limits.max_concurrent_unpacks")? as usize,
             unpack_wait: Duration::from_secs(self.positive("limits.unpack_wait_secs")?),
             max_name_length: self.positive("limits.max_name_length")? as usize,
@@ -612,10 +693,28 @@ impl Layers {
             host,
             port,
             base_url,
-            idle_timeout: Duration::from_secs(self.positive("server.idle_timeout_secs")?),
-            max_connections: self.positive("server.max_connections")? as usize,
-            max_connections_per_address: self.positive("server.max_connections_per_address")?
-                as usize,
+            connections: ConnectionSettings {
+                idle_timeout: Duration::from_secs(self.positive("server.idle_timeout_secs")?),
+                header_read_timeout: Duration::from_secs(
+                    self.positive("server.header_read_timeout_secs")?,
+                ),
+                body_min_bytes_per_sec: self.parse(
+                    "server.body_min_bytes_per_sec",
+                    "a number of bytes a second",
+                )?,
+                body_rate_grace: Duration::from_secs(
+                    self.parse("server.body_rate_grace_secs", "a number of seconds")?,
+                ),
+                max_header_bytes: (self.positive("server.max_header_bytes")? as usize).max(8192),
+                max_headers: self.positive("server.max_headers")? as usize,
+                max_uri_bytes: self.positive("server.max_uri_bytes")? as usize,
+                http2_max_streams: self
+                    .positive("server.http2_max_streams")?
+                    .min(u32::MAX as u64) as u32,
+                max_connections: self.positive("server.max_connections")? as usize,
+                max_connections_per_address: self.positive("server.max_connections_per_address")?
+                    as usize,
+            },
             shutdown_timeout: Duration::from_secs(
                 self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
             ),
@@ -728,6 +827,10 @@ pub struct Limits {
     pub max_archive_header_bytes: u64,
     pub max_readme_bytes: u64,
     pub max_dist_tags: u64,
+    pub max_keywords: usize,
+    pub max_dependencies: usize,
+    pub max_maintainers: usize,
+    pub max_packument_bytes: u64,
     pub max_concurrent_unpacks: usize,
     pub unpack_wait: Duration,
     pub max_name_length: usize,
@@ -757,6 +860,26 @@ pub struct SearchSettings {
     pub downloads_refresh: Duration,
 }
 
+/// How the HTTP server bounds connections and the requests on them (`server.*`).
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// Connections with no traffic either way for this long (outside a handler) are closed.
+    pub idle_timeout: Duration,
+    /// An HTTP/1.1 request head must arrive within this long; also the keep-alive idle time.
+    pub header_read_timeout: Duration,
+    /// Slowest average a request body may arrive at once past the grace; 0 means no check.
+    pub body_min_bytes_per_sec: u64,
+    pub body_rate_grace: Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_uri_bytes: usize,
+    pub http2_max_streams: u32,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Most connections from one address at once.
+    pub max_connections_per_address: usize,
+}
+
 /// The typed, validated settings the registry runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -765,12 +888,7 @@ pub struct Settings {
     /// Without a trailing slash; empty means `http://localhost:<port>`.
     pub base_url: String,
     pub shutdown_timeout: Duration,
-    /// Connections with no traffic either way for this long are closed.
-    pub idle_timeout: Duration,
-    /// Most connections served at once.
-    pub max_connections: usize,
-    /// Most connections from one address at once.
-    pub max_connections_per_address: usize,
+    pub connections: ConnectionSettings,
     pub data_dir: PathBuf,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.

@@ -653,12 +653,10 @@ async fn a_gnu_sparse_entry_is_refused_before_its_holes_are_made_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_connection() {
     use tokio::io::AsyncReadExt;
-    let app = TestApp::start_with(|b| {
-        b.setting("rate.exempt", "")
-            .unwrap()
-            .setting("server.max_connections_per_address", "4")
-            .unwrap()
-    })
+    let app = TestApp::start_with(common::with_settings(&[
+        ("rate.exempt", ""),
+        ("server.max_connections_per_address", "4"),
+    ]))
     .await;
     let addr = app.url.trim_start_matches("http://").to_string();
     let mut held = Vec::new();
@@ -696,4 +694,279 @@ async fn one_address_cannot_take_every_connection() {
             .status(),
         200
     );
+}
+
+/// Reads what the server sends until it closes the connection, for at most `secs`; `None` when
+/// the connection is still open then.
+async fn read_until_closed(
+    s: &mut tokio::io::ReadHalf<tokio::net::TcpStream>,
+    secs: u64,
+) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(secs), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Opens a connection, sends `head`, then `drip` every `every_ms` until the server closes it.
+/// Returns what the server answered, or `None` if it did not close within `secs`.
+async fn trickle(
+    addr: &str,
+    head: String,
+    drip: &'static [u8],
+    every_ms: u64,
+    secs: u64,
+) -> Option<String> {
+    use tokio::io::AsyncWriteExt;
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = tokio::io::split(s);
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let dripping = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
+            if writer.write_all(drip).await.is_err() {
+                break;
+            }
+        }
+    });
+    let answer = read_until_closed(&mut reader, secs).await;
+    dripping.abort();
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_headers_and_bodies_are_cut_off_while_others_are_served() {
+    let app = TestApp::start_with(common::with_settings(&[
+        ("server.header_read_timeout_secs", "2"),
+        ("server.body_min_bytes_per_sec", "2000"),
+        ("server.body_rate_grace_secs", "1"),
+    ]))
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    // Each drip keeps the connection far from its idle timeout (120 s): only the header
+    // timeout and the body's minimum rate can end these.
+    let headers = tokio::spawn({
+        let addr = addr.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let answer = trickle(
+                &addr,
+                "GET /health HTTP/1.1\r\nHost: x\r\n".into(),
+                b"X",
+                200,
+                8,
+            )
+            .await;
+            (answer, started.elapsed())
+        }
+    });
+    let body = tokio::spawn({
+        let addr = addr.clone();
+        let token = app.tokens.alice.clone();
+        async move {
+            let head = format!(
+                "PUT /npm/trickled HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{\"name\":"
+            );
+            let started = std::time::Instant::now();
+            // 50 bytes every 100 ms: 500 bytes a second, under the 2,000 required.
+            let answer = trickle(&addr, head, &[b' '; 50], 100, 10).await;
+            (answer, started.elapsed())
+        }
+    });
+    // A normal client is served throughout.
+    for _ in 0..6 {
+        assert_eq!(app.get("/health").await.status, 200);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (answer, took) = headers.await.unwrap();
+    assert!(
+        answer.is_some(),
+        "trickled headers still open after {took:?}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    let (answer, took) = body.await.unwrap();
+    let answer = answer.unwrap_or_else(|| panic!("a trickled body still open after {took:?}"));
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("application/json"), "{answer}");
+    assert!(answer.contains("server.body_min_bytes_per_sec"), "{answer}");
+    app.npm(Method::GET, "/trickled", None, None)
+        .await
+        .error(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_to_handle_than_the_idle_timeout_is_answered() {
+    let up = common::upstream::FakeUpstream::start().await;
+    up.publish("slow-upstream", "1.0.0", serde_json::json!({}));
+    up.state
+        .packument_delay_ms
+        .store(2_500, std::sync::atomic::Ordering::SeqCst);
+    let app = TestApp::start_with(common::fallback_to(
+        &up.url,
+        &[("server.idle_timeout_secs", "1")],
+    ))
+    .await;
+    // The client waits in silence for 2.5 s while the server asks the upstream: that quiet is
+    // the server's, not the client's, and does not close the connection.
+    let r = app.npm(Method::GET, "/slow-upstream", None, None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["name"], "slow-upstream");
+}
+
+#[tokio::test]
+async fn oversized_and_unparsable_requests_get_json_errors() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::start().await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let send = |request: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            // The server may answer (and close) before it has read everything.
+            let _ = s.write_all(&request).await;
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                s.read_to_end(&mut answer),
+            )
+            .await;
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let status: u16 = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let error = serde_json::from_str::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| panic!("no JSON error in {text:?}"));
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{head}"
+            );
+            (status, error)
+        }
+    };
+    let big_header = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let (status, error) = send(big_header.into_bytes()).await;
+    assert_eq!(status, 431);
+    assert!(error.contains("server.max_header_bytes"), "{error}");
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let (status, error) =
+        send(format!("GET /health HTTP/1.1\r\nHost: x\r\n{many}\r\n").into_bytes()).await;
+    assert_eq!(status, 431);
+    assert!(error.contains("server.max_headers"), "{error}");
+    let long_target = format!(
+        "GET /search?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "q".repeat(9_000)
+    );
+    let (status, error) = send(long_target.into_bytes()).await;
+    assert_eq!(status, 414);
+    assert!(error.contains("8192 bytes"), "{error}");
+    let (status, _) = send(b"NOT HTTP AT ALL\r\n\r\n".to_vec()).await;
+    assert_eq!(status, 400);
+    // Nothing above disturbed the server.
+    assert_eq!(app.get("/health").await.status, 200);
+}
+
+#[tokio::test]
+async fn http2_clients_are_served() {
+    let app = TestApp::start().await;
+    app.npm_publish(&app.tokens.alice, "@s/two", "1.0.0", "latest")
+        .await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2.get(format!("{}/health", app.url)).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), 200);
+    let r = h2
+        .get(format!("{}/npm/@s%2ftwo", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
+    // Many requests at once on the one connection.
+    let all = futures_util::future::join_all(
+        (0..50).map(|_| h2.get(format!("{}/health", app.url)).send()),
+    )
+    .await;
+    assert!(all.into_iter().all(|r| r.unwrap().status() == 200));
+}
+
+#[tokio::test]
+async fn long_lists_and_metadata_past_the_packument_cap_are_refused() {
+    let app =
+        TestApp::start_with(|b| b.setting("limits.max_packument_bytes", "4000").unwrap()).await;
+    let publish = |manifest: serde_json::Value| {
+        let app = &app;
+        async move {
+            let name = manifest["name"].as_str().unwrap().to_string();
+            let version = manifest["version"].as_str().unwrap().to_string();
+            let tgz = common::npm_tarball(&manifest);
+            let doc = common::npm_publish_doc(&name, &version, "latest", &tgz);
+            app.npm(
+                Method::PUT,
+                &format!("/{name}"),
+                Some(&app.tokens.alice),
+                Some(doc),
+            )
+            .await
+        }
+    };
+    let keywords: Vec<String> = (0..101).map(|i| format!("k{i}")).collect();
+    let r = publish(serde_json::json!({"name": "listy", "version": "1.0.0", "keywords": keywords}))
+        .await;
+    assert!(r.error(400).contains("limits.max_keywords"));
+    let deps: serde_json::Map<String, serde_json::Value> = (0..1001)
+        .map(|i| (format!("d{i}"), "^1.0.0".into()))
+        .collect();
+    let r = publish(serde_json::json!({"name": "listy", "version": "1.0.0", "dependencies": deps}))
+        .await;
+    assert!(r.error(400).contains("`dependencies` has 1001 entries"));
+    let people: Vec<serde_json::Value> = (0..101)
+        .map(|i| serde_json::json!({"name": format!("p{i}")}))
+        .collect();
+    let r =
+        publish(serde_json::json!({"name": "listy", "version": "1.0.0", "contributors": people}))
+            .await;
+    assert!(r.error(400).contains("limits.max_maintainers"));
+    app.npm(Method::GET, "/listy", None, None).await.error(404);
+    // Each version's manifest is about 700 bytes: the sixth or so passes 4,000.
+    let mut published = 0;
+    let refusal = loop {
+        let version = format!("1.0.{published}");
+        let r = publish(serde_json::json!({
+            "name": "growing", "version": version, "description": "x".repeat(500)
+        }))
+        .await;
+        if r.status != 200 && r.status != 201 {
+            break r;
+        }
+        published += 1;
+        assert!(published < 20, "the packument cap never applied");
+    };
+    assert!(published >= 2, "{published}");
+    assert!(refusal.error(413).contains("limits.max_packument_bytes"));
+    let doc = app.npm(Method::GET, "/growing", None, None).await.json();
+    assert_eq!(doc["versions"].as_object().unwrap().len(), published);
 }

@@ -41,6 +41,14 @@ pub enum PublishError {
     Mismatch(String),
     #[error("{0}")]
     Tag(String),
+    /// A list in the manifest (keywords, people, dependencies) is past its cap.
+    #[error("{0}")]
+    TooMany(String),
+    /// The package's metadata, with this version, would be past `limits.max_packument_bytes`.
+    #[error(
+        "The package's metadata would grow past the limit of {0} bytes (limits.max_packument_bytes); deprecate or unpublish old versions first"
+    )]
+    PackumentTooLarge(u64),
     #[error(transparent)]
     Tarball(#[from] TarballError),
     #[error(transparent)]
@@ -87,7 +95,9 @@ impl From<PublishError> for ApiError {
             PublishError::Name(_)
             | PublishError::Version(_)
             | PublishError::FieldType(_)
-            | PublishError::Tag(_) => ApiError::bad_request(msg),
+            | PublishError::Tag(_)
+            | PublishError::TooMany(_) => ApiError::bad_request(msg),
+            PublishError::PackumentTooLarge(_) => ApiError::too_large(msg),
             PublishError::Mismatch(_) => ApiError::unprocessable(msg),
             PublishError::Tarball(t) => match t {
                 TarballError::TooLarge(_)
@@ -197,11 +207,65 @@ async fn precheck(
     Ok(())
 }
 
-/// Applies the size caps to the manifest that will be stored (and served in every packument):
+/// The manifest fields that list dependencies, each capped at `limits.max_dependencies`.
+const DEPENDENCY_FIELDS: &[&str] = &[
+    "dependencies",
+    "devDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "optionalDependencies",
+    "bundleDependencies",
+    "bundledDependencies",
+];
+
+/// How many entries a list field holds (an object's keys, an array's items).
+fn entries(value: Option<&Value>) -> usize {
+    match value {
+        Some(Value::Object(m)) => m.len(),
+        Some(Value::Array(a)) => a.len(),
+        _ => 0,
+    }
+}
+
+/// Refuses a manifest whose lists are past their caps: keywords, each dependency field, and the
+/// people it names (every client that reads the packument walks them all).
+fn check_counts(manifest: &Map<String, Value>, limits: &Limits) -> Result<(), PublishError> {
+    let over = |field: &str, max: usize| {
+        let n = entries(manifest.get(field));
+        (n > max).then(|| {
+            PublishError::TooMany(format!(
+                "`{field}` has {n} entries; a version may have at most {max} ({})",
+                match field {
+                    "keywords" => "limits.max_keywords",
+                    "maintainers" | "contributors" => "limits.max_maintainers",
+                    _ => "limits.max_dependencies",
+                }
+            ))
+        })
+    };
+    let checks = [("keywords", limits.max_keywords)]
+        .into_iter()
+        .chain(["maintainers", "contributors"].map(|f| (f, limits.max_maintainers)))
+        .chain(
+            DEPENDENCY_FIELDS
+                .iter()
+                .map(|f| (*f, limits.max_dependencies)),
+        );
+    for (field, max) in checks {
+        if let Some(refusal) = over(field, max) {
+            return Err(refusal);
+        }
+    }
+    Ok(())
+}
+
+/// Applies the caps to the manifest that will be stored (and served in every packument):
 /// a readme longer than `limits.max_readme_bytes` keeps its first part, as the npm registry
 /// keeps the first 64 KiB; the rest of the manifest (metadata fields included, whatever path
-/// they came by) must fit in `limits.max_manifest_bytes`.
+/// they came by) must fit in `limits.max_manifest_bytes`; keywords, people and dependencies
+/// are counted against their caps.
 fn bound_manifest(manifest: &mut Map<String, Value>, limits: &Limits) -> Result<(), PublishError> {
+    check_counts(manifest, limits)?;
     // A readme is text; anything else under that key is not kept at all.
     if manifest.get("readme").is_some_and(|r| !r.is_string()) {
         manifest.remove("readme");
@@ -224,6 +288,29 @@ fn bound_manifest(manifest: &mut Map<String, Value>, limits: &Limits) -> Result<
         return Err(PublishError::Tarball(TarballError::ManifestTooLarge(
             limits.max_manifest_bytes,
         )));
+    }
+    Ok(())
+}
+
+/// Refuses a version that would take the package's metadata (every stored manifest, which
+/// each full packument carries) past `limits.max_packument_bytes`. Checked before the write;
+/// two publishes racing past the line can overshoot it by one manifest.
+async fn check_packument_room(
+    core: &Core,
+    name: &PackageName,
+    manifest: &Map<String, Value>,
+) -> Result<(), PublishError> {
+    let max = core.settings.limits.max_packument_bytes;
+    let size_of = |m: &Map<String, Value>| serde_json::to_vec(m).map_or(0, |v| v.len() as u64);
+    let mut total = size_of(manifest);
+    for v in core.store.versions(name.as_str()).await? {
+        total += size_of(&v.manifest);
+        if total > max {
+            return Err(PublishError::PackumentTooLarge(max));
+        }
+    }
+    if total > max {
+        return Err(PublishError::PackumentTooLarge(max));
     }
     Ok(())
 }
@@ -364,6 +451,7 @@ pub async fn publish(
     manifest.insert("name".into(), Value::String(name.to_string()));
     manifest.insert("version".into(), Value::String(version.to_string()));
     bound_manifest(&mut manifest, limits)?;
+    check_packument_room(core, &name, &manifest).await?;
 
     let key = BlobKey::parse(&inspected.info.sha256).expect("sha256 hex is a valid key");
     // Held until the version is committed: no blob deletion runs between the put and the

@@ -1,10 +1,15 @@
 //! Reading request bodies by hand: bounded (413 past the limit, declared or not) and, when the
-//! client compressed it (npm gzips audit bodies), inflated within the same bound.
+//! client compressed it (npm gzips audit bodies), inflated within the same bound. Every request
+//! body is also paced ([`Paced`]): one that trickles in slower than `server.body_min_bytes_per_sec`
+//! fails with 408, so a stalled upload cannot hold its connection.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use poem::Body;
 use poem::http::HeaderMap;
 use poem::http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
@@ -30,8 +35,13 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
     let mut stream = body.into_bytes_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            if e.kind() == io::ErrorKind::TimedOut {
+                ApiError::new(crate::error::ErrorKind::RequestTimeout, e.to_string())
+            } else {
+                ApiError::bad_request(format!("Could not read the request body: {e}"))
+            }
+        })?;
         if (buf.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));
         }
@@ -63,4 +73,76 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
         return Err(too_large(limit));
     }
     Ok(Bytes::from(inflated))
+}
+
+/// How fast a request body must arrive: `min_bytes_per_sec` on average once `grace` is over.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub min_bytes_per_sec: u64,
+    pub grace: Duration,
+}
+
+impl Pace {
+    /// `body`, failing with `TimedOut` once it falls behind this pace; an empty body or a pace of
+    /// 0 bytes a second is left as it is.
+    pub fn apply(self, body: Body) -> Body {
+        if self.min_bytes_per_sec == 0 || body.is_empty() {
+            return body;
+        }
+        let started = tokio::time::Instant::now();
+        Body::from_bytes_stream(Paced {
+            inner: Box::pin(body.into_bytes_stream()),
+            pace: self,
+            started,
+            received: 0,
+            deadline: Box::pin(tokio::time::sleep_until(started + self.grace)),
+            failed: false,
+        })
+    }
+}
+
+/// A body stream under a [`Pace`]: by `grace + n / rate` after the first poll it must have
+/// delivered more than `n` bytes.
+struct Paced {
+    inner: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>,
+    pace: Pace,
+    started: tokio::time::Instant,
+    received: u64,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    failed: bool,
+}
+
+impl Stream for Paced {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.failed {
+            return Poll::Ready(None);
+        }
+        match self.inner.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.received += chunk.len() as u64;
+                let earned = Duration::from_secs_f64(
+                    self.received as f64 / self.pace.min_bytes_per_sec as f64,
+                );
+                let next = self.started + self.pace.grace + earned;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    self.failed = true;
+                    Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "The request body arrived slower than {} bytes a second (server.body_min_bytes_per_sec)",
+                            self.pace.min_bytes_per_sec
+                        ),
+                    ))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+            done => done,
+        }
+    }
 }

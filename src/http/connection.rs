@@ -1,20 +1,24 @@
 //! Connection hygiene below HTTP: at most `server.max_connections` connections at once (more
 //! wait in the kernel's accept queue, never in a busy loop, even when the process is out of
 //! file descriptors), at most `server.max_connections_per_address` from one address, and a
-//! connection on which nothing moves either way for
-//! `server.idle_timeout_secs` is closed at once.
+//! connection on which nothing moves either way for `server.idle_timeout_secs`, while no
+//! request on it is being handled, is closed at once.
 //!
-//! poem's own idle timeout asks hyper for a graceful close, which waits for a request that is
-//! half received: a client that sends half a request line, half its headers or part of a body
-//! and then stalls would hold its connection (and a file descriptor) forever. Here the socket
-//! itself fails with `TimedOut` when the quiet lasts too long, so hyper drops the connection
-//! whatever state it is in. Progress in either direction counts, so a long download to a slow
-//! reader, or an upload that keeps flowing, is never cut.
+//! A graceful close (what hyper offers) waits for a request that is half received: a client
+//! that stalls mid-request would hold its connection (and a file descriptor) forever. Here the
+//! socket itself fails with `TimedOut` when the quiet lasts too long, so hyper drops the
+//! connection whatever state it is in. Progress in either direction counts, so a long download
+//! to a slow reader, or an upload that keeps flowing, is never cut.
+//!
+//! hyper answers a request it cannot parse (400), whose head is too large (431) or whose target
+//! is too long (414) itself, with an empty body. Those answers are rewritten here, on their way
+//! out, into the JSON error every other answer is.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -144,14 +148,48 @@ impl Acceptor for HygienicAcceptor {
     }
 }
 
-/// A socket that fails with `TimedOut` once nothing was read or written for `idle`; it holds
-/// its connection slot until it is dropped.
+/// Requests on one connection being handled now; while there are any, its quiet is not idle.
+#[derive(Clone, Default)]
+pub struct Busy(Arc<AtomicUsize>);
+
+/// One request being handled; it ends when this is dropped.
+pub struct Handling(Arc<AtomicUsize>);
+
+impl Busy {
+    pub fn enter(&self) -> Handling {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Handling(self.0.clone())
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::SeqCst) > 0
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A socket that fails with `TimedOut` once nothing was read or written for `idle` while no
+/// request was being handled; it holds its connection slot until it is dropped.
 pub struct QuietLimit {
     inner: TcpStream,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    busy: Busy,
+    /// A JSON answer being written in place of one of hyper's empty error answers, and how many
+    /// bytes of hyper's to report written once it is out.
+    rewriting: Option<Rewrite>,
     _slot: OwnedSemaphorePermit,
     _share: AddressShare,
+}
+
+struct Rewrite {
+    bytes: Vec<u8>,
+    written: usize,
+    replaces: usize,
 }
 
 impl QuietLimit {
@@ -165,9 +203,16 @@ impl QuietLimit {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            busy: Busy::default(),
+            rewriting: None,
             _slot: slot,
             _share: share,
         }
+    }
+
+    /// Counts the requests being handled on this connection (see [`Busy::enter`]).
+    pub fn busy(&self) -> Busy {
+        self.busy.clone()
     }
 
     fn progressed(&mut self) {
@@ -191,16 +236,95 @@ impl QuietLimit {
         }
     }
 
-    /// On a pending operation: fails once the quiet has lasted too long.
+    /// On a pending operation: fails once the quiet has lasted too long with no request being
+    /// handled (a handler at work is not the client stalling).
     fn check_quiet(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "nothing sent or received within server.idle_timeout_secs",
-            )),
-            Poll::Pending => Poll::Pending,
+        loop {
+            match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) if self.busy.any() => self.progressed(),
+                Poll::Ready(()) => {
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "nothing sent or received within server.idle_timeout_secs",
+                    ));
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
+
+    /// Writes `data`, or the JSON answer that replaces it when it is one of hyper's own empty
+    /// error answers.
+    fn write_or_rewrite(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if self.rewriting.is_none()
+            && let Some(json) = json_for_bare_error(data)
+        {
+            self.rewriting = Some(Rewrite {
+                bytes: json,
+                written: 0,
+                replaces: data.len(),
+            });
+        }
+        let Some(rewrite) = self.rewriting.as_mut() else {
+            let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+            return self.after_write(cx, polled);
+        };
+        while rewrite.written < rewrite.bytes.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &rewrite.bytes[rewrite.written..]) {
+                Poll::Ready(Ok(n)) => {
+                    if n == 0 {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    rewrite.written += n;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return self.check_quiet(cx).map(Err),
+            }
+        }
+        let replaces = rewrite.replaces;
+        self.rewriting = None;
+        self.progressed();
+        Poll::Ready(Ok(replaces))
+    }
+}
+
+/// hyper's automatic answer to a request it could not read: a status line, `content-length: 0`,
+/// perhaps `connection: close` and a date, nothing else. The registry's own answers always
+/// carry a content type, so they never look like this.
+fn json_for_bare_error(data: &[u8]) -> Option<Vec<u8>> {
+    let head = data.strip_suffix(b"\r\n\r\n")?;
+    let text = std::str::from_utf8(head).ok()?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let (status, message) = match status_line.strip_prefix("HTTP/1.1 ")?.get(..3)? {
+        "400" => ("400 Bad Request", "The request could not be parsed as HTTP".to_string()),
+        "414" => ("414 URI Too Long", "The request target is too long".to_string()),
+        "431" => (
+            "431 Request Header Fields Too Large",
+            "The request line and headers are larger than server.max_header_bytes, or there are more than server.max_headers of them".to_string(),
+        ),
+        _ => return None,
+    };
+    let mut bare = false;
+    for line in lines {
+        let (name, value) = line.split_once(':')?;
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" if value.trim() == "0" => bare = true,
+            "connection" | "date" => {}
+            _ => return None,
+        }
+    }
+    if !bare {
+        return None;
+    }
+    let body = serde_json::to_string(&crate::error::ErrorBody { error: message }).ok()?;
+    Some(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
 }
 
 impl AsyncRead for QuietLimit {
@@ -228,8 +352,7 @@ impl AsyncWrite for QuietLimit {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
-        self.after_write(cx, polled)
+        self.write_or_rewrite(cx, data)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -240,16 +363,32 @@ impl AsyncWrite for QuietLimit {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.after_write(cx, polled)
-    }
+    // Not vectored: hyper then writes each answer's head as one buffer of its own, which is
+    // what lets an empty error answer be recognised and rewritten.
+}
 
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+#[cfg(test)]
+mod tests {
+    use super::json_for_bare_error;
+
+    #[test]
+    fn only_hypers_empty_error_answers_are_rewritten() {
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 14:00:00 GMT\r\n\r\n";
+        let json = String::from_utf8(json_for_bare_error(bare).unwrap()).unwrap();
+        assert!(json.starts_with("HTTP/1.1 431 "), "{json}");
+        let body = json.split("\r\n\r\n").nth(1).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(
+            parsed["error"]
+                .as_str()
+                .unwrap()
+                .contains("server.max_header_bytes")
+        );
+        assert!(json.contains(&format!("content-length: {}\r\n", body.len())));
+        // The registry's own answers carry a content type; they pass untouched.
+        let ours = b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n";
+        assert!(json_for_bare_error(ours).is_none());
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        assert!(json_for_bare_error(ok).is_none());
     }
 }

@@ -175,19 +175,44 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
-/// The middleware function; wrap the whole app with it (`.around`), handing it the limiter.
+/// What the edge holds to every request.
+pub struct EdgeRules {
+    pub limiter: super::rate::RateLimiter,
+    /// Longest request target (path and query) answered; a longer one is 414.
+    pub max_uri_bytes: usize,
+    /// How fast a request body must arrive.
+    pub body_pace: super::body::Pace,
+}
+
+/// The middleware function; wrap the whole app with it (`.around`), handing it the rules.
 pub async fn edge<E: Endpoint>(
     ep: std::sync::Arc<E>,
     mut req: Request,
-    limiter: &super::rate::RateLimiter,
+    rules: &EdgeRules,
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
     let original_path = req.uri().path().to_string();
+    let target_length = req
+        .uri()
+        .path_and_query()
+        .map_or(original_path.len(), |pq| pq.as_str().len());
+    if target_length > rules.max_uri_bytes {
+        let mut resp = ApiError::new(
+            crate::error::ErrorKind::UriTooLong,
+            format!(
+                "The request target is longer than the limit of {} bytes",
+                rules.max_uri_bytes
+            ),
+        )
+        .into_http_response();
+        add_cors(&mut resp);
+        return Ok(resp);
+    }
     // Rate limits come before any work, authentication included.
     let class = super::rate::Class::of(&method, &original_path);
     let addr = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    if let Err(limited) = limiter.check(class, addr) {
+    if let Err(limited) = rules.limiter.check(class, addr) {
         let mut resp = ApiError::too_many_requests(limited.to_string()).into_http_response();
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
@@ -202,6 +227,8 @@ pub async fn edge<E: Endpoint>(
     }
     // HEAD is answered as the GET it shadows, without the body: every handler serves it the
     // same way (the marker tells those that must not act on a HEAD, such as download counts).
+    let body = req.take_body();
+    req.set_body(rules.body_pace.apply(body));
     let is_head = method == Method::HEAD;
     if is_head {
         req.set_data(HeadRequest);

@@ -6,4 +6,5 @@ pub mod connection;
 pub mod edge;
 pub mod health;
 pub mod rate;
+pub mod server;
 pub mod web;

@@ -209,6 +209,13 @@ pub async fn publish(
                 .collect()
         })
         .unwrap_or_default();
+    if dependencies.len() > limits.max_dependencies {
+        return Err(ZigPublishError::Mismatch(format!(
+            "build.zig.zon has {} dependencies; a version may have at most {} (limits.max_dependencies)",
+            dependencies.len(),
+            limits.max_dependencies
+        )));
+    }
     let (name, version, minimum) = match (&hashed.manifest, &field) {
         (Some(m), Some(f)) => {
             if (&m.name, &m.version, m.fingerprint) != (&f.name, &f.version, f.fingerprint) {

@@ -355,11 +355,20 @@ pub fn fallback_to(
 ) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder + use<> {
     let upstream = upstream.to_string();
     move |b| {
-        let mut b = b
+        let b = b
             .setting("npm.fallback", "true")
             .unwrap()
             .setting("npm.upstream", upstream)
             .unwrap();
+        with_settings(settings)(b)
+    }
+}
+
+/// For [`TestApp::start_with`]: these settings on top of the test defaults.
+pub fn with_settings(
+    settings: &'static [(&'static str, &'static str)],
+) -> impl FnOnce(RegistryBuilder) -> RegistryBuilder {
+    move |mut b| {
         for (key, value) in settings {
             b = b.setting(key, *value).unwrap();
         }

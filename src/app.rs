@@ -294,7 +294,17 @@ impl Registry {
     /// The whole HTTP application, to serve or to nest in another poem app.
     pub fn endpoint(&self) -> impl Endpoint + 'static {
         let connections = &self.core.settings.connections;
+        let api = self.openapi();
+        let document = crate::api::spec::complete(&api.spec());
+        let mut routes = crate::api::spec::path_methods(&document);
+        for site_path in ["/", "/openapi.json", "/docs"] {
+            routes.push((
+                site_path.split('/').map(str::to_string).collect(),
+                vec!["GET".into()],
+            ));
+        }
         let rules = Arc::new(crate::http::edge::EdgeRules {
+            routes: crate::http::edge::RouteMethods::new(routes),
             limiter: crate::http::rate::RateLimiter::new(self.core.settings.rate.clone()),
             max_uri_bytes: connections.max_uri_bytes,
             body_pace: crate::http::body::Pace {
@@ -302,9 +312,14 @@ impl Registry {
                 grace: connections.body_rate_grace,
             },
         });
-        let api = self.openapi();
-        let spec = api.spec_endpoint();
-        let docs = api.swagger_ui();
+        // The Swagger UI page carries the document inline: the completed one replaces it.
+        let docs_html = api.swagger_ui_html().replacen(&api.spec(), &document, 1);
+        let spec = poem::endpoint::make_sync(move |_| {
+            poem::Response::builder()
+                .content_type("application/json; charset=utf-8")
+                .body(document.clone())
+        });
+        let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
         let site = Route::new()
             .at("/", crate::http::web::index())
             .at("/openapi.json", spec)

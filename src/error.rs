@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Unauthorized,
     Forbidden,
     NotFound,
+    /// The path exists but does not take this method.
+    MethodNotAllowed,
     Conflict,
     /// The request (its body) arrived too slowly.
     RequestTimeout,
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,7 +67,8 @@ impl ErrorKind {
             400 => ErrorKind::BadRequest,
             401 => ErrorKind::Unauthorized,
             403 => ErrorKind::Forbidden,
-            404 | 405 => ErrorKind::NotFound,
+            404 => ErrorKind::NotFound,
+            405 => ErrorKind::MethodNotAllowed,
             409 => ErrorKind::Conflict,
             408 => ErrorKind::RequestTimeout,
             413 => ErrorKind::PayloadTooLarge,
@@ -179,8 +183,9 @@ impl ApiError {
         let kind = ErrorKind::from_status(status);
         let message = match status.as_u16() {
             401 => "Authorization required".to_string(),
-            // The seed answers an unknown method on a known path like an unknown path.
-            404 | 405 => "Not found".to_string(),
+            404 => "Not found".to_string(),
+            405 => "This path does not take that method; the Allow header lists those it takes"
+                .to_string(),
             415 => "Unsupported content type".to_string(),
             s if s >= 500 => return Self::internal(err),
             _ => err.to_string(),

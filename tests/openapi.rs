@@ -36,27 +36,27 @@ async fn every_route_is_documented_with_its_responses() {
     let r = app.get("/openapi.json").await;
     assert_eq!(r.status, 200);
     let spec = r.json();
-    assert_eq!(statuses(&spec, "/health", "get"), ["200", "503"]);
+    assert_eq!(statuses(&spec, "/health", "get"), ["200", "429", "503"]);
     assert_eq!(
         statuses(&spec, "/packages/{name}", "get"),
-        ["200", "404", "500", "502", "504"]
+        ["200", "404", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/packages/{name}/{version}", "get"),
-        ["200", "404", "500", "502", "504"]
+        ["200", "404", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/packages/{name}/versions", "get"),
-        ["200", "500", "502", "504"]
+        ["200", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/packages/{name}/{version}/tarball", "get"),
-        ["200", "404", "500", "502", "504"]
+        ["200", "404", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/publish", "post"),
         [
-            "201", "400", "401", "403", "409", "413", "415", "422", "500", "503"
+            "201", "400", "401", "403", "408", "409", "413", "415", "422", "429", "500", "503"
         ]
     );
     for path in [
@@ -64,10 +64,13 @@ async fn every_route_is_documented_with_its_responses() {
         "/downloads/range/{period}/{pkg}",
         "/versions/{pkg}/last-week",
     ] {
-        assert_eq!(statuses(&spec, path, "get"), ["200", "400", "404", "500"]);
+        assert_eq!(
+            statuses(&spec, path, "get"),
+            ["200", "400", "404", "429", "500"]
+        );
     }
     for path in ["/downloads/point/{period}", "/downloads/range/{period}"] {
-        assert_eq!(statuses(&spec, path, "get"), ["200", "400", "500"]);
+        assert_eq!(statuses(&spec, path, "get"), ["200", "400", "429", "500"]);
     }
     let publish = &spec["paths"]["/publish"]["post"];
     assert!(publish["requestBody"]["content"]["multipart/form-data"].is_object());
@@ -78,6 +81,23 @@ async fn every_route_is_documented_with_its_responses() {
         "bearer"
     );
     assert!(spec["paths"]["/packages/{name}/{version}/tarball"]["get"]["responses"]["200"]["content"]["application/gzip"].is_object());
+    // Every format a Zig archive is served in, not only the last one declared.
+    let zig_archive = &spec["paths"]["/zig/packages/{name}/{version}/tarball"]["get"]["responses"]
+        ["200"]["content"];
+    for content_type in [
+        "application/gzip",
+        "application/x-xz",
+        "application/zstd",
+        "application/x-tar",
+        "application/zip",
+    ] {
+        assert!(zig_archive[content_type].is_object(), "{content_type}");
+    }
+    // What the edge answers before any handler runs is documented on every operation.
+    assert!(
+        spec["paths"]["/health"]["get"]["responses"]["429"]["headers"]["Retry-After"].is_object()
+    );
+    assert!(publish_has_retry_after(&spec));
     assert_eq!(spec["servers"][0]["url"], app.url.as_str());
 
     // Snapshot, without the per-run server URL. UPDATE_SNAPSHOTS=1 rewrites it.
@@ -95,6 +115,10 @@ async fn every_route_is_documented_with_its_responses() {
     );
 }
 
+fn publish_has_retry_after(spec: &Value) -> bool {
+    spec["paths"]["/publish"]["post"]["responses"]["503"]["headers"]["Retry-After"].is_object()
+}
+
 #[tokio::test]
 async fn swagger_ui_is_served_from_the_binary() {
     let app = TestApp::start().await;
@@ -109,7 +133,19 @@ async fn swagger_ui_is_served_from_the_binary() {
     for cdn in ["unpkg.com", "jsdelivr", "cdnjs", "<script src=\"http"] {
         assert!(!html.contains(cdn), "/docs loads {cdn}");
     }
+    // The page shows the document /openapi.json serves, the edge's answers included.
+    let served = app.get("/openapi.json").await;
+    assert!(html.contains(std::str::from_utf8(&served.body).unwrap()));
     let home = app.get("/").await;
+    assert_eq!(
+        app.client
+            .delete(format!("{}/", app.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
     assert_eq!(home.status, 200);
     assert!(String::from_utf8(home.body).unwrap().contains("/docs"));
 }

@@ -170,6 +170,8 @@ impl AnalyticsApi {
     async fn package_stats(
         &self,
         name: Path<String>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> StatsResponse {
         let counts = match self.counts(&name, ecosystem.0.as_deref()).await {
@@ -202,7 +204,11 @@ impl AnalyticsApi {
     async fn package_timeline(
         &self,
         name: Path<String>,
+        /// Days of history, 30 unless given, at most 366.
+        #[oai(validator(pattern = "^[0-9]+$"))]
         days: Query<Option<String>>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> TimelineResponse {
         let days = match days.0.as_deref().map(str::parse::<u32>) {

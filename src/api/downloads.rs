@@ -284,6 +284,8 @@ impl DownloadsApi {
     async fn all_downloads_point(
         &self,
         period: Path<String>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> AllPointResponse {
         match self.all(&period, ecosystem.0.as_deref()).await {
@@ -309,6 +311,8 @@ impl DownloadsApi {
         &self,
         period: Path<String>,
         pkg: Path<String>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> PointResponse {
         match self
@@ -333,6 +337,8 @@ impl DownloadsApi {
     async fn all_downloads_range(
         &self,
         period: Path<String>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> AllRangeResponse {
         match self.all(&period, ecosystem.0.as_deref()).await {
@@ -357,6 +363,8 @@ impl DownloadsApi {
         &self,
         period: Path<String>,
         pkg: Path<String>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> RangeResponse {
         match self
@@ -381,6 +389,8 @@ impl DownloadsApi {
     async fn version_downloads_last_week(
         &self,
         pkg: Path<String>,
+        /// `npm` (the default) or `zig`.
+        #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> VersionsResponse {
         let eco = match Ecosystem::parse(ecosystem.0.as_deref()) {

@@ -9,6 +9,7 @@ pub mod downloads;
 pub mod packages;
 pub mod publish;
 pub mod search;
+pub mod spec;
 pub mod zig;
 
 use poem_openapi::Tags;
@@ -25,4 +26,23 @@ pub enum ApiTags {
     Zig,
     /// Download counts.
     Analytics,
+}
+
+/// One response per status: those declared more than once (one per content type) become one
+/// whose content lists every type, described by the first. poem-openapi would keep only the
+/// last of them in the document.
+pub(crate) fn merge_same_status(
+    meta: poem_openapi::registry::MetaResponses,
+) -> poem_openapi::registry::MetaResponses {
+    let mut merged: Vec<poem_openapi::registry::MetaResponse> = Vec::new();
+    for response in meta.responses {
+        match merged
+            .iter_mut()
+            .find(|m| m.status.is_some() && m.status == response.status)
+        {
+            Some(first) => first.content.extend(response.content),
+            None => merged.push(response),
+        }
+    }
+    poem_openapi::registry::MetaResponses { responses: merged }
 }

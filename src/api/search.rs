@@ -135,8 +135,10 @@ impl SearchApi {
         /// The query; empty matches everything.
         q: Query<Option<String>>,
         /// Results per page: 20 unless given, at most 250.
+        #[oai(validator(pattern = "^[0-9]+$"))]
         limit: Query<Option<String>>,
         /// Results to skip, for paging.
+        #[oai(validator(pattern = "^[0-9]+$"))]
         from: Query<Option<String>>,
     ) -> SearchResponse {
         seed_search(&self.core, Ecosystem::Npm, q.0, limit.0, from.0).await

@@ -302,10 +302,12 @@ pub enum ZigHashResponse {
 api_error_variants!(ZigHashResponse { NotFound, Internal });
 
 /// The archive as published, with the `Content-Type` every zig from 0.12 on maps to its format
-/// and no `Content-Encoding` (zig would undo it and then fail to unpack).
+/// and no `Content-Encoding` (zig would undo it and then fail to unpack). Documented as one 200
+/// response with all five content types (see [`ZigTarballResponse`]).
 #[derive(ApiResponse)]
-pub enum ZigTarballResponse {
-    /// A tar.gz archive.
+pub enum ZigArchiveAnswer {
+    /// The archive as published (tar.gz, tar.xz, tar.zst, tar or zip), with its format's
+    /// content type.
     #[oai(status = 200, content_type = "application/gzip")]
     Gzip(
         Binary<Body>,
@@ -346,7 +348,34 @@ pub enum ZigTarballResponse {
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
-api_error_variants!(ZigTarballResponse { NotFound, Internal });
+api_error_variants!(ZigArchiveAnswer { NotFound, Internal });
+
+/// [`ZigArchiveAnswer`], documented as it is answered: poem-openapi keeps one response per
+/// status, the last declared, so its five 200 variants are merged into one listing every
+/// content type.
+pub struct ZigTarballResponse(ZigArchiveAnswer);
+
+impl From<ApiError> for ZigTarballResponse {
+    fn from(err: ApiError) -> Self {
+        Self(err.into())
+    }
+}
+
+impl poem::IntoResponse for ZigTarballResponse {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
+impl poem_openapi::ApiResponse for ZigTarballResponse {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        super::merge_same_status(ZigArchiveAnswer::meta())
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        ZigArchiveAnswer::register(registry);
+    }
+}
 
 pub struct ZigApi {
     pub core: Arc<Core>,
@@ -511,13 +540,13 @@ impl ZigApi {
         );
         let cache = "public, max-age=31536000, immutable".to_string();
         let body = Binary(Body::from(bytes));
-        match v.archive.as_str() {
-            "tar.xz" => ZigTarballResponse::Xz(body, disposition, cache),
-            "tar.zst" => ZigTarballResponse::Zstd(body, disposition, cache),
-            "tar" => ZigTarballResponse::Tar(body, disposition, cache),
-            "zip" => ZigTarballResponse::Zip(body, disposition, cache),
-            _ => ZigTarballResponse::Gzip(body, disposition, cache),
-        }
+        ZigTarballResponse(match v.archive.as_str() {
+            "tar.xz" => ZigArchiveAnswer::Xz(body, disposition, cache),
+            "tar.zst" => ZigArchiveAnswer::Zstd(body, disposition, cache),
+            "tar" => ZigArchiveAnswer::Tar(body, disposition, cache),
+            "zip" => ZigArchiveAnswer::Zip(body, disposition, cache),
+            _ => ZigArchiveAnswer::Gzip(body, disposition, cache),
+        })
     }
 
     /// Find a Zig package by hash
@@ -560,8 +589,10 @@ impl ZigApi {
         /// The query; empty matches everything.
         q: Query<Option<String>>,
         /// Results per page: 20 unless given, at most 250.
+        #[oai(validator(pattern = "^[0-9]+$"))]
         limit: Query<Option<String>>,
         /// Results to skip, for paging.
+        #[oai(validator(pattern = "^[0-9]+$"))]
         from: Query<Option<String>>,
     ) -> SearchResponse {
         seed_search(&self.core, Ecosystem::Zig, q.0, limit.0, from.0).await

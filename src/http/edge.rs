@@ -175,8 +175,43 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
+/// The methods each documented path takes, for the `Allow` header of a 405.
+pub struct RouteMethods(Vec<(Vec<String>, Vec<String>)>);
+
+impl RouteMethods {
+    /// From path templates (`/packages/{name}` as segments) and their methods.
+    pub fn new(routes: Vec<(Vec<String>, Vec<String>)>) -> Self {
+        Self(routes)
+    }
+
+    /// The `Allow` value for `path`: the methods of every template it matches, with HEAD beside
+    /// GET and OPTIONS, which every path answers.
+    fn allow(&self, path: &str) -> String {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut methods: Vec<&str> = Vec::new();
+        for (template, taken) in &self.0 {
+            let matches = template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| {
+                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                });
+            if matches {
+                methods.extend(taken.iter().map(String::as_str));
+            }
+        }
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        methods.push("OPTIONS");
+        methods.sort_unstable();
+        methods.dedup();
+        methods.join(", ")
+    }
+}
+
 /// What the edge holds to every request.
 pub struct EdgeRules {
+    /// For the `Allow` header of a 405.
+    pub routes: RouteMethods,
     pub limiter: super::rate::RateLimiter,
     /// Longest request target (path and query) answered; a longer one is 414.
     pub max_uri_bytes: usize,
@@ -227,6 +262,7 @@ pub async fn edge<E: Endpoint>(
     }
     // HEAD is answered as the GET it shadows, without the body: every handler serves it the
     // same way (the marker tells those that must not act on a HEAD, such as download counts).
+    let req_path = req.uri().path().to_string();
     let body = req.take_body();
     req.set_body(rules.body_pace.apply(body));
     let is_head = method == Method::HEAD;
@@ -255,6 +291,11 @@ pub async fn edge<E: Endpoint>(
             resp.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         }
+    }
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Ok(allow) = HeaderValue::from_str(&rules.routes.allow(req_path.as_str()))
+    {
+        resp.headers_mut().insert(header::ALLOW, allow);
     }
     add_cors(&mut resp);
     // Every 503 here means "busy or cannot check now; nothing changed": say when to retry.

@@ -1,6 +1,6 @@
 //! The package-manager clients the tests drive, installed on first use into the target
 //! directory: npm from the machine, pnpm and yarn 4 from the npm registry, bun's Linux x64
-//! binary package from the npm registry. A file lock keeps parallel test binaries from
+//! binary package from the npm registry, zig and schemathesis from PyPI. A file lock keeps parallel test binaries from
 //! installing twice.
 
 use std::path::{Path, PathBuf};
@@ -15,6 +15,8 @@ pub const BUN: &str = "@oven/bun-linux-x64@1.4.0";
 pub const ZIG: &str = "ziglang==0.17.1";
 /// An older zig, for the hash forms zig 0.14/0.15 print for old-style manifests.
 pub const ZIG_015: &str = "ziglang==0.15.2";
+/// Contract fuzzing of the OpenAPI document, from PyPI, in a virtualenv of its own.
+pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 pub struct Tools {
     pub dir: PathBuf,
@@ -24,6 +26,8 @@ pub struct Tools {
     pub bun: PathBuf,
     pub zig: PathBuf,
     pub zig_015: PathBuf,
+    /// schemathesis's `st` command.
+    pub schemathesis: PathBuf,
     /// A zig global cache kept between runs: the first `zig fetch` compiles zig's fetch tool.
     pub zig_cache: PathBuf,
 }
@@ -43,6 +47,11 @@ fi
 if [ ! -x zig-0.15/ziglang/zig ]; then
   python3 -m pip install --quiet --disable-pip-version-check --target zig-0.15 {ZIG_015} >>install.log 2>&1
   chmod +x zig-0.15/ziglang/zig
+fi
+if [ ! -x schemathesis/bin/st ]; then
+  rm -rf schemathesis
+  python3 -m venv schemathesis >>install.log 2>&1
+  schemathesis/bin/pip install --quiet --disable-pip-version-check {SCHEMATHESIS} >>install.log 2>&1
 fi
 if [ ! -x bun/package/bin/bun ]; then
   rm -rf bun && mkdir -p bun
@@ -76,6 +85,7 @@ pub fn tools() -> &'static Tools {
             bun: dir.join("bun/package/bin/bun"),
             zig: dir.join("zig/ziglang/zig"),
             zig_015: dir.join("zig-0.15/ziglang/zig"),
+            schemathesis: dir.join("schemathesis/bin/st"),
             zig_cache: dir.join("zig-cache"),
             dir,
         }

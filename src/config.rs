@@ -318,6 +318,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "How many uploads may be unpacked and hashed at once; each uses at most about max_unpacked_bytes of memory. Others wait for a slot.",
     },
     KeySpec {
+        key: "limits.max_body_memory_bytes",
+        default: "167772160",
+        env: &[],
+        secret: false,
+        doc: "Most bytes of request bodies held in memory at once, over all requests being handled (each counts its Content-Length, or limits.max_request_bytes when it sends none). A request that would pass it waits, like an upload waiting to be unpacked, then gets 503 with Retry-After. Peak memory is about three times this (a body, its decoded tarball and the parsed document).",
+    },
+    KeySpec {
         key: "limits.unpack_wait_secs",
         default: "10",
         env: &[],
@@ -640,6 +647,7 @@ impl Layers {
             max_packument_bytes: self.positive("limits.max_packument_bytes")?,
             max_concurrent_unpacks: self.positive("limits.max_concurrent_unpacks")? as usize,
             unpack_wait: Duration::from_secs(self.positive("limits.unpack_wait_secs")?),
+            max_body_memory_bytes: self.positive("limits.max_body_memory_bytes")?,
             max_name_length: self.positive("limits.max_name_length")? as usize,
         };
         let upstream = self.get("npm.upstream").trim().to_string();
@@ -833,6 +841,7 @@ pub struct Limits {
     pub max_packument_bytes: u64,
     pub max_concurrent_unpacks: usize,
     pub unpack_wait: Duration,
+    pub max_body_memory_bytes: u64,
     pub max_name_length: usize,
 }
 

@@ -970,3 +970,137 @@ async fn long_lists_and_metadata_past_the_packument_cap_are_refused() {
     let doc = app.npm(Method::GET, "/growing", None, None).await.json();
     assert_eq!(doc["versions"].as_object().unwrap().len(), published);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_held_in_memory_at_once_are_bounded() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::start_with(common::with_settings(&[
+        ("limits.max_body_memory_bytes", "1048576"),
+        ("limits.unpack_wait_secs", "1"),
+        ("server.body_min_bytes_per_sec", "0"),
+    ]))
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    // A publish whose 900 KB body is still arriving holds 900 KB of the 1 MiB.
+    let mut holding = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "PUT /npm/held HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n{{\"name\":",
+        app.tokens.alice
+    );
+    holding.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A 300 KB publish does not fit beside it: 503 after the wait, nothing stored.
+    // Incompressible: the tarball stays as large as its content.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let noise: Vec<u8> = (0..300_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let tgz = common::tarball_with(&[
+        (
+            "package/package.json",
+            br#"{"name":"roomy","version":"1.0.0"}"#.to_vec(),
+        ),
+        ("package/noise.bin", noise),
+    ]);
+    assert!(tgz.len() > 250_000, "{}", tgz.len());
+    let meta = r#"{"name":"roomy","version":"1.0.0"}"#;
+    let r = app
+        .publish_multipart(Some(&app.tokens.alice), meta, tgz.clone())
+        .await;
+    assert!(r.error(503).contains("limits.max_body_memory_bytes"));
+    assert!(!r.header("retry-after").is_empty());
+    // Small requests still pass, and reads are not held up.
+    assert_eq!(app.get("/health").await.status, 200);
+    app.get("/packages/roomy").await.error(404);
+    // A body larger than any route takes is refused before it is read.
+    let mut huge = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    huge.write_all(
+        format!(
+            "PUT /npm/huge HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n",
+            app.tokens.alice
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let (mut reader, _writer) = tokio::io::split(huge);
+    let answer = read_until_closed(&mut reader, 5).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    // Once the first upload is gone, its memory is free again.
+    drop(holding);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = app
+        .publish_multipart(Some(&app.tokens.alice), meta, tgz)
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_large_bodies_at_once_stay_within_the_memory_bound() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let token = "hostile-admin-token-0123456789";
+    let server = BinServer::start(
+        &dir.path().join("data"),
+        &[
+            ("PANTRY_REGISTRY_TOKEN", token),
+            ("NPM_FALLBACK", "false"),
+            ("PANTRY_LIMITS_MAX_BODY_MEMORY_BYTES", "167772160"),
+        ],
+    );
+    let pid = server.child.id();
+    let before = peak_rss_mib(pid);
+    // Twelve 40 MiB publish documents at once, each sent but for its last bytes and then held:
+    // without its body budget the server would keep all twelve, 480 MiB, in memory.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let chunk = vec![b'a'; 1 << 20];
+    let senders: Vec<_> = (0..12)
+        .map(|i| {
+            let (addr, chunk) = (addr.clone(), chunk.clone());
+            tokio::spawn(async move {
+                let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                let head = format!(
+                    "PUT /npm/big{i} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{\"filler\":\"",
+                    40 << 20
+                );
+                s.write_all(head.as_bytes()).await.unwrap();
+                for _ in 0..39 {
+                    if s.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let peak = peak_rss_mib(pid);
+    for sender in senders {
+        sender.abort();
+    }
+    eprintln!("peak RSS {peak} MiB, from {before} MiB at start");
+    assert!(
+        peak < PEAK_BODY_RSS_BOUND_MIB,
+        "peak RSS {peak} MiB (from {before} MiB) with twelve 40 MiB bodies arriving at once"
+    );
+    // The server is fine afterwards.
+    assert_eq!(
+        reqwest::get(format!("{}/health", server.url))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// The documented bound on the server's peak memory while twelve 40 MiB bodies arrive at once
+/// (README, "Hostile input"), with limits.max_body_memory_bytes at its default of 160 MiB.
+const PEAK_BODY_RSS_BOUND_MIB: u64 = 400;

@@ -1,7 +1,8 @@
 //! Reading request bodies by hand: bounded (413 past the limit, declared or not) and, when the
 //! client compressed it (npm gzips audit bodies), inflated within the same bound. Every request
 //! body is also paced ([`Paced`]): one that trickles in slower than `server.body_min_bytes_per_sec`
-//! fails with 408, so a stalled upload cannot hold its connection.
+//! fails with 408, so a stalled upload cannot hold its connection. And every body is counted
+//! against one memory budget ([`BodyMemory`]) while its request is handled.
 
 use std::io::{self, Read};
 use std::pin::Pin;
@@ -33,7 +34,8 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
         return Err(too_large(limit));
     }
     let mut stream = body.into_bytes_stream();
-    let mut buf = BytesMut::new();
+    // Room for the declared length at once: growing by doubling would copy it, twice the memory.
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit) as usize);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             if e.kind() == io::ErrorKind::TimedOut {
@@ -143,6 +145,65 @@ impl Stream for Paced {
                 Poll::Pending => Poll::Pending,
             },
             done => done,
+        }
+    }
+}
+
+/// The memory request bodies may take at once: each request with a body reserves its size
+/// (its `Content-Length`, or the largest body accepted when it declares none) before it is
+/// handled and gives it back when its answer is ready. A request that does not fit waits up
+/// to `wait`, then is refused with 503; a body larger than any route accepts is refused with
+/// 413 before anything is read.
+pub struct BodyMemory {
+    kib: std::sync::Arc<tokio::sync::Semaphore>,
+    total_kib: u32,
+    max_body: u64,
+    wait: Duration,
+}
+
+/// A request's share of [`BodyMemory`], given back when dropped.
+pub type BodyShare = Option<tokio::sync::OwnedSemaphorePermit>;
+
+impl BodyMemory {
+    /// `total` bytes at most, bodies of `max_body` bytes at most, waiting `wait` for room.
+    pub fn new(total: u64, max_body: u64, wait: Duration) -> Self {
+        let total_kib = total.div_ceil(1024).clamp(1, u32::MAX as u64 >> 4) as u32;
+        Self {
+            kib: std::sync::Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
+            total_kib,
+            max_body,
+            wait,
+        }
+    }
+
+    /// Reserves room for the body a request with `headers` carries (none for a request without
+    /// a body).
+    pub async fn reserve(
+        &self,
+        headers: &HeaderMap,
+        has_body: bool,
+    ) -> Result<BodyShare, ApiError> {
+        if !has_body {
+            return Ok(None);
+        }
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return Err(too_large(self.max_body));
+        }
+        let bytes = declared.unwrap_or(self.max_body);
+        if bytes == 0 {
+            return Ok(None);
+        }
+        // One body larger than the whole budget may still be handled, alone.
+        let kib = (bytes.div_ceil(1024).min(self.total_kib as u64)) as u32;
+        match tokio::time::timeout(self.wait, self.kib.clone().acquire_many_owned(kib)).await {
+            Ok(Ok(share)) => Ok(Some(share)),
+            _ => Err(ApiError::unavailable(
+                "The server is holding as many uploads in memory as it may (limits.max_body_memory_bytes); nothing was changed, try again in a few seconds",
+            )),
         }
     }
 }

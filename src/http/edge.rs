@@ -217,6 +217,8 @@ pub struct EdgeRules {
     pub max_uri_bytes: usize,
     /// How fast a request body must arrive.
     pub body_pace: super::body::Pace,
+    /// The memory all request bodies being handled may take.
+    pub body_memory: super::body::BodyMemory,
 }
 
 /// The middleware function; wrap the whole app with it (`.around`), handing it the rules.
@@ -264,6 +266,23 @@ pub async fn edge<E: Endpoint>(
     // same way (the marker tells those that must not act on a HEAD, such as download counts).
     let req_path = req.uri().path().to_string();
     let body = req.take_body();
+    // Held until the answer is ready: the body and what is made from it live that long.
+    let _body_share = match rules
+        .body_memory
+        .reserve(req.headers(), !body.is_empty())
+        .await
+    {
+        Ok(share) => share,
+        Err(refused) => {
+            let mut resp = refused.into_http_response();
+            add_cors(&mut resp);
+            if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            return Ok(resp);
+        }
+    };
     req.set_body(rules.body_pace.apply(body));
     let is_head = method == Method::HEAD;
     if is_head {

@@ -235,7 +235,20 @@ async fn change_document(
     }
     change.expected_rev = rev;
     if change.versions.is_none() && change.owners.is_none() {
-        // Only fields we do not keep (stars: `users`): nothing to change.
+        // Only fields we do not keep (stars: `users`): nothing to change, in a package that
+        // must exist all the same.
+        if ep
+            .core
+            .store
+            .package(name)
+            .await
+            .map_err(ApiError::internal)?
+            .is_none()
+        {
+            return Err(ApiError::not_found(format!(
+                "no such package available: {name}"
+            )));
+        }
         return Ok(json(
             StatusCode::OK,
             &json!({"ok": "nothing changed", "success": true}),

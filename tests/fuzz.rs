@@ -166,3 +166,226 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    #[test]
+    fn dist_tags_never_panic_and_accepted_ones_cannot_be_read_as_versions(tag in "\\PC{0,20}|[~^>=<v]{0,2}[0-9x*.]{0,8}") {
+        if pantry_registry::core::publish::validate_tag(&tag).is_ok() {
+            prop_assert!(semver::VersionReq::parse(&tag).is_err(), "{tag} reads as a range");
+            prop_assert!(!tag.is_empty());
+        }
+    }
+}
+
+/// Runs `cases` requests made by `strategy` against one registry, each with `send`; every
+/// answer must be a documented kind (never 5xx, a JSON error for every refusal), and the
+/// registry must be healthy at the end.
+fn fuzz_over_http<S: Strategy>(
+    cases: u32,
+    strategy: S,
+    send: impl Fn(
+        &common::TestApp,
+        S::Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = reqwest::Response> + '_>>,
+) where
+    S::Value: std::fmt::Debug,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(common::TestApp::start());
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let result = runner.run(&strategy, |input| {
+        let (status, body) = rt.block_on(async {
+            let r = send(&app, input).await;
+            (r.status().as_u16(), r.bytes().await.unwrap_or_default())
+        });
+        prop_assert!(status < 500, "{status}: {}", String::from_utf8_lossy(&body));
+        if status >= 400 {
+            let parsed: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| TestCaseError::fail(format!("{status} without a JSON body ({e})")))?;
+            prop_assert!(parsed["error"].is_string(), "{parsed}");
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    rt.block_on(async {
+        assert_eq!(app.get("/health").await.status, 200);
+    });
+}
+
+/// npm publish documents as npm sends them, for real tarballs from the corpus.
+fn publish_document_seeds() -> Vec<serde_json::Value> {
+    tarball_seeds()
+        .into_iter()
+        .take(4)
+        .enumerate()
+        .map(|(i, tgz)| common::npm_publish_doc("fuzzed", &format!("1.0.{i}"), "latest", &tgz))
+        .collect()
+}
+
+/// Any JSON value, nested a little.
+fn any_json() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        any::<f64>().prop_map(|f| serde_json::json!(f)),
+        "\\PC{0,24}".prop_map(serde_json::Value::from),
+        Just(serde_json::json!("99999999999999999999.0.0")),
+        Just(serde_json::json!("../../etc/passwd")),
+    ];
+    leaf.prop_recursive(2, 12, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Every path to a value in `doc`, as JSON pointers.
+fn pointers(doc: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    out.push(at.clone());
+    match doc {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                pointers(
+                    v,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                pointers(v, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn npm_publish_documents_with_any_field_replaced_get_a_clear_answer() {
+    let seeds = publish_document_seeds();
+    let strategy = (
+        0..seeds.len(),
+        prop::collection::vec((any::<prop::sample::Index>(), any_json()), 1..4),
+    )
+        .prop_map(move |(i, replacements)| {
+            let mut doc = seeds[i].clone();
+            for (at, value) in replacements {
+                let mut all = Vec::new();
+                pointers(&doc, String::new(), &mut all);
+                let pointer = &all[at.index(all.len())];
+                if pointer.is_empty() {
+                    doc = value;
+                } else if let Some(slot) = doc.pointer_mut(pointer) {
+                    *slot = value;
+                }
+            }
+            doc
+        });
+    fuzz_over_http(256, strategy, |app, doc| {
+        Box::pin(async move {
+            app.client
+                .put(format!("{}/npm/fuzzed", app.url))
+                .bearer_auth(&app.tokens.alice)
+                .json(&doc)
+                .send()
+                .await
+                .unwrap()
+        })
+    });
+}
+
+#[test]
+fn byte_mutated_npm_publish_documents_get_a_clear_answer() {
+    let seeds = publish_document_seeds()
+        .into_iter()
+        .map(|d| serde_json::to_vec(&d).unwrap())
+        .collect();
+    fuzz_over_http(256, mutated(seeds), |app, bytes| {
+        Box::pin(async move {
+            app.client
+                .put(format!("{}/npm/fuzzed", app.url))
+                .bearer_auth(&app.tokens.alice)
+                .header("content-type", "application/json")
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+        })
+    });
+}
+
+const BOUNDARY: &str = "fuzzboundary0123456789";
+
+/// A multipart body with these fields, as curl and the Pantry CLI send it.
+fn multipart(fields: &[(&str, Option<&str>, Vec<u8>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, file, data) in fields {
+        body.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes(),
+        );
+        if let Some(f) = file {
+            body.extend_from_slice(
+                format!("; filename=\"{f}\"\r\nContent-Type: application/octet-stream").as_bytes(),
+            );
+        }
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+#[test]
+fn byte_mutated_multipart_publishes_get_a_clear_answer() {
+    let pantry: Vec<Vec<u8>> = tarball_seeds()
+        .into_iter()
+        .take(3)
+        .map(|tgz| {
+            let meta = br#"{"name":"fuzzed","version":"1.0.0","description":"d"}"#.to_vec();
+            multipart(&[
+                ("metadata", None, meta),
+                ("tarball", Some("fuzzed-1.0.0.tgz"), tgz),
+            ])
+        })
+        .collect();
+    let zig: Vec<Vec<u8>> = archive_seeds()
+        .into_iter()
+        .map(|archive| multipart(&[("tarball", Some("plain_pkg-1.0.0.tar.gz"), archive)]))
+        .collect();
+    let strategy = prop_oneof![
+        mutated(pantry).prop_map(|b| ("/publish", b)),
+        mutated(zig).prop_map(|b| ("/zig/publish", b)),
+    ];
+    fuzz_over_http(256, strategy, |app, (path, bytes)| {
+        Box::pin(async move {
+            app.client
+                .post(format!("{}{path}", app.url))
+                .bearer_auth(&app.tokens.alice)
+                .header(
+                    "content-type",
+                    format!("multipart/form-data; boundary={BOUNDARY}"),
+                )
+                .body(bytes)
+                .send()
+                .await
+                .unwrap()
+        })
+    });
+}

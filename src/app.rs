@@ -121,6 +121,7 @@ impl RegistryBuilder {
                 search,
                 blob_gate: Default::default(),
                 work,
+                rates: Arc::new(crate::store::rates::MemoryRates::default()),
             }),
         })
     }
@@ -304,8 +305,12 @@ impl Registry {
             ));
         }
         let rules = Arc::new(crate::http::edge::EdgeRules {
+            trusted_proxies: connections.trusted_proxies.clone(),
             routes: crate::http::edge::RouteMethods::new(routes),
-            limiter: crate::http::rate::RateLimiter::new(self.core.settings.rate.clone()),
+            limiter: crate::http::rate::RateLimiter::new(
+                self.core.settings.rate.clone(),
+                self.core.rates.clone(),
+            ),
             max_uri_bytes: connections.max_uri_bytes,
             body_pace: crate::http::body::Pace {
                 min_bytes_per_sec: connections.body_min_bytes_per_sec,
@@ -356,7 +361,14 @@ impl Registry {
                 idle: core.settings.connections.idle_timeout,
                 max_connections: core.settings.connections.max_connections,
                 per_address: core.settings.connections.max_connections_per_address,
-                exempt: core.settings.rate.exempt.clone(),
+                exempt: core
+                    .settings
+                    .rate
+                    .exempt
+                    .iter()
+                    .chain(&core.settings.connections.trusted_proxies)
+                    .copied()
+                    .collect(),
             },
         );
         let indexer = crate::search::writer::start(

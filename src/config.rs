@@ -122,6 +122,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Most connections from one client address at once; a new one beyond that is closed at once, so one host cannot take every connection. Addresses in rate.exempt are not limited.",
     },
     KeySpec {
+        key: "server.trusted_proxies",
+        default: "",
+        env: &[],
+        secret: false,
+        doc: "Comma-separated addresses of reverse proxies in front of the registry. A request from one of them is counted (rate limits, logs) as coming from the address its X-Forwarded-For names, read from the right past every trusted proxy; from any other peer the header is ignored. Their connections are not held to server.max_connections_per_address.",
+    },
+    KeySpec {
         key: "storage.data_dir",
         default: "./.registry",
         env: &["PANTRY_DATA_DIR"],
@@ -722,6 +729,7 @@ impl Layers {
                 max_connections: self.positive("server.max_connections")? as usize,
                 max_connections_per_address: self.positive("server.max_connections_per_address")?
                     as usize,
+                trusted_proxies: self.addresses("server.trusted_proxies")?,
             },
             shutdown_timeout: Duration::from_secs(
                 self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
@@ -887,6 +895,8 @@ pub struct ConnectionSettings {
     pub max_connections: usize,
     /// Most connections from one address at once.
     pub max_connections_per_address: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// The typed, validated settings the registry runs with.

@@ -1104,3 +1104,50 @@ async fn many_large_bodies_at_once_stay_within_the_memory_bound() {
 /// The documented bound on the server's peak memory while twelve 40 MiB bodies arrive at once
 /// (README, "Hostile input"), with limits.max_body_memory_bytes at its default of 160 MiB.
 const PEAK_BODY_RSS_BOUND_MIB: u64 = 400;
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app = TestApp::start_with(common::with_settings(&[
+        ("rate.exempt", ""),
+        ("rate.publish_per_minute", "2"),
+        ("server.trusted_proxies", "127.0.0.1"),
+    ]))
+    .await;
+    let publish_from = |client: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/publish", app.url))
+                .header("x-forwarded-for", format!("198.51.100.1, {client}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(publish_from("203.0.113.7").await, 401);
+    assert_eq!(publish_from("203.0.113.7").await, 401);
+    assert_eq!(publish_from("203.0.113.7").await, 429);
+    // Another client behind the same proxy is not slowed by the first.
+    assert_eq!(publish_from("203.0.113.8").await, 401);
+
+    // Without the proxy trusted, the header is a client's own claim: one bucket for all.
+    let direct = TestApp::start_with(common::with_settings(&[
+        ("rate.exempt", ""),
+        ("rate.publish_per_minute", "2"),
+    ]))
+    .await;
+    let mut statuses = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let r = direct
+            .client
+            .post(format!("{}/publish", direct.url))
+            .header("x-forwarded-for", client)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+}

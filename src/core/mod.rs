@@ -37,6 +37,8 @@ pub struct Core {
     pub blob_gate: references::BlobGate,
     /// Slots for unpacking and hashing uploads.
     pub work: budget::WorkBudget,
+    /// Counters for rate limits.
+    pub rates: Arc<dyn crate::store::RateStore>,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)

@@ -1,6 +1,7 @@
 //! The edge every request passes: path canonicalisation for package names, CORS as the seed
 //! does it, JSON errors for everything (never an HTML or plain-text error page), and a log line.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -208,8 +209,45 @@ impl RouteMethods {
     }
 }
 
+/// The client a request comes from: its peer, or, when the peer is a trusted reverse proxy,
+/// the address `X-Forwarded-For` names, read from the right past every trusted proxy (the
+/// entries left of the first untrusted one are the client's own say, and not believed).
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &poem::http::HeaderMap,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(addr) => {
+                client = addr;
+                if !trusted.contains(&addr) {
+                    break;
+                }
+            }
+            // Garbage: the proxy's own peer is the last address that can be believed.
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
 /// What the edge holds to every request.
 pub struct EdgeRules {
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
     /// For the `Allow` header of a 405.
     pub routes: RouteMethods,
     pub limiter: super::rate::RateLimiter,
@@ -248,8 +286,12 @@ pub async fn edge<E: Endpoint>(
     }
     // Rate limits come before any work, authentication included.
     let class = super::rate::Class::of(&method, &original_path);
-    let addr = req.remote_addr().as_socket_addr().map(|a| a.ip());
-    if let Err(limited) = rules.limiter.check(class, addr) {
+    let addr = client_address(
+        req.remote_addr().as_socket_addr().map(|a| a.ip()),
+        req.headers(),
+        &rules.trusted_proxies,
+    );
+    if let Err(limited) = rules.limiter.check(class, addr).await {
         let mut resp = ApiError::too_many_requests(limited.to_string()).into_http_response();
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(limited.retry_after));
@@ -329,6 +371,7 @@ pub async fn edge<E: Endpoint>(
     tracing::debug!(
         http.method = %method,
         http.path = %loggable_path(&original_path),
+        client = ?addr,
         http.status = resp.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         "request"
@@ -352,6 +395,35 @@ mod tests {
             "/npm/-/npm/v1/tokens/token/<redacted>"
         );
         assert_eq!(l("/npm/left-pad"), "/npm/left-pad");
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        use super::client_address;
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxy = ip("10.0.0.1");
+        let mut headers = poem::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        // From the proxy: the rightmost address it was not told by itself.
+        assert_eq!(
+            client_address(Some(proxy), &headers, &[proxy]),
+            Some(ip("203.0.113.7"))
+        );
+        // Two proxies: past both.
+        headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.2".parse().unwrap());
+        assert_eq!(
+            client_address(Some(proxy), &headers, &[proxy, ip("10.0.0.2")]),
+            Some(ip("203.0.113.7"))
+        );
+        // From anyone else the header is the client's own claim: ignored.
+        let stranger = ip("198.51.100.9");
+        assert_eq!(
+            client_address(Some(stranger), &headers, &[proxy]),
+            Some(stranger)
+        );
+        // Garbage stops the walk at the last believable address.
+        headers.insert("x-forwarded-for", "nonsense".parse().unwrap());
+        assert_eq!(client_address(Some(proxy), &headers, &[proxy]), Some(proxy));
     }
 
     #[test]

@@ -1,20 +1,20 @@
 //! Rate limits per client address: token buckets per request class. The key is the address,
 //! never a token the request merely carries: a bucket per unchecked bearer string would let one
-//! client make itself a fresh bucket per request. (Behind a reverse proxy every client is the
-//! proxy's address until the server learns to trust forwarded headers.)
+//! client make itself a fresh bucket per request. Behind a reverse proxy listed in
+//! `server.trusted_proxies`, the address is the client's as the proxy forwards it.
 //!
 //! Over the limit, a request is answered 429 with `Retry-After` before any work is done. The
-//! counters live in this process; with several instances each counts its own share (a store-
-//! backed counter comes with the scale-out work).
+//! counters are kept by a [`RateStore`]: in this process for a single server, in the shared
+//! store when several instances serve together. If the counters cannot be reached, requests
+//! pass (a limit must not take the registry down with it) and the failure is logged.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::Arc;
 
 use poem::http::Method;
 
 use crate::config::RateSettings;
+use crate::store::RateStore;
 
 /// What a request is, for rate limiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,23 +80,15 @@ pub struct Limited {
     pub retry_after: u64,
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// The buckets of every client seen recently.
+/// The limits, and the counters they are checked against.
 pub struct RateLimiter {
     settings: RateSettings,
-    buckets: Mutex<HashMap<(Class, String), Bucket>>,
+    counters: Arc<dyn RateStore>,
 }
 
 impl RateLimiter {
-    pub fn new(settings: RateSettings) -> Self {
-        Self {
-            settings,
-            buckets: Mutex::default(),
-        }
+    pub fn new(settings: RateSettings, counters: Arc<dyn RateStore>) -> Self {
+        Self { settings, counters }
     }
 
     fn per_minute(&self, class: Class) -> u32 {
@@ -109,39 +101,27 @@ impl RateLimiter {
     }
 
     /// Takes one request from the client's bucket for `class`, or says when to come back.
-    pub fn check(&self, class: Class, addr: Option<IpAddr>) -> Result<(), Limited> {
+    pub async fn check(&self, class: Class, addr: Option<IpAddr>) -> Result<(), Limited> {
         let per_minute = self.per_minute(class);
         if per_minute == 0 || addr.is_some_and(|a| self.settings.exempt.contains(&a)) {
             return Ok(());
         }
-        let key = addr.map(|a| a.to_string()).unwrap_or_default();
-        let capacity = f64::from(per_minute);
-        let per_second = capacity / 60.0;
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().expect("rate buckets");
-        if buckets.len() > 100_000 {
-            // Forget clients whose buckets have refilled: they are as good as new.
-            buckets.retain(|(c, _), b| {
-                let full = f64::from(self.per_minute(*c));
-                b.tokens + now.duration_since(b.at).as_secs_f64() * full / 60.0 < full
-            });
-        }
-        let bucket = buckets.entry((class, key)).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        let refilled = now.duration_since(bucket.at).as_secs_f64() * per_second;
-        bucket.tokens = (bucket.tokens + refilled).min(capacity);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Limited {
+        let key = format!(
+            "{}:{}",
+            class.name(),
+            addr.map(|a| a.to_string()).unwrap_or_default()
+        );
+        match self.counters.take(&key, per_minute).await {
+            Ok(None) => Ok(()),
+            Ok(Some(retry_after)) => Err(Limited {
                 class: class.name(),
                 per_minute,
-                retry_after: ((1.0 - bucket.tokens) / per_second).ceil().max(1.0) as u64,
-            })
+                retry_after,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "rate counters unavailable; letting the request pass");
+                Ok(())
+            }
         }
     }
 }
@@ -151,13 +131,16 @@ mod tests {
     use super::*;
 
     fn limiter(per_minute: u32, exempt: Vec<IpAddr>) -> RateLimiter {
-        RateLimiter::new(RateSettings {
-            login_per_minute: per_minute,
-            token_per_minute: per_minute,
-            publish_per_minute: per_minute,
-            read_per_minute: 0,
-            exempt,
-        })
+        RateLimiter::new(
+            RateSettings {
+                login_per_minute: per_minute,
+                token_per_minute: per_minute,
+                publish_per_minute: per_minute,
+                read_per_minute: 0,
+                exempt,
+            },
+            Arc::new(crate::store::rates::MemoryRates::default()),
+        )
     }
 
     #[test]
@@ -183,27 +166,29 @@ mod tests {
         assert_eq!(c(Method::GET, "/npm/left-pad"), Class::Read);
     }
 
-    #[test]
-    fn a_burst_is_allowed_then_refused_with_a_retry_time_per_address() {
+    #[tokio::test]
+    async fn a_burst_is_allowed_then_refused_with_a_retry_time_per_address() {
         let l = limiter(3, vec!["10.0.0.9".parse().unwrap()]);
         let a = Some("10.0.0.1".parse().unwrap());
         for _ in 0..3 {
-            l.check(Class::Publish, a).unwrap();
+            l.check(Class::Publish, a).await.unwrap();
         }
-        let refused = l.check(Class::Publish, a).unwrap_err();
+        let refused = l.check(Class::Publish, a).await.unwrap_err();
         assert_eq!(
             refused.retry_after, 20,
             "one request every 20 s at 3 a minute"
         );
         // Another address is another client; another class has its own bucket.
         l.check(Class::Publish, Some("10.0.0.2".parse().unwrap()))
+            .await
             .unwrap();
-        l.check(Class::Login, a).unwrap();
+        l.check(Class::Login, a).await.unwrap();
         // Exempt addresses and unlimited classes pass.
         for _ in 0..10 {
             l.check(Class::Publish, Some("10.0.0.9".parse().unwrap()))
+                .await
                 .unwrap();
-            l.check(Class::Read, a).unwrap();
+            l.check(Class::Read, a).await.unwrap();
         }
     }
 

@@ -5,6 +5,7 @@
 //! traits. Writes that must be exclusive (publishing a version) are a single call that checks
 //! and writes atomically, so the store, not the caller, is the arbiter of "already exists".
 
+pub mod rates;
 pub mod redb_store;
 pub mod schema;
 
@@ -460,6 +461,14 @@ pub trait ZigStore: Send + Sync {
         update: ZigPackageUpdate,
     ) -> StoreResult<ZigPackageRecord>;
     async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>>;
+}
+
+/// Counters for rate limits, shared by every instance that shares the store.
+#[async_trait]
+pub trait RateStore: Send + Sync {
+    /// Takes one request from the bucket `key`, which holds `per_minute` and refills at that
+    /// rate: `None` when there was one to take, or the seconds until there will be.
+    async fn take(&self, key: &str, per_minute: u32) -> StoreResult<Option<u64>>;
 }
 
 /// Everything the registry needs from a metadata store.

@@ -65,7 +65,9 @@ values = ["{hash}"]
             "--exclude-checks",
             "positive_data_acceptance",
         ])
-        .args(["--max-examples", "40", "--workers", "2"])
+        // One worker: with several threads, CPython 3.11 can fail inside hypothesis with "AST
+        // constructor recursion depth mismatch" (a race in ast.parse), a fault of the tool.
+        .args(["--max-examples", "40", "--workers", "1"])
         .args(["--request-timeout", "10", "--max-failures", "20"])
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_TELEMETRY", "false")

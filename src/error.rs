@@ -4,6 +4,10 @@
 //! knows its status code and renders as `{"error": "..."}`. Server faults (5xx) are logged once
 //! with their cause and shown to the client only as "Internal server error".
 
+use crate::core::downloads::{PeriodError, UnknownEcosystem};
+use crate::core::packages::ChangeError;
+use crate::core::publish::PublishError;
+use crate::core::tarball::TarballError;
 use poem::http::StatusCode;
 use poem_openapi::{Object, payload::Json};
 
@@ -160,6 +164,10 @@ impl ApiError {
                     ),
                 )
             }
+            crate::blobs::BlobError::Unavailable(m) => {
+                tracing::warn!(error = %m, blob = key, "blob storage unavailable");
+                Self::unavailable("The tarball storage is unavailable; try again in a few seconds")
+            }
             other => Self::internal(other),
         }
     }
@@ -237,4 +245,86 @@ macro_rules! api_error_variants {
             }
         }
     };
+}
+
+// What the core's errors mean to a client. The core knows no HTTP; this is where its refusals
+// get their status codes.
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::NoSuchPackage => ApiError::not_found("no such package available"),
+            ChangeError::NotFound(m) => ApiError::not_found(m),
+            ChangeError::Forbidden(m) => ApiError::forbidden(m),
+            ChangeError::Invalid(m) => ApiError::bad_request(m),
+            ChangeError::Conflict(m) => ApiError::conflict(m),
+            ChangeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        let msg = e.to_string();
+        match e {
+            PublishError::Name(_)
+            | PublishError::Version(_)
+            | PublishError::FieldType(_)
+            | PublishError::Tag(_)
+            | PublishError::TooMany(_) => ApiError::bad_request(msg),
+            PublishError::PackumentTooLarge(_) => ApiError::too_large(msg),
+            PublishError::Mismatch(_) => ApiError::unprocessable(msg),
+            PublishError::Tarball(t) => match t {
+                TarballError::TooLarge(_)
+                | TarballError::UnpackedTooLarge(_)
+                | TarballError::TooManyEntries(_)
+                | TarballError::HeaderTooLarge(_)
+                | TarballError::ManifestTooLarge(_) => ApiError::too_large(msg),
+                TarballError::NotGzip | TarballError::Corrupt(_) => ApiError::bad_request(msg),
+                TarballError::NoManifest | TarballError::BadManifest(_) => {
+                    ApiError::unprocessable(msg)
+                }
+            },
+            PublishError::NotAllowed(_)
+            | PublishError::NotOwner(_)
+            | PublishError::ShadowsUpstream(_) => ApiError::forbidden(msg),
+            PublishError::UpstreamUnknown(_) | PublishError::Busy(_) => ApiError::unavailable(msg),
+            PublishError::VersionExists | PublishError::VersionUnpublished(_) => {
+                ApiError::conflict(msg)
+            }
+            PublishError::Store(e) => e.into(),
+            PublishError::Blob(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<UnknownEcosystem> for ApiError {
+    fn from(e: UnknownEcosystem) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<PeriodError> for ApiError {
+    fn from(e: PeriodError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::Conflict(m) => ApiError::conflict(format!(
+                "{m}; nothing was changed, read the package again and retry"
+            )),
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "metadata store unavailable");
+                ApiError::unavailable(
+                    "The metadata store is unavailable; nothing was changed, try again in a few seconds",
+                )
+            }
+            StoreError::NoSuchPackage => ApiError::not_found("no such package available"),
+            other => ApiError::internal(other),
+        }
+    }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use time::{Date, Duration, Month, OffsetDateTime};
 
 use crate::core::Core;
-use crate::error::ApiError;
 use crate::store::{DownloadCount, MetadataStore, StoreResult};
 
 #[derive(Default)]
@@ -349,18 +348,6 @@ fn parse_day(text: &str) -> Result<Date, PeriodError> {
         Month::try_from(u8::try_from(number(5..7)?).map_err(|_| bad())?).map_err(|_| bad())?;
     let day = u8::try_from(number(8..10)?).map_err(|_| bad())?;
     Date::from_calendar_date(i32::from(number(0..4)?), month, day).map_err(|_| bad())
-}
-
-impl From<UnknownEcosystem> for ApiError {
-    fn from(e: UnknownEcosystem) -> Self {
-        ApiError::bad_request(e.to_string())
-    }
-}
-
-impl From<PeriodError> for ApiError {
-    fn from(e: PeriodError) -> Self {
-        ApiError::bad_request(e.to_string())
-    }
 }
 
 #[cfg(test)]

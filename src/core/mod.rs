@@ -6,6 +6,7 @@ pub mod budget;
 pub mod downloads;
 pub mod names;
 pub mod packages;
+pub mod proxy;
 pub mod publish;
 pub mod references;
 pub mod resolve;

@@ -16,7 +16,6 @@ use crate::core::Core;
 use crate::core::auth::Caller;
 use crate::core::names::{PackageName, Version};
 use crate::core::publish::validate_tag;
-use crate::error::ApiError;
 use crate::store::{DenialKind, Denied, PackageEdit, PackageRecord, StoreError, VersionRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,19 +45,6 @@ impl From<StoreError> for ChangeError {
                 DenialKind::Conflict => ChangeError::Conflict(message),
             },
             other => ChangeError::Store(other),
-        }
-    }
-}
-
-impl From<ChangeError> for ApiError {
-    fn from(e: ChangeError) -> Self {
-        match e {
-            ChangeError::NoSuchPackage => ApiError::not_found("no such package available"),
-            ChangeError::NotFound(m) => ApiError::not_found(m),
-            ChangeError::Forbidden(m) => ApiError::forbidden(m),
-            ChangeError::Invalid(m) => ApiError::bad_request(m),
-            ChangeError::Conflict(m) => ApiError::conflict(m),
-            ChangeError::Store(e) => ApiError::internal(e),
         }
     }
 }

@@ -15,7 +15,6 @@ use crate::core::Core;
 use crate::core::auth::{Caller, NotAllowed};
 use crate::core::names::{InvalidName, InvalidVersion, PackageName, Version, parse_version};
 use crate::core::tarball::{self, TarballError};
-use crate::error::ApiError;
 use crate::store::{Denied, PackageRecord, StoreError, VersionRecord};
 
 /// What a client sent to publish one version.
@@ -84,41 +83,6 @@ impl From<StoreError> for PublishError {
                 _ => PublishError::Tag(denied.message),
             },
             other => PublishError::Store(other),
-        }
-    }
-}
-
-impl From<PublishError> for ApiError {
-    fn from(e: PublishError) -> Self {
-        let msg = e.to_string();
-        match e {
-            PublishError::Name(_)
-            | PublishError::Version(_)
-            | PublishError::FieldType(_)
-            | PublishError::Tag(_)
-            | PublishError::TooMany(_) => ApiError::bad_request(msg),
-            PublishError::PackumentTooLarge(_) => ApiError::too_large(msg),
-            PublishError::Mismatch(_) => ApiError::unprocessable(msg),
-            PublishError::Tarball(t) => match t {
-                TarballError::TooLarge(_)
-                | TarballError::UnpackedTooLarge(_)
-                | TarballError::TooManyEntries(_)
-                | TarballError::HeaderTooLarge(_)
-                | TarballError::ManifestTooLarge(_) => ApiError::too_large(msg),
-                TarballError::NotGzip | TarballError::Corrupt(_) => ApiError::bad_request(msg),
-                TarballError::NoManifest | TarballError::BadManifest(_) => {
-                    ApiError::unprocessable(msg)
-                }
-            },
-            PublishError::NotAllowed(_)
-            | PublishError::NotOwner(_)
-            | PublishError::ShadowsUpstream(_) => ApiError::forbidden(msg),
-            PublishError::UpstreamUnknown(_) | PublishError::Busy(_) => ApiError::unavailable(msg),
-            PublishError::VersionExists | PublishError::VersionUnpublished(_) => {
-                ApiError::conflict(msg)
-            }
-            PublishError::Store(e) => ApiError::internal(e),
-            PublishError::Blob(e) => ApiError::internal(e),
         }
     }
 }
@@ -333,7 +297,7 @@ async fn check_not_shadowing(
 ) -> Result<(), PublishError> {
     let npm = &core.settings.npm;
     if caller.is_admin()
-        || !crate::upstream::may_proxy(npm, core.store.as_ref(), name.as_str()).await?
+        || !crate::core::proxy::may_proxy(npm, core.store.as_ref(), name.as_str()).await?
         || core.store.package(name.as_str()).await?.is_some()
     {
         return Ok(());

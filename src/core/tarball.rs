@@ -11,28 +11,7 @@ use sha2::{Digest, Sha256, Sha512};
 use crate::archive;
 use crate::config::Limits;
 
-/// Digests and sizes of a tarball, as stored with its version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TarballInfo {
-    /// Lowercase hex SHA-256 of the tarball bytes; also the blob key.
-    pub sha256: String,
-    /// Lowercase hex SHA-1 (npm's `dist.shasum`).
-    pub sha1: String,
-    /// Subresource-integrity SHA-512 (npm's `dist.integrity`), `sha512-<base64>`.
-    pub integrity: String,
-    /// Size of the tarball in bytes.
-    pub size: u64,
-    /// Number of regular files inside.
-    pub file_count: u64,
-    /// Sum of the sizes of the files inside.
-    pub unpacked_size: u64,
-    /// The package ships an `npm-shrinkwrap.json` (npm's `_hasShrinkwrap`).
-    #[serde(default)]
-    pub has_shrinkwrap: bool,
-    /// The package has a `binding.gyp`, so npm builds it with node-gyp on install.
-    #[serde(default)]
-    pub has_binding_gyp: bool,
-}
+pub use crate::store::TarballInfo;
 
 /// What an inspection found.
 #[derive(Debug, Clone)]

@@ -165,7 +165,7 @@ async fn load_npm(
     }
     // Only upstream packages this registry would serve: not with the fallback off, not in a
     // scope of ours, not under a name once published here.
-    if !crate::upstream::may_proxy(npm, store, &key.name).await? {
+    if !crate::core::proxy::may_proxy(npm, store, &key.name).await? {
         return Ok(None);
     }
     let Some(cached) = store.cached_packument(&key.name).await? else {

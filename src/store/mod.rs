@@ -14,7 +14,28 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::core::tarball::TarballInfo;
+/// Digests and sizes of a tarball, as stored with its version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TarballInfo {
+    /// Lowercase hex SHA-256 of the tarball bytes; also the blob key.
+    pub sha256: String,
+    /// Lowercase hex SHA-1 (npm's `dist.shasum`).
+    pub sha1: String,
+    /// Subresource-integrity SHA-512 (npm's `dist.integrity`), `sha512-<base64>`.
+    pub integrity: String,
+    /// Size of the tarball in bytes.
+    pub size: u64,
+    /// Number of regular files inside.
+    pub file_count: u64,
+    /// Sum of the sizes of the files inside.
+    pub unpacked_size: u64,
+    /// The package ships an `npm-shrinkwrap.json` (npm's `_hasShrinkwrap`).
+    #[serde(default)]
+    pub has_shrinkwrap: bool,
+    /// The package has a `binding.gyp`, so npm builds it with node-gyp on install.
+    #[serde(default)]
+    pub has_binding_gyp: bool,
+}
 
 /// A package: the facts that span its versions.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -300,6 +321,14 @@ pub enum StoreError {
     UserExists(String),
     #[error(transparent)]
     Denied(#[from] Denied),
+    /// A concurrent change got there first (an expected revision no longer holds): the caller
+    /// may read again and retry, or tell the client 409.
+    #[error("a concurrent change got there first: {0}")]
+    Conflict(String),
+    /// The backend is throttled, down or timed out; nothing was changed, and a retry later may
+    /// succeed (503 with `Retry-After`).
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
     #[error("metadata store: {0}")]
     Backend(String),
     #[error("stored record is unreadable: {0}")]

@@ -208,7 +208,10 @@ impl Upstream {
 
     /// Whether `name` may be looked up upstream at all.
     async fn may_proxy(&self, core: &Core, name: &PackageName) -> Result<bool, ProxyError> {
-        Ok(may_proxy(&core.settings.npm, core.store.as_ref(), name.as_str()).await?)
+        Ok(
+            crate::core::proxy::may_proxy(&core.settings.npm, core.store.as_ref(), name.as_str())
+                .await?,
+        )
     }
 
     /// The upstream packument of `name` (a name with no local package).
@@ -394,27 +397,6 @@ async fn cache_and_index(core: &Core, packument: CachedPackument) -> StoreResult
         store.put_cached_packument(packument).await
     })
     .await
-}
-
-/// Whether the upstream package `name` may be served here: the fallback is on, the name is not
-/// declared ours (`npm.local_names`), its scope is not ours (configured in `npm.local_scopes`,
-/// or holding a local package), and the name was never published here (a name unpublished
-/// here stays ours: an upstream package of that name must not take its place for the projects
-/// that depended on it).
-pub async fn may_proxy(
-    npm: &crate::config::NpmSettings,
-    store: &dyn crate::store::MetadataStore,
-    name: &str,
-) -> crate::store::StoreResult<bool> {
-    if !npm.fallback || npm.local_names.iter().any(|n| n == name) {
-        return Ok(false);
-    }
-    if let Some(scope) = crate::core::names::scope_of(name)
-        && (npm.local_scopes.iter().any(|s| s == scope) || store.scope_has_packages(scope).await?)
-    {
-        return Ok(false);
-    }
-    Ok(!store.name_was_local(name).await?)
 }
 
 /// Decompresses and parses a cached packument (megabytes for popular packages, so off the

@@ -75,7 +75,7 @@ impl From<ZigPublishError> for ApiError {
             ZigPublishError::NotAllowed(_) => ApiError::forbidden(msg),
             ZigPublishError::Busy(_) => ApiError::unavailable(msg),
             ZigPublishError::Exists => ApiError::conflict(msg),
-            ZigPublishError::Store(e) => ApiError::internal(e),
+            ZigPublishError::Store(e) => e.into(),
             ZigPublishError::Blob(e) => ApiError::internal(e),
         }
     }

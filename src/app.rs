@@ -209,6 +209,30 @@ impl Registry {
         })
     }
 
+    /// The blob store the registry keeps tarballs in, for tools and tests that work through
+    /// its contract rather than its layout.
+    pub fn blob_store(&self) -> Arc<dyn crate::blobs::BlobStore> {
+        self.core.blobs.clone()
+    }
+
+    /// Every stored token (their records: ids, owners, scopes; never secrets).
+    pub async fn list_tokens(&self) -> Result<Vec<crate::store::TokenRecord>, String> {
+        self.core
+            .store
+            .list_tokens()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Every user account.
+    pub async fn list_users(&self) -> Result<Vec<crate::store::UserRecord>, String> {
+        self.core
+            .store
+            .list_users()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Creates a user account (for npm login and package ownership).
     pub async fn create_user(&self, name: &str, email: &str, password: &str) -> Result<(), String> {
         crate::core::users::create_user(&self.core, name, email, password)

@@ -8,9 +8,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::config::{self, Layers, LogFormat, Source};
-use crate::core::auth;
-use crate::store::redb_store::RedbStore;
-use crate::store::{TokenScope, TokenStore, UserStore};
+
+use crate::store::TokenScope;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -284,14 +283,12 @@ async fn serve(layers: Layers) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn open_store(layers: &Layers) -> Result<RedbStore, String> {
-    let settings = layers.resolve().map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&settings.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
-    let path = settings.data_dir.join("registry.redb");
-    tokio::task::spawn_blocking(move || RedbStore::open(&path))
+/// The registry on the configured data directory, for a command that works on it directly.
+async fn open_registry(layers: Layers) -> Result<crate::Registry, String> {
+    crate::Registry::builder()
+        .layers(layers)
+        .build()
         .await
-        .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
 }
 
@@ -303,17 +300,12 @@ async fn user(layers: Layers, cmd: UserCommand) -> Result<(), String> {
                 .read_line(&mut password)
                 .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
             let password = password.trim_end_matches(['\r', '\n']);
-            let registry = crate::Registry::builder()
-                .layers(layers)
-                .build()
-                .await
-                .map_err(|e| e.to_string())?;
+            let registry = open_registry(layers).await?;
             registry.create_user(&name, &email, password).await?;
             eprintln!("Created user {name}.");
         }
         UserCommand::List => {
-            let store = open_store(&layers).await?;
-            for u in store.list_users().await.map_err(|e| e.to_string())? {
+            for u in open_registry(layers).await?.list_users().await? {
                 println!("{}\t{}", u.name, u.email);
             }
         }
@@ -322,11 +314,7 @@ async fn user(layers: Layers, cmd: UserCommand) -> Result<(), String> {
 }
 
 async fn cache(layers: Layers, cmd: CacheCommand) -> Result<(), String> {
-    let registry = crate::Registry::builder()
-        .layers(layers)
-        .build()
-        .await
-        .map_err(|e| e.to_string())?;
+    let registry = open_registry(layers).await?;
     let print_stats = |s: crate::upstream::prune::CacheStats| {
         println!("packuments        {}", s.packuments);
         println!("packument bytes   {}", s.packument_bytes);
@@ -361,7 +349,7 @@ async fn cache(layers: Layers, cmd: CacheCommand) -> Result<(), String> {
 }
 
 async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
-    let store = open_store(&layers).await?;
+    let registry = open_registry(layers).await?;
     match cmd {
         TokenCommand::Create {
             user,
@@ -371,25 +359,21 @@ async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
             expires,
         } => {
             let user = user.trim().to_string();
-            auth::validate_user_name(&user)?;
-            let restriction = package.map(|p| auth::parse_restriction(&p)).transpose()?;
             let expires_at = expires
                 .map(|e| parse_expiry(&e, OffsetDateTime::now_utc()))
                 .transpose()?;
             let name = name.unwrap_or_else(|| user.clone());
-            let minted = auth::mint(&user, &name, scope, restriction, expires_at);
-            store
-                .insert_token(minted.record.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            let created = registry
+                .create_token(&user, &name, scope, package.as_deref(), expires_at)
+                .await?;
             eprintln!(
                 "Created token {} ({scope}) for user {user}. It is shown only this once:",
-                minted.record.id
+                created.id
             );
-            println!("{}", minted.secret);
+            println!("{}", created.secret);
         }
         TokenCommand::List => {
-            let tokens = store.list_tokens().await.map_err(|e| e.to_string())?;
+            let tokens = registry.list_tokens().await?;
             println!(
                 "{:<14} {:<16} {:<16} {:<8} {:<20} EXPIRES",
                 "ID", "USER", "NAME", "SCOPE", "PACKAGE"
@@ -410,7 +394,7 @@ async fn token(layers: Layers, cmd: TokenCommand) -> Result<(), String> {
             }
         }
         TokenCommand::Revoke { id } => {
-            if store.revoke_token(&id).await.map_err(|e| e.to_string())? {
+            if registry.revoke_token(&id).await? {
                 eprintln!("Revoked token {id}.");
             } else {
                 return Err(format!("no token with id {id}"));
@@ -440,11 +424,7 @@ pub fn main() -> ExitCode {
         Command::User(cmd) => runtime.block_on(user(layers, cmd)),
         Command::Cache(cmd) => runtime.block_on(cache(layers, cmd)),
         Command::Gc { dry_run } => runtime.block_on(async {
-            let registry = crate::Registry::builder()
-                .layers(layers)
-                .build()
-                .await
-                .map_err(|e| e.to_string())?;
+            let registry = open_registry(layers).await?;
             let report = registry.gc(dry_run).await?;
             print!("{}", render_gc(&report, dry_run));
             if report.missing.is_empty() {
@@ -457,11 +437,7 @@ pub fn main() -> ExitCode {
             }
         }),
         Command::Reindex => runtime.block_on(async {
-            let registry = crate::Registry::builder()
-                .layers(layers)
-                .build()
-                .await
-                .map_err(|e| e.to_string())?;
+            let registry = open_registry(layers).await?;
             let documents = registry.reindex().await?;
             println!("Search index rebuilt: {documents} packages.");
             Ok(())

@@ -105,9 +105,9 @@ async fn gc_keeps_every_referenced_blob_kind_and_removes_only_unreferenced_ones(
     assert_eq!(served[4].2, cached_tgz);
     let data = app.dir.path().to_path_buf();
     let stray = stray_blob(&data, b"half of an upload that never committed");
-    let unpublished = app.blob_count() - before.len() - 1;
+    let unpublished = app.blob_count().await - before.len() - 1;
     assert_eq!(unpublished, 1, "the unpublished version's blob is on disk");
-    let total_blobs = app.blob_count();
+    let total_blobs = app.blob_count().await;
 
     let mut app = app;
     app.stop().await;
@@ -139,7 +139,11 @@ async fn gc_keeps_every_referenced_blob_kind_and_removes_only_unreferenced_ones(
         )),
         "{out}"
     );
-    assert_eq!(app.blob_count(), total_blobs, "a dry run deletes nothing");
+    assert_eq!(
+        app.blob_count().await,
+        total_blobs,
+        "a dry run deletes nothing"
+    );
 
     let (ok, out, err) = run_bin(&["gc", "--data-dir", data_arg], &[]);
     assert!(ok, "{out}\n{err}");
@@ -150,7 +154,7 @@ async fn gc_keeps_every_referenced_blob_kind_and_removes_only_unreferenced_ones(
         "{out}"
     );
     assert!(!blob_file(&data, &stray).exists());
-    assert_eq!(app.blob_count(), total_blobs - 2);
+    assert_eq!(app.blob_count().await, total_blobs - 2);
 
     // Every record still downloads byte for byte; the cached tarball comes from our store
     // (the upstream is down now, so it could come from nowhere else).

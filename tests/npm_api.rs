@@ -1416,7 +1416,7 @@ async fn gc_removes_only_blobs_nothing_references() {
         .await;
     assert_eq!(r.status, 201);
     assert_eq!(
-        app.blob_count(),
+        app.blob_count().await,
         2,
         "the unpublished version's blob is still on disk"
     );
@@ -1425,7 +1425,7 @@ async fn gc_removes_only_blobs_nothing_references() {
     let (ok, out, err) = common::run_bin(&["gc", "--data-dir", &data], &[]);
     assert!(ok, "{err}");
     assert!(out.contains("Removed 1 unreferenced blobs"), "{out}");
-    assert_eq!(app.blob_count(), 1);
+    assert_eq!(app.blob_count().await, 1);
     let kept_blob = app
         .dir
         .path()

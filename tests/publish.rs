@@ -173,10 +173,10 @@ async fn republish_is_409_and_changes_nothing() {
             other,
         )
         .await;
-    let blobs_before = app.blob_count();
+    let blobs_before = app.blob_count().await;
     assert_eq!(again.error(409), "Version already exists");
     assert_eq!(
-        app.blob_count(),
+        app.blob_count().await,
         blobs_before,
         "a refused publish stores no tarball"
     );
@@ -471,11 +471,11 @@ async fn scope_restriction_and_ownership_are_403() {
             .status,
         201
     );
-    let blobs_before = app.blob_count();
+    let blobs_before = app.blob_count().await;
     let (r, _) = app.publish(&app.tokens.bob, "owned", "1.1.0").await;
     assert!(r.error(403).contains("not an owner"));
     assert_eq!(
-        app.blob_count(),
+        app.blob_count().await,
         blobs_before,
         "a refused publish stores no tarball"
     );

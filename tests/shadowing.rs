@@ -52,7 +52,7 @@ async fn a_publish_token_cannot_take_a_name_the_upstream_serves() {
     assert_eq!(r.error(403), message);
     // Nothing changed: the team still gets the upstream's react, and nothing was stored.
     assert_eq!(versions(&app, "react").await, ["18.3.1"]);
-    assert_eq!(app.blob_count(), 0);
+    assert_eq!(app.blob_count().await, 0);
     app.get("/packages/react/99.0.0").await.error(404);
 
     // A name the upstream does not have is anyone's to take.
@@ -146,7 +146,7 @@ async fn an_upstream_that_cannot_be_asked_refuses_with_503_and_changes_nothing()
         .publish(&app.tokens.alice, "maybe-upstream", "1.0.0")
         .await;
     assert_eq!(r.status, 503);
-    assert_eq!(app.blob_count(), 0);
+    assert_eq!(app.blob_count().await, 0);
     // Once the upstream answers (and lacks the name), the same publish goes through; a failure
     // is remembered for 5 seconds so that a crowd does not wait out one timeout after another.
     up.set(&up.state.down, false);

@@ -328,7 +328,7 @@ async fn uploads_zig_would_refuse_are_refused_with_json_and_store_nothing() {
         common::Response::from(missing).await.error(400),
         "Missing tarball"
     );
-    assert_eq!(app.blob_count(), 0, "nothing was stored");
+    assert_eq!(app.blob_count().await, 0, "nothing was stored");
     assert_eq!(app.get("/zig/search").await.json()["results"], json!([]));
 }
 

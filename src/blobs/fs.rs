@@ -1,12 +1,12 @@
 //! Blobs as files: `<data_dir>/blobs/sha256/<first two hex>/<hex>`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::StreamExt;
 
-use super::{BlobError, BlobKey, BlobStore};
+use super::{BlobError, BlobKey, BlobReader, BlobStore, ByteStream};
 
 pub struct FsBlobStore {
     root: PathBuf,
@@ -32,22 +32,44 @@ impl FsBlobStore {
         self.root.join("sha256").join(&hex[..2]).join(hex)
     }
 
-    fn put_blocking(root: &Path, final_path: &Path, data: &[u8]) -> std::io::Result<()> {
+    /// Makes a finished temporary file the blob at `final_path`, durably.
+    fn persist_blocking(
+        root: &Path,
+        final_path: &Path,
+        tmp: Option<tempfile::TempPath>,
+    ) -> std::io::Result<()> {
         let dir = final_path.parent().expect("blob paths have a parent");
         if !dir.exists() {
             std::fs::create_dir_all(dir)?;
             // The new fan-out directory's own entry must be durable too.
             sync_dir(&root.join("sha256"))?;
         }
-        if !final_path.exists() {
-            let mut tmp = tempfile::NamedTempFile::new_in(root.join("tmp"))?;
-            tmp.write_all(data)?;
-            tmp.as_file().sync_all()?;
+        if let Some(tmp) = tmp {
             tmp.persist(final_path).map_err(|e| e.error)?;
         }
         // Also when the blob already existed: another writer may not have made its rename
         // durable yet, and the caller is about to commit a record that points at it.
         sync_dir(dir)
+    }
+
+    /// Every blob on disk with its size, in key order.
+    fn walk_blocking(root: &Path) -> std::io::Result<Vec<(BlobKey, u64)>> {
+        let mut out = Vec::new();
+        for fan in std::fs::read_dir(root)? {
+            let fan = fan?;
+            if !fan.file_type()?.is_dir() {
+                continue;
+            }
+            for blob in std::fs::read_dir(fan.path())? {
+                let blob = blob?;
+                // Only names that are keys are blobs; anything else is not ours to touch.
+                if let Some(key) = blob.file_name().to_str().and_then(BlobKey::parse) {
+                    out.push((key, blob.metadata()?.len()));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 }
 
@@ -55,50 +77,123 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+fn missing_or(key: &BlobKey, e: std::io::Error) -> BlobError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        BlobError::Missing(key.as_str().to_string())
+    } else {
+        e.into()
+    }
+}
+
+/// Chunks read from a blob file at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
 #[async_trait]
 impl BlobStore for FsBlobStore {
-    async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), BlobError> {
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        mut content: ByteStream,
+        max_bytes: u64,
+    ) -> Result<u64, BlobError> {
+        use sha2::{Digest, Sha256};
+        use tokio::io::AsyncWriteExt;
         let root = self.root.clone();
         let path = self.path_of(key);
-        tokio::task::spawn_blocking(move || Self::put_blocking(&root, &path, &data))
+        let tmp = {
+            let dir = root.join("tmp");
+            tokio::task::spawn_blocking(move || tempfile::NamedTempFile::new_in(dir))
+                .await
+                .map_err(std::io::Error::other)??
+        };
+        let (file, tmp_path) = tmp.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        // On any refusal the temporary file is dropped, and with it removed.
+        while let Some(chunk) = content.next().await {
+            let chunk = chunk?;
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                return Err(BlobError::TooLarge(max_bytes));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual != key.as_str() {
+            return Err(BlobError::HashMismatch {
+                expected: key.as_str().to_string(),
+                actual,
+            });
+        }
+        file.sync_all().await?;
+        drop(file);
+        tokio::task::spawn_blocking(move || {
+            // Content already there is the same content: keep it, drop the copy.
+            let tmp = (!path.exists()).then_some(tmp_path);
+            Self::persist_blocking(&root, &path, tmp)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(size)
+    }
+
+    async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
+        use tokio::io::AsyncReadExt;
+        let file = tokio::fs::File::open(self.path_of(key))
             .await
-            .map_err(std::io::Error::other)??;
-        Ok(())
+            .map_err(|e| missing_or(key, e))?;
+        let size = file.metadata().await?.len();
+        let content = futures_util::stream::try_unfold(file, |mut file| async move {
+            let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+            let n = file.read_buf(&mut buf).await?;
+            Ok::<_, BlobError>((n > 0).then(|| (buf.freeze(), file)))
+        });
+        Ok(BlobReader {
+            size,
+            content: Box::pin(content),
+        })
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Bytes, BlobError> {
-        match tokio::fs::read(self.path_of(key)).await {
-            Ok(data) => Ok(Bytes::from(data)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(BlobError::Missing(key.as_str().to_string()))
-            }
+        tokio::fs::read(self.path_of(key))
+            .await
+            .map(Bytes::from)
+            .map_err(|e| missing_or(key, e))
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {
+        match tokio::fs::metadata(self.path_of(key)).await {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError> {
+    async fn list_page(
+        &self,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, BlobError> {
         let root = self.root.join("sha256");
-        let listed =
-            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(BlobKey, u64)>> {
-                let mut out = Vec::new();
-                for fan in std::fs::read_dir(&root)? {
-                    let fan = fan?;
-                    if !fan.file_type()?.is_dir() {
-                        continue;
-                    }
-                    for blob in std::fs::read_dir(fan.path())? {
-                        let blob = blob?;
-                        // Only names that are keys are blobs; anything else is not ours to touch.
-                        if let Some(key) = blob.file_name().to_str().and_then(BlobKey::parse) {
-                            out.push((key, blob.metadata()?.len()));
-                        }
-                    }
-                }
-                Ok(out)
-            })
+        let all = tokio::task::spawn_blocking(move || Self::walk_blocking(&root))
             .await
             .map_err(std::io::Error::other)??;
-        Ok(listed)
+        Ok(all
+            .into_iter()
+            .filter(|(k, _)| after.is_none_or(|a| k > a))
+            .take(limit)
+            .collect())
+    }
+
+    async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError> {
+        let root = self.root.join("sha256");
+        Ok(
+            tokio::task::spawn_blocking(move || Self::walk_blocking(&root))
+                .await
+                .map_err(std::io::Error::other)??,
+        )
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {

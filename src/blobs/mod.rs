@@ -7,11 +7,14 @@
 
 pub mod fs;
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::Stream;
 
 /// The lowercase hex SHA-256 of a blob's content.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlobKey(String);
 
 impl BlobKey {
@@ -33,17 +36,88 @@ impl BlobKey {
 pub enum BlobError {
     #[error("blob {0} is missing")]
     Missing(String),
+    /// The content passed the size the caller allows; nothing was stored.
+    #[error("blob content is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    /// The content's SHA-256 is not the key it was stored under; nothing was stored.
+    #[error("blob content hashes to {actual}, not to its key {expected}")]
+    HashMismatch { expected: String, actual: String },
+    /// The backend is throttled or down; a retry later may succeed.
+    #[error("blob storage unavailable: {0}")]
+    Unavailable(String),
     #[error("blob storage: {0}")]
     Io(#[from] std::io::Error),
 }
 
+/// Bytes as they come, from a request, an upstream or a stored blob.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, BlobError>> + Send>>;
+
+/// A blob being read: its length first, then its content as it is read.
+pub struct BlobReader {
+    pub size: u64,
+    pub content: ByteStream,
+}
+
+/// Where tarballs are kept. Every implementation passes the blob contract suite
+/// (`tests/blob_contract.rs`).
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Stores `data` under `key` (which must be its SHA-256). Storing existing content is a no-op.
-    async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), BlobError>;
-    async fn get(&self, key: &BlobKey) -> Result<Bytes, BlobError>;
+    /// Stores what `content` yields under `key`, hashing it as it passes. Refused with
+    /// [`BlobError::TooLarge`] once past `max_bytes`, and with [`BlobError::HashMismatch`] when
+    /// the content is not `key`'s; either way nothing is stored. Nothing is visible under `key`
+    /// before the whole content is durable. Storing content that is already there succeeds.
+    /// Returns the size stored.
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        content: ByteStream,
+        max_bytes: u64,
+    ) -> Result<u64, BlobError>;
+
+    /// Stores `data` whole, as [`BlobStore::put_stream`] does.
+    async fn put(&self, key: &BlobKey, data: Bytes) -> Result<(), BlobError> {
+        let size = data.len() as u64;
+        let content: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(data) }));
+        self.put_stream(key, content, size).await.map(|_| ())
+    }
+
+    /// Opens a blob for reading; [`BlobError::Missing`] if there is none.
+    async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError>;
+
+    /// Reads a whole blob.
+    async fn get(&self, key: &BlobKey) -> Result<Bytes, BlobError> {
+        use futures_util::StreamExt;
+        let mut reader = self.open(key).await?;
+        let mut data = bytes::BytesMut::with_capacity(reader.size as usize);
+        while let Some(chunk) = reader.content.next().await {
+            data.extend_from_slice(&chunk?);
+        }
+        Ok(data.freeze())
+    }
+
+    /// The size of a blob, or `None` if there is none.
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, BlobError>;
+
     /// Removes a blob; removing a missing one is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
-    /// Every stored blob with its size in bytes.
-    async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError>;
+
+    /// Up to `limit` blobs with their sizes, in key order, starting after `after`.
+    async fn list_page(
+        &self,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, BlobError>;
+
+    /// Every stored blob with its size in bytes, in key order.
+    async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.list_page(all.last().map(|(k, _)| k), 1000).await?;
+            let done = page.len() < 1000;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub tokens: Tokens,
     pub dir: tempfile::TempDir,
+    /// The registry's blob store, read through its contract.
+    pub blobs: std::sync::Arc<dyn pantry_registry::blobs::BlobStore>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -120,6 +122,7 @@ impl TestApp {
             revoked: revoked.secret,
             named_admin: mint("admin", TokenScope::Publish, None, None).await.secret,
         };
+        let blobs = registry.blob_store();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(registry.serve(listener, async {
             let _ = rx.await;
@@ -129,6 +132,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             tokens,
             dir,
+            blobs,
             shutdown: Some(tx),
             server: Some(server),
         }
@@ -168,24 +172,9 @@ impl TestApp {
     }
 
     /// Number of tarball blobs stored on disk.
-    pub fn blob_count(&self) -> usize {
-        fn walk(dir: &Path) -> usize {
-            std::fs::read_dir(dir)
-                .map(|entries| {
-                    entries
-                        .flatten()
-                        .map(|e| {
-                            if e.path().is_dir() {
-                                walk(&e.path())
-                            } else {
-                                1
-                            }
-                        })
-                        .sum()
-                })
-                .unwrap_or(0)
-        }
-        walk(&self.dir.path().join("blobs/sha256"))
+    /// How many blobs the registry's blob store holds.
+    pub async fn blob_count(&self) -> usize {
+        self.blobs.list().await.unwrap().len()
     }
 
     pub async fn get(&self, path: &str) -> Response {

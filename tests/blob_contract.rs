@@ -1,0 +1,163 @@
+//! The blob contract: what every `BlobStore` must do, written once against the trait and run
+//! for each implementation (today the disk store; an S3 one calls the same `blob_contract`).
+//! Blobs are named by the SHA-256 of their content, are never visible half-written, and a
+//! refused put leaves nothing behind.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use pantry_registry::blobs::fs::FsBlobStore;
+use pantry_registry::blobs::{BlobError, BlobKey, BlobStore, ByteStream};
+use sha2::{Digest, Sha256};
+
+fn key_of(data: &[u8]) -> BlobKey {
+    BlobKey::parse(&hex::encode(Sha256::digest(data))).unwrap()
+}
+
+/// `data` in chunks of `chunk` bytes, as a request or an upstream delivers it.
+fn chunked(data: &[u8], chunk: usize) -> ByteStream {
+    let chunks: Vec<Result<Bytes, BlobError>> = data
+        .chunks(chunk)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    Box::pin(futures_util::stream::iter(chunks))
+}
+
+async fn read_all(store: &dyn BlobStore, key: &BlobKey) -> (u64, Vec<u8>) {
+    let mut reader = store.open(key).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(chunk) = reader.content.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    (reader.size, out)
+}
+
+/// Everything a blob store must do.
+async fn blob_contract(store: &dyn BlobStore) {
+    // Streamed in, read back whole and as a stream with its length.
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let key = key_of(&data);
+    assert_eq!(store.head(&key).await.unwrap(), None);
+    let stored = store
+        .put_stream(&key, chunked(&data, 7_000), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(stored, data.len() as u64);
+    assert_eq!(store.head(&key).await.unwrap(), Some(data.len() as u64));
+    assert_eq!(store.get(&key).await.unwrap(), Bytes::from(data.clone()));
+    let (size, streamed) = read_all(store, &key).await;
+    assert_eq!((size, streamed.len()), (data.len() as u64, data.len()));
+    assert_eq!(streamed, data);
+
+    // The same content again is a success, and changes nothing.
+    store.put(&key, Bytes::from(data.clone())).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Bytes::from(data.clone()));
+
+    // Content that is not its key's is refused, and nothing is stored under that key.
+    let other = b"other content".to_vec();
+    let wrong_key = key_of(b"what the client claimed");
+    match store
+        .put_stream(&wrong_key, chunked(&other, 4), 1 << 20)
+        .await
+    {
+        Err(BlobError::HashMismatch { expected, actual }) => {
+            assert_eq!(expected, wrong_key.as_str());
+            assert_eq!(actual, key_of(&other).as_str());
+        }
+        other => panic!("expected a hash mismatch, got {other:?}"),
+    }
+    assert_eq!(store.head(&wrong_key).await.unwrap(), None);
+    assert_eq!(store.head(&key_of(&other)).await.unwrap(), None);
+
+    // Past the size limit: refused as soon as it passes, nothing stored.
+    let big = vec![7u8; 10_000];
+    let big_key = key_of(&big);
+    assert!(matches!(
+        store
+            .put_stream(&big_key, chunked(&big, 1_000), 5_000)
+            .await,
+        Err(BlobError::TooLarge(5_000))
+    ));
+    assert_eq!(store.head(&big_key).await.unwrap(), None);
+
+    // A stream that fails midway stores nothing.
+    let broken: ByteStream = Box::pin(futures_util::stream::iter(vec![
+        Ok(Bytes::from_static(b"half a tarb")),
+        Err(BlobError::Io(std::io::Error::other("the client went away"))),
+    ]));
+    let half_key = key_of(b"half a tarball");
+    assert!(store.put_stream(&half_key, broken, 1 << 20).await.is_err());
+    assert_eq!(store.head(&half_key).await.unwrap(), None);
+
+    // Missing blobs: opening and reading say so; deleting is fine.
+    let absent = key_of(b"never stored");
+    assert!(matches!(
+        store.open(&absent).await,
+        Err(BlobError::Missing(_))
+    ));
+    assert!(matches!(
+        store.get(&absent).await,
+        Err(BlobError::Missing(_))
+    ));
+    store.delete(&absent).await.unwrap();
+
+    // Listing: every blob once, in key order, in pages that add up to the whole.
+    let mut keys = vec![key.clone()];
+    for i in 0..25u32 {
+        let content = format!("blob number {i}").into_bytes();
+        let k = key_of(&content);
+        store.put(&k, Bytes::from(content)).await.unwrap();
+        keys.push(k);
+    }
+    keys.sort();
+    let all = store.list().await.unwrap();
+    assert_eq!(all.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), keys);
+    let mut paged = Vec::new();
+    let mut after: Option<BlobKey> = None;
+    loop {
+        let page = store.list_page(after.as_ref(), 4).await.unwrap();
+        assert!(page.len() <= 4);
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|(k, _)| k.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert_eq!(
+        all.iter().find(|(k, _)| *k == key).map(|(_, s)| *s),
+        Some(data.len() as u64)
+    );
+
+    // Deleted blobs are gone from every view.
+    store.delete(&key).await.unwrap();
+    assert_eq!(store.head(&key).await.unwrap(), None);
+    assert!(matches!(store.get(&key).await, Err(BlobError::Missing(_))));
+    assert!(!store.list().await.unwrap().iter().any(|(k, _)| *k == key));
+}
+
+#[tokio::test]
+async fn the_disk_store_keeps_the_blob_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsBlobStore::open(dir.path()).unwrap();
+    blob_contract(&store).await;
+    // A refused or broken put leaves no temporary file behind on disk either.
+    let leftovers = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "temporary files left behind");
+}
+
+#[tokio::test]
+async fn concurrent_puts_of_one_blob_all_succeed_with_one_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(FsBlobStore::open(dir.path()).unwrap());
+    let data = Bytes::from(vec![42u8; 200_000]);
+    let key = key_of(&data);
+    let puts = (0..8).map(|_| {
+        let (store, data, key) = (store.clone(), data.clone(), key.clone());
+        tokio::spawn(async move { store.put(&key, data).await })
+    });
+    for put in futures_util::future::join_all(puts).await {
+        put.unwrap().unwrap();
+    }
+    assert_eq!(store.get(&key).await.unwrap(), data);
+    assert_eq!(store.list().await.unwrap().len(), 1);
+}

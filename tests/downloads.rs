@@ -205,12 +205,14 @@ async fn real_downloads_are_counted_in_points_ranges_and_versions_and_survive_a_
         use pantry_registry::store::{DownloadCount, DownloadStore};
         let store = common::open_store(&app.dir.path().join("registry.redb")).await;
         store
-            .add_downloads(vec![DownloadCount {
-                name: "plain".into(),
-                version: "1.0.0".into(),
-                day: "2024-02-29".into(),
-                count: 7,
-            }])
+            .add_downloads(pantry_registry::store::DownloadBatch::new(vec![
+                DownloadCount {
+                    name: "plain".into(),
+                    version: "1.0.0".into(),
+                    day: "2024-02-29".into(),
+                    count: 7,
+                },
+            ]))
             .await
             .unwrap();
     }

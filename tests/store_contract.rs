@@ -28,10 +28,10 @@ use pantry_registry::core::tarball::TarballInfo;
 use pantry_registry::store::rates::MemoryRates;
 use pantry_registry::store::redb_store::RedbStore;
 use pantry_registry::store::{
-    BlobOwner, BlobReference, CachedPackument, DenialKind, Denied, DownloadCount, MetadataStore,
-    PackageChange, PackageEdit, PackageRecord, PackageStore, PackageUpdate, ProxiedTarball,
-    RateStore, StoreError, TokenRecord, TokenScope, UserRecord, VersionRecord, ZigDependency,
-    ZigPackageRecord, ZigPackageUpdate, ZigVersionRecord,
+    BlobOwner, BlobReference, CachedPackument, DenialKind, Denied, DownloadBatch, DownloadCount,
+    MetadataStore, PackageChange, PackageEdit, PackageRecord, PackageStore, PackageUpdate,
+    ProxiedTarball, RateStore, StoreError, TokenRecord, TokenScope, UserRecord, VersionRecord,
+    ZigDependency, ZigPackageRecord, ZigPackageUpdate, ZigVersionRecord,
 };
 use serde_json::json;
 use sha2::Digest;
@@ -884,16 +884,35 @@ async fn token_contract(store: &dyn MetadataStore) {
     );
 }
 
+/// Download batches are applied once: a flush whose answer was lost is sent again under the
+/// same id and must not count twice; the same counts in a new batch do count.
+async fn download_batch_contract(store: &dyn MetadataStore) {
+    // A batch sent again under its id (a flush whose answer was lost) is not counted again;
+    // the same counts in a new batch are.
+    let once = DownloadBatch::new(vec![count("dl-once", "1.0.0", "2026-03-01", 3)]);
+    store.add_downloads(once.clone()).await.unwrap();
+    store.add_downloads(once.clone()).await.unwrap();
+    assert_eq!(store.downloads("dl-once").await.unwrap()[0].count, 3);
+    store
+        .add_downloads(DownloadBatch::new(once.counts.clone()))
+        .await
+        .unwrap();
+    assert_eq!(store.downloads("dl-once").await.unwrap()[0].count, 6);
+}
+
 /// Download counts: added up per (name, version, day), read back per package, per period and
 /// in total.
 async fn download_contract(store: &dyn MetadataStore) {
     assert!(store.download_totals().await.unwrap().is_empty());
     assert!(store.downloads("dl").await.unwrap().is_empty());
-    store.add_downloads(Vec::new()).await.unwrap();
+    store
+        .add_downloads(DownloadBatch::new(Vec::new()))
+        .await
+        .unwrap();
     assert!(store.download_totals().await.unwrap().is_empty());
 
     store
-        .add_downloads(vec![
+        .add_downloads(DownloadBatch::new(vec![
             count("dl", "1.0.0", "2026-03-01", 2),
             count("dl", "2.0.0", "2026-03-01", 3),
             count("dl", "1.0.0", "2026-03-02", 1),
@@ -901,15 +920,15 @@ async fn download_contract(store: &dyn MetadataStore) {
             count("dl", "1.0.0", "2026-03-02", 4),
             count("dl-other", "0.1.0", "2026-02-28", 10),
             count("zig:dl", "0.1.0", "2026-03-03", 7),
-        ])
+        ]))
         .await
         .unwrap();
     // A later batch adds to the stored totals, it does not replace them.
     store
-        .add_downloads(vec![
+        .add_downloads(DownloadBatch::new(vec![
             count("dl", "2.0.0", "2026-03-01", 5),
             count("dl", "2.0.0", "2026-03-04", 1),
-        ])
+        ]))
         .await
         .unwrap();
 
@@ -1444,6 +1463,7 @@ macro_rules! store_contract_tests {
                 users_are_unique_by_name => user_contract,
                 tokens_are_found_by_hash_revoked_by_id => token_contract,
                 download_counts_add_up => download_contract,
+                a_download_batch_counts_once => download_batch_contract,
                 the_upstream_cache_keeps_what_was_fetched => cache_contract,
                 zig_versions_are_found_by_name_and_hash => zig_contract,
                 blob_references_name_every_kind => blob_reference_contract,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use time::{Date, Duration, Month, OffsetDateTime};
 
 use crate::core::Core;
-use crate::store::{DownloadCount, MetadataStore, StoreResult};
+use crate::store::{DownloadBatch, DownloadCount, MetadataStore, StoreResult};
 
 #[derive(Default)]
 pub struct DownloadCounter {
@@ -20,8 +20,9 @@ pub struct DownloadCounter {
 struct CounterState {
     pending: Mutex<HashMap<(String, String, String), u64>>,
     /// Held from taking the pending counts until they are written, so that a reader who
-    /// flushes sees every count recorded before it asked, never a batch in flight.
-    flushing: tokio::sync::Mutex<()>,
+    /// flushes sees every count recorded before it asked, never a batch in flight. Holds the
+    /// batch whose write failed, to send again under its id.
+    flushing: tokio::sync::Mutex<Option<DownloadBatch>>,
 }
 
 /// Today's date in UTC, `YYYY-MM-DD`.
@@ -65,8 +66,16 @@ impl DownloadCounter {
 
 impl CounterState {
     async fn flush(&self, store: &dyn MetadataStore) -> StoreResult<()> {
-        let _writing = self.flushing.lock().await;
-        let batch: Vec<DownloadCount> = {
+        let mut unsent = self.flushing.lock().await;
+        // A batch whose write failed goes again under the same id: if the write did land
+        // (only its answer was lost), the store does not count it twice.
+        if let Some(batch) = unsent.take()
+            && let Err(e) = store.add_downloads(batch.clone()).await
+        {
+            *unsent = Some(batch);
+            return Err(e);
+        }
+        let counts: Vec<DownloadCount> = {
             let mut pending = self.pending.lock().expect("download counter lock");
             pending
                 .drain()
@@ -78,14 +87,12 @@ impl CounterState {
                 })
                 .collect()
         };
-        if batch.is_empty() {
+        if counts.is_empty() {
             return Ok(());
         }
+        let batch = DownloadBatch::new(counts);
         if let Err(e) = store.add_downloads(batch.clone()).await {
-            let mut pending = self.pending.lock().expect("download counter lock");
-            for c in batch {
-                *pending.entry((c.name, c.version, c.day)).or_default() += c.count;
-            }
+            *unsent = Some(batch);
             return Err(e);
         }
         Ok(())

@@ -256,6 +256,27 @@ pub struct DownloadCount {
     pub count: u64,
 }
 
+/// Counts written together, under an id of their own: a store applies a batch once, however
+/// often it is sent (a flush whose answer was lost is sent again, and must not count twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadBatch {
+    /// Unique, and ordered by creation time (see [`DownloadBatch::new`]).
+    pub id: String,
+    pub counts: Vec<DownloadCount>,
+}
+
+impl DownloadBatch {
+    /// A batch with a fresh id: the creation time in milliseconds, zero-padded so ids sort by
+    /// time, then random hex (two instances flushing in the same millisecond differ).
+    pub fn new(counts: Vec<DownloadCount>) -> Self {
+        let millis = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        Self {
+            id: format!("{millis:016}-{:016x}", rand::random::<u64>()),
+            counts,
+        }
+    }
+}
+
 /// What kind of refusal a caller's rule made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DenialKind {
@@ -459,8 +480,10 @@ pub trait TokenStore: Send + Sync {
 
 #[async_trait]
 pub trait DownloadStore: Send + Sync {
-    /// Adds the counts to the stored totals, in one atomic write.
-    async fn add_downloads(&self, counts: Vec<DownloadCount>) -> StoreResult<()>;
+    /// Adds the batch's counts to the stored totals, in one atomic write, unless a batch with
+    /// its id was applied before (then nothing changes and the call succeeds). Batch ids are
+    /// remembered for at least a week.
+    async fn add_downloads(&self, batch: DownloadBatch) -> StoreResult<()>;
     /// Every stored count of a package.
     async fn downloads(&self, name: &str) -> StoreResult<Vec<DownloadCount>>;
     /// Total downloads of every package with any, by name.

@@ -781,12 +781,27 @@ fn download_count((name, version, day): (&str, &str, &str), count: u64) -> Downl
 
 #[async_trait]
 impl DownloadStore for RedbStore {
-    async fn add_downloads(&self, counts: Vec<DownloadCount>) -> StoreResult<()> {
-        if counts.is_empty() {
+    async fn add_downloads(&self, batch: DownloadBatch) -> StoreResult<()> {
+        if batch.counts.is_empty() {
             return Ok(());
         }
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
+            let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+            {
+                let mut applied = txn.open_table(schema::DOWNLOAD_BATCHES).map_err(backend)?;
+                if applied.get(batch.id.as_str()).map_err(backend)?.is_some() {
+                    return Ok(());
+                }
+                applied.insert(batch.id.as_str(), now).map_err(backend)?;
+                // Ids sort by creation time: those older than the memory go in one range.
+                let cutoff_ms = now.saturating_sub(schema::DOWNLOAD_BATCH_MEMORY_SECS) * 1000;
+                let cutoff = format!("{cutoff_ms:016}");
+                applied
+                    .retain_in(..cutoff.as_str(), |_, _| false)
+                    .map_err(backend)?;
+            }
+            let counts = batch.counts;
             {
                 let mut table = txn.open_table(DOWNLOADS).map_err(backend)?;
                 let mut by_day = txn.open_table(schema::DOWNLOADS_BY_DAY).map_err(backend)?;
@@ -889,12 +904,12 @@ mod tests {
         {
             let store = RedbStore::open(&path).unwrap();
             store
-                .add_downloads(vec![
+                .add_downloads(DownloadBatch::new(vec![
                     count("a", "1.0.0", "2026-01-01", 2),
                     count("a", "2.0.0", "2026-01-01", 3),
                     count("a", "1.0.0", "2026-01-02", 1),
                     count("zig:b", "0.1.0", "2026-01-02", 7),
-                ])
+                ]))
                 .await
                 .unwrap();
         }
@@ -926,7 +941,12 @@ mod tests {
         );
         // New counts keep the summaries current.
         store
-            .add_downloads(vec![count("a", "1.0.0", "2026-01-03", 4)])
+            .add_downloads(DownloadBatch::new(vec![count(
+                "a",
+                "1.0.0",
+                "2026-01-03",
+                4,
+            )]))
             .await
             .unwrap();
         assert_eq!(

@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// `"schema_version"` -> u64, [`CHANGE_ID`] -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -44,6 +44,11 @@ pub const DOWNLOADS_BY_DAY: TableDefinition<(&str, &str), u64> =
     TableDefinition::new("downloads_by_day");
 /// Package name -> downloads ever. (Schema 5.)
 pub const DOWNLOAD_TOTALS: TableDefinition<&str, u64> = TableDefinition::new("download_totals");
+/// Download batch id (creation time first, so the table is in time order) -> the unix time in
+/// seconds it was applied. A batch sent again is not counted again. (Schema 6.)
+pub const DOWNLOAD_BATCHES: TableDefinition<&str, u64> = TableDefinition::new("download_batches");
+/// How long applied batch ids are remembered.
+pub const DOWNLOAD_BATCH_MEMORY_SECS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
@@ -93,6 +98,9 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
             .map_err(redb::Error::from)?;
         txn.open_table(DOWNLOAD_TOTALS).map_err(redb::Error::from)?;
     }
+    // Schema 6 (migrations/0006_download_batches.md) adds the applied batch ids: no data moves.
+    txn.open_table(DOWNLOAD_BATCHES)
+        .map_err(redb::Error::from)?;
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     // A database seen for the first time (new, or from before change ids) gets an id of its

@@ -102,5 +102,8 @@ pub async fn write_catalogue(store: &RedbStore, packages: &[CataloguePackage]) {
             });
         }
     }
-    store.add_downloads(counts).await.unwrap();
+    store
+        .add_downloads(pantry_registry::store::DownloadBatch::new(counts))
+        .await
+        .unwrap();
 }

@@ -328,3 +328,24 @@ impl From<crate::store::StoreError> for ApiError {
         }
     }
 }
+
+impl crate::core::resolve::ResolveError {
+    /// The error for a client, with what this door calls a missing package and version.
+    pub fn into_api(
+        self,
+        package_missing: impl FnOnce() -> ApiError,
+        version_missing: impl FnOnce() -> ApiError,
+    ) -> ApiError {
+        use crate::core::resolve::ResolveError;
+        use crate::upstream::ProxyError;
+        match self {
+            ResolveError::NoSuchPackage | ResolveError::Proxy(ProxyError::NotFound) => {
+                package_missing()
+            }
+            ResolveError::NoSuchVersion => version_missing(),
+            // Only NotFound reads the message, and it is handled above.
+            ResolveError::Proxy(e) => e.into_api(""),
+            ResolveError::Store(e) => e.into(),
+        }
+    }
+}

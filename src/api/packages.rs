@@ -13,11 +13,11 @@ use crate::api_error_variants;
 use crate::blobs::BlobKey;
 use crate::core::Core;
 use crate::core::names::PackageName;
-use crate::core::resolve;
+use crate::core::resolve::{self, ResolvedVersion, Wanted};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::ProxiedTarball;
 use crate::store::VersionRecord;
-use crate::upstream::{Proxied, count_download};
+use crate::upstream::count_download;
 use poem::Body;
 
 /// One version of a package, in the seed's shape.
@@ -271,67 +271,27 @@ enum Found {
 }
 
 impl PackagesApi {
-    /// The upstream packument of a name with no local package.
-    async fn upstream(&self, name: &str) -> Result<(PackageName, Proxied), ApiError> {
+    /// `version` of `name`, local or proxied; `None` asks for the `latest` dist-tag.
+    async fn find(&self, name: &str, version: Option<&str>) -> Result<Found, ApiError> {
         let name = PackageName::parse_legacy(name, self.core.settings.limits.max_name_length)
             .map_err(|_| package_not_found())?;
-        let proxied = self
-            .core
-            .upstream
-            .packument(&self.core, &name)
+        let wanted = version.map_or(Wanted::Latest, Wanted::Exact);
+        let found = resolve::version(&self.core, &name, wanted)
             .await
-            .map_err(|e| e.into_api("Package not found"))?;
-        Ok((name, proxied))
-    }
-
-    /// `version` of `name`; `None` asks for the `latest` dist-tag.
-    async fn find(&self, name: &str, version: Option<&str>) -> Result<Found, ApiError> {
-        let core = &self.core;
-        if let Some(pkg) = core.store.package(name).await.map_err(ApiError::internal)? {
-            let wanted = match version {
-                Some(v) => v.to_string(),
-                None => pkg
-                    .dist_tags
-                    .get("latest")
-                    .cloned()
-                    .ok_or_else(package_not_found)?,
-            };
-            return core
-                .store
-                .version(name, &wanted)
-                .await
-                .map_err(ApiError::internal)?
-                .map(Found::Local)
-                .ok_or_else(version_not_found);
-        }
-        let (name, up) = self.upstream(name).await?;
-        let wanted = match version {
-            Some(v) => v.to_string(),
-            None => up
-                .doc
-                .get("dist-tags")
-                .and_then(|t| t.get("latest"))
-                .and_then(Value::as_str)
-                .ok_or_else(package_not_found)?
-                .to_string(),
-        };
-        let manifest = up
-            .doc
-            .get("versions")
-            .and_then(|v| v.get(&wanted))
-            .cloned()
-            .ok_or_else(version_not_found)?;
-        let published_at = up
-            .doc
-            .get("time")
-            .and_then(|t| t.get(&wanted))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        Ok(Found::Upstream {
-            name,
-            version: wanted,
-            manifest,
-            published_at,
+            .map_err(|e| e.into_api(package_not_found, version_not_found))?;
+        Ok(match found {
+            ResolvedVersion::Local(v) => Found::Local(v),
+            ResolvedVersion::Proxied {
+                version,
+                manifest,
+                published_at,
+                ..
+            } => Found::Upstream {
+                name,
+                version,
+                manifest,
+                published_at,
+            },
         })
     }
 
@@ -393,27 +353,16 @@ impl PackagesApi {
         operation_id = "listVersions"
     )]
     async fn list_versions(&self, name: Path<String>) -> VersionsResponse {
-        let local = match self.core.store.package(&name).await {
-            Ok(p) => p,
-            Err(e) => return ApiError::internal(e).into(),
+        let Ok(name) = PackageName::parse_legacy(&name, self.core.settings.limits.max_name_length)
+        else {
+            return VersionsResponse::Ok(Json(VersionList { versions: vec![] }));
         };
-        let versions = if local.is_some() {
-            match resolve::versions_newest_first(&self.core, &name).await {
-                Ok(list) => list.into_iter().map(|v| v.version).collect(),
-                Err(e) => return ApiError::internal(e).into(),
-            }
-        } else {
-            match self.upstream(&name).await {
-                Ok((_, up)) => resolve::sort_newest_first(
-                    up.doc
-                        .get("versions")
-                        .and_then(Value::as_object)
-                        .map(|v| v.keys().cloned().collect())
-                        .unwrap_or_default(),
-                ),
-                Err(e) if e.kind == crate::error::ErrorKind::NotFound => Vec::new(),
-                Err(e) => return e.into(),
-            }
+        let versions = match resolve::version_numbers(&self.core, &name).await {
+            Ok(list) => list,
+            Err(e) => match e.into_api(package_not_found, version_not_found) {
+                e if e.kind == crate::error::ErrorKind::NotFound => Vec::new(),
+                e => return e.into(),
+            },
         };
         VersionsResponse::Ok(Json(VersionList { versions }))
     }

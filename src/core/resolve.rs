@@ -1,8 +1,12 @@
-//! Finding versions: the one `latest` names, one by number, all of them in semver order.
+//! Finding versions: the one `latest` names, one by number, all of them in semver order; and
+//! reading a package wherever it comes from (published here, else the npm fallback's).
+
+use serde_json::Value;
 
 use crate::core::Core;
-use crate::core::names::Version;
-use crate::store::{StoreResult, VersionRecord};
+use crate::core::names::{PackageName, Version};
+use crate::store::{PackageRecord, StoreError, StoreResult, VersionRecord};
+use crate::upstream::{Freshness, Proxied, ProxyError};
 
 /// The version the `latest` dist-tag points at, if the package exists.
 pub async fn latest(core: &Core, name: &str) -> StoreResult<Option<VersionRecord>> {
@@ -26,4 +30,155 @@ pub async fn versions_newest_first(core: &Core, name: &str) -> StoreResult<Vec<V
 pub fn sort_newest_first(mut versions: Vec<String>) -> Vec<String> {
     versions.sort_by_cached_key(|v| std::cmp::Reverse(Version::parse(v).ok()));
     versions
+}
+
+// Reading a package wherever it comes from: published here, else the upstream's through the
+// npm fallback (when the proxy policy allows). Every door asks here, so "local first, else
+// upstream" and the dist-tag rule are written once.
+
+/// What a name resolves to.
+pub enum Source {
+    /// Published here.
+    Local(PackageRecord),
+    /// The upstream's packument, through the cache.
+    Proxied(Proxied),
+}
+
+/// Why a read found nothing to show.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("no such package")]
+    NoSuchPackage,
+    #[error("no such version")]
+    NoSuchVersion,
+    /// The npm fallback could not answer (its `NotFound` is a package the upstream lacks).
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which version a read asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Wanted<'a> {
+    /// The one the `latest` dist-tag names.
+    Latest,
+    /// This version number, exactly.
+    Exact(&'a str),
+    /// A dist-tag if there is one of that name, else a version number (npm's rule).
+    TagOrExact(&'a str),
+}
+
+/// One version, wherever it comes from.
+pub enum ResolvedVersion {
+    Local(VersionRecord),
+    Proxied {
+        version: String,
+        /// The upstream's version document, as it sent it.
+        manifest: Value,
+        /// The upstream's publish time of the version, if it says.
+        published_at: Option<String>,
+        freshness: Freshness,
+    },
+}
+
+/// `name`: published here, or else the upstream's.
+pub async fn package(core: &Core, name: &PackageName) -> Result<Source, ResolveError> {
+    if let Some(pkg) = core.store.package(name.as_str()).await? {
+        return Ok(Source::Local(pkg));
+    }
+    Ok(Source::Proxied(core.upstream.packument(core, name).await?))
+}
+
+/// The version number `wanted` names among `tags`, or `None` for [`Wanted::Latest`] without
+/// a `latest` tag.
+fn pick<'a>(wanted: Wanted<'a>, tag: impl Fn(&str) -> Option<String>) -> Option<String> {
+    match wanted {
+        Wanted::Latest => tag("latest"),
+        Wanted::Exact(v) => Some(v.to_string()),
+        Wanted::TagOrExact(spec) => Some(tag(spec).unwrap_or_else(|| spec.to_string())),
+    }
+}
+
+/// One version of `name`, local or proxied.
+pub async fn version(
+    core: &Core,
+    name: &PackageName,
+    wanted: Wanted<'_>,
+) -> Result<ResolvedVersion, ResolveError> {
+    match package(core, name).await? {
+        Source::Local(pkg) => {
+            let number = pick(wanted, |t| pkg.dist_tags.get(t).cloned())
+                .ok_or(ResolveError::NoSuchPackage)?;
+            core.store
+                .version(name.as_str(), &number)
+                .await?
+                .map(ResolvedVersion::Local)
+                .ok_or(ResolveError::NoSuchVersion)
+        }
+        Source::Proxied(up) => {
+            let doc = &up.doc;
+            let number = pick(wanted, |t| {
+                doc.get("dist-tags")
+                    .and_then(|tags| tags.get(t))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .ok_or(ResolveError::NoSuchPackage)?;
+            let manifest = doc
+                .get("versions")
+                .and_then(|v| v.get(&number))
+                .cloned()
+                .ok_or(ResolveError::NoSuchVersion)?;
+            let published_at = doc
+                .get("time")
+                .and_then(|t| t.get(&number))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            Ok(ResolvedVersion::Proxied {
+                version: number,
+                manifest,
+                published_at,
+                freshness: up.freshness,
+            })
+        }
+    }
+}
+
+/// The dist-tags of `name` as a JSON object, and how fresh they are when proxied.
+pub async fn dist_tags(
+    core: &Core,
+    name: &PackageName,
+) -> Result<(Value, Option<Freshness>), ResolveError> {
+    Ok(match package(core, name).await? {
+        Source::Local(pkg) => (
+            serde_json::to_value(&pkg.dist_tags).expect("JSON values serialize"),
+            None,
+        ),
+        Source::Proxied(up) => (
+            up.doc
+                .get("dist-tags")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({})),
+            Some(up.freshness),
+        ),
+    })
+}
+
+/// Every version number of `name`, newest first by semver precedence.
+pub async fn version_numbers(core: &Core, name: &PackageName) -> Result<Vec<String>, ResolveError> {
+    Ok(match package(core, name).await? {
+        Source::Local(_) => versions_newest_first(core, name.as_str())
+            .await?
+            .into_iter()
+            .map(|v| v.version)
+            .collect(),
+        Source::Proxied(up) => sort_newest_first(
+            up.doc
+                .get("versions")
+                .and_then(Value::as_object)
+                .map(|v| v.keys().cloned().collect())
+                .unwrap_or_default(),
+        ),
+    })
 }

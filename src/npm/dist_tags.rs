@@ -11,28 +11,10 @@ use crate::error::ApiError;
 pub async fn list(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
     ep.caller(req).await?;
     let name = ep.read_name(pkg)?;
-    let not_found = format!("no such package available: {name}");
-    let tags = match ep
-        .core
-        .store
-        .package(name.as_str())
+    let not_found = || ApiError::not_found(format!("no such package available: {name}"));
+    let (tags, _) = crate::core::resolve::dist_tags(&ep.core, &name)
         .await
-        .map_err(ApiError::internal)?
-    {
-        Some(pkg) => serde_json::to_value(&pkg.dist_tags).expect("JSON values serialize"),
-        None => {
-            let up = ep
-                .core
-                .upstream
-                .packument(&ep.core, &name)
-                .await
-                .map_err(|e| e.into_api(&not_found))?;
-            up.doc
-                .get("dist-tags")
-                .cloned()
-                .unwrap_or_else(|| json!({}))
-        }
-    };
+        .map_err(|e| e.into_api(not_found, not_found))?;
     let body = serde_json::to_vec(&tags).expect("JSON values serialize");
     Ok(super::packument::cached_json(
         req,

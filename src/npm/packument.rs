@@ -16,9 +16,10 @@ use super::{NpmEndpoint, NpmResult};
 use crate::blobs::BlobKey;
 use crate::core::Core;
 use crate::core::names::PackageName;
+use crate::core::resolve::{self, Source};
 use crate::error::ApiError;
 use crate::store::{PackageRecord, VersionRecord};
-use crate::upstream::{Freshness, Proxied, TarballSource, count_download};
+use crate::upstream::{Freshness, TarballSource, count_download};
 
 pub const CORGI: &str = "application/vnd.npm.install-v1+json";
 
@@ -84,13 +85,11 @@ pub struct Loaded {
     pub emails: HashMap<String, String>,
 }
 
-pub async fn load(core: &Core, name: &str) -> Result<Option<Loaded>, ApiError> {
-    let Some(package) = core.store.package(name).await.map_err(ApiError::internal)? else {
-        return Ok(None);
-    };
+/// What a packument of a local package is made from: its versions and people's emails.
+pub async fn load(core: &Core, package: PackageRecord) -> Result<Loaded, ApiError> {
     let versions = core
         .store
-        .versions(name)
+        .versions(&package.name)
         .await
         .map_err(ApiError::internal)?;
     let mut emails = HashMap::new();
@@ -110,11 +109,19 @@ pub async fn load(core: &Core, name: &str) -> Result<Option<Loaded>, ApiError> {
             emails.insert(user.clone(), email);
         }
     }
-    Ok(Some(Loaded {
+    Ok(Loaded {
         package,
         versions,
         emails,
-    }))
+    })
+}
+
+/// A local package, or the upstream's packument for a name with none (or the client's error).
+async fn source(ep: &NpmEndpoint, name: &PackageName) -> Result<Source, ApiError> {
+    let missing = || ApiError::not_found(format!("no such package available: {name}"));
+    resolve::package(&ep.core, name)
+        .await
+        .map_err(|e| e.into_api(missing, missing))
 }
 
 impl Loaded {
@@ -316,15 +323,6 @@ fn wants_corgi(req: &Request) -> bool {
             .is_some_and(|v| v.contains(CORGI))
 }
 
-/// The upstream packument for a name with no local package, or the client's error.
-async fn proxied(ep: &NpmEndpoint, name: &PackageName) -> Result<Proxied, ApiError> {
-    ep.core
-        .upstream
-        .packument(&ep.core, name)
-        .await
-        .map_err(|e| e.into_api(&format!("no such package available: {name}")))
-}
-
 /// Marks a response as coming through the fallback, and whether it may be out of date.
 fn mark(mut resp: Response, freshness: Freshness) -> Response {
     let headers = resp.headers_mut();
@@ -416,16 +414,19 @@ pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRes
     ep.caller(req).await?;
     let name = ep.read_name(pkg)?;
     let json_type = "application/json; charset=utf-8";
-    let Some(loaded) = load(&ep.core, name.as_str()).await? else {
-        let up = proxied(ep, &name).await?;
-        let (doc, content_type) = if wants_corgi(req) {
-            (proxied_corgi(&ep.core, &name, &up.doc), CORGI)
-        } else {
-            (proxied_full(&ep.core, &name, &up.doc), json_type)
-        };
-        let body = serde_json::to_vec(&doc).expect("JSON values serialize");
-        return Ok(mark(cached_json(req, body, content_type), up.freshness));
+    let package = match source(ep, &name).await? {
+        Source::Local(package) => package,
+        Source::Proxied(up) => {
+            let (doc, content_type) = if wants_corgi(req) {
+                (proxied_corgi(&ep.core, &name, &up.doc), CORGI)
+            } else {
+                (proxied_full(&ep.core, &name, &up.doc), json_type)
+            };
+            let body = serde_json::to_vec(&doc).expect("JSON values serialize");
+            return Ok(mark(cached_json(req, body, content_type), up.freshness));
+        }
     };
+    let loaded = load(&ep.core, package).await?;
     let (doc, content_type) = if wants_corgi(req) {
         (loaded.corgi(&ep.core), CORGI)
     } else {
@@ -444,21 +445,24 @@ pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str)
     let name = ep.read_name(pkg)?;
     let missing_version = || ApiError::not_found(format!("this version doesn't exist: {spec}"));
     let json_type = "application/json; charset=utf-8";
-    let Some(loaded) = load(&ep.core, name.as_str()).await? else {
-        let up = proxied(ep, &name).await?;
-        let full = proxied_full(&ep.core, &name, &up.doc);
-        let version = full
-            .get("dist-tags")
-            .and_then(|t| t.get(spec))
-            .and_then(Value::as_str)
-            .unwrap_or(spec);
-        let doc = full
-            .get("versions")
-            .and_then(|v| v.get(version))
-            .ok_or_else(missing_version)?;
-        let body = serde_json::to_vec(doc).expect("JSON values serialize");
-        return Ok(mark(cached_json(req, body, json_type), up.freshness));
+    let package = match source(ep, &name).await? {
+        Source::Local(package) => package,
+        Source::Proxied(up) => {
+            let full = proxied_full(&ep.core, &name, &up.doc);
+            let version = full
+                .get("dist-tags")
+                .and_then(|t| t.get(spec))
+                .and_then(Value::as_str)
+                .unwrap_or(spec);
+            let doc = full
+                .get("versions")
+                .and_then(|v| v.get(version))
+                .ok_or_else(missing_version)?;
+            let body = serde_json::to_vec(doc).expect("JSON values serialize");
+            return Ok(mark(cached_json(req, body, json_type), up.freshness));
+        }
     };
+    let loaded = load(&ep.core, package).await?;
     let version = loaded
         .package
         .dist_tags

@@ -412,7 +412,7 @@ impl PackagesApi {
         };
         // poem answers HEAD through this GET handler; only a real download counts.
         let counted = request.data::<crate::http::edge::HeadRequest>().is_none();
-        let immutable = "public, max-age=31536000, immutable".to_string();
+        let immutable = crate::http::IMMUTABLE.to_string();
         match found {
             Found::Local(record) => {
                 let Some(key) = BlobKey::parse(&record.tarball.sha256) else {

@@ -538,7 +538,7 @@ impl ZigApi {
             "attachment; filename=\"{}-{}.{}\"",
             v.name, v.version, v.archive
         );
-        let cache = "public, max-age=31536000, immutable".to_string();
+        let cache = crate::http::IMMUTABLE.to_string();
         let body = Binary(Body::from(bytes));
         ZigTarballResponse(match v.archive.as_str() {
             "tar.xz" => ZigArchiveAnswer::Xz(body, disposition, cache),

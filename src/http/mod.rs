@@ -8,3 +8,7 @@ pub mod health;
 pub mod rate;
 pub mod server;
 pub mod web;
+
+/// `Cache-Control` for what never changes once it exists: a tarball or archive named by its
+/// version (versions are never republished) or by its hash.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";

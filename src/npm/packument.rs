@@ -514,7 +514,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
             .map_err(|e| e.into_api(&format!("no such file available: {file}")))?;
         let mut builder = Response::builder().content_type("application/octet-stream");
         if let TarballSource::Stored(_) = source {
-            builder = builder.header(header::CACHE_CONTROL, "public, max-age=31536000, immutable");
+            builder = builder.header(header::CACHE_CONTROL, crate::http::IMMUTABLE);
         } else if let Some(n) = source.size() {
             builder = builder.header(header::CONTENT_LENGTH, n);
         }
@@ -526,7 +526,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
     let builder = Response::builder()
         .content_type("application/octet-stream")
         .header(header::ETAG, format!("\"{}\"", record.tarball.sha256))
-        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+        .header(header::CACHE_CONTROL, crate::http::IMMUTABLE)
         .header(header::CONTENT_LENGTH, record.tarball.size);
     if etag_matches(req, &[&format!("\"{}\"", record.tarball.sha256)]) {
         return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());

@@ -14,8 +14,9 @@ use time::OffsetDateTime;
 
 use crate::core::Core;
 use crate::core::auth::Caller;
-use crate::core::names::{PackageName, Version};
+use crate::core::names::PackageName;
 use crate::core::publish::validate_tag;
+use crate::core::resolve;
 use crate::store::{DenialKind, Denied, PackageEdit, PackageRecord, StoreError, VersionRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,17 +68,6 @@ pub fn require_owner(caller: &Caller, pkg: &PackageRecord) -> Result<(), Denied>
             caller.user, pkg.name
         )))
     }
-}
-
-/// The highest non-prerelease version, else the highest prerelease.
-fn best_latest<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
-    let parsed: Vec<Version> = versions.filter_map(|v| Version::parse(v).ok()).collect();
-    parsed
-        .iter()
-        .filter(|v| v.pre.is_empty())
-        .max()
-        .or_else(|| parsed.iter().max())
-        .map(Version::to_string)
 }
 
 /// Runs a dist-tag change as an owner's package change.
@@ -276,7 +266,7 @@ pub async fn apply_document(
             }
             pkg.dist_tags.retain(|_, v| remaining.contains(&v.as_str()));
             if !pkg.dist_tags.contains_key("latest")
-                && let Some(latest) = best_latest(remaining.iter().copied())
+                && let Some(latest) = resolve::best_latest(remaining.iter().copied())
             {
                 pkg.dist_tags.insert("latest".into(), latest);
             }
@@ -351,13 +341,13 @@ mod tests {
     #[test]
     fn latest_recomputation_prefers_stable() {
         assert_eq!(
-            best_latest(["1.0.0", "2.0.0-rc.1", "1.5.0"].into_iter()).as_deref(),
+            resolve::best_latest(["1.0.0", "2.0.0-rc.1", "1.5.0"].into_iter()).as_deref(),
             Some("1.5.0")
         );
         assert_eq!(
-            best_latest(["2.0.0-rc.1", "2.0.0-rc.2"].into_iter()).as_deref(),
+            resolve::best_latest(["2.0.0-rc.1", "2.0.0-rc.2"].into_iter()).as_deref(),
             Some("2.0.0-rc.2")
         );
-        assert_eq!(best_latest(std::iter::empty()), None);
+        assert_eq!(resolve::best_latest(std::iter::empty()), None);
     }
 }

@@ -14,6 +14,7 @@ use crate::config::Limits;
 use crate::core::Core;
 use crate::core::auth::{Caller, NotAllowed};
 use crate::core::names::{InvalidName, InvalidVersion, PackageName, Version, parse_version};
+use crate::core::resolve;
 use crate::core::tarball::{self, TarballError};
 use crate::store::{Denied, PackageRecord, StoreError, VersionRecord};
 
@@ -95,19 +96,6 @@ fn string_field<'a>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(_) => Err(PublishError::FieldType(key)),
-    }
-}
-
-/// The dist-tag rule: `latest` follows the highest non-prerelease version; a prerelease becomes
-/// `latest` only while the package has nothing else.
-fn next_latest(current: Option<&str>, new: &Version) -> bool {
-    let Some(current) = current.and_then(|c| Version::parse(c).ok()) else {
-        return true;
-    };
-    match (current.pre.is_empty(), new.pre.is_empty()) {
-        (true, false) => false,
-        (false, true) => true,
-        _ => new > &current,
     }
 }
 
@@ -462,7 +450,7 @@ pub async fn publish(
         };
         match &tags {
             None => {
-                if next_latest(
+                if resolve::better_latest(
                     pkg.dist_tags.get("latest").map(String::as_str),
                     &new_version,
                 ) {
@@ -521,11 +509,14 @@ mod tests {
     #[test]
     fn latest_follows_highest_stable() {
         let v = |s| Version::parse(s).unwrap();
-        assert!(next_latest(None, &v("1.0.0-beta.1")));
-        assert!(next_latest(Some("1.0.0-beta.1"), &v("0.9.0")));
-        assert!(!next_latest(Some("1.0.0"), &v("2.0.0-rc.1")));
-        assert!(next_latest(Some("1.2.0"), &v("1.10.0")));
-        assert!(!next_latest(Some("1.10.0"), &v("1.2.0")));
-        assert!(next_latest(Some("1.0.0-alpha"), &v("1.0.0-beta")));
+        assert!(resolve::better_latest(None, &v("1.0.0-beta.1")));
+        assert!(resolve::better_latest(Some("1.0.0-beta.1"), &v("0.9.0")));
+        assert!(!resolve::better_latest(Some("1.0.0"), &v("2.0.0-rc.1")));
+        assert!(resolve::better_latest(Some("1.2.0"), &v("1.10.0")));
+        assert!(!resolve::better_latest(Some("1.10.0"), &v("1.2.0")));
+        assert!(resolve::better_latest(
+            Some("1.0.0-alpha"),
+            &v("1.0.0-beta")
+        ));
     }
 }

@@ -32,6 +32,32 @@ pub fn sort_newest_first(mut versions: Vec<String>) -> Vec<String> {
     versions
 }
 
+/// The latest rule, for npm and Zig packages alike: a version without a prerelease outranks
+/// every prerelease; otherwise the higher version wins. Whether `candidate` should take the
+/// place of `current` (which it does when there is none, or it does not parse).
+pub fn better_latest(current: Option<&str>, candidate: &Version) -> bool {
+    let Some(current) = current.and_then(|c| Version::parse(c).ok()) else {
+        return true;
+    };
+    match (current.pre.is_empty(), candidate.pre.is_empty()) {
+        (true, false) => false,
+        (false, true) => true,
+        _ => candidate > &current,
+    }
+}
+
+/// The version the latest rule picks among `versions`: the highest without a prerelease, else
+/// the highest prerelease.
+pub fn best_latest<'a>(versions: impl Iterator<Item = &'a str>) -> Option<String> {
+    let parsed: Vec<Version> = versions.filter_map(|v| Version::parse(v).ok()).collect();
+    parsed
+        .iter()
+        .filter(|v| v.pre.is_empty())
+        .max()
+        .or_else(|| parsed.iter().max())
+        .map(Version::to_string)
+}
+
 // Reading a package wherever it comes from: published here, else the upstream's through the
 // npm fallback (when the proxy policy allows). Every door asks here, so "local first, else
 // upstream" and the dist-tag rule are written once.

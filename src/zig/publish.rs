@@ -98,17 +98,6 @@ fn name_from_filename(filename: &str) -> Option<(String, String)> {
         .then(|| (name.to_string(), version.to_string()))
 }
 
-fn better_latest(current: &str, new: &str) -> bool {
-    match (Version::parse(current), Version::parse(new)) {
-        (Ok(c), Ok(n)) => match (c.pre.is_empty(), n.pre.is_empty()) {
-            (true, false) => false,
-            (false, true) => true,
-            _ => n > c,
-        },
-        _ => false,
-    }
-}
-
 /// Refuses, before anything is unpacked, a publish whose declared name the token may not
 /// publish: another name than a restricted token's, or a package the caller does not own. A
 /// restricted token must declare the name. The archive's own name is checked again after it is
@@ -334,7 +323,9 @@ pub async fn publish(
                 updated_at: now,
             },
         };
-        if better_latest(&pkg.latest, &version) {
+        if Version::parse(&version)
+            .is_ok_and(|v| crate::core::resolve::better_latest(Some(&pkg.latest), &v))
+        {
             pkg.latest = version.clone();
         }
         pkg.updated_at = now;
@@ -369,6 +360,9 @@ mod tests {
 
     #[test]
     fn latest_is_the_highest_not_the_last() {
+        let better_latest = |current: &str, new: &str| {
+            crate::core::resolve::better_latest(Some(current), &Version::parse(new).unwrap())
+        };
         assert!(better_latest("1.0.0", "2.3.4"));
         assert!(!better_latest("2.3.4", "1.0.0"));
         assert!(!better_latest("1.0.0", "2.0.0-rc.1"));

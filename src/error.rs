@@ -8,6 +8,7 @@ use crate::core::downloads::{PeriodError, UnknownEcosystem};
 use crate::core::packages::ChangeError;
 use crate::core::publish::PublishError;
 use crate::core::tarball::TarballError;
+use crate::upstream::ProxyError;
 use poem::http::StatusCode;
 use poem_openapi::{Object, payload::Json};
 
@@ -337,7 +338,6 @@ impl crate::core::resolve::ResolveError {
         version_missing: impl FnOnce() -> ApiError,
     ) -> ApiError {
         use crate::core::resolve::ResolveError;
-        use crate::upstream::ProxyError;
         match self {
             ResolveError::NoSuchPackage | ResolveError::Proxy(ProxyError::NotFound) => {
                 package_missing()
@@ -346,6 +346,23 @@ impl crate::core::resolve::ResolveError {
             // Only NotFound reads the message, and it is handled above.
             ResolveError::Proxy(e) => e.into_api(""),
             ResolveError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl ProxyError {
+    /// The error for a client, given what "not found" is called on this route.
+    pub fn into_api(self, not_found: &str) -> ApiError {
+        match self {
+            ProxyError::NotFound => ApiError::not_found(not_found),
+            ProxyError::Offline | ProxyError::Timeout => {
+                ApiError::gateway_timeout(self.to_string())
+            }
+            ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) | ProxyError::Integrity(_) => {
+                ApiError::bad_gateway(self.to_string())
+            }
+            ProxyError::MissingBlob(_) => ApiError::new(ErrorKind::Internal, self.to_string()),
+            ProxyError::Store(e) => e.into(),
         }
     }
 }

@@ -26,7 +26,6 @@ use time::OffsetDateTime;
 
 use crate::core::Core;
 use crate::core::names::PackageName;
-use crate::error::ApiError;
 use crate::store::{CachedPackument, StoreError, StoreResult};
 
 pub use fetch::{Downloaded, TarballSource, count_download};
@@ -52,25 +51,6 @@ pub enum ProxyError {
     MissingBlob(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl ProxyError {
-    /// The error for a client, given what "not found" is called on this route.
-    pub fn into_api(self, not_found: &str) -> ApiError {
-        match self {
-            ProxyError::NotFound => ApiError::not_found(not_found),
-            ProxyError::Offline | ProxyError::Timeout => {
-                ApiError::gateway_timeout(self.to_string())
-            }
-            ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) | ProxyError::Integrity(_) => {
-                ApiError::bad_gateway(self.to_string())
-            }
-            ProxyError::MissingBlob(_) => {
-                ApiError::new(crate::error::ErrorKind::Internal, self.to_string())
-            }
-            ProxyError::Store(e) => ApiError::internal(e),
-        }
-    }
 }
 
 /// How a proxied packument was obtained; sent to clients as `X-Pantry-Cache`.

@@ -1,0 +1,99 @@
+//! [`UserStore`] and [`TokenStore`] on redb: user accounts, and API tokens keyed by their hash.
+
+use async_trait::async_trait;
+use redb::ReadableTable;
+
+use super::{RedbStore, backend, decode, encode};
+use crate::store::schema::{TOKENS, USERS};
+use crate::store::{StoreError, StoreResult, TokenRecord, TokenStore, UserRecord, UserStore};
+
+#[async_trait]
+impl UserStore for RedbStore {
+    async fn user(&self, name: &str) -> StoreResult<Option<UserRecord>> {
+        self.get_json(USERS, name).await
+    }
+
+    async fn insert_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(USERS).map_err(backend)?;
+                if table.get(user.name.as_str()).map_err(backend)?.is_some() {
+                    return Err(StoreError::UserExists(user.name.clone()));
+                }
+                table
+                    .insert(user.name.as_str(), encode(&user).as_str())
+                    .map_err(backend)?;
+            }
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            txn.open_table(USERS)
+                .map_err(backend)?
+                .insert(user.name.as_str(), encode(&user).as_str())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        self.list_json(USERS).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedbStore {
+    async fn insert_token(&self, token: TokenRecord) -> StoreResult<()> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            txn.open_table(TOKENS)
+                .map_err(backend)?
+                .insert(token.hash.as_str(), encode(&token).as_str())
+                .map_err(backend)?;
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        self.get_json(TOKENS, hash).await
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let mut out: Vec<TokenRecord> = self.list_json(TOKENS).await?;
+        out.sort_by_key(|t| t.created_at);
+        Ok(out)
+    }
+
+    async fn revoke_token(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let removed = {
+                let mut table = txn.open_table(TOKENS).map_err(backend)?;
+                let mut hash = None;
+                for row in table.iter().map_err(backend)? {
+                    let (k, v) = row.map_err(backend)?;
+                    let token: TokenRecord = decode(v.value())?;
+                    if token.id == id {
+                        hash = Some(k.value().to_string());
+                        break;
+                    }
+                }
+                match hash {
+                    Some(h) => table.remove(h.as_str()).map_err(backend)?.is_some(),
+                    None => false,
+                }
+            };
+            txn.commit().map_err(backend)?;
+            Ok(removed)
+        })
+        .await
+    }
+}

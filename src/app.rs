@@ -15,12 +15,13 @@ use crate::api::packages::PackagesApi;
 use crate::api::publish::PublishApi;
 use crate::api::search::SearchApi;
 use crate::api::zig::ZigApi;
+use crate::blobs::BlobStore;
 use crate::blobs::fs::FsBlobStore;
-use crate::config::{Layers, Settings, Source};
+use crate::config::{BlobBackend, Layers, MetadataBackend, Settings, Source};
 use crate::core::{Core, auth};
 use crate::http::health::HealthApi;
-use crate::store::TokenScope;
 use crate::store::redb_store::{OpenError, RedbStore};
+use crate::store::{MetadataStore, TokenScope};
 
 /// Why a registry could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -82,17 +83,26 @@ impl RegistryBuilder {
     pub async fn build(self) -> Result<Registry, BuildError> {
         let settings = self.layers.resolve()?;
         let dir = settings.data_dir.clone();
+        let (metadata, blob_backend) = (settings.metadata_backend, settings.blob_backend);
+        // The one place backends are chosen: each setting names an implementation.
         let opened = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
             std::fs::create_dir_all(&dir).map_err(|source| BuildError::DataDir {
                 path: dir.clone(),
                 source,
             })?;
-            let store = RedbStore::open(&dir.join("registry.redb"))?;
-            let blobs =
-                FsBlobStore::open(&dir.join("blobs")).map_err(|source| BuildError::DataDir {
-                    path: dir.join("blobs"),
-                    source,
-                })?;
+            let store: Arc<dyn MetadataStore> = match metadata {
+                MetadataBackend::Redb => Arc::new(RedbStore::open(&dir.join("registry.redb"))?),
+            };
+            let blobs: Arc<dyn BlobStore> = match blob_backend {
+                BlobBackend::Disk => {
+                    Arc::new(FsBlobStore::open(&dir.join("blobs")).map_err(|source| {
+                        BuildError::DataDir {
+                            path: dir.join("blobs"),
+                            source,
+                        }
+                    })?)
+                }
+            };
             Ok((store, blobs))
         })
         .await
@@ -113,8 +123,8 @@ impl RegistryBuilder {
             core: Arc::new(Core {
                 settings,
                 public_url,
-                store: Arc::new(store),
-                blobs: Arc::new(blobs),
+                store,
+                blobs,
                 downloads: Default::default(),
                 login_failures: Default::default(),
                 upstream,

@@ -127,6 +127,20 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Directory holding the metadata database (registry.redb) and the tarball blobs (blobs/).",
     },
     KeySpec {
+        key: "storage.metadata",
+        default: "redb",
+        env: &[],
+        secret: false,
+        doc: "Where packages, users, tokens and counts are kept: `redb`, a database file (registry.redb) in storage.data_dir.",
+    },
+    KeySpec {
+        key: "storage.blobs",
+        default: "disk",
+        env: &[],
+        secret: false,
+        doc: "Where tarballs are kept: `disk`, files named by their SHA-256 under storage.data_dir/blobs.",
+    },
+    KeySpec {
         key: "auth.admin_token",
         default: "",
         env: &["PANTRY_REGISTRY_TOKEN"],

@@ -227,6 +227,24 @@ impl Layers {
                 "`storage.data_dir` must not be empty".to_string(),
             ));
         }
+        let metadata_backend = match self.get("storage.metadata").trim() {
+            "redb" => MetadataBackend::Redb,
+            other => {
+                return Err(ConfigError(format!(
+                    "invalid value {other:?} for `storage.metadata` (from {}): expected redb",
+                    self.source("storage.metadata")
+                )));
+            }
+        };
+        let blob_backend = match self.get("storage.blobs").trim() {
+            "disk" => BlobBackend::Disk,
+            other => {
+                return Err(ConfigError(format!(
+                    "invalid value {other:?} for `storage.blobs` (from {}): expected disk",
+                    self.source("storage.blobs")
+                )));
+            }
+        };
         let admin_token =
             Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
         if let Some(t) = &admin_token
@@ -333,6 +351,8 @@ impl Layers {
                 self.parse("server.shutdown_timeout_secs", "a number of seconds")?,
             ),
             data_dir,
+            metadata_backend,
+            blob_backend,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
             npm,
@@ -497,6 +517,20 @@ pub struct ConnectionSettings {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
+/// The metadata store implementations (`storage.metadata`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataBackend {
+    /// `registry.redb` in the data directory.
+    Redb,
+}
+
+/// The blob store implementations (`storage.blobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobBackend {
+    /// Files under `blobs/` in the data directory.
+    Disk,
+}
+
 /// The typed, validated settings the registry runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -507,6 +541,10 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub connections: ConnectionSettings,
     pub data_dir: PathBuf,
+    /// Which metadata store the registry runs on.
+    pub metadata_backend: MetadataBackend,
+    /// Which blob store the registry keeps tarballs in.
+    pub blob_backend: BlobBackend,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,

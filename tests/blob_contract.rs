@@ -33,12 +33,23 @@ async fn read_all(store: &dyn BlobStore, key: &BlobKey) -> (u64, Vec<u8>) {
 
 /// Everything a blob store must do.
 async fn blob_contract(store: &dyn BlobStore) {
-    // Streamed in, read back whole and as a stream with its length.
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    // Streamed in, read back whole and as a stream with its length; a small blob too (a store
+    // may read small ones at once).
+    let small = b"a small tarball".to_vec();
+    let small_key = key_of(&small);
+    store
+        .put(&small_key, Bytes::from(small.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        read_all(store, &small_key).await,
+        (small.len() as u64, small)
+    );
+    let data: Vec<u8> = (0..2_500_000u32).map(|i| (i % 251) as u8).collect();
     let key = key_of(&data);
     assert_eq!(store.head(&key).await.unwrap(), None);
     let stored = store
-        .put_stream(&key, chunked(&data, 7_000), 1 << 20)
+        .put_stream(&key, chunked(&data, 70_000), 4 << 20)
         .await
         .unwrap();
     assert_eq!(stored, data.len() as u64);
@@ -101,7 +112,7 @@ async fn blob_contract(store: &dyn BlobStore) {
     store.delete(&absent).await.unwrap();
 
     // Listing: every blob once, in key order, in pages that add up to the whole.
-    let mut keys = vec![key.clone()];
+    let mut keys = vec![key.clone(), small_key.clone()];
     for i in 0..25u32 {
         let content = format!("blob number {i}").into_bytes();
         let k = key_of(&content);

@@ -1439,3 +1439,46 @@ async fn gc_removes_only_blobs_nothing_references() {
     let (_, out, _) = common::run_bin(&["gc", "--data-dir", &data], &[]);
     assert!(out.contains("Removed 0 unreferenced blobs"), "{out}");
 }
+
+#[tokio::test]
+async fn large_tarballs_are_streamed_whole_with_their_length() {
+    let app = TestApp::start().await;
+    // 3 MB of incompressible content: read from the blob store a chunk at a time.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let tgz = common::tarball_with(&[
+        (
+            "package/package.json",
+            br#"{"name":"bulky","version":"1.0.0"}"#.to_vec(),
+        ),
+        ("package/noise.bin", noise),
+    ]);
+    assert!(tgz.len() > 2_000_000);
+    let r = app
+        .publish_multipart(
+            Some(&app.tokens.alice),
+            r#"{"name":"bulky","version":"1.0.0"}"#,
+            tgz.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    for path in [
+        "/npm/bulky/-/bulky-1.0.0.tgz",
+        "/packages/bulky/1.0.0/tarball",
+    ] {
+        let r = app.get(path).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-length"), tgz.len().to_string(), "{path}");
+        assert!(
+            r.body == tgz,
+            "{path}: the download differs from the upload"
+        );
+    }
+}

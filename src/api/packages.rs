@@ -422,8 +422,8 @@ impl PackagesApi {
                     ))
                     .into();
                 };
-                let bytes = match self.core.blobs.get(&key).await {
-                    Ok(b) => b,
+                let reader = match self.core.blobs.open(&key).await {
+                    Ok(r) => r,
                     Err(e) => {
                         let what = format!("{}@{}", record.name, record.version);
                         return ApiError::blob_unreadable(&what, key.as_str(), &e).into();
@@ -433,7 +433,7 @@ impl PackagesApi {
                     self.core.downloads.record(&record.name, &record.version);
                 }
                 TarballResponse::Ok(
-                    Binary(Body::from(bytes)),
+                    Binary(crate::http::download::blob_body(reader)),
                     attachment(&record.name, &record.version),
                     Some(format!("\"{}\"", record.tarball.sha256)),
                     immutable,

@@ -520,8 +520,8 @@ impl ZigApi {
         let Some(key) = BlobKey::parse(&v.sha256) else {
             return ApiError::internal("stored sha256 is not a blob key").into();
         };
-        let bytes = match self.core.blobs.get(&key).await {
-            Ok(b) => b,
+        let reader = match self.core.blobs.open(&key).await {
+            Ok(r) => r,
             Err(e) => {
                 let what = format!("Zig package {}@{}", v.name, v.version);
                 return ApiError::blob_unreadable(&what, key.as_str(), &e).into();
@@ -539,7 +539,7 @@ impl ZigApi {
             v.name, v.version, v.archive
         );
         let cache = crate::http::IMMUTABLE.to_string();
-        let body = Binary(Body::from(bytes));
+        let body = Binary(crate::http::download::blob_body(reader));
         ZigTarballResponse(match v.archive.as_str() {
             "tar.xz" => ZigArchiveAnswer::Xz(body, disposition, cache),
             "tar.zst" => ZigArchiveAnswer::Zstd(body, disposition, cache),

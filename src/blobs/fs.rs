@@ -87,6 +87,8 @@ fn missing_or(key: &BlobKey, e: std::io::Error) -> BlobError {
 
 /// Chunks read from a blob file at a time.
 const READ_CHUNK: usize = 64 * 1024;
+/// Blobs up to this size are read in one go when opened.
+const READ_WHOLE: u64 = 1024 * 1024;
 
 #[async_trait]
 impl BlobStore for FsBlobStore {
@@ -141,18 +143,47 @@ impl BlobStore for FsBlobStore {
 
     async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
         use tokio::io::AsyncReadExt;
-        let file = tokio::fs::File::open(self.path_of(key))
-            .await
-            .map_err(|e| missing_or(key, e))?;
-        let size = file.metadata().await?.len();
-        let content = futures_util::stream::try_unfold(file, |mut file| async move {
-            let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
-            let n = file.read_buf(&mut buf).await?;
-            Ok::<_, BlobError>((n > 0).then(|| (buf.freeze(), file)))
-        });
-        Ok(BlobReader {
-            size,
-            content: Box::pin(content),
+        enum Opened {
+            Whole(Vec<u8>),
+            Streamed(std::fs::File, u64),
+        }
+        let path = self.path_of(key);
+        // One trip to the blocking pool: most tarballs are small and are read at once; a large
+        // one is streamed a chunk at a time.
+        let opened = tokio::task::spawn_blocking(move || -> std::io::Result<Opened> {
+            use std::io::Read;
+            let mut file = std::fs::File::open(&path)?;
+            let size = file.metadata()?.len();
+            if size <= READ_WHOLE {
+                let mut data = Vec::with_capacity(size as usize);
+                file.read_to_end(&mut data)?;
+                Ok(Opened::Whole(data))
+            } else {
+                Ok(Opened::Streamed(file, size))
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| missing_or(key, e))?;
+        Ok(match opened {
+            Opened::Whole(data) => BlobReader {
+                size: data.len() as u64,
+                content: Box::pin(futures_util::stream::once(
+                    async move { Ok(Bytes::from(data)) },
+                )),
+            },
+            Opened::Streamed(file, size) => {
+                let file = tokio::fs::File::from_std(file);
+                let content = futures_util::stream::try_unfold(file, |mut file| async move {
+                    let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+                    let n = file.read_buf(&mut buf).await?;
+                    Ok::<_, BlobError>((n > 0).then(|| (buf.freeze(), file)))
+                });
+                BlobReader {
+                    size,
+                    content: Box::pin(content),
+                }
+            }
         })
     }
 

@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod connection;
+pub mod download;
 pub mod edge;
 pub mod health;
 pub mod rate;

@@ -534,7 +534,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
     if is_head {
         return Ok(builder.finish());
     }
-    let bytes = ep.core.blobs.get(&key).await.map_err(|e| {
+    let reader = ep.core.blobs.open(&key).await.map_err(|e| {
         ApiError::blob_unreadable(
             &format!("{}@{}", record.name, record.version),
             key.as_str(),
@@ -542,7 +542,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         )
     })?;
     ep.core.downloads.record(&record.name, &record.version);
-    Ok(builder.body(bytes))
+    Ok(builder.body(crate::http::download::blob_body(reader)))
 }
 
 /// Parses a tarball file name of `name` into its version.

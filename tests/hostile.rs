@@ -992,15 +992,7 @@ async fn bodies_held_in_memory_at_once_are_bounded() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     // A 300 KB publish does not fit beside it: 503 after the wait, nothing stored.
     // Incompressible: the tarball stays as large as its content.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let noise: Vec<u8> = (0..300_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = common::incompressible(300_000, 0x9e37_79b9_7f4a_7c15u64);
     let tgz = common::tarball_with(&[
         (
             "package/package.json",

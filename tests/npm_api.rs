@@ -1444,15 +1444,7 @@ async fn gc_removes_only_blobs_nothing_references() {
 async fn large_tarballs_are_streamed_whole_with_their_length() {
     let app = TestApp::start().await;
     // 3 MB of incompressible content: read from the blob store a chunk at a time.
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let noise: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = common::incompressible(3_000_000, 0x2545_f491_4f6c_dd1du64);
     let tgz = common::tarball_with(&[
         (
             "package/package.json",

@@ -109,6 +109,29 @@ async fn a_schema_5_data_directory_is_served_as_it_was_and_takes_new_writes() {
     let whoami = app.npm(Method::GET, "/-/whoami", Some(&token), None).await;
     assert_eq!(whoami.json()["username"], "fiver");
 
+    // Tokens recorded before the id index (schema 7) are found by id: listed, then revoked.
+    let listed = app
+        .npm(Method::GET, "/-/npm/v1/tokens", Some(&token), None)
+        .await
+        .json();
+    let key = listed["objects"][0]["key"].as_str().unwrap().to_string();
+    let revoked = app
+        .npm(
+            Method::DELETE,
+            &format!("/-/npm/v1/tokens/token/{key}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert!(
+        revoked.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.body)
+    );
+    app.npm(Method::GET, "/-/whoami", Some(&token), None)
+        .await
+        .error(401);
+
     // Search is rebuilt from the store.
     let found = app.get("/search?q=five").await.json();
     let names: Vec<&str> = found["results"]

@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// `"schema_version"` -> u64, [`CHANGE_ID`] -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -47,6 +47,9 @@ pub const DOWNLOAD_TOTALS: TableDefinition<&str, u64> = TableDefinition::new("do
 /// Download batch id (creation time first, so the table is in time order) -> the unix time in
 /// seconds it was applied. A batch sent again is not counted again. (Schema 6.)
 pub const DOWNLOAD_BATCHES: TableDefinition<&str, u64> = TableDefinition::new("download_batches");
+/// Token public id -> token SHA-256 (hex), the key of [`TOKENS`]: revoking by id is a lookup,
+/// not a scan. (Schema 7.)
+pub const TOKEN_IDS: TableDefinition<&str, &str> = TableDefinition::new("token_ids");
 /// How long applied batch ids are remembered.
 pub const DOWNLOAD_BATCH_MEMORY_SECS: u64 = 7 * 24 * 3600;
 
@@ -101,6 +104,13 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     // Schema 6 (migrations/0006_download_batches.md) adds the applied batch ids: no data moves.
     txn.open_table(DOWNLOAD_BATCHES)
         .map_err(redb::Error::from)?;
+    // Schema 7 (migrations/0007_token_ids.md) indexes tokens by public id, filled from
+    // `tokens` once.
+    if found.is_some_and(|v| v < 7) {
+        index_token_ids(txn)?;
+    } else {
+        txn.open_table(TOKEN_IDS).map_err(redb::Error::from)?;
+    }
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     // A database seen for the first time (new, or from before change ids) gets an id of its
@@ -136,5 +146,28 @@ pub(crate) fn add_count<'k, K: redb::Key + 'static>(
 ) -> Result<(), redb::StorageError> {
     let old = table.get(&key)?.map(|v| v.value()).unwrap_or(0);
     table.insert(&key, old.saturating_add(n))?;
+    Ok(())
+}
+
+/// Fills `token_ids` from `tokens` (the schema 6 -> 7 step).
+fn index_token_ids(txn: &WriteTransaction) -> Result<(), MigrationError> {
+    let tokens = txn.open_table(TOKENS).map_err(redb::Error::from)?;
+    let mut ids = txn.open_table(TOKEN_IDS).map_err(redb::Error::from)?;
+    for row in tokens.iter().map_err(redb::Error::from)? {
+        let (hash, record) = row.map_err(redb::Error::from)?;
+        // Only the id is needed; a record too damaged to name one is left to the operator.
+        let Some(id) = serde_json::from_str::<serde_json::Value>(record.value())
+            .ok()
+            .and_then(|v| {
+                v.get("id")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+        else {
+            continue;
+        };
+        ids.insert(id.as_str(), hash.value())
+            .map_err(redb::Error::from)?;
+    }
     Ok(())
 }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use redb::ReadableTable;
 
-use super::{RedbStore, backend, decode, encode};
-use crate::store::schema::{TOKENS, USERS};
+use super::{RedbStore, backend, encode};
+use crate::store::schema::{TOKEN_IDS, TOKENS, USERS};
 use crate::store::{StoreError, StoreResult, TokenRecord, TokenStore, UserRecord, UserStore};
 
 #[async_trait]
@@ -56,6 +56,10 @@ impl TokenStore for RedbStore {
                 .map_err(backend)?
                 .insert(token.hash.as_str(), encode(&token).as_str())
                 .map_err(backend)?;
+            txn.open_table(TOKEN_IDS)
+                .map_err(backend)?
+                .insert(token.id.as_str(), token.hash.as_str())
+                .map_err(backend)?;
             txn.commit().map_err(backend)
         })
         .await
@@ -76,18 +80,18 @@ impl TokenStore for RedbStore {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(backend)?;
             let removed = {
-                let mut table = txn.open_table(TOKENS).map_err(backend)?;
-                let mut hash = None;
-                for row in table.iter().map_err(backend)? {
-                    let (k, v) = row.map_err(backend)?;
-                    let token: TokenRecord = decode(v.value())?;
-                    if token.id == id {
-                        hash = Some(k.value().to_string());
-                        break;
-                    }
-                }
+                let mut ids = txn.open_table(TOKEN_IDS).map_err(backend)?;
+                let hash = ids
+                    .remove(id.as_str())
+                    .map_err(backend)?
+                    .map(|h| h.value().to_string());
                 match hash {
-                    Some(h) => table.remove(h.as_str()).map_err(backend)?.is_some(),
+                    Some(h) => txn
+                        .open_table(TOKENS)
+                        .map_err(backend)?
+                        .remove(h.as_str())
+                        .map_err(backend)?
+                        .is_some(),
                     None => false,
                 }
             };

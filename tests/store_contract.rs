@@ -293,6 +293,55 @@ async fn version_numbers(store: &dyn MetadataStore, name: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------
 
 /// Publishing and reading npm packages and versions.
+/// Listing comes in pages: in name order, none larger than asked, each starting after the
+/// last name of the one before, adding up to the whole list.
+async fn paged_listing_contract(store: &dyn MetadataStore) {
+    let names = ["@s/b", "alpha", "beta", "delta", "gamma", "omega", "zeta"];
+    for name in names.iter().rev() {
+        store
+            .publish_version(
+                npm_version(name, "1.0.0", "alice"),
+                publish_as("alice", name, "1.0.0"),
+            )
+            .await
+            .unwrap();
+        store
+            .publish_zig_version(
+                zig_version(&name.replace(['@', '/'], "_"), "1.0.0", "alice"),
+                zig_publish_as("alice", &name.replace(['@', '/'], "_"), "1.0.0"),
+            )
+            .await
+            .unwrap();
+    }
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.packages_page(after.as_deref(), 3).await.unwrap();
+        assert!(page.len() <= 3, "{} in a page of 3", page.len());
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|p| p.name.clone());
+        paged.extend(page.into_iter().map(|p| p.name));
+    }
+    assert_eq!(paged, names);
+    assert_eq!(package_names(store).await, names);
+    let zig_first = store.zig_packages_page(None, 2).await.unwrap();
+    let zig_next = store
+        .zig_packages_page(Some(&zig_first[1].name), 100)
+        .await
+        .unwrap();
+    let zig: Vec<String> = zig_first
+        .iter()
+        .chain(&zig_next)
+        .map(|z| z.name.clone())
+        .collect();
+    let mut expected: Vec<String> = names.iter().map(|n| n.replace(['@', '/'], "_")).collect();
+    expected.sort();
+    assert_eq!(zig, expected);
+    assert_eq!(store.list_zig_packages().await.unwrap().len(), names.len());
+}
+
 async fn package_contract(store: &dyn MetadataStore) {
     assert_eq!(store.package("widget").await.unwrap(), None);
     assert_eq!(store.version("widget", "1.0.0").await.unwrap(), None);
@@ -1455,6 +1504,7 @@ macro_rules! store_contract_tests {
 
             store_contract_tests!(@each $open;
                 packages_read_back_what_was_published => package_contract,
+                listing_comes_in_pages => paged_listing_contract,
                 a_version_is_published_once => exclusive_publish_contract,
                 package_changes_apply_atomically => modify_package_contract,
                 a_refused_publish_writes_nothing => denied_publish_contract,

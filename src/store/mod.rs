@@ -358,6 +358,9 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The page size the listing defaults read with.
+const LIST_PAGE: usize = 500;
+
 #[async_trait]
 pub trait PackageStore: Send + Sync {
     async fn package(&self, name: &str) -> StoreResult<Option<PackageRecord>>;
@@ -388,8 +391,25 @@ pub trait PackageStore: Send + Sync {
         name: &str,
         change: PackageChange,
     ) -> StoreResult<Option<PackageRecord>>;
-    /// Every package, by name.
-    async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>>;
+    /// Up to `limit` packages in name order, starting after `after`.
+    async fn packages_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<PackageRecord>>;
+    /// Every package, by name (page after page).
+    async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>> {
+        let mut all: Vec<PackageRecord> = Vec::new();
+        loop {
+            let after = all.last().map(|p| p.name.clone());
+            let page = self.packages_page(after.as_deref(), LIST_PAGE).await?;
+            let done = page.len() < LIST_PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
     /// Whether any local package (or wholly unpublished one) is in `scope` (`@scope`).
     async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool>;
     /// Whether `name` was a local package that was wholly unpublished (its name stays ours).
@@ -512,7 +532,25 @@ pub trait ZigStore: Send + Sync {
         version: ZigVersionRecord,
         update: ZigPackageUpdate,
     ) -> StoreResult<ZigPackageRecord>;
-    async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>>;
+    /// Up to `limit` Zig packages in name order, starting after `after`.
+    async fn zig_packages_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ZigPackageRecord>>;
+    /// Every Zig package, by name (page after page).
+    async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>> {
+        let mut all: Vec<ZigPackageRecord> = Vec::new();
+        loop {
+            let after = all.last().map(|p| p.name.clone());
+            let page = self.zig_packages_page(after.as_deref(), LIST_PAGE).await?;
+            let done = page.len() < LIST_PAGE;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
 }
 
 /// Counters for rate limits, shared by every instance that shares the store.

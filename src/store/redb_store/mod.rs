@@ -131,6 +131,35 @@ impl RedbStore {
         .await
     }
 
+    /// Up to `limit` JSON records of a name-keyed table in key order, after `after`.
+    async fn page_json<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<T>> {
+        let after = after.map(str::to_string);
+        self.blocking(move |db| {
+            use std::ops::Bound;
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(table).map_err(backend)?;
+            let start = match &after {
+                Some(a) => Bound::Excluded(a.as_str()),
+                None => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for row in table
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(backend)?
+                .take(limit)
+            {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// One JSON record by a (name, version) key.
     async fn get_json_pair<T: serde::de::DeserializeOwned + Send + 'static>(
         &self,

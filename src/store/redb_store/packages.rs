@@ -204,7 +204,11 @@ impl PackageStore for RedbStore {
         .await
     }
 
-    async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>> {
-        self.list_json(PACKAGES).await
+    async fn packages_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<PackageRecord>> {
+        self.page_json(PACKAGES, after, limit).await
     }
 }

@@ -92,7 +92,11 @@ impl ZigStore for RedbStore {
         .await
     }
 
-    async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>> {
-        self.list_json(ZIG_PACKAGES).await
+    async fn zig_packages_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<ZigPackageRecord>> {
+        self.page_json(ZIG_PACKAGES, after, limit).await
     }
 }

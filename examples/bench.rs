@@ -109,6 +109,12 @@ async fn main() {
         .base_url(url.clone())
         .setting("log.level", "warn")
         .unwrap()
+        // The client is this process on 127.0.0.1: rate limits would measure themselves, and
+        // the npm fallback's shadowing guard would ask the public registry about every name.
+        .setting("rate.exempt", "127.0.0.1")
+        .unwrap()
+        .setting("npm.fallback", "false")
+        .unwrap()
         .build()
         .await
         .unwrap();

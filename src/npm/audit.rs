@@ -20,32 +20,10 @@ fn with_notice(mut resp: Response) -> Response {
 
 /// Asks the upstream's bulk advisory endpoint; `None` when off, failing or not JSON.
 async fn upstream_bulk(ep: &NpmEndpoint, body: &Value) -> Option<Value> {
-    let npm = &ep.core.settings.npm;
-    if !npm.fallback || npm.offline {
-        return None;
-    }
-    let url = format!("{}-/npm/v1/security/advisories/bulk", npm.upstream);
-    let mut request = ep.upstream.post(url).json(body);
-    if let Some(token) = &npm.upstream_token {
-        request = request.bearer_auth(token);
-    }
-    match request.send().await {
-        Ok(r) if r.status().is_success() => match r.json::<Value>().await {
-            Ok(v) if v.is_object() => Some(v),
-            Ok(_) | Err(_) => {
-                tracing::warn!("upstream audit answered something that is not a JSON object");
-                None
-            }
-        },
-        Ok(r) => {
-            tracing::warn!(http.status = r.status().as_u16(), "upstream audit failed");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "upstream audit unreachable");
-            None
-        }
-    }
+    ep.core
+        .upstream
+        .advisories_bulk(&ep.core.settings.npm, body)
+        .await
 }
 
 /// `POST /-/npm/v1/security/advisories/bulk` (npm, yarn, bun): `{"pkg": ["1.0.0", ...]}`.

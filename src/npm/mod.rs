@@ -31,17 +31,11 @@ use crate::store::TokenScope;
 /// The npm protocol endpoint; nest it at `/npm`.
 pub struct NpmEndpoint {
     core: Arc<Core>,
-    upstream: reqwest::Client,
 }
 
 impl NpmEndpoint {
     pub fn new(core: Arc<Core>) -> Self {
-        let upstream = reqwest::Client::builder()
-            .timeout(core.settings.npm.upstream_timeout)
-            .user_agent(concat!("pantry-registry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds");
-        Self { core, upstream }
+        Self { core }
     }
 }
 

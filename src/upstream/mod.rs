@@ -15,6 +15,7 @@
 //!   upstream's `dist.integrity` (or `dist.shasum`), and only then stored; a mismatch or a broken
 //!   transfer stores nothing and breaks the client's response.
 
+mod audit;
 mod fetch;
 pub mod prune;
 

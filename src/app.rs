@@ -350,11 +350,13 @@ impl Registry {
                 min_bytes_per_sec: connections.body_min_bytes_per_sec,
                 grace: connections.body_rate_grace,
             },
-            body_memory: crate::http::body::BodyMemory::new(
-                self.core.settings.limits.max_body_memory_bytes,
-                self.core.settings.limits.max_request_bytes,
-                self.core.settings.limits.unpack_wait,
-            ),
+            body_memory: crate::http::body::BodyMemory::new(crate::http::body::BodyLimits {
+                total: self.core.settings.limits.max_body_memory_bytes,
+                max_body: self.core.settings.limits.max_request_bytes,
+                max_anonymous: self.core.settings.limits.max_anonymous_body_bytes,
+                wait: self.core.settings.limits.unpack_wait,
+                exempt: self.core.settings.rate.exempt.clone(),
+            }),
         });
         // The Swagger UI page carries the document inline: the completed one replaces it.
         let docs_html = api.swagger_ui_html().replacen(&api.spec(), &document, 1);

@@ -699,7 +699,7 @@ async fn one_address_cannot_take_every_connection() {
 /// Reads what the server sends until it closes the connection, for at most `secs`; `None` when
 /// the connection is still open then.
 async fn read_until_closed(
-    s: &mut tokio::io::ReadHalf<tokio::net::TcpStream>,
+    s: &mut (impl tokio::io::AsyncRead + Unpin),
     secs: u64,
 ) -> Option<String> {
     use tokio::io::AsyncReadExt;
@@ -1142,4 +1142,72 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
         statuses.push(r.status().as_u16());
     }
     assert_eq!(statuses, [401, 401, 429]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_holds_at_most_half_the_body_budget_and_anonymous_bodies_are_small() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::start_with(common::with_settings(&[
+        ("rate.exempt", ""),
+        ("limits.max_body_memory_bytes", "1048576"),
+        ("limits.unpack_wait_secs", "1"),
+        ("server.body_min_bytes_per_sec", "0"),
+    ]))
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let held_from = |ip: &'static str, length: usize| {
+        let (addr, token) = (addr.clone(), app.tokens.alice.clone());
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+            let mut s = socket.connect(addr.parse().unwrap()).await.unwrap();
+            let head = format!(
+                "PUT /npm/held HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s
+        }
+    };
+    // 127.0.0.1 holds 600 KB of the 1 MiB; a second 300 KB body of its own is past its half.
+    let _first = held_from("127.0.0.1", 600_000).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut second = held_from("127.0.0.1", 300_000).await;
+    let answer = read_until_closed(&mut second, 5).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    assert!(
+        answer.contains("as many uploads in memory as one client may"),
+        "{answer}"
+    );
+    // Another address still has room.
+    let mut other = held_from("127.0.0.2", 300_000).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Not refused at once: still waiting for the rest of its body.
+    let waited = tokio::time::timeout(std::time::Duration::from_millis(500), {
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        async move { other.read(&mut byte).await.map(|n| n > 0) }
+    })
+    .await;
+    assert!(
+        waited.is_err(),
+        "a body with room was answered early: {waited:?}"
+    );
+
+    // Without credentials, a body past limits.max_anonymous_body_bytes is refused unread.
+    let mut anonymous = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    anonymous
+        .write_all(
+            b"POST /npm/-/npm/v1/security/advisories/bulk HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/json\r\nContent-Length: 9000000\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let (mut reader, _w) = tokio::io::split(anonymous);
+    let answer = read_until_closed(&mut reader, 5).await.unwrap_or_default();
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(
+        answer.contains("limits.max_anonymous_body_bytes"),
+        "{answer}"
+    );
 }

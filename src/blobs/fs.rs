@@ -129,11 +129,24 @@ impl BlobStore for FsBlobStore {
                 actual,
             });
         }
+        // tokio's file hands writes to a blocking thread: only flush reports a write that
+        // failed (a full disk), and sync_all would swallow it.
+        file.flush().await?;
         file.sync_all().await?;
+        let written = file.metadata().await?.len();
+        if written != size {
+            return Err(BlobError::Io(std::io::Error::other(format!(
+                "wrote {written} of {size} bytes of blob {}",
+                key.as_str()
+            ))));
+        }
         drop(file);
         tokio::task::spawn_blocking(move || {
-            // Content already there is the same content: keep it, drop the copy.
-            let tmp = (!path.exists()).then_some(tmp_path);
+            // Content already there of the right size is the same content: keep it, drop the
+            // copy. One of another size is damaged (a write that failed before this check
+            // existed): replace it.
+            let intact = std::fs::metadata(&path).is_ok_and(|m| m.len() == size);
+            let tmp = (!intact).then_some(tmp_path);
             Self::persist_blocking(&root, &path, tmp)
         })
         .await

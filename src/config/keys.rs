@@ -337,6 +337,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Most bytes of request bodies held in memory at once, over all requests being handled (each counts its Content-Length, or limits.max_request_bytes when it sends none). A request that would pass it waits, like an upload waiting to be unpacked, then gets 503 with Retry-After. Peak memory is about three times this (a body, its decoded tarball and the parsed document).",
     },
     KeySpec {
+        key: "limits.max_anonymous_body_bytes",
+        default: "8388608",
+        env: &[],
+        secret: false,
+        doc: "Largest request body accepted from a request without credentials (npm login and security audits are the routes that take one); a larger one is refused with 413 before it is read.",
+    },
+    KeySpec {
         key: "limits.unpack_wait_secs",
         default: "10",
         env: &[],

@@ -271,6 +271,7 @@ impl Layers {
             max_concurrent_unpacks: self.positive("limits.max_concurrent_unpacks")? as usize,
             unpack_wait: Duration::from_secs(self.positive("limits.unpack_wait_secs")?),
             max_body_memory_bytes: self.positive("limits.max_body_memory_bytes")?,
+            max_anonymous_body_bytes: self.positive("limits.max_anonymous_body_bytes")?,
             max_name_length: self.positive("limits.max_name_length")? as usize,
         };
         let upstream = self.get("npm.upstream").trim().to_string();
@@ -468,6 +469,7 @@ pub struct Limits {
     pub max_concurrent_unpacks: usize,
     pub unpack_wait: Duration,
     pub max_body_memory_bytes: u64,
+    pub max_anonymous_body_bytes: u64,
     pub max_name_length: usize,
 }
 

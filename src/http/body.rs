@@ -150,60 +150,151 @@ impl Stream for Paced {
 }
 
 /// The memory request bodies may take at once: each request with a body reserves its size
-/// (its `Content-Length`, or the largest body accepted when it declares none) before it is
-/// handled and gives it back when its answer is ready. A request that does not fit waits up
-/// to `wait`, then is refused with 503; a body larger than any route accepts is refused with
-/// 413 before anything is read.
+/// (its `Content-Length`; the largest body it may send when it declares none, or when it is
+/// compressed and may inflate) before it is handled, and gives it back when its answer is ready.
+/// A request that does not fit waits up to `wait`, then is refused with 503. A body larger
+/// than any route accepts is refused with 413 before anything is read, and so is one over
+/// `max_anonymous` from a request without credentials (only login and audits take those).
+/// One client address holds at most half of the budget, so one host cannot take it all.
 pub struct BodyMemory {
     kib: std::sync::Arc<tokio::sync::Semaphore>,
     total_kib: u32,
     max_body: u64,
+    max_anonymous: u64,
     wait: Duration,
+    per_address: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u64>>>,
+    exempt: Vec<std::net::IpAddr>,
 }
 
 /// A request's share of [`BodyMemory`], given back when dropped.
-pub type BodyShare = Option<tokio::sync::OwnedSemaphorePermit>;
+pub struct BodyShare {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    address: Option<(AddressShares, std::net::IpAddr, u64)>,
+}
+
+type AddressShares =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, u64>>>;
+
+impl Drop for BodyShare {
+    fn drop(&mut self) {
+        if let Some((shares, ip, kib)) = &self.address {
+            let mut shares = shares.lock().expect("body shares");
+            if let Some(held) = shares.get_mut(ip) {
+                *held = held.saturating_sub(*kib);
+                if *held == 0 {
+                    shares.remove(ip);
+                }
+            }
+        }
+    }
+}
+
+/// The limits of a [`BodyMemory`].
+pub struct BodyLimits {
+    /// All bodies together, in bytes.
+    pub total: u64,
+    /// The largest body any route takes.
+    pub max_body: u64,
+    /// The largest body a request without credentials may send.
+    pub max_anonymous: u64,
+    /// How long a request waits for room.
+    pub wait: Duration,
+    /// Addresses held to no share (`rate.exempt`).
+    pub exempt: Vec<std::net::IpAddr>,
+}
+
+fn busy_bodies() -> ApiError {
+    ApiError::unavailable(
+        "The server is holding as many uploads in memory as it may (limits.max_body_memory_bytes); nothing was changed, try again in a few seconds",
+    )
+}
 
 impl BodyMemory {
-    /// `total` bytes at most, bodies of `max_body` bytes at most, waiting `wait` for room.
-    pub fn new(total: u64, max_body: u64, wait: Duration) -> Self {
-        let total_kib = total.div_ceil(1024).clamp(1, u32::MAX as u64 >> 4) as u32;
+    pub fn new(limits: BodyLimits) -> Self {
+        let total_kib = limits.total.div_ceil(1024).clamp(1, u32::MAX as u64 >> 4) as u32;
         Self {
             kib: std::sync::Arc::new(tokio::sync::Semaphore::new(total_kib as usize)),
             total_kib,
-            max_body,
-            wait,
+            max_body: limits.max_body,
+            max_anonymous: limits.max_anonymous.min(limits.max_body),
+            wait: limits.wait,
+            per_address: Default::default(),
+            exempt: limits.exempt,
         }
     }
 
-    /// Reserves room for the body a request with `headers` carries (none for a request without
-    /// a body).
+    /// Reserves room for the body a request from `client` with `headers` carries (none for a
+    /// request without a body).
     pub async fn reserve(
         &self,
         headers: &HeaderMap,
         has_body: bool,
-    ) -> Result<BodyShare, ApiError> {
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Option<BodyShare>, ApiError> {
         if !has_body {
             return Ok(None);
         }
+        let anonymous = !headers.contains_key(poem::http::header::AUTHORIZATION);
+        let max = if anonymous {
+            self.max_anonymous
+        } else {
+            self.max_body
+        };
         let declared = headers
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body) {
-            return Err(too_large(self.max_body));
+        if declared.is_some_and(|n| n > max) {
+            return Err(if anonymous {
+                ApiError::too_large(format!(
+                    "Request body is larger than the limit of {max} bytes for a request without credentials (limits.max_anonymous_body_bytes)"
+                ))
+            } else {
+                too_large(max)
+            });
         }
-        let bytes = declared.unwrap_or(self.max_body);
+        let encoded = headers
+            .get(CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+        // A compressed body may inflate to the route's limit; one of unknown length may be
+        // that long.
+        let bytes = match declared {
+            Some(n) if !encoded => n,
+            _ => max,
+        };
         if bytes == 0 {
             return Ok(None);
         }
         // One body larger than the whole budget may still be handled, alone.
-        let kib = (bytes.div_ceil(1024).min(self.total_kib as u64)) as u32;
-        match tokio::time::timeout(self.wait, self.kib.clone().acquire_many_owned(kib)).await {
-            Ok(Ok(share)) => Ok(Some(share)),
-            _ => Err(ApiError::unavailable(
-                "The server is holding as many uploads in memory as it may (limits.max_body_memory_bytes); nothing was changed, try again in a few seconds",
-            )),
+        let kib = bytes.div_ceil(1024).min(self.total_kib as u64);
+        let address = match client.filter(|ip| !self.exempt.contains(ip)) {
+            Some(ip) => {
+                let mut shares = self.per_address.lock().expect("body shares");
+                let held = shares.entry(ip).or_insert(0);
+                let half = (self.total_kib as u64 / 2).max(kib);
+                if *held + kib > half {
+                    return Err(ApiError::unavailable(
+                        "This client already has as many uploads in memory as one client may (half of limits.max_body_memory_bytes); nothing was changed, try again when they are done",
+                    ));
+                }
+                *held += kib;
+                Some((self.per_address.clone(), ip, kib))
+            }
+            None => None,
+        };
+        // From here on the address's share is counted; the guard gives it back on any exit.
+        let mut share = BodyShare {
+            _permit: None,
+            address,
+        };
+        match tokio::time::timeout(self.wait, self.kib.clone().acquire_many_owned(kib as u32)).await
+        {
+            Ok(Ok(permit)) => {
+                share._permit = Some(permit);
+                Ok(Some(share))
+            }
+            _ => Err(busy_bodies()),
         }
     }
 }

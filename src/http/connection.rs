@@ -182,6 +182,10 @@ pub struct QuietLimit {
     /// A JSON answer being written in place of one of hyper's empty error answers, and how many
     /// bytes of hyper's to report written once it is out.
     rewriting: Option<Rewrite>,
+    /// Whether anything was written yet. Only a connection's first write can be hyper's own
+    /// error answer to a request it could not read: every later one may be a response body,
+    /// whose bytes are the client's to choose and must pass untouched.
+    wrote_any: bool,
     _slot: OwnedSemaphorePermit,
     _share: AddressShare,
 }
@@ -205,6 +209,7 @@ impl QuietLimit {
             deadline: Box::pin(tokio::time::sleep(idle)),
             busy: Busy::default(),
             rewriting: None,
+            wrote_any: false,
             _slot: slot,
             _share: share,
         }
@@ -257,6 +262,7 @@ impl QuietLimit {
     /// error answers.
     fn write_or_rewrite(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         if self.rewriting.is_none()
+            && !self.wrote_any
             && let Some(json) = json_for_bare_error(data)
         {
             self.rewriting = Some(Rewrite {
@@ -267,6 +273,9 @@ impl QuietLimit {
         }
         let Some(rewrite) = self.rewriting.as_mut() else {
             let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+            if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+                self.wrote_any = true;
+            }
             return self.after_write(cx, polled);
         };
         while rewrite.written < rewrite.bytes.len() {
@@ -283,6 +292,7 @@ impl QuietLimit {
         }
         let replaces = rewrite.replaces;
         self.rewriting = None;
+        self.wrote_any = true;
         self.progressed();
         Poll::Ready(Ok(replaces))
     }
@@ -305,16 +315,19 @@ fn json_for_bare_error(data: &[u8]) -> Option<Vec<u8>> {
         ),
         _ => return None,
     };
-    let mut bare = false;
+    // Exactly what hyper sends: `content-length: 0`, a date in its fixed 29-character form,
+    // perhaps `connection: close`; each once.
+    let (mut length, mut date, mut connection) = (0, 0, 0);
     for line in lines {
-        let (name, value) = line.split_once(':')?;
+        let (name, value) = line.split_once(": ")?;
         match name.to_ascii_lowercase().as_str() {
-            "content-length" if value.trim() == "0" => bare = true,
-            "connection" | "date" => {}
+            "content-length" if value == "0" => length += 1,
+            "date" if value.len() == 29 && value.ends_with(" GMT") => date += 1,
+            "connection" if value == "close" => connection += 1,
             _ => return None,
         }
     }
-    if !bare {
+    if length != 1 || date > 1 || connection > 1 {
         return None;
     }
     let body = serde_json::to_string(&crate::error::ErrorBody { error: message }).ok()?;
@@ -374,6 +387,9 @@ mod tests {
     #[test]
     fn only_hypers_empty_error_answers_are_rewritten() {
         let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Tue, 01 Dec 2026 14:00:00 GMT\r\n\r\n";
+        // A body chunk made to look like one has other lines, or the same line twice.
+        let forged = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: x\r\ndate: padding padding padding\r\n\r\n";
+        assert!(json_for_bare_error(forged).is_none());
         let json = String::from_utf8(json_for_bare_error(bare).unwrap()).unwrap();
         assert!(json.starts_with("HTTP/1.1 431 "), "{json}");
         let body = json.split("\r\n\r\n").nth(1).unwrap();

@@ -311,7 +311,7 @@ pub async fn edge<E: Endpoint>(
     // Held until the answer is ready: the body and what is made from it live that long.
     let _body_share = match rules
         .body_memory
-        .reserve(req.headers(), !body.is_empty())
+        .reserve(req.headers(), !body.is_empty(), addr)
         .await
     {
         Ok(share) => share,

@@ -56,10 +56,18 @@ impl TokenStore for RedbStore {
                 .map_err(backend)?
                 .insert(token.hash.as_str(), encode(&token).as_str())
                 .map_err(backend)?;
-            txn.open_table(TOKEN_IDS)
-                .map_err(backend)?
-                .insert(token.id.as_str(), token.hash.as_str())
-                .map_err(backend)?;
+            {
+                let mut ids = txn.open_table(TOKEN_IDS).map_err(backend)?;
+                // Ids are short: a second token under one would make revoking by id ambiguous.
+                if ids.get(token.id.as_str()).map_err(backend)?.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "a token with id {} already exists",
+                        token.id
+                    )));
+                }
+                ids.insert(token.id.as_str(), token.hash.as_str())
+                    .map_err(backend)?;
+            }
             txn.commit().map_err(backend)
         })
         .await

@@ -54,23 +54,32 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
         .get(CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
-    let reader: Box<dyn Read> = match encoding.as_deref() {
+    let gzip = match encoding.as_deref() {
         None | Some("") | Some("identity") => return Ok(raw),
-        Some("gzip") | Some("x-gzip") => Box::new(flate2::read::GzDecoder::new(&raw[..])),
-        Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(&raw[..])),
+        Some("gzip") | Some("x-gzip") => true,
+        Some("deflate") => false,
         Some(other) => {
             return Err(ApiError::unsupported_media_type(format!(
                 "Unsupported Content-Encoding {other:?}"
             )));
         }
     };
-    let mut inflated = Vec::new();
-    reader
-        .take(limit + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|e| {
-            ApiError::bad_request(format!("Could not decompress the request body: {e}"))
-        })?;
+    // Inflating is CPU work: on the blocking pool, not on a runtime worker.
+    let inflated = tokio::task::spawn_blocking(move || {
+        let reader: Box<dyn Read> = if gzip {
+            Box::new(flate2::read::GzDecoder::new(&raw[..]))
+        } else {
+            Box::new(flate2::read::ZlibDecoder::new(&raw[..]))
+        };
+        let mut inflated = Vec::new();
+        reader
+            .take(limit + 1)
+            .read_to_end(&mut inflated)
+            .map(|_| inflated)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::bad_request(format!("Could not decompress the request body: {e}")))?;
     if inflated.len() as u64 > limit {
         return Err(too_large(limit));
     }
@@ -91,13 +100,12 @@ impl Pace {
         if self.min_bytes_per_sec == 0 || body.is_empty() {
             return body;
         }
-        let started = tokio::time::Instant::now();
         Body::from_bytes_stream(Paced {
             inner: Box::pin(body.into_bytes_stream()),
             pace: self,
-            started,
+            started: None,
             received: 0,
-            deadline: Box::pin(tokio::time::sleep_until(started + self.grace)),
+            deadline: Box::pin(tokio::time::sleep(self.grace)),
             failed: false,
         })
     }
@@ -108,7 +116,9 @@ impl Pace {
 struct Paced {
     inner: Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>,
     pace: Pace,
-    started: tokio::time::Instant,
+    /// When the handler first asked for the body: work it does before reading is not the
+    /// client's slowness.
+    started: Option<tokio::time::Instant>,
     received: u64,
     deadline: Pin<Box<tokio::time::Sleep>>,
     failed: bool,
@@ -121,13 +131,23 @@ impl Stream for Paced {
         if self.failed {
             return Poll::Ready(None);
         }
+        let started = match self.started {
+            Some(at) => at,
+            None => {
+                let now = tokio::time::Instant::now();
+                self.started = Some(now);
+                let grace = self.pace.grace;
+                self.deadline.as_mut().reset(now + grace);
+                now
+            }
+        };
         match self.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 self.received += chunk.len() as u64;
                 let earned = Duration::from_secs_f64(
                     self.received as f64 / self.pace.min_bytes_per_sec as f64,
                 );
-                let next = self.started + self.pace.grace + earned;
+                let next = started + self.pace.grace + earned;
                 self.deadline.as_mut().reset(next);
                 Poll::Ready(Some(Ok(chunk)))
             }

@@ -135,6 +135,22 @@ impl Layers {
         })
     }
 
+    /// The value of `key`, which must be one of `allowed`.
+    fn choice(&self, key: &str, allowed: &[&'static str]) -> Result<&'static str, ConfigError> {
+        let value = self.get(key).trim();
+        allowed
+            .iter()
+            .copied()
+            .find(|a| *a == value)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "invalid value {value:?} for `{key}` (from {}): expected {}",
+                    self.source(key),
+                    allowed.join(" or ")
+                ))
+            })
+    }
+
     fn positive(&self, key: &str) -> Result<u64, ConfigError> {
         let v: u64 = self.parse(key, "a positive integer")?;
         if v == 0 {
@@ -227,24 +243,11 @@ impl Layers {
                 "`storage.data_dir` must not be empty".to_string(),
             ));
         }
-        let metadata_backend = match self.get("storage.metadata").trim() {
-            "redb" => MetadataBackend::Redb,
-            other => {
-                return Err(ConfigError(format!(
-                    "invalid value {other:?} for `storage.metadata` (from {}): expected redb",
-                    self.source("storage.metadata")
-                )));
-            }
-        };
-        let blob_backend = match self.get("storage.blobs").trim() {
-            "disk" => BlobBackend::Disk,
-            other => {
-                return Err(ConfigError(format!(
-                    "invalid value {other:?} for `storage.blobs` (from {}): expected disk",
-                    self.source("storage.blobs")
-                )));
-            }
-        };
+        // One implementation each so far; the S3 and DynamoDB work adds the others here.
+        self.choice("storage.metadata", &["redb"])?;
+        let metadata_backend = MetadataBackend::Redb;
+        self.choice("storage.blobs", &["disk"])?;
+        let blob_backend = BlobBackend::Disk;
         let admin_token =
             Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
         if let Some(t) = &admin_token

@@ -253,18 +253,25 @@ async fn check_packument_room(
     manifest: &Map<String, Value>,
 ) -> Result<(), PublishError> {
     let max = core.settings.limits.max_packument_bytes;
-    let size_of = |m: &Map<String, Value>| serde_json::to_vec(m).map_or(0, |v| v.len() as u64);
-    let mut total = size_of(manifest);
-    for v in core.store.versions(name.as_str()).await? {
-        total += size_of(&v.manifest);
-        if total > max {
-            return Err(PublishError::PackumentTooLarge(max));
-        }
-    }
+    let versions = core.store.versions(name.as_str()).await?;
+    let new_size = serialized_size(manifest);
+    // Serializing every manifest of a large package is CPU work: off the async runtime.
+    let total = tokio::task::spawn_blocking(move || {
+        versions
+            .iter()
+            .map(|v| serialized_size(&v.manifest))
+            .fold(new_size, u64::saturating_add)
+    })
+    .await
+    .map_err(|e| PublishError::Store(StoreError::Backend(e.to_string())))?;
     if total > max {
         return Err(PublishError::PackumentTooLarge(max));
     }
     Ok(())
+}
+
+fn serialized_size(manifest: &Map<String, Value>) -> u64 {
+    serde_json::to_vec(manifest).map_or(0, |v| v.len() as u64)
 }
 
 /// The shadowing guard. With the npm fallback on, a name this registry does not host resolves to

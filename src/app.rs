@@ -35,6 +35,8 @@ pub enum BuildError {
     Store(#[from] OpenError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("cannot move cached packument bodies into the blob store: {0}")]
+    Migration(#[from] crate::store::StoreError),
 }
 
 /// Builds a [`Registry`] from settings; every setter overrides one setting.
@@ -109,8 +111,13 @@ impl RegistryBuilder {
         .expect("opening the store does not panic")?;
         let (store, blobs) = opened;
         let public_url = settings.public_url();
-        let upstream =
-            crate::upstream::Upstream::new(&settings.npm.upstream, settings.npm.upstream_timeout);
+        let upstream = crate::upstream::UpstreamClient::new(crate::upstream::ClientSettings {
+            upstream: settings.npm.upstream.clone(),
+            token: settings.npm.upstream_token.clone(),
+            timeout: settings.npm.upstream_timeout,
+            max_packument_bytes: settings.npm.max_packument_bytes,
+            max_tarball_bytes: settings.limits.max_tarball_bytes,
+        });
         let search = crate::search::Search::new(
             settings.data_dir.join("search"),
             settings.search.max_query_chars,
@@ -119,21 +126,29 @@ impl RegistryBuilder {
             settings.limits.max_concurrent_unpacks,
             settings.limits.unpack_wait,
         );
-        Ok(Registry {
-            core: Arc::new(Core {
-                settings,
-                public_url,
-                store,
-                blobs,
-                downloads: Default::default(),
-                login_failures: Default::default(),
-                upstream,
-                search,
-                blob_gate: Default::default(),
-                work,
-                rates: Arc::new(crate::store::rates::MemoryRates::default()),
-            }),
-        })
+        let core = Arc::new(Core {
+            settings,
+            public_url,
+            store,
+            blobs,
+            downloads: Default::default(),
+            login_failures: Default::default(),
+            fallback: crate::core::proxy::Fallback::new(Arc::new(upstream)),
+            search,
+            blob_gate: Default::default(),
+            work,
+            rates: Arc::new(crate::store::rates::MemoryRates::default()),
+        });
+        // Packument bodies a schema-7 database kept inline move into the blob store (the
+        // schema-8 step that needs both stores).
+        let moved = crate::core::proxy::cache::move_inline_bodies(&core.clone_parts()).await?;
+        if moved > 0 {
+            tracing::info!(
+                packuments = moved,
+                "moved cached packument bodies into the blob store"
+            );
+        }
+        Ok(Registry { core })
     }
 }
 
@@ -252,8 +267,8 @@ impl Registry {
     }
 
     /// What the npm fallback's cache holds.
-    pub async fn cache_stats(&self) -> Result<crate::upstream::prune::CacheStats, String> {
-        crate::upstream::prune::stats(&self.core.clone_parts())
+    pub async fn cache_stats(&self) -> Result<crate::core::proxy::cache::CacheStats, String> {
+        crate::core::proxy::cache::stats(&self.core.clone_parts())
             .await
             .map_err(|e| e.to_string())
     }
@@ -264,10 +279,11 @@ impl Registry {
         &self,
         older_than: Option<time::Duration>,
         max_bytes: Option<u64>,
-    ) -> Result<crate::upstream::prune::PruneReport, String> {
-        let report = crate::upstream::prune::prune(&self.core.clone_parts(), older_than, max_bytes)
-            .await
-            .map_err(|e| e.to_string())?;
+    ) -> Result<crate::core::proxy::cache::PruneReport, String> {
+        let report =
+            crate::core::proxy::cache::prune(&self.core.clone_parts(), older_than, max_bytes)
+                .await
+                .map_err(|e| e.to_string())?;
         if report.packuments_removed > 0 {
             // Cached packages left the store: the index catches up at the next start.
             self.core.search.mark_stale();
@@ -290,7 +306,7 @@ impl Registry {
         crate::search::writer::reindex(
             &self.core.search,
             self.core.store.clone(),
-            self.core.settings.npm.clone(),
+            self.core.catalog(),
         )
         .await
         .map_err(|e| e.to_string())
@@ -410,7 +426,7 @@ impl Registry {
         let indexer = crate::search::writer::start(
             &core.search,
             core.store.clone(),
-            core.settings.npm.clone(),
+            core.catalog(),
             core.settings.search.downloads_refresh,
         );
         let flusher = tokio::spawn({
@@ -423,7 +439,7 @@ impl Registry {
                     if let Err(e) = core.downloads.flush(&core.store).await {
                         tracing::warn!(error = %e, "could not write download counts; will retry");
                     }
-                    core.upstream.flush_uses(&core).await;
+                    core.fallback.flush_uses(&core).await;
                 }
             }
         });
@@ -439,7 +455,7 @@ impl Registry {
         if let Err(e) = core.downloads.flush(&core.store).await {
             tracing::error!(error = %e, "could not write download counts at shutdown");
         }
-        core.upstream.flush_uses(&core).await;
+        core.fallback.flush_uses(&core).await;
         core.search.shutdown().await;
         if let Err(e) = indexer.await {
             tracing::error!(error = %e, "the search indexer failed");

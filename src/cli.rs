@@ -315,7 +315,7 @@ async fn user(layers: Layers, cmd: UserCommand) -> Result<(), String> {
 
 async fn cache(layers: Layers, cmd: CacheCommand) -> Result<(), String> {
     let registry = open_registry(layers).await?;
-    let print_stats = |s: crate::upstream::prune::CacheStats| {
+    let print_stats = |s: crate::core::proxy::cache::CacheStats| {
         println!("packuments        {}", s.packuments);
         println!("packument bytes   {}", s.packument_bytes);
         println!("negative entries  {}", s.negative);

@@ -6,9 +6,9 @@
 
 use crate::core::downloads::{PeriodError, UnknownEcosystem};
 use crate::core::packages::ChangeError;
+use crate::core::proxy::ProxyError;
 use crate::core::publish::PublishError;
 use crate::core::tarball::TarballError;
-use crate::upstream::ProxyError;
 use poem::http::StatusCode;
 use poem_openapi::{Object, payload::Json};
 
@@ -358,9 +358,16 @@ impl ProxyError {
             ProxyError::Offline | ProxyError::Timeout => {
                 ApiError::gateway_timeout(self.to_string())
             }
-            ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) | ProxyError::Integrity(_) => {
+            ProxyError::Unreachable(_) | ProxyError::BadUpstream(_) => {
                 ApiError::bad_gateway(self.to_string())
             }
+            ProxyError::Blob(crate::blobs::BlobError::Unavailable(m)) => {
+                tracing::warn!(error = %m, "blob storage unavailable");
+                ApiError::unavailable(
+                    "The package storage is unavailable; try again in a few seconds",
+                )
+            }
+            ProxyError::Blob(e) => ApiError::internal(e),
             ProxyError::MissingBlob(_) => ApiError::new(ErrorKind::Internal, self.to_string()),
             ProxyError::Store(e) => e.into(),
         }

@@ -13,6 +13,7 @@ pub mod core;
 pub mod error;
 pub mod http;
 pub mod npm;
+pub mod paging;
 pub mod search;
 pub mod store;
 pub mod upstream;

@@ -155,3 +155,90 @@ async fn a_schema_5_data_directory_is_served_as_it_was_and_takes_new_writes() {
     assert_eq!(doc["dist-tags"]["latest"], "1.2.0");
     assert_eq!(doc["versions"].as_object().unwrap().len(), 4);
 }
+
+/// At schema 7 a cached upstream packument's body was kept inside the metadata database; from
+/// schema 8 it is a blob. A recorded schema-7 cache (a packument, a tarball, a negative entry)
+/// is served as it was, offline (so from the cache alone), its body now in the blob store where
+/// `gc` keeps it, and the rest of the cache still works.
+#[tokio::test]
+async fn a_schema_7_upstream_cache_moves_its_packument_bodies_into_the_blob_store() {
+    let dir = unpack("schema-7");
+    let recorded = |file: &str| {
+        let packed = std::fs::read(format!(
+            "{}/tests/fixtures/npm-corpus/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        if file.ends_with(".zst") {
+            zstd::decode_all(&packed[..]).unwrap()
+        } else {
+            packed
+        }
+    };
+    let upstream_doc: serde_json::Value =
+        serde_json::from_slice(&recorded("packuments/bytes.json.zst")).unwrap();
+    let offline = |b: pantry_registry::RegistryBuilder| {
+        b.setting("npm.fallback", "true")
+            .unwrap()
+            .setting("npm.upstream", "http://127.0.0.1:9/")
+            .unwrap()
+            .setting("npm.offline", "true")
+            .unwrap()
+            // The recorded 404 is remembered as long as this test may run after its recording.
+            .setting("npm.negative_cache_secs", "3153600000")
+            .unwrap()
+    };
+    let mut app = TestApp::start_in(dir, offline).await;
+
+    // The packument, from the cache: every version the upstream had, tarballs pointing here.
+    let r = app.npm(Method::GET, "/bytes", None, None).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let doc = r.json();
+    assert_eq!(
+        doc["versions"].as_object().unwrap().len(),
+        upstream_doc["versions"].as_object().unwrap().len()
+    );
+    assert_eq!(doc["dist-tags"], upstream_doc["dist-tags"]);
+    let dist = &doc["versions"]["3.1.2"]["dist"];
+    assert!(
+        dist["tarball"].as_str().unwrap().starts_with(&app.url),
+        "{dist}"
+    );
+    // The proxied tarball, from the blob store, byte for byte.
+    let tarball = app
+        .client
+        .get(dist["tarball"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tarball.status(), 200);
+    assert_eq!(
+        tarball.bytes().await.unwrap().to_vec(),
+        recorded("tarballs/bytes-3.1.2.tgz")
+    );
+    // The remembered 404, and a name never asked for (offline: it cannot be fetched).
+    app.npm(Method::GET, "/no-such-upstream-package", None, None)
+        .await
+        .error(404);
+    app.npm(Method::GET, "/never-asked-for", None, None)
+        .await
+        .error(504);
+    // The body is a blob now, beside the tarball.
+    assert_eq!(app.blob_count().await, 2);
+    assert_eq!(app.tarball_blob_count().await, 1);
+    app.stop().await;
+
+    // gc keeps it: it is referenced. And the next start serves it again (moved once, kept).
+    let data = app.dir.path().to_str().unwrap().to_string();
+    let (ok, out, err) = common::run_bin(&["gc", "--dry-run", "--data-dir", &data], &[]);
+    assert!(ok, "{out}\n{err}");
+    assert!(!out.contains("would delete"), "{out}");
+    let first_url = app.url.clone();
+    let app = app.restart_with(offline).await;
+    let again = app.npm(Method::GET, "/bytes", None, None).await.json();
+    // The same document, but for the new server's address in its tarball URLs.
+    assert_eq!(
+        again.to_string().replace(&app.url, &first_url),
+        doc.to_string()
+    );
+}

@@ -123,7 +123,7 @@ async fn a_corrupted_upstream_tarball_is_refused_and_not_cached() {
         first.is_err(),
         "the transfer is broken off, so the client sees a failure"
     );
-    assert_eq!(app.blob_count().await, 0, "nothing was stored");
+    assert_eq!(app.tarball_blob_count().await, 0, "nothing was stored");
     up.set(&up.state.corrupt, false);
     let (status, body) = download(&app, &url).await.unwrap();
     assert_eq!((status, body == tgz), (200, true));
@@ -146,12 +146,12 @@ async fn an_upstream_dying_mid_tarball_leaves_nothing_and_a_retry_succeeds() {
         download(&app, &url).await.is_err(),
         "the client sees the transfer break"
     );
-    assert_eq!(app.blob_count().await, 0);
+    assert_eq!(app.tarball_blob_count().await, 0);
     up.set(&up.state.break_midstream, false);
     let (status, body) = download(&app, &url).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(sha256_hex(&body), sha256_hex(&tgz));
-    assert_eq!(app.blob_count().await, 1);
+    assert_eq!(app.tarball_blob_count().await, 1);
 }
 
 #[tokio::test]
@@ -354,13 +354,13 @@ async fn the_size_cap_evicts_least_recently_used_proxied_tarballs_only() {
     }
     // Eviction runs right after the second tarball is stored.
     for _ in 0..50 {
-        if app.blob_count().await == 2 {
+        if app.tarball_blob_count().await == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(
-        app.blob_count().await,
+        app.tarball_blob_count().await,
         2,
         "one proxied tarball plus the local one"
     );
@@ -398,7 +398,7 @@ async fn cache_prune_command_removes_proxied_tarballs_only() {
             .await
             .unwrap();
     }
-    assert_eq!(app.blob_count().await, 3);
+    assert_eq!(app.tarball_blob_count().await, 3);
     app.stop().await;
     let data = app.dir.path().to_str().unwrap().to_string();
     let (ok, stats, err) = common::run_bin(&["cache", "stats", "--data-dir", &data], &[]);
@@ -412,7 +412,7 @@ async fn cache_prune_command_removes_proxied_tarballs_only() {
     assert!(err.contains("Removed 2 tarballs"), "{err}");
     assert!(after.contains("tarballs          0"), "{after}");
     assert_eq!(
-        app.blob_count().await,
+        app.tarball_blob_count().await,
         1,
         "only the local package's blob is left"
     );
@@ -456,7 +456,7 @@ async fn eviction_is_least_recently_used_not_first_in() {
     assert_eq!(up.tarball_requests(), 2);
     fetch("cc").await; // over the cap: bb, the least recently used, goes
     for _ in 0..50 {
-        if app.blob_count().await == 2 {
+        if app.tarball_blob_count().await == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -601,7 +601,7 @@ async fn a_corrupted_multi_chunk_tarball_never_completes_at_the_client() {
         download(&app, &url).await.is_err(),
         "the client never gets a complete, bad body"
     );
-    assert_eq!(app.blob_count().await, 0);
+    assert_eq!(app.tarball_blob_count().await, 0);
     up.set(&up.state.corrupt, false);
     let (status, body) = download(&app, &url).await.unwrap();
     assert_eq!((status, sha256_hex(&body)), (200, sha256_hex(&tgz)));

@@ -28,13 +28,13 @@ use pantry_registry::core::tarball::TarballInfo;
 use pantry_registry::store::rates::MemoryRates;
 use pantry_registry::store::redb_store::RedbStore;
 use pantry_registry::store::{
-    BlobOwner, BlobReference, CachedPackument, DenialKind, Denied, DownloadBatch, DownloadCount,
-    MetadataStore, PackageChange, PackageEdit, PackageRecord, PackageStore, PackageUpdate,
-    ProxiedTarball, RateStore, StoreError, TokenRecord, TokenScope, UserRecord, VersionRecord,
-    ZigDependency, ZigPackageRecord, ZigPackageUpdate, ZigVersionRecord,
+    BlobOwner, BlobReference, CachedPackument, Changed, DenialKind, Denied, DownloadBatch,
+    DownloadCount, MetadataStore, PackageChange, PackageEdit, PackageRecord, PackageStore,
+    PackageUpdate, ProxiedTarball, RateStore, StoreError, TokenRecord, TokenScope, UserRecord,
+    VersionRecord, ZigDependency, ZigPackageRecord, ZigPackageUpdate, ZigVersionRecord,
 };
 use serde_json::json;
-use sha2::Digest;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -195,6 +195,8 @@ fn tuples(counts: Vec<DownloadCount>) -> Vec<(String, String, String, u64)> {
     out
 }
 
+/// A cached packument whose body is the blob of `body`'s hash (a made-up body: the store keeps
+/// only the reference).
 fn packument(name: &str, etag: &str, body: &[u8]) -> CachedPackument {
     CachedPackument {
         name: name.to_string(),
@@ -202,7 +204,8 @@ fn packument(name: &str, etag: &str, body: &[u8]) -> CachedPackument {
         last_modified: Some("Fri, 02 Jan 2026 03:04:05 GMT".to_string()),
         fetched_at: CREATED,
         missing: false,
-        body: body.to_vec(),
+        body: Some(hex::encode(Sha256::digest(body))),
+        body_size: body.len() as u64,
     }
 }
 
@@ -213,7 +216,8 @@ fn missing_packument(name: &str) -> CachedPackument {
         last_modified: None,
         fetched_at: LATER,
         missing: true,
-        body: Vec::new(),
+        body: None,
+        body_size: 0,
     }
 }
 
@@ -271,6 +275,7 @@ fn zig_publish_as(owner: &str, name: &str, version: &str) -> ZigPackageUpdate {
                 latest: version.clone(),
                 created_at: CREATED,
                 updated_at: CREATED,
+                rev: 0,
             },
         })
     })
@@ -435,7 +440,7 @@ async fn exclusive_publish_contract(store: &dyn MetadataStore) {
         .publish_version(original.clone(), publish_as("alice", "solo", "1.0.0"))
         .await
         .unwrap();
-    let id_before = store.change_id().await.unwrap();
+    let id_before = store.latest_change().await.unwrap();
 
     let again = store
         .publish_version(
@@ -453,7 +458,7 @@ async fn exclusive_publish_contract(store: &dyn MetadataStore) {
         Some(original)
     );
     assert_eq!(store.package("solo").await.unwrap(), Some(package));
-    assert_eq!(store.change_id().await.unwrap(), id_before);
+    assert_eq!(store.latest_change().await.unwrap(), id_before);
 
     // Many publishers race for one version: exactly one wins and the rest are told it exists.
     let racers = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7"];
@@ -597,7 +602,7 @@ async fn modify_package_contract(store: &dyn MetadataStore) {
     );
 
     // A refused change leaves the package, its versions and the change id as they were.
-    let id_before = store.change_id().await.unwrap();
+    let id_before = store.latest_change().await.unwrap();
     let refused: PackageChange = Box::new(|_, _| Err(Denied::not_found("no such tag")));
     let denied = store.modify_package("@team/gadget", refused).await;
     match denied {
@@ -615,7 +620,7 @@ async fn modify_package_contract(store: &dyn MetadataStore) {
         version_numbers(store, "@team/gadget").await,
         vec!["1.0.0", "2.0.0-beta.1"]
     );
-    assert_eq!(store.change_id().await.unwrap(), id_before);
+    assert_eq!(store.latest_change().await.unwrap(), id_before);
 
     // Unpublishing one version: it is gone, and its number can never be used again.
     let unpublished = store
@@ -709,7 +714,7 @@ async fn modify_package_contract(store: &dyn MetadataStore) {
 
 /// A refused publish writes nothing, not even for a name the store has never seen.
 async fn denied_publish_contract(store: &dyn MetadataStore) {
-    let id_before = store.change_id().await.unwrap();
+    let id_before = store.latest_change().await.unwrap();
     let denied = store
         .publish_version(
             npm_version("@locked/thing", "1.0.0", "mallory"),
@@ -724,7 +729,7 @@ async fn denied_publish_contract(store: &dyn MetadataStore) {
     assert_eq!(store.version("@locked/thing", "1.0.0").await.unwrap(), None);
     assert!(store.list_packages().await.unwrap().is_empty());
     assert!(!store.scope_has_packages("@locked").await.unwrap());
-    assert_eq!(store.change_id().await.unwrap(), id_before);
+    assert_eq!(store.latest_change().await.unwrap(), id_before);
 
     // And the number was not used up: the rightful publisher can still take it.
     store
@@ -780,26 +785,40 @@ async fn scope_contract(store: &dyn MetadataStore) {
     assert!(store.scope_has_packages("@acme").await.unwrap());
 }
 
-/// The change id: new with every write to what a package shows, the same across reads.
-async fn change_id_contract(store: &dyn MetadataStore) {
-    let fresh = store.change_id().await.unwrap();
+/// What the feed says changed after `after`, in order.
+async fn changed_after(store: &dyn MetadataStore, after: &Option<String>) -> Vec<Changed> {
+    store
+        .changes_after(after.as_deref(), 100)
+        .await
+        .unwrap()
+        .expect("the entry is in the feed")
+        .into_iter()
+        .map(|c| c.changed)
+        .collect()
+}
+
+/// The change feed: every write to what a package shows appends one entry naming it, in order;
+/// reads and refused writes append nothing.
+async fn change_feed_contract(store: &dyn MetadataStore) {
+    let fresh = store.latest_change().await.unwrap();
     assert_eq!(
-        store.change_id().await.unwrap(),
+        store.latest_change().await.unwrap(),
         fresh,
         "reading it changes nothing"
     );
-
-    let after_publish = {
-        store
-            .publish_version(
-                npm_version("indexed", "1.0.0", "alice"),
-                publish_as("alice", "indexed", "1.0.0"),
-            )
-            .await
-            .unwrap();
-        store.change_id().await.unwrap()
-    };
+    store
+        .publish_version(
+            npm_version("indexed", "1.0.0", "alice"),
+            publish_as("alice", "indexed", "1.0.0"),
+        )
+        .await
+        .unwrap();
+    let after_publish = store.latest_change().await.unwrap();
     assert_ne!(after_publish, fresh, "a publish");
+    assert_eq!(
+        changed_after(store, &fresh).await,
+        vec![Changed::Npm("indexed".into())]
+    );
 
     // Reads of every kind leave it alone, so derived data stays current.
     store.package("indexed").await.unwrap();
@@ -814,22 +833,16 @@ async fn change_id_contract(store: &dyn MetadataStore) {
     store.list_zig_packages().await.unwrap();
     store.blob_references().await.unwrap();
     store.download_totals().await.unwrap();
-    assert_eq!(store.change_id().await.unwrap(), after_publish, "reads");
+    assert_eq!(store.latest_change().await.unwrap(), after_publish, "reads");
 
     store
         .modify_package("indexed", set_tag("beta", "1.0.0"))
         .await
         .unwrap();
-    let after_modify = store.change_id().await.unwrap();
-    assert_ne!(after_modify, after_publish, "a package change");
-
     store
         .put_cached_packument(packument("upstream-pkg", "\"e1\"", b"zstd bytes"))
         .await
         .unwrap();
-    let after_cache = store.change_id().await.unwrap();
-    assert_ne!(after_cache, after_modify, "a cached upstream packument");
-
     store
         .publish_zig_version(
             zig_version("zigpkg", "0.1.0", "alice"),
@@ -837,17 +850,76 @@ async fn change_id_contract(store: &dyn MetadataStore) {
         )
         .await
         .unwrap();
-    let after_zig = store.change_id().await.unwrap();
-    assert_ne!(after_zig, after_cache, "a Zig publish");
-    assert_ne!(after_zig, fresh);
+    store
+        .remove_cached_packuments(vec!["upstream-pkg".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        changed_after(store, &after_publish).await,
+        vec![
+            Changed::Npm("indexed".into()),
+            Changed::Npm("upstream-pkg".into()),
+            Changed::Zig("zigpkg".into()),
+            Changed::Npm("upstream-pkg".into()),
+        ],
+        "a package change, a cached packument written and removed, a Zig publish"
+    );
+
+    // Ids sort in the order of the changes, pages follow each other, and the newest is the
+    // latest.
+    let all = store.changes_after(None, 100).await.unwrap().unwrap();
+    let ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "ids increase");
+    assert_eq!(
+        store.latest_change().await.unwrap().as_deref(),
+        ids.last().copied()
+    );
+    let first_two = store.changes_after(None, 2).await.unwrap().unwrap();
+    assert_eq!(first_two, all[..2]);
+    let rest = store
+        .changes_after(Some(&first_two[1].id), 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rest, all[2..]);
+    assert_eq!(
+        store.changes_after(ids.last().copied(), 100).await.unwrap(),
+        Some(Vec::new()),
+        "nothing after the latest"
+    );
+    assert_eq!(
+        store
+            .changes_after(Some("0000000000000001-00000000"), 100)
+            .await
+            .unwrap(),
+        None,
+        "an id this feed never held: start over"
+    );
 }
 
 /// Two databases never share a change id, or derived data built from one would pass as current
 /// for the other.
 async fn distinct_databases_contract(one: &dyn MetadataStore, other: &dyn MetadataStore) {
-    assert_ne!(
-        one.change_id().await.unwrap(),
-        other.change_id().await.unwrap()
+    for store in [one, other] {
+        store
+            .publish_version(
+                npm_version("same", "1.0.0", "alice"),
+                publish_as("alice", "same", "1.0.0"),
+            )
+            .await
+            .unwrap();
+    }
+    let one_latest = one.latest_change().await.unwrap();
+    assert_ne!(one_latest, other.latest_change().await.unwrap());
+    assert_eq!(
+        other
+            .changes_after(one_latest.as_deref(), 10)
+            .await
+            .unwrap(),
+        None
     );
 }
 
@@ -1085,7 +1157,7 @@ async fn cache_contract(store: &dyn MetadataStore) {
         .unwrap()
         .unwrap();
     assert!(negative.missing);
-    assert!(negative.body.is_empty());
+    assert_eq!(negative.body, None);
     assert_eq!(negative, missing_packument("no-such-pkg"));
 
     // A package that went missing upstream loses its old body.
@@ -1099,30 +1171,26 @@ async fn cache_contract(store: &dyn MetadataStore) {
         .unwrap();
     let unpublished = store.cached_packument("left-pad").await.unwrap().unwrap();
     assert!(unpublished.missing);
-    assert!(unpublished.body.is_empty(), "{:?}", unpublished.body);
+    assert_eq!(unpublished.body, None);
 
-    // Listing: no bodies, their sizes beside.
-    let mut listed = store.list_cached_packuments().await.unwrap();
-    listed.sort_by(|a, b| a.0.name.cmp(&b.0.name));
-    let summary: Vec<(String, bool, bool, u64)> = listed
-        .iter()
-        .map(|(p, size)| (p.name.clone(), p.missing, p.body.is_empty(), *size))
-        .collect();
+    // Listing, by name, with the body references and sizes.
+    let listed = store.list_cached_packuments().await.unwrap();
     assert_eq!(
-        summary,
+        listed,
         vec![
-            ("left-pad".to_string(), true, true, 0),
-            (
-                "lodash".to_string(),
-                false,
-                true,
-                refetched.body.len() as u64
-            ),
-            ("no-such-pkg".to_string(), true, true, 0),
+            unpublished.clone(),
+            refetched.clone(),
+            missing_packument("no-such-pkg"),
         ]
     );
-    let (listed_lodash, _) = &listed[1];
-    assert_eq!(listed_lodash.etag.as_deref(), Some("\"v2\""));
+    assert_eq!(
+        store
+            .cached_packuments_page(Some("left-pad"), 1)
+            .await
+            .unwrap(),
+        vec![refetched.clone()],
+        "a page after a name"
+    );
 
     store
         .remove_cached_packuments(vec!["lodash".into(), "left-pad".into()])
@@ -1394,9 +1462,11 @@ async fn blob_reference_contract(store: &dyn MetadataStore) {
         .unwrap();
     let upstream = proxied("upstream-dep", "1.2.3", CREATED);
     store.put_proxied_tarball(upstream.clone()).await.unwrap();
-    // A cached packument is metadata only: it names no blob.
+    // A cached packument names its body's blob; a negative entry names none.
+    let cached = packument("upstream-dep", "\"u\"", b"body");
+    store.put_cached_packument(cached.clone()).await.unwrap();
     store
-        .put_cached_packument(packument("upstream-dep", "\"u\"", b"body"))
+        .put_cached_packument(missing_packument("gone-upstream"))
         .await
         .unwrap();
 
@@ -1421,6 +1491,12 @@ async fn blob_reference_contract(store: &dyn MetadataStore) {
             version: upstream.version.clone(),
         },
     };
+    let body_ref = BlobReference {
+        key: cached.body.clone().unwrap(),
+        owner: BlobOwner::CachedPackument {
+            name: cached.name.clone(),
+        },
+    };
     let sorted = |mut refs: Vec<BlobReference>| {
         refs.sort_by(|a, b| (&a.owner, &a.key).cmp(&(&b.owner, &b.key)));
         refs
@@ -1432,16 +1508,22 @@ async fn blob_reference_contract(store: &dyn MetadataStore) {
             npm_ref(&dropped),
             zig_ref.clone(),
             proxied_ref.clone(),
+            body_ref.clone(),
         ])
     );
 
-    // An unpublished version and an evicted tarball no longer hold their blobs.
+    // An unpublished version, an evicted tarball and a removed packument no longer hold their
+    // blobs.
     store
         .modify_package("refd", remove_version("1.1.0"))
         .await
         .unwrap();
     store
         .remove_proxied_tarballs(vec![("upstream-dep".into(), "1.2.3".into())])
+        .await
+        .unwrap();
+    store
+        .remove_cached_packuments(vec!["upstream-dep".into()])
         .await
         .unwrap();
     assert_eq!(
@@ -1509,7 +1591,7 @@ macro_rules! store_contract_tests {
                 package_changes_apply_atomically => modify_package_contract,
                 a_refused_publish_writes_nothing => denied_publish_contract,
                 a_scope_holds_only_its_own_names => scope_contract,
-                the_change_id_follows_package_writes => change_id_contract,
+                the_change_feed_follows_package_writes => change_feed_contract,
                 users_are_unique_by_name => user_contract,
                 tokens_are_found_by_hash_revoked_by_id => token_contract,
                 download_counts_add_up => download_contract,
@@ -1553,23 +1635,24 @@ async fn memory_rates_keep_a_bucket_per_key() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// redb only: the store is a file, and what it holds (change id included) survives a reopen.
+// redb only: the store is a file, and what it holds (change feed included) survives a reopen.
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn redb_keeps_records_and_change_id_across_a_reopen() {
+async fn redb_keeps_records_and_change_feed_across_a_reopen() {
     let (dir, store) = open_redb().await;
     let version = npm_version("durable", "1.0.0", "alice");
     let package = store
         .publish_version(version.clone(), publish_as("alice", "durable", "1.0.0"))
         .await
         .unwrap();
-    let id = store.change_id().await.unwrap();
+    use pantry_registry::store::ChangeFeed;
+    let id = store.latest_change().await.unwrap();
     drop(store);
 
     let reopened = RedbStore::open(&dir.path().join("registry.redb")).expect("reopen");
     // The search index built before the restart is still current: the id did not move.
-    assert_eq!(reopened.change_id().await.unwrap(), id);
+    assert_eq!(reopened.latest_change().await.unwrap(), id);
     assert_eq!(reopened.package("durable").await.unwrap(), Some(package));
     assert_eq!(
         reopened.version("durable", "1.0.0").await.unwrap(),

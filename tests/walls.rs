@@ -1,8 +1,13 @@
 //! The walls between modules, checked in the source (docs/ARCHITECTURE.md draws them):
 //! - `core` knows no HTTP: no poem, poem-openapi or hyper, and none of the doors (`api`,
 //!   `npm`, `zig`, `http`) nor the HTTP error catalogue (`error`);
-//! - `store`, `blobs`, `search` and `archive` know no wire protocol and no door: nothing of
-//!   poem, `api`, `npm`, `zig`, `http`, `upstream` or `error`;
+//! - `core` does not reach its adapters around their ports: not the npm fallback's HTTP client
+//!   (`upstream`), which implements the core's `UpstreamRegistry`;
+//! - `store`, `blobs`, `search`, `archive` and `upstream` know no wire protocol and no door:
+//!   nothing of poem, `api`, `npm`, `zig`, `http` or `error`; `store`, `blobs` and `archive`
+//!   know nothing of the core, the search index or the upstream; `search` and `upstream` use
+//!   only the core's vocabulary and the port they implement (`core::names`,
+//!   `core::downloads` for the ecosystems; `core::proxy` for the upstream), never its use cases;
 //! - the npm protocol and Zig packages do not know each other.
 //!
 //! Comments are left out, so a doc link may name another module; code may not.
@@ -15,19 +20,40 @@ const HTTP_CRATES: &[&str] = &["::poem", "::poem_openapi", "::hyper"];
 /// The doors requests come in by, and the HTTP error catalogue.
 const DOORS: &[&str] = &["api", "npm", "zig", "http", "error"];
 
-/// What each walled module must not use: crate modules by name, external crates as `::name`.
-fn walls() -> Vec<(&'static str, Vec<&'static str>)> {
-    let below_the_doors = [HTTP_CRATES, DOORS].concat();
-    // The adapters know no wire protocol, nor the npm fallback's client.
-    let adapters = [HTTP_CRATES, DOORS, &["upstream"]].concat();
+/// One module's wall: what it must not use (crate modules by name, external crates as
+/// `::name`), and, when it may use the core at all, which of the core's modules.
+struct Wall {
+    module: &'static str,
+    forbidden: Vec<&'static str>,
+    core_allowed: Option<&'static [&'static str]>,
+}
+
+fn walls() -> Vec<Wall> {
+    let below_the_doors = [HTTP_CRATES, DOORS, &["upstream"]].concat();
+    // The adapters know no wire protocol, nor each other.
+    let adapters = [HTTP_CRATES, DOORS, &["upstream", "core", "search"]].concat();
+    let wall = |module, forbidden: &[&'static str], core_allowed| Wall {
+        module,
+        forbidden: forbidden.to_vec(),
+        core_allowed,
+    };
     vec![
-        ("core", below_the_doors),
-        ("store", adapters.clone()),
-        ("blobs", adapters.clone()),
-        ("search", adapters.clone()),
-        ("archive", adapters),
-        ("npm", vec!["zig"]),
-        ("zig", vec!["npm"]),
+        wall("core", &below_the_doors, None),
+        wall("store", &adapters, None),
+        wall("blobs", &adapters, None),
+        wall("archive", &adapters, None),
+        wall(
+            "search",
+            &[HTTP_CRATES, DOORS, &["upstream"]].concat(),
+            Some(&["names", "downloads"]),
+        ),
+        wall(
+            "upstream",
+            &[HTTP_CRATES, DOORS, &["store", "blobs", "search"]].concat(),
+            Some(&["names", "proxy"]),
+        ),
+        wall("npm", &["zig"], None),
+        wall("zig", &["npm"], None),
     ]
 }
 
@@ -87,22 +113,38 @@ fn names_used(code: &str) -> BTreeSet<String> {
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect()
     };
+    // `path` starts right after `crate::`: records its first segment, and for the core its
+    // second too (`core::proxy`), from a group as well (`core::{names, proxy}`).
+    let record = |path: &str, used: &mut BTreeSet<String>| {
+        let name = ident(path);
+        if name.is_empty() {
+            return;
+        }
+        if let Some(sub) = path[name.len()..].strip_prefix("::") {
+            if let Some(group) = sub.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                for item in group[..end].split(',') {
+                    let second = ident(item.trim());
+                    if !second.is_empty() {
+                        used.insert(format!("{name}::{second}"));
+                    }
+                }
+            } else {
+                used.insert(format!("{name}::{}", ident(sub)));
+            }
+        }
+        used.insert(name);
+    };
     let mut rest = code;
     while let Some(i) = rest.find("crate::") {
         let after = &rest[i + "crate::".len()..];
         if let Some(group) = after.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
             for item in group[..end].split(',') {
-                let name = ident(item.trim());
-                if !name.is_empty() {
-                    used.insert(name);
-                }
+                record(item.trim(), &mut used);
             }
         } else {
-            let name = ident(after);
-            if !name.is_empty() {
-                used.insert(name);
-            }
+            record(after, &mut used);
         }
         rest = after;
     }
@@ -138,7 +180,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Every breach of the walls in the crate under `src`, as `file: module uses name`.
 fn breaches(src: &Path) -> Vec<String> {
     let mut found = Vec::new();
-    for (module, forbidden) in walls() {
+    for Wall {
+        module,
+        forbidden,
+        core_allowed,
+    } in walls()
+    {
         let mut files = Vec::new();
         let dir = src.join(module);
         if dir.is_dir() {
@@ -151,12 +198,19 @@ fn breaches(src: &Path) -> Vec<String> {
         assert!(!files.is_empty(), "no source for module {module}");
         for file in files {
             let used = names_used(&code_of(&std::fs::read_to_string(&file).unwrap()));
+            let shown = file.strip_prefix(src).unwrap().display().to_string();
             for name in forbidden.iter() {
                 if used.contains(*name) {
-                    found.push(format!(
-                        "{}: {module} uses {name}",
-                        file.strip_prefix(src).unwrap().display()
-                    ));
+                    found.push(format!("{shown}: {module} uses {name}"));
+                }
+            }
+            if let Some(allowed) = core_allowed {
+                for name in &used {
+                    if let Some(sub) = name.strip_prefix("core::")
+                        && !allowed.contains(&sub)
+                    {
+                        found.push(format!("{shown}: {module} uses {name}"));
+                    }
                 }
             }
         }
@@ -178,8 +232,20 @@ fn the_check_sees_every_way_of_naming_a_module() {
          // crate::zig in a comment is no use\n/* nor crate::api\n here */ use hyper::Request;",
     );
     let used = names_used(&code);
-    for name in ["config", "http", "npm", "::poem", "::hyper"] {
+    for name in [
+        "config",
+        "http",
+        "http::edge",
+        "npm",
+        "npm::x",
+        "::poem",
+        "::hyper",
+    ] {
         assert!(used.contains(name), "{name} not seen in {used:?}");
+    }
+    let grouped = names_used(&code_of("use crate::core::{names::PackageName, proxy};"));
+    for name in ["core", "core::names", "core::proxy"] {
+        assert!(grouped.contains(name), "{name} not seen in {grouped:?}");
     }
     assert!(!used.contains("zig") && !used.contains("api"), "{used:?}");
     // A planted breach in a copy of the real core is found.
@@ -190,6 +256,16 @@ fn the_check_sees_every_way_of_naming_a_module() {
     std::fs::write(&planted, "use crate::npm::packument;\n").unwrap();
     let found = breaches(dir.path());
     assert_eq!(found, ["core/planted.rs: core uses npm"], "{found:?}");
+    // And an adapter reaching past the core's vocabulary into a use case.
+    std::fs::remove_file(&planted).unwrap();
+    let planted = dir.path().join("search/planted.rs");
+    std::fs::write(&planted, "fn f() { crate::core::resolve::latest(); }\n").unwrap();
+    let found = breaches(dir.path());
+    assert_eq!(
+        found,
+        ["search/planted.rs: search uses core::resolve"],
+        "{found:?}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

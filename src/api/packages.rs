@@ -10,14 +10,12 @@ use serde_json::Value;
 
 use super::ApiTags;
 use crate::api_error_variants;
-use crate::blobs::BlobKey;
 use crate::core::Core;
 use crate::core::names::PackageName;
-use crate::core::resolve::{self, ResolvedVersion, Wanted};
+use crate::core::resolve::{self, ResolvedTarball, ResolvedVersion, TarballRead, Wanted};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::ProxiedTarball;
 use crate::store::VersionRecord;
-use crate::upstream::count_download;
 use poem::Body;
 
 /// One version of a package, in the seed's shape.
@@ -406,60 +404,43 @@ impl PackagesApi {
         name: Path<String>,
         version: Path<String>,
     ) -> TarballResponse {
-        let found = match self.find(&name, Some(&version)).await {
+        let Ok(name) = PackageName::parse_legacy(&name, self.core.settings.limits.max_name_length)
+        else {
+            return package_not_found().into();
+        };
+        let found = match resolve::tarball(&self.core, &name, &version).await {
             Ok(f) => f,
-            Err(e) => return e.into(),
+            Err(e) => return e.into_api(package_not_found, version_not_found).into(),
         };
         // poem answers HEAD through this GET handler; only a real download counts.
-        let counted = request.data::<crate::http::edge::HeadRequest>().is_none();
-        let immutable = crate::http::IMMUTABLE.to_string();
-        match found {
-            Found::Local(record) => {
-                let Some(key) = BlobKey::parse(&record.tarball.sha256) else {
-                    return ApiError::internal(format!(
-                        "stored sha256 of {}@{} is not a blob key",
-                        record.name, record.version
-                    ))
-                    .into();
-                };
-                let reader = match self.core.blobs.open(&key).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let what = format!("{}@{}", record.name, record.version);
-                        return ApiError::blob_unreadable(&what, key.as_str(), &e).into();
-                    }
-                };
-                if counted {
-                    self.core.downloads.record(&record.name, &record.version);
-                }
-                TarballResponse::Ok(
-                    Binary(crate::http::download::blob_body(reader)),
-                    attachment(&record.name, &record.version),
-                    Some(format!("\"{}\"", record.tarball.sha256)),
-                    immutable,
-                )
+        let read = match request.data::<crate::http::edge::HeadRequest>() {
+            Some(_) => TarballRead::Head,
+            None => TarballRead::Get,
+        };
+        let (etag, blob, size) = match &found {
+            ResolvedTarball::Local(r) => (
+                Some(format!("\"{}\"", r.tarball.sha256)),
+                r.tarball.sha256.clone(),
+                r.tarball.size,
+            ),
+            ResolvedTarball::Proxied { .. } => (None, String::new(), 0),
+        };
+        let body = match found.content(&self.core, read).await {
+            Ok(Some((source, downloaded))) => {
+                crate::http::download::tarball_body(source, downloaded)
             }
-            Found::Upstream { name, version, .. } => {
-                let source = match self
-                    .core
-                    .upstream
-                    .tarball(&self.core, &name, &version)
-                    .await
-                {
-                    Ok(s) => s,
-                    Err(e) => return e.into_api("Package version not found").into(),
-                };
-                let body = source.into_body(
-                    counted.then(|| count_download(&self.core, name.as_str(), &version)),
-                );
-                TarballResponse::Ok(
-                    Binary(body),
-                    attachment(name.as_str(), &version),
-                    None,
-                    immutable,
-                )
+            Ok(None) => crate::http::download::head_body(size),
+            Err(e) => {
+                let what = format!("{name}@{}", version.as_str());
+                return ApiError::blob_unreadable(&what, &blob, &e).into();
             }
-        }
+        };
+        TarballResponse::Ok(
+            Binary(body),
+            attachment(name.as_str(), &version),
+            etag,
+            crate::http::IMMUTABLE.to_string(),
+        )
     }
 }
 

@@ -110,14 +110,13 @@ pub trait BlobStore: Send + Sync {
 
     /// Every stored blob with its size in bytes, in key order.
     async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError> {
-        let mut all = Vec::new();
-        loop {
-            let page = self.list_page(all.last().map(|(k, _)| k), 1000).await?;
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
+        crate::paging::read_all_pages(
+            1000,
+            |(key, _): &(BlobKey, u64)| key.clone(),
+            |after: Option<BlobKey>, limit| async move {
+                self.list_page(after.as_ref(), limit).await
+            },
+        )
+        .await
     }
 }

@@ -202,7 +202,7 @@ pub async fn package_versions(
             versions.into_iter().map(|v| v.version).collect()
         }
         Ecosystem::Npm => match store.cached_packument(name).await? {
-            Some(c) if !c.missing => crate::upstream::cached_versions(&c).await?,
+            Some(c) if !c.missing => crate::core::proxy::cached_versions(core, &c).await?,
             _ => return Ok(None),
         },
     };
@@ -355,6 +355,16 @@ fn parse_day(text: &str) -> Result<Date, PeriodError> {
         Month::try_from(u8::try_from(number(5..7)?).map_err(|_| bad())?).map_err(|_| bad())?;
     let day = u8::try_from(number(8..10)?).map_err(|_| bad())?;
     Date::from_calendar_date(i32::from(number(0..4)?), month, day).map_err(|_| bad())
+}
+
+/// Runs once a client has been handed a whole tarball (a download to count).
+pub type Downloaded = Box<dyn FnOnce() + Send>;
+
+/// Counts a download of `name@version` when run.
+pub fn count_download(core: &std::sync::Arc<Core>, name: &str, version: &str) -> Downloaded {
+    let core = core.clone();
+    let (name, version) = (name.to_string(), version.to_string());
+    Box::new(move || core.downloads.record(&name, &version))
 }
 
 #[cfg(test)]

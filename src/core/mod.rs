@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod catalog;
 pub mod downloads;
 pub mod names;
 pub mod packages;
@@ -30,8 +31,8 @@ pub struct Core {
     pub downloads: downloads::DownloadCounter,
     /// Failed password checks per user name, for throttling guessers.
     pub login_failures: users::LoginThrottle,
-    /// The npm fallback: upstream client, locks, cache bookkeeping.
-    pub upstream: crate::upstream::Upstream,
+    /// The npm fallback: the upstream, its locks, the cache's bookkeeping.
+    pub fallback: proxy::Fallback,
     /// The package search index.
     pub search: crate::search::Search,
     /// Orders blob stores and their records against blob deletion.
@@ -73,6 +74,15 @@ impl Core {
         })
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    /// The registry's packages as the search index reads them.
+    pub fn catalog(&self) -> Arc<dyn crate::search::Documents> {
+        Arc::new(catalog::Catalog {
+            store: self.store.clone(),
+            blobs: self.blobs.clone(),
+            npm: self.settings.npm.clone(),
+        })
     }
 
     pub fn clone_parts(&self) -> CoreParts {

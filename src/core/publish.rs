@@ -306,8 +306,8 @@ async fn check_not_shadowing(
              scope, add it to npm.local_scopes, or publish its first package with an admin token"
         )));
     }
-    use crate::upstream::ProxyError;
-    match core.upstream.packument(core, name).await {
+    use crate::core::proxy::ProxyError;
+    match core.fallback.packument(core, name).await {
         Ok(_) => Err(PublishError::ShadowsUpstream(format!(
             "{name} exists on the upstream registry ({upstream}); publishing it here would hide \
              the upstream package from everyone who installs {name} through this registry. If \

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::core::Core;
 use crate::core::names::{PackageName, Version};
+use crate::core::proxy::{Freshness, Proxied, ProxyError};
 use crate::store::{PackageRecord, StoreError, StoreResult, VersionRecord};
-use crate::upstream::{Freshness, Proxied, ProxyError};
 
 /// The version the `latest` dist-tag points at, if the package exists.
 pub async fn latest(core: &Core, name: &str) -> StoreResult<Option<VersionRecord>> {
@@ -113,7 +113,7 @@ pub async fn package(core: &Core, name: &PackageName) -> Result<Source, ResolveE
     if let Some(pkg) = core.store.package(name.as_str()).await? {
         return Ok(Source::Local(pkg));
     }
-    Ok(Source::Proxied(core.upstream.packument(core, name).await?))
+    Ok(Source::Proxied(core.fallback.packument(core, name).await?))
 }
 
 /// The version number `wanted` names among `tags`, or `None` for [`Wanted::Latest`] without
@@ -207,4 +207,88 @@ pub async fn version_numbers(core: &Core, name: &PackageName) -> Result<Vec<Stri
                 .unwrap_or_default(),
         ),
     })
+}
+
+/// A tarball, wherever it comes from.
+pub enum ResolvedTarball {
+    /// Published here: its record (digests, size, the blob key).
+    Local(VersionRecord),
+    /// Through the npm fallback: kept from before, or streaming in from the upstream now.
+    Proxied {
+        name: PackageName,
+        version: String,
+        source: crate::core::proxy::TarballSource,
+    },
+}
+
+/// How a door reads a tarball. A HEAD wants the headers only: no blob is read and nothing is
+/// counted. A GET wants the bytes, and is a download once all of them went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TarballRead {
+    Head,
+    Get,
+}
+
+/// The tarball of `name@version`: published here, else the upstream's (a name with a local
+/// package never reaches the upstream, whatever version is asked for).
+pub async fn tarball(
+    core: &Core,
+    name: &PackageName,
+    version: &str,
+) -> Result<ResolvedTarball, ResolveError> {
+    if let Some(record) = core.store.version(name.as_str(), version).await? {
+        return Ok(ResolvedTarball::Local(record));
+    }
+    if core.store.package(name.as_str()).await?.is_some() {
+        return Err(ResolveError::NoSuchVersion);
+    }
+    let source = core.fallback.tarball(core, name, version).await?;
+    Ok(ResolvedTarball::Proxied {
+        name: name.clone(),
+        version: version.to_string(),
+        source,
+    })
+}
+
+impl ResolvedTarball {
+    /// The bytes to send for `read` (none for a HEAD of a local tarball), with the download
+    /// to count once they have all gone out (none for a HEAD).
+    pub async fn content(
+        self,
+        core: &std::sync::Arc<Core>,
+        read: TarballRead,
+    ) -> Result<
+        Option<(
+            crate::core::proxy::TarballSource,
+            Option<crate::core::downloads::Downloaded>,
+        )>,
+        crate::blobs::BlobError,
+    > {
+        let count = |name: &str, version: &str| {
+            (read == TarballRead::Get)
+                .then(|| crate::core::downloads::count_download(core, name, version))
+        };
+        match self {
+            ResolvedTarball::Local(_) if read == TarballRead::Head => Ok(None),
+            ResolvedTarball::Local(record) => {
+                let key =
+                    crate::blobs::BlobKey::parse(&record.tarball.sha256).ok_or_else(|| {
+                        crate::blobs::BlobError::Missing(format!(
+                            "{} (the stored sha256 of {}@{} is not a blob key)",
+                            record.tarball.sha256, record.name, record.version
+                        ))
+                    })?;
+                let reader = core.blobs.open(&key).await?;
+                Ok(Some((
+                    crate::core::proxy::TarballSource::Stored(reader),
+                    count(&record.name, &record.version),
+                )))
+            }
+            ResolvedTarball::Proxied {
+                name,
+                version,
+                source,
+            } => Ok(Some((source, count(name.as_str(), &version)))),
+        }
+    }
 }

@@ -20,10 +20,7 @@ fn with_notice(mut resp: Response) -> Response {
 
 /// Asks the upstream's bulk advisory endpoint; `None` when off, failing or not JSON.
 async fn upstream_bulk(ep: &NpmEndpoint, body: &Value) -> Option<Value> {
-    ep.core
-        .upstream
-        .advisories_bulk(&ep.core.settings.npm, body)
-        .await
+    ep.core.fallback.advisories(&ep.core, body).await
 }
 
 /// `POST /-/npm/v1/security/advisories/bulk` (npm, yarn, bun): `{"pkg": ["1.0.0", ...]}`.

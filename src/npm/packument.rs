@@ -13,13 +13,12 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{NpmEndpoint, NpmResult};
-use crate::blobs::BlobKey;
 use crate::core::Core;
 use crate::core::names::PackageName;
-use crate::core::resolve::{self, Source};
+use crate::core::proxy::{Freshness, TarballSource};
+use crate::core::resolve::{self, ResolvedTarball, Source, TarballRead};
 use crate::error::ApiError;
 use crate::store::{PackageRecord, VersionRecord};
-use crate::upstream::{Freshness, TarballSource, count_download};
 
 pub const CORGI: &str = "application/vnd.npm.install-v1+json";
 
@@ -489,60 +488,51 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
     let name = ep.read_name(pkg)?;
     let missing = || ApiError::not_found(format!("no such file available: {file}"));
     let version = version_of_file(&name, file).ok_or_else(missing)?;
-    let is_head = req.data::<crate::http::edge::HeadRequest>().is_some();
-    let Some(record) = ep
-        .core
-        .store
-        .version(name.as_str(), version)
-        .await
-        .map_err(ApiError::internal)?
-    else {
-        let local = ep
-            .core
-            .store
-            .package(name.as_str())
-            .await
-            .map_err(ApiError::internal)?;
-        if local.is_some() {
-            return Err(missing());
-        }
-        let source = ep
-            .core
-            .upstream
-            .tarball(&ep.core, &name, version)
-            .await
-            .map_err(|e| e.into_api(&format!("no such file available: {file}")))?;
-        let mut builder = Response::builder().content_type("application/octet-stream");
-        if let TarballSource::Stored(_) = source {
-            builder = builder.header(header::CACHE_CONTROL, crate::http::IMMUTABLE);
-        } else if let Some(n) = source.size() {
-            builder = builder.header(header::CONTENT_LENGTH, n);
-        }
-        let downloaded = (!is_head).then(|| count_download(&ep.core, name.as_str(), version));
-        return Ok(builder.body(source.into_body(downloaded)));
+    let read = match req.data::<crate::http::edge::HeadRequest>() {
+        Some(_) => TarballRead::Head,
+        None => TarballRead::Get,
     };
-    let key = BlobKey::parse(&record.tarball.sha256)
-        .ok_or_else(|| ApiError::internal("stored sha256 is not a blob key"))?;
-    let builder = Response::builder()
-        .content_type("application/octet-stream")
-        .header(header::ETAG, format!("\"{}\"", record.tarball.sha256))
-        .header(header::CACHE_CONTROL, crate::http::IMMUTABLE)
-        .header(header::CONTENT_LENGTH, record.tarball.size);
-    if etag_matches(req, &[&format!("\"{}\"", record.tarball.sha256)]) {
-        return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
+    let found = resolve::tarball(&ep.core, &name, version)
+        .await
+        .map_err(|e| e.into_api(missing, missing))?;
+    let mut builder = Response::builder().content_type("application/octet-stream");
+    if let ResolvedTarball::Local(record) = &found {
+        let etag = format!("\"{}\"", record.tarball.sha256);
+        builder = builder
+            .header(header::CACHE_CONTROL, crate::http::IMMUTABLE)
+            .header(header::CONTENT_LENGTH, record.tarball.size);
+        if etag_matches(req, &[&etag]) {
+            return Ok(builder
+                .header(header::ETAG, etag)
+                .status(StatusCode::NOT_MODIFIED)
+                .finish());
+        }
+        builder = builder.header(header::ETAG, etag);
     }
-    if is_head {
+    let (local, blob) = match &found {
+        ResolvedTarball::Local(r) => (true, r.tarball.sha256.clone()),
+        ResolvedTarball::Proxied { .. } => (false, String::new()),
+    };
+    let Some((source, downloaded)) = found
+        .content(&ep.core, read)
+        .await
+        .map_err(|e| ApiError::blob_unreadable(&format!("{name}@{version}"), &blob, &e))?
+    else {
         return Ok(builder.finish());
+    };
+    if !local {
+        match &source {
+            // A kept upstream tarball never changes either.
+            TarballSource::Stored(_) => {
+                builder = builder.header(header::CACHE_CONTROL, crate::http::IMMUTABLE)
+            }
+            TarballSource::Streaming { size: Some(n), .. } => {
+                builder = builder.header(header::CONTENT_LENGTH, *n)
+            }
+            TarballSource::Streaming { size: None, .. } => {}
+        }
     }
-    let reader = ep.core.blobs.open(&key).await.map_err(|e| {
-        ApiError::blob_unreadable(
-            &format!("{}@{}", record.name, record.version),
-            key.as_str(),
-            &e,
-        )
-    })?;
-    ep.core.downloads.record(&record.name, &record.version);
-    Ok(builder.body(crate::http::download::blob_body(reader)))
+    Ok(builder.body(crate::http::download::tarball_body(source, downloaded)))
 }
 
 /// Parses a tarball file name of `name` into its version.

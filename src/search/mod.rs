@@ -25,7 +25,7 @@ use tantivy::{Index, IndexReader};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::core::downloads::Ecosystem;
-pub use document::SearchDoc;
+pub use document::{Documents, README_EXCERPT_BYTES, SearchDoc};
 pub use query::{SearchHit, SearchPage, SearchRequest};
 
 use schema::Fields;

@@ -14,12 +14,11 @@ use tantivy::{Index, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
-use super::document::{self, SearchDoc};
+use super::document::{Documents, SearchDoc};
 use super::schema::{self, Fields, SCHEMA_VERSION};
 use super::{CLEAN_MARKER, DocKey, Ecosystem, Inner, Live, Op, Origin, Search, SearchError};
-use crate::config::NpmSettings;
 use crate::core::downloads::utc_day;
-use crate::store::MetadataStore;
+use crate::store::{Changed, MetadataStore};
 
 /// Memory the index writer may buffer before it flushes a segment, and its indexing threads.
 /// One thread keeps a small registry small; a rebuild is still 10,000+ packages a second.
@@ -45,17 +44,79 @@ async fn window_totals(store: &dyn MetadataStore) -> Result<HashMap<String, u64>
         .collect())
 }
 
-/// What the clean marker holds: the schema version, the settings that decide which packages
-/// are indexed, and the id of the database change the index reflects. A difference in any of
-/// them (a newer binary, other settings, a database written to without this index running or
-/// restored from a backup) rebuilds the index.
-fn marker_text(npm: &NpmSettings, change: u64) -> String {
+/// What the clean marker holds: the schema version and the settings that decide which packages
+/// are indexed ([`Documents::policy`]), then the id of the newest change feed entry the index
+/// reflects. Another schema or other settings rebuild the index; another change id means the
+/// store was written to without this index running: the index catches up with the changes
+/// after it, or is rebuilt when the feed no longer holds it (older than the feed keeps, or
+/// another database, one restored from a backup among them).
+fn marker_text(documents: &dyn Documents, change: Option<&str>) -> String {
     format!(
-        "{SCHEMA_VERSION} fallback={} local_scopes={} local_names={} change={change:016x}",
-        npm.fallback,
-        npm.local_scopes.join(","),
-        npm.local_names.join(",")
+        "{} change={}",
+        marker_prefix(documents),
+        change.unwrap_or("none")
     )
+}
+
+fn marker_prefix(documents: &dyn Documents) -> String {
+    format!("{SCHEMA_VERSION} {}", documents.policy())
+}
+
+/// The most packages a start catches up with from the change feed; more are a rebuild.
+const CATCH_UP_LIMIT: usize = 100_000;
+
+/// How an index that opened stands against the store.
+enum Standing {
+    /// It reflects the store.
+    Current,
+    /// It reflects the store but for these packages, changed since.
+    Behind(HashSet<DocKey>),
+    /// It must be rebuilt.
+    Rebuild,
+}
+
+/// Compares the clean marker `marker` (if any) with the store's change feed.
+async fn standing(
+    documents: &dyn Documents,
+    store: &dyn MetadataStore,
+    marker: Option<&str>,
+) -> Result<Standing, SearchError> {
+    let prefix = format!("{} change=", marker_prefix(documents));
+    let Some(seen) = marker.and_then(|m| m.trim().strip_prefix(prefix.as_str())) else {
+        return Ok(Standing::Rebuild);
+    };
+    let latest = store.latest_change().await.map_err(search_error)?;
+    if latest.as_deref().unwrap_or("none") == seen {
+        return Ok(Standing::Current);
+    }
+    if seen == "none" {
+        return Ok(Standing::Rebuild);
+    }
+    let mut behind = HashSet::new();
+    let mut after = seen.to_string();
+    loop {
+        let Some(page) = store
+            .changes_after(Some(&after), REBUILD_CHUNK)
+            .await
+            .map_err(search_error)?
+        else {
+            return Ok(Standing::Rebuild);
+        };
+        let Some(last) = page.last() else {
+            return Ok(Standing::Behind(behind));
+        };
+        after = last.id.clone();
+        for change in page {
+            match change.changed {
+                Changed::Npm(name) => behind.insert(DocKey::new(Ecosystem::Npm, &name)),
+                Changed::Zig(name) => behind.insert(DocKey::new(Ecosystem::Zig, &name)),
+                Changed::Whole => return Ok(Standing::Rebuild),
+            };
+        }
+        if behind.len() > CATCH_UP_LIMIT {
+            return Ok(Standing::Rebuild);
+        }
+    }
 }
 
 /// Re-keys a counted name (`zig:<name>` or an npm name) as an index key.
@@ -155,12 +216,11 @@ fn with_writer(index: Index, fields: Fields, needs_rebuild: bool) -> tantivy::Re
 ///
 /// Deleting the directory is safe only because the database lock already keeps a second
 /// process off this data directory.
-fn open(dir: &Path, marker: &str, force_rebuild: bool) -> Result<Opened, SearchError> {
+fn open(dir: &Path, rebuild: bool) -> Result<Opened, SearchError> {
     let marker_path = dir.join(CLEAN_MARKER);
-    let clean = std::fs::read_to_string(&marker_path).is_ok_and(|v| v.trim() == marker);
     let opened = match open_existing(dir) {
         Ok(mut o) => {
-            o.needs_rebuild = force_rebuild || !clean;
+            o.needs_rebuild = rebuild;
             o
         }
         Err(e) => {
@@ -217,7 +277,7 @@ pub(crate) struct Writer {
     search: Weak<Inner>,
     dir: std::path::PathBuf,
     store: Arc<dyn MetadataStore>,
-    npm: NpmSettings,
+    documents: Arc<dyn Documents>,
     live: Live,
     writer: Arc<Mutex<Option<IndexWriter>>>,
     /// Downloads key -> the 30-day figure the index holds for it.
@@ -238,12 +298,18 @@ impl Writer {
     async fn open(
         search: &Search,
         store: Arc<dyn MetadataStore>,
-        npm: NpmSettings,
+        documents: Arc<dyn Documents>,
         force_rebuild: bool,
     ) -> Result<Writer, SearchError> {
         let dir = search.dir().to_path_buf();
-        let marker = marker_text(&npm, store.change_id().await.map_err(search_error)?);
-        let opened = tokio::task::spawn_blocking(move || open(&dir, &marker, force_rebuild))
+        let marker = std::fs::read_to_string(dir.join(CLEAN_MARKER)).ok();
+        let standing = if force_rebuild {
+            Standing::Rebuild
+        } else {
+            standing(documents.as_ref(), store.as_ref(), marker.as_deref()).await?
+        };
+        let rebuild = matches!(standing, Standing::Rebuild);
+        let opened = tokio::task::spawn_blocking(move || open(&dir, rebuild))
             .await
             .map_err(search_error)??;
         let downloads = if opened.needs_rebuild {
@@ -254,13 +320,14 @@ impl Writer {
                 .await
                 .map_err(search_error)??
         };
-        search.set_building(opened.needs_rebuild);
+        let catching_up = matches!(&standing, Standing::Behind(keys) if !keys.is_empty());
+        search.set_building(opened.needs_rebuild || catching_up);
         search.set_live(Some(opened.live.clone()));
         let mut writer = Writer {
             search: Arc::downgrade(&search.inner),
             dir: search.dir().to_path_buf(),
             store,
-            npm,
+            documents,
             live: opened.live,
             writer: Arc::new(Mutex::new(Some(opened.writer))),
             downloads,
@@ -271,6 +338,18 @@ impl Writer {
             backlog_totals: HashMap::new(),
         };
         writer.rebuild_if_needed().await;
+        if let Standing::Behind(keys) = standing
+            && !writer.needs_rebuild
+            && !keys.is_empty()
+        {
+            tracing::info!(
+                packages = keys.len(),
+                "search index catching up with changes made while it was closed"
+            );
+            // Until it has, the index says it is building, as during a rebuild.
+            writer.apply_or_retry(keys, 0).await;
+            writer.with_search(|s| s.set_building(false));
+        }
         Ok(writer)
     }
 
@@ -337,11 +416,9 @@ impl Writer {
     /// old content until then.
     pub(crate) async fn rebuild(&mut self) -> Result<usize, SearchError> {
         let started = std::time::Instant::now();
-        let store = self.store.clone();
-        let keys = document::all_keys(store.as_ref())
-            .await
-            .map_err(search_error)?;
-        let totals = window_totals(store.as_ref()).await?;
+        let documents = self.documents.clone();
+        let keys = documents.keys().await.map_err(search_error)?;
+        let totals = window_totals(self.store.as_ref()).await?;
         self.blocking(|w| {
             w.delete_all_documents()?;
             Ok(())
@@ -352,10 +429,8 @@ impl Writer {
             let mut docs = Vec::with_capacity(chunk.len());
             for key in chunk {
                 let d30 = totals.get(&key.downloads_key()).copied().unwrap_or(0);
-                if let Some(doc) = document::load(store.as_ref(), &self.npm, key, d30)
-                    .await
-                    .map_err(search_error)?
-                {
+                if let Some(mut doc) = documents.document(key).await.map_err(search_error)? {
+                    doc.downloads_30d = d30;
                     docs.push(doc);
                 }
             }
@@ -396,9 +471,15 @@ impl Writer {
                 .get(&downloads_key)
                 .copied()
                 .unwrap_or(0);
-            let doc = document::load(self.store.as_ref(), &self.npm, &key, d30)
+            let doc = self
+                .documents
+                .document(&key)
                 .await
-                .map_err(search_error)?;
+                .map_err(search_error)?
+                .map(|mut d| {
+                    d.downloads_30d = d30;
+                    d
+                });
             changes.push((key, doc, downloads_key, d30));
         }
         let fields = self.live.fields;
@@ -501,10 +582,8 @@ impl Writer {
         let writer = self.writer.lock().expect("index writer lock").take();
         let marker = self.dir.join(CLEAN_MARKER);
         let clean = !self.needs_rebuild && self.retry.is_empty();
-        let text = marker_text(
-            &self.npm,
-            self.store.change_id().await.map_err(search_error)?,
-        );
+        let latest = self.store.latest_change().await.map_err(search_error)?;
+        let text = marker_text(self.documents.as_ref(), latest.as_deref());
         let search = self.search.clone();
         tokio::task::spawn_blocking(move || -> Result<(), SearchError> {
             if let Some(w) = writer {
@@ -536,14 +615,14 @@ fn term(field: tantivy::schema::Field, text: &str) -> Box<dyn tantivy::query::Qu
 pub fn start(
     search: &Search,
     store: Arc<dyn MetadataStore>,
-    npm: NpmSettings,
+    documents: Arc<dyn Documents>,
     refresh_every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     let (tx, rx) = mpsc::unbounded_channel();
     search.install_writer(tx);
     let search = search.clone();
     tokio::spawn(async move {
-        let writer = match Writer::open(&search, store, npm, false).await {
+        let writer = match Writer::open(&search, store, documents, false).await {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!(error = %e, "search index unavailable");
@@ -615,9 +694,9 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
 pub async fn reindex(
     search: &Search,
     store: Arc<dyn MetadataStore>,
-    npm: NpmSettings,
+    documents: Arc<dyn Documents>,
 ) -> Result<usize, SearchError> {
-    let writer = Writer::open(search, store, npm, true).await?;
+    let writer = Writer::open(search, store, documents, true).await?;
     if writer.needs_rebuild {
         return Err(SearchError::Index("the rebuild failed; see the log".into()));
     }

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::paging::read_all_pages;
+
 /// Digests and sizes of a tarball, as stored with its version.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TarballInfo {
@@ -159,8 +161,8 @@ pub struct PackageEdit {
 pub type PackageChange =
     Box<dyn Fn(PackageRecord, Vec<VersionRecord>) -> Result<PackageEdit, Denied> + Send + Sync>;
 
-/// An upstream packument as cached: validators, when it was fetched, and the zstd'd JSON body
-/// (empty when the upstream said 404: a negative entry).
+/// An upstream packument as cached: validators, when it was fetched, and where its body is (the
+/// zstd'd JSON, a blob: a metadata record never holds a multi-megabyte document).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CachedPackument {
     pub name: String,
@@ -168,10 +170,15 @@ pub struct CachedPackument {
     pub last_modified: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub fetched_at: OffsetDateTime,
-    /// The upstream answered 404.
+    /// The upstream answered 404 (a negative entry, without a body).
     pub missing: bool,
-    #[serde(skip)]
-    pub body: Vec<u8>,
+    /// The blob key of the body; `None` for a negative entry. (Schema 8; before, bodies were
+    /// kept in the database: see [`CacheStore::inline_packument_bodies`].)
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The body's size in bytes, compressed.
+    #[serde(default)]
+    pub body_size: u64,
 }
 
 /// A tarball fetched from the upstream, verified, and kept in the blob store.
@@ -201,6 +208,9 @@ pub struct ZigPackageRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Bumped by every write to the package, as [`PackageRecord::rev`]. (Schema 8.)
+    #[serde(default)]
+    pub rev: u64,
 }
 
 /// One published Zig package version and its hashes.
@@ -367,12 +377,6 @@ pub trait PackageStore: Send + Sync {
     async fn version(&self, name: &str, version: &str) -> StoreResult<Option<VersionRecord>>;
     /// Every version of a package, in no particular order.
     async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>>;
-    /// The id of the database's latest change to what a package shows (a publish, a package
-    /// change, a cached upstream packument, a Zig publish): a random number drawn by each such
-    /// write, and at the first open of a database. Derived data (the search index) records it
-    /// and is current exactly when the id is the same later: a database written to meanwhile,
-    /// or restored from a copy, has another.
-    async fn change_id(&self) -> StoreResult<u64>;
     /// Atomically: refuses with [`StoreError::VersionExists`] if the version exists, else applies
     /// `update` to the package and writes the package and the version together. For a name whose
     /// package was wholly unpublished, `update` sees a package with the former owners (and no
@@ -399,18 +403,19 @@ pub trait PackageStore: Send + Sync {
     ) -> StoreResult<Vec<PackageRecord>>;
     /// Every package, by name (page after page).
     async fn list_packages(&self) -> StoreResult<Vec<PackageRecord>> {
-        let mut all: Vec<PackageRecord> = Vec::new();
-        loop {
-            let after = all.last().map(|p| p.name.clone());
-            let page = self.packages_page(after.as_deref(), LIST_PAGE).await?;
-            let done = page.len() < LIST_PAGE;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
+        read_all_pages(
+            LIST_PAGE,
+            |p: &PackageRecord| p.name.clone(),
+            |after: Option<String>, limit| async move {
+                self.packages_page(after.as_deref(), limit).await
+            },
+        )
+        .await
     }
-    /// Whether any local package (or wholly unpublished one) is in `scope` (`@scope`).
+    /// Whether any local package (or wholly unpublished one) is in `scope` (`@scope`). Asked on
+    /// every proxied read, so it must be a keyed lookup, never a scan: redb reads the first key
+    /// of the scope's range; a store without ordered keys keeps an item per scope, written with
+    /// the scope's first package.
     async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool>;
     /// Whether `name` was a local package that was wholly unpublished (its name stays ours).
     async fn name_was_local(&self, name: &str) -> StoreResult<bool>;
@@ -427,6 +432,8 @@ pub enum BlobOwner {
     ZigVersion { name: String, version: String },
     /// An upstream tarball fetched through the npm fallback and kept.
     ProxiedTarball { name: String, version: String },
+    /// The body of a cached upstream packument.
+    CachedPackument { name: String },
 }
 
 impl std::fmt::Display for BlobOwner {
@@ -437,6 +444,7 @@ impl std::fmt::Display for BlobOwner {
             BlobOwner::ProxiedTarball { name, version } => {
                 write!(f, "cached upstream tarball {name}@{version}")
             }
+            BlobOwner::CachedPackument { name } => write!(f, "cached upstream packument {name}"),
         }
     }
 }
@@ -460,10 +468,34 @@ pub trait BlobReferenceStore: Send + Sync {
 #[async_trait]
 pub trait CacheStore: Send + Sync {
     async fn cached_packument(&self, name: &str) -> StoreResult<Option<CachedPackument>>;
+    /// Writes a cached packument's record (its body is already in the blob store).
     async fn put_cached_packument(&self, packument: CachedPackument) -> StoreResult<()>;
-    /// Every cached packument, without bodies (`body` holds nothing; size comes separately).
-    async fn list_cached_packuments(&self) -> StoreResult<Vec<(CachedPackument, u64)>>;
+    /// Up to `limit` cached packuments in name order, starting after `after`.
+    async fn cached_packuments_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<CachedPackument>>;
+    /// Every cached packument, by name (page after page).
+    async fn list_cached_packuments(&self) -> StoreResult<Vec<CachedPackument>> {
+        read_all_pages(
+            LIST_PAGE,
+            |p: &CachedPackument| p.name.clone(),
+            |after: Option<String>, limit| async move {
+                self.cached_packuments_page(after.as_deref(), limit).await
+            },
+        )
+        .await
+    }
     async fn remove_cached_packuments(&self, names: Vec<String>) -> StoreResult<()>;
+    /// Up to `limit` packument bodies that a database from before schema 8 holds inline, with
+    /// the names of their records, for moving into the blob store (a store that never held
+    /// bodies has none). Writing a name's record with [`CacheStore::put_cached_packument`] or
+    /// removing it drops its inline body.
+    async fn inline_packument_bodies(&self, limit: usize) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
     async fn proxied_tarball(
         &self,
         name: &str,
@@ -475,7 +507,24 @@ pub trait CacheStore: Send + Sync {
         &self,
         uses: Vec<(String, String, OffsetDateTime)>,
     ) -> StoreResult<()>;
-    async fn list_proxied_tarballs(&self) -> StoreResult<Vec<ProxiedTarball>>;
+    /// Up to `limit` proxied tarballs in (name, version) order, starting after `after`.
+    async fn proxied_tarballs_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<ProxiedTarball>>;
+    /// Every proxied tarball (page after page).
+    async fn list_proxied_tarballs(&self) -> StoreResult<Vec<ProxiedTarball>> {
+        read_all_pages(
+            LIST_PAGE,
+            |t: &ProxiedTarball| (t.name.clone(), t.version.clone()),
+            |after: Option<(String, String)>, limit| async move {
+                let after = after.as_ref().map(|(n, v)| (n.as_str(), v.as_str()));
+                self.proxied_tarballs_page(after, limit).await
+            },
+        )
+        .await
+    }
     async fn remove_proxied_tarballs(&self, keys: Vec<(String, String)>) -> StoreResult<()>;
 }
 
@@ -486,14 +535,39 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: UserRecord) -> StoreResult<()>;
     /// Replaces an existing user's record.
     async fn update_user(&self, user: UserRecord) -> StoreResult<()>;
-    async fn list_users(&self) -> StoreResult<Vec<UserRecord>>;
+    /// Up to `limit` users in name order, starting after `after`.
+    async fn users_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>>;
+    /// Every user, by name (page after page).
+    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
+        read_all_pages(
+            LIST_PAGE,
+            |u: &UserRecord| u.name.clone(),
+            |after: Option<String>, limit| async move {
+                self.users_page(after.as_deref(), limit).await
+            },
+        )
+        .await
+    }
 }
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, token: TokenRecord) -> StoreResult<()>;
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
-    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    /// Up to `limit` tokens in public id order, starting after the id `after`.
+    async fn tokens_page(&self, after: Option<&str>, limit: usize)
+    -> StoreResult<Vec<TokenRecord>>;
+    /// Every token, by public id (page after page).
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        read_all_pages(
+            LIST_PAGE,
+            |t: &TokenRecord| t.id.clone(),
+            |after: Option<String>, limit| async move {
+                self.tokens_page(after.as_deref(), limit).await
+            },
+        )
+        .await
+    }
     /// Removes the token with this public id; `false` if there was none.
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
 }
@@ -540,17 +614,84 @@ pub trait ZigStore: Send + Sync {
     ) -> StoreResult<Vec<ZigPackageRecord>>;
     /// Every Zig package, by name (page after page).
     async fn list_zig_packages(&self) -> StoreResult<Vec<ZigPackageRecord>> {
-        let mut all: Vec<ZigPackageRecord> = Vec::new();
-        loop {
-            let after = all.last().map(|p| p.name.clone());
-            let page = self.zig_packages_page(after.as_deref(), LIST_PAGE).await?;
-            let done = page.len() < LIST_PAGE;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
+        read_all_pages(
+            LIST_PAGE,
+            |p: &ZigPackageRecord| p.name.clone(),
+            |after: Option<String>, limit| async move {
+                self.zig_packages_page(after.as_deref(), limit).await
+            },
+        )
+        .await
+    }
+}
+
+/// What a change feed entry says changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Changed {
+    /// The npm package of this name, local or cached from the upstream.
+    Npm(String),
+    /// The Zig package of this name.
+    Zig(String),
+    /// The store as a whole (created, or migrated to a new schema): followers start over.
+    Whole,
+}
+
+/// One entry of the change feed: a write changed what a package shows (a publish, a package
+/// change, a cached upstream packument written or removed, a Zig publish).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// The entry's place in the feed, given by the store: ids sort in the order the changes
+    /// were made, and a database written elsewhere, or restored and written since, has others.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    pub changed: Changed,
+}
+
+impl Change {
+    /// A change to the npm package `name` (local or cached), to be given its id by the store.
+    pub fn npm(name: &str) -> Self {
+        Self::of(Changed::Npm(name.to_string()))
+    }
+
+    /// A change to the Zig package `name`.
+    pub fn zig(name: &str) -> Self {
+        Self::of(Changed::Zig(name.to_string()))
+    }
+
+    /// A change to everything (see [`Changed::Whole`]).
+    pub fn whole() -> Self {
+        Self::of(Changed::Whole)
+    }
+
+    fn of(changed: Changed) -> Self {
+        Self {
+            id: String::new(),
+            changed,
         }
     }
+}
+
+/// How long the change feed keeps an entry; whoever follows the feed from further back starts
+/// over from the whole store.
+pub const CHANGE_RETENTION: time::Duration = time::Duration::days(30);
+
+/// The ordered log of writes to what packages show. Every such write appends its entry in the
+/// same atomic write, so no global counter is written by everyone: derived data (the search
+/// index, caches, other instances) follows the feed and catches up with what changed since the
+/// last entry it saw.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// The newest entry's id; `None` when nothing was ever changed (or nothing is retained).
+    async fn latest_change(&self) -> StoreResult<Option<String>>;
+    /// Up to `limit` entries after the entry `after` (from the oldest retained when `None`), in
+    /// order. `None` when `after` is not in the feed (older than [`CHANGE_RETENTION`], or never
+    /// written by this store): the follower must start over from the whole store.
+    async fn changes_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<Change>>>;
 }
 
 /// Counters for rate limits, shared by every instance that shares the store.
@@ -563,7 +704,14 @@ pub trait RateStore: Send + Sync {
 
 /// Everything the registry needs from a metadata store.
 pub trait MetadataStore:
-    PackageStore + TokenStore + DownloadStore + UserStore + CacheStore + ZigStore + BlobReferenceStore
+    PackageStore
+    + TokenStore
+    + DownloadStore
+    + UserStore
+    + CacheStore
+    + ZigStore
+    + BlobReferenceStore
+    + ChangeFeed
 {
 }
 impl<
@@ -573,7 +721,8 @@ impl<
         + UserStore
         + CacheStore
         + ZigStore
-        + BlobReferenceStore,
+        + BlobReferenceStore
+        + ChangeFeed,
 > MetadataStore for T
 {
 }

@@ -6,12 +6,13 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
-/// `"schema_version"` -> u64, [`CHANGE_ID`] -> u64.
+/// `"schema_version"` -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
-/// The `meta` key holding the id of the latest change to what a package shows.
-pub const CHANGE_ID: &str = "change_id";
+/// The `meta` key that held a random id drawn by every package write (schemas 5 to 7); the
+/// change feed ([`CHANGES`]) replaced it.
+const FORMER_CHANGE_ID: &str = "change_id";
 /// Package name -> `PackageRecord` JSON.
 pub const PACKAGES: TableDefinition<&str, &str> = TableDefinition::new("packages");
 /// (package name, version) -> `VersionRecord` JSON.
@@ -26,7 +27,8 @@ pub const TOMBSTONES: TableDefinition<(&str, &str), &str> = TableDefinition::new
 pub const NAME_TOMBSTONES: TableDefinition<&str, &str> = TableDefinition::new("name_tombstones");
 /// Package name -> `CachedPackument` JSON (without the body). (Schema 3.)
 pub const UPSTREAM_META: TableDefinition<&str, &str> = TableDefinition::new("upstream_meta");
-/// Package name -> zstd'd upstream packument JSON. (Schema 3.)
+/// Package name -> zstd'd upstream packument JSON. (Schema 3; since schema 8 bodies are blobs,
+/// and rows left here are moved into the blob store at startup.)
 pub const UPSTREAM_BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("upstream_bodies");
 /// (package name, version) -> `ProxiedTarball` JSON. (Schema 3.)
 pub const PROXIED: TableDefinition<(&str, &str), &str> = TableDefinition::new("proxied_tarballs");
@@ -50,6 +52,10 @@ pub const DOWNLOAD_BATCHES: TableDefinition<&str, u64> = TableDefinition::new("d
 /// Token public id -> token SHA-256 (hex), the key of [`TOKENS`]: revoking by id is a lookup,
 /// not a scan. (Schema 7.)
 pub const TOKEN_IDS: TableDefinition<&str, &str> = TableDefinition::new("token_ids");
+/// Change id -> `Change` JSON without its id: the change feed, in the order of the changes.
+/// Ids are 16 hex digits of microseconds since the epoch (each greater than the last), `-`, and
+/// 8 random hex digits. (Schema 8.)
+pub const CHANGES: TableDefinition<&str, &str> = TableDefinition::new("changes");
 /// How long applied batch ids are remembered.
 pub const DOWNLOAD_BATCH_MEMORY_SECS: u64 = 7 * 24 * 3600;
 
@@ -111,15 +117,47 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
     } else {
         txn.open_table(TOKEN_IDS).map_err(redb::Error::from)?;
     }
+    // Schema 8 (migrations/0008_change_feed.md) replaces the global change id with the change
+    // feed, which starts with an entry saying everything changed (so whatever followed the old
+    // id starts over); packument bodies move to the blob store after opening (they need it).
+    if found.is_none_or(|v| v < 8) {
+        meta.remove(FORMER_CHANGE_ID).map_err(redb::Error::from)?;
+        let mut changes = txn.open_table(CHANGES).map_err(redb::Error::from)?;
+        append_change(&mut changes, &crate::store::Change::whole())?;
+    }
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
-    // A database seen for the first time (new, or from before change ids) gets an id of its
-    // own, so no two databases share one.
-    if meta.get(CHANGE_ID).map_err(redb::Error::from)?.is_none() {
-        meta.insert(CHANGE_ID, rand::random::<u64>())
-            .map_err(redb::Error::from)?;
-    }
     Ok(found)
+}
+
+/// Appends `change` to the feed under a new id, greater than every id before it, and forgets
+/// entries older than [`crate::store::CHANGE_RETENTION`] (a few at a time, so no write pays for
+/// a long backlog). Returns the id.
+pub(crate) fn append_change(
+    changes: &mut redb::Table<&str, &str>,
+    change: &crate::store::Change,
+) -> Result<String, redb::Error> {
+    let now = time::OffsetDateTime::now_utc();
+    let micros = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1000).max(0) as u64;
+    let last = changes
+        .last()?
+        .and_then(|(id, _)| u64::from_str_radix(id.value().get(..16)?, 16).ok())
+        .unwrap_or(0);
+    let at = micros(now).max(last + 1);
+    let id = format!("{at:016x}-{:08x}", rand::random::<u32>());
+    let json = serde_json::to_string(&change.changed).expect("changes serialize");
+    changes.insert(id.as_str(), json.as_str())?;
+    let horizon = format!("{:016x}", micros(now - crate::store::CHANGE_RETENTION));
+    for _ in 0..16 {
+        let expired = changes
+            .first()?
+            .is_some_and(|(first, _)| first.value() < horizon.as_str() && first.value() != id);
+        if !expired {
+            break;
+        }
+        changes.pop_first()?;
+    }
+    Ok(id)
 }
 
 /// Fills the per-day and all-time summaries from the per-version counts (schema 4 -> 5).

@@ -321,6 +321,7 @@ pub async fn publish(
                 latest: version.clone(),
                 created_at: now,
                 updated_at: now,
+                rev: 0,
             },
         };
         if Version::parse(&version)

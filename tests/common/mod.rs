@@ -171,10 +171,23 @@ impl TestApp {
         }
     }
 
-    /// Number of tarball blobs stored on disk.
     /// How many blobs the registry's blob store holds.
     pub async fn blob_count(&self) -> usize {
         self.blobs.list().await.unwrap().len()
+    }
+
+    /// How many blobs the blob store holds besides the bodies of cached upstream packuments
+    /// (zstd frames, which no npm tarball is: those are gzip): the tarballs kept.
+    pub async fn tarball_blob_count(&self) -> usize {
+        const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+        let mut count = 0;
+        for (key, _) in self.blobs.list().await.unwrap() {
+            let blob = self.blobs.get(&key).await.unwrap();
+            if !blob.starts_with(&ZSTD_MAGIC) {
+                count += 1;
+            }
+        }
+        count
     }
 
     pub async fn get(&self, path: &str) -> Response {

@@ -1,11 +1,11 @@
 //! [`BlobReferenceStore`] on redb: every blob key a record still points at (npm versions, Zig
-//! versions, proxied tarballs), read in one transaction.
+//! versions, proxied tarballs, cached packument bodies), read in one transaction.
 
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::{RedbStore, backend, decode};
-use crate::store::schema::{PROXIED, VERSIONS, ZIG_VERSIONS};
+use crate::store::schema::{PROXIED, UPSTREAM_META, VERSIONS, ZIG_VERSIONS};
 use crate::store::{BlobOwner, BlobReference, BlobReferenceStore, StoreResult};
 
 #[async_trait]
@@ -29,8 +29,14 @@ impl BlobReferenceStore for RedbStore {
             version: String,
             sha256: String,
         }
+        #[derive(serde::Deserialize)]
+        struct Bodied {
+            name: String,
+            #[serde(default)]
+            body: Option<String>,
+        }
         self.blocking(|db| {
-            // One read transaction: the three tables are seen as of the same commit.
+            // One read transaction: the four tables are seen as of the same commit.
             let txn = db.begin_read().map_err(backend)?;
             let mut refs = Vec::new();
             for row in txn
@@ -69,6 +75,16 @@ impl BlobReferenceStore for RedbStore {
                         version: t.version,
                     },
                 });
+            }
+            let cached = txn.open_table(UPSTREAM_META).map_err(backend)?;
+            for row in cached.iter().map_err(backend)? {
+                let p: Bodied = decode(row.map_err(backend)?.1.value())?;
+                if let Some(key) = p.body {
+                    refs.push(BlobReference {
+                        key,
+                        owner: BlobOwner::CachedPackument { name: p.name },
+                    });
+                }
             }
             Ok(refs)
         })

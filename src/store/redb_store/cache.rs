@@ -4,28 +4,15 @@
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{RedbStore, backend, count_change, decode, encode};
+use super::{RedbStore, backend, decode, encode, record_change};
+use crate::store::Change;
 use crate::store::schema::{PROXIED, UPSTREAM_BODIES, UPSTREAM_META};
 use crate::store::{CacheStore, CachedPackument, ProxiedTarball, StoreResult};
 
 #[async_trait]
 impl CacheStore for RedbStore {
     async fn cached_packument(&self, name: &str) -> StoreResult<Option<CachedPackument>> {
-        let name = name.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let meta = txn.open_table(UPSTREAM_META).map_err(backend)?;
-            let Some(found) = meta.get(name.as_str()).map_err(backend)? else {
-                return Ok(None);
-            };
-            let mut packument: CachedPackument = decode(found.value())?;
-            let bodies = txn.open_table(UPSTREAM_BODIES).map_err(backend)?;
-            if let Some(body) = bodies.get(name.as_str()).map_err(backend)? {
-                packument.body = body.value().to_vec();
-            }
-            Ok(Some(packument))
-        })
-        .await
+        self.get_json(UPSTREAM_META, name).await
     }
 
     async fn put_cached_packument(&self, packument: CachedPackument) -> StoreResult<()> {
@@ -37,40 +24,24 @@ impl CacheStore for RedbStore {
                     .map_err(backend)?
                     .insert(name, encode(&packument).as_str())
                     .map_err(backend)?;
-                let mut bodies = txn.open_table(UPSTREAM_BODIES).map_err(backend)?;
-                if packument.missing {
-                    bodies.remove(name).map_err(backend)?;
-                } else {
-                    bodies
-                        .insert(name, packument.body.as_slice())
-                        .map_err(backend)?;
-                }
+                // A body kept inline before schema 8 goes with the record that replaces it.
+                txn.open_table(UPSTREAM_BODIES)
+                    .map_err(backend)?
+                    .remove(name)
+                    .map_err(backend)?;
             }
-            count_change(&txn)?;
+            record_change(&txn, Change::npm(&packument.name))?;
             txn.commit().map_err(backend)
         })
         .await
     }
 
-    async fn list_cached_packuments(&self) -> StoreResult<Vec<(CachedPackument, u64)>> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let meta = txn.open_table(UPSTREAM_META).map_err(backend)?;
-            let bodies = txn.open_table(UPSTREAM_BODIES).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in meta.iter().map_err(backend)? {
-                let (k, v) = row.map_err(backend)?;
-                let packument: CachedPackument = decode(v.value())?;
-                let size = bodies
-                    .get(k.value())
-                    .map_err(backend)?
-                    .map(|b| b.value().len() as u64)
-                    .unwrap_or(0);
-                out.push((packument, size));
-            }
-            Ok(out)
-        })
-        .await
+    async fn cached_packuments_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<CachedPackument>> {
+        self.page_json(UPSTREAM_META, after, limit).await
     }
 
     async fn remove_cached_packuments(&self, names: Vec<String>) -> StoreResult<()> {
@@ -84,8 +55,24 @@ impl CacheStore for RedbStore {
                     bodies.remove(name.as_str()).map_err(backend)?;
                 }
             }
-            count_change(&txn)?;
+            for name in &names {
+                record_change(&txn, Change::npm(name))?;
+            }
             txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn inline_packument_bodies(&self, limit: usize) -> StoreResult<Vec<(String, Vec<u8>)>> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let bodies = txn.open_table(UPSTREAM_BODIES).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in bodies.iter().map_err(backend)?.take(limit) {
+                let (name, body) = row.map_err(backend)?;
+                out.push((name.value().to_string(), body.value().to_vec()));
+            }
+            Ok(out)
         })
         .await
     }
@@ -144,8 +131,31 @@ impl CacheStore for RedbStore {
         .await
     }
 
-    async fn list_proxied_tarballs(&self) -> StoreResult<Vec<ProxiedTarball>> {
-        self.list_json(PROXIED).await
+    async fn proxied_tarballs_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<ProxiedTarball>> {
+        let after = after.map(|(n, v)| (n.to_string(), v.to_string()));
+        self.blocking(move |db| {
+            use std::ops::Bound;
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(PROXIED).map_err(backend)?;
+            let start = match &after {
+                Some((n, v)) => Bound::Excluded((n.as_str(), v.as_str())),
+                None => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for row in table
+                .range::<(&str, &str)>((start, Bound::Unbounded))
+                .map_err(backend)?
+                .take(limit)
+            {
+                out.push(decode(row.map_err(backend)?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn remove_proxied_tarballs(&self, keys: Vec<(String, String)>) -> StoreResult<()> {

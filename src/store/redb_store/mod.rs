@@ -5,8 +5,8 @@
 //! `Durability::Immediate`: when a client sees 201, the version survives a crash.
 //!
 //! This file holds the store itself: opening and migrating the database, the blocking runner and
-//! the shared helpers (error mapping, JSON records, change ids). Each store trait is implemented
-//! in its own file: `packages`, `blobs`, `cache`, `zig`, `users` (users and tokens) and
+//! the shared helpers (error mapping, JSON records). Each store trait is implemented in its own
+//! file: `packages`, `blobs`, `cache`, `changes`, `zig`, `users` (users and tokens) and
 //! `downloads`.
 
 use std::path::Path;
@@ -19,19 +19,13 @@ use super::*;
 
 mod blobs;
 mod cache;
+mod changes;
 mod downloads;
 mod packages;
 mod users;
 mod zig;
 
-/// Records a new change id inside a write that changes a package (local, cached or Zig); see
-/// [`PackageStore::change_id`].
-fn count_change(txn: &redb::WriteTransaction) -> StoreResult<()> {
-    let mut meta = txn.open_table(schema::META).map_err(backend)?;
-    meta.insert(schema::CHANGE_ID, rand::random::<u64>())
-        .map_err(backend)?;
-    Ok(())
-}
+use changes::record_change;
 
 /// The default metadata store.
 #[derive(Clone)]
@@ -107,26 +101,6 @@ impl RedbStore {
             let table = txn.open_table(table).map_err(backend)?;
             let found = table.get(key.as_str()).map_err(backend)?;
             found.map(|v| decode(v.value())).transpose()
-        })
-        .await
-    }
-
-    /// Every JSON record of a table, in key order.
-    async fn list_json<
-        K: redb::Key + Send + 'static,
-        T: serde::de::DeserializeOwned + Send + 'static,
-    >(
-        &self,
-        table: TableDefinition<'static, K, &'static str>,
-    ) -> StoreResult<Vec<T>> {
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(table).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table.iter().map_err(backend)? {
-                out.push(decode(row.map_err(backend)?.1.value())?);
-            }
-            Ok(out)
         })
         .await
     }

@@ -1,14 +1,14 @@
 //! [`PackageStore`] on redb: npm packages and their versions, the tombstones that keep an
 //! unpublished version (or a wholly unpublished name) from being published again by someone
-//! else, and the change id.
+//! else.
 
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{RedbStore, backend, count_change, decode, encode, read_versions};
-use crate::store::schema::{self, NAME_TOMBSTONES, PACKAGES, TOMBSTONES, VERSIONS};
+use super::{RedbStore, backend, decode, encode, read_versions, record_change};
+use crate::store::schema::{NAME_TOMBSTONES, PACKAGES, TOMBSTONES, VERSIONS};
 use crate::store::{
-    PackageChange, PackageRecord, PackageStore, PackageUpdate, StoreError, StoreResult,
+    Change, PackageChange, PackageRecord, PackageStore, PackageUpdate, StoreError, StoreResult,
     VersionRecord,
 };
 
@@ -28,19 +28,6 @@ impl PackageStore for RedbStore {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(VERSIONS).map_err(backend)?;
             read_versions(&table, &name)
-        })
-        .await
-    }
-
-    async fn change_id(&self) -> StoreResult<u64> {
-        self.blocking(|db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let meta = txn.open_table(schema::META).map_err(backend)?;
-            Ok(meta
-                .get(schema::CHANGE_ID)
-                .map_err(backend)?
-                .map(|v| v.value())
-                .unwrap_or(0))
         })
         .await
     }
@@ -98,7 +85,7 @@ impl PackageStore for RedbStore {
                     .map_err(backend)?;
                 package
             };
-            count_change(&txn)?;
+            record_change(&txn, Change::npm(&version.name))?;
             txn.commit().map_err(backend)?;
             Ok(package)
         })
@@ -168,7 +155,7 @@ impl PackageStore for RedbStore {
                     }
                 }
             };
-            count_change(&txn)?;
+            record_change(&txn, Change::npm(&name))?;
             txn.commit().map_err(backend)?;
             Ok(written)
         })

@@ -1,9 +1,9 @@
 //! [`UserStore`] and [`TokenStore`] on redb: user accounts, and API tokens keyed by their hash.
 
 use async_trait::async_trait;
-use redb::ReadableTable;
+use redb::{ReadableDatabase, ReadableTable};
 
-use super::{RedbStore, backend, encode};
+use super::{RedbStore, backend, decode, encode};
 use crate::store::schema::{TOKEN_IDS, TOKENS, USERS};
 use crate::store::{StoreError, StoreResult, TokenRecord, TokenStore, UserRecord, UserStore};
 
@@ -42,8 +42,8 @@ impl UserStore for RedbStore {
         .await
     }
 
-    async fn list_users(&self) -> StoreResult<Vec<UserRecord>> {
-        self.list_json(USERS).await
+    async fn users_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>> {
+        self.page_json(USERS, after, limit).await
     }
 }
 
@@ -77,10 +77,35 @@ impl TokenStore for RedbStore {
         self.get_json(TOKENS, hash).await
     }
 
-    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let mut out: Vec<TokenRecord> = self.list_json(TOKENS).await?;
-        out.sort_by_key(|t| t.created_at);
-        Ok(out)
+    async fn tokens_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<TokenRecord>> {
+        let after = after.map(str::to_string);
+        self.blocking(move |db| {
+            use std::ops::Bound;
+            let txn = db.begin_read().map_err(backend)?;
+            let ids = txn.open_table(TOKEN_IDS).map_err(backend)?;
+            let tokens = txn.open_table(TOKENS).map_err(backend)?;
+            let start = match &after {
+                Some(a) => Bound::Excluded(a.as_str()),
+                None => Bound::Unbounded,
+            };
+            let mut out = Vec::new();
+            for row in ids
+                .range::<&str>((start, Bound::Unbounded))
+                .map_err(backend)?
+                .take(limit)
+            {
+                let (_, hash) = row.map_err(backend)?;
+                if let Some(token) = tokens.get(hash.value()).map_err(backend)? {
+                    out.push(decode(token.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn revoke_token(&self, id: &str) -> StoreResult<bool> {

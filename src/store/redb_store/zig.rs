@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
-use super::{RedbStore, backend, count_change, decode, encode, read_versions};
+use super::{RedbStore, backend, decode, encode, read_versions, record_change};
 use crate::store::schema::{ZIG_HASHES, ZIG_PACKAGES, ZIG_VERSIONS};
 use crate::store::{
-    StoreError, StoreResult, ZigPackageRecord, ZigPackageUpdate, ZigStore, ZigVersionRecord,
+    Change, StoreError, StoreResult, ZigPackageRecord, ZigPackageUpdate, ZigStore, ZigVersionRecord,
 };
 
 #[async_trait]
@@ -69,7 +69,9 @@ impl ZigStore for RedbStore {
                     .map_err(backend)?
                     .map(|v| decode(v.value()))
                     .transpose()?;
-                let package = update(current)?;
+                let former_rev = current.as_ref().map_or(0, |p| p.rev);
+                let mut package = update(current)?;
+                package.rev = former_rev + 1;
                 packages
                     .insert(version.name.as_str(), encode(&package).as_str())
                     .map_err(backend)?;
@@ -85,7 +87,7 @@ impl ZigStore for RedbStore {
                 }
                 package
             };
-            count_change(&txn)?;
+            record_change(&txn, Change::zig(&version.name))?;
             txn.commit().map_err(backend)?;
             Ok(package)
         })

@@ -240,13 +240,16 @@ impl Registry {
         self.core.blobs.clone()
     }
 
-    /// Every stored token (their records: ids, owners, scopes; never secrets).
+    /// Every stored token (their records: ids, owners, scopes; never secrets), oldest first.
     pub async fn list_tokens(&self) -> Result<Vec<crate::store::TokenRecord>, String> {
-        self.core
+        let mut tokens = self
+            .core
             .store
             .list_tokens()
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        tokens.sort_by_key(|t| t.created_at);
+        Ok(tokens)
     }
 
     /// Every user account.

@@ -18,6 +18,7 @@ use crate::api::zig::ZigApi;
 use crate::blobs::BlobStore;
 use crate::blobs::fs::FsBlobStore;
 use crate::config::{BlobBackend, Layers, MetadataBackend, Settings, Source};
+use crate::core::audit::Actor;
 use crate::core::{Core, auth};
 use crate::http::health::HealthApi;
 use crate::store::redb_store::{OpenError, RedbStore};
@@ -138,6 +139,9 @@ impl RegistryBuilder {
             blob_gate: Default::default(),
             work,
             rates: Arc::new(crate::store::rates::MemoryRates::default()),
+            audit: Default::default(),
+            token_uses: Default::default(),
+            jobs: Default::default(),
         });
         // Packument bodies a schema-7 database kept inline move into the blob store (the
         // schema-8 step that needs both stores).
@@ -152,6 +156,23 @@ impl RegistryBuilder {
     }
 }
 
+/// Whether the configured data directory holds a registry already (an admin command must not
+/// make an empty one by mistake: the wrong directory would give an empty database and tokens
+/// the real server rejects).
+pub fn holds_a_registry(settings: &Settings) -> bool {
+    match settings.metadata_backend {
+        MetadataBackend::Redb => settings.data_dir.join("registry.redb").exists(),
+    }
+}
+
+/// The admin socket of the data directory `data_dir`.
+pub fn admin_socket_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("admin.sock")
+}
+
+/// How often the server drops audit entries past `audit.retention_days`.
+const AUDIT_PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Every `#[OpenApi]` area of the Pantry API, in the order the document lists them.
 type PantryApis = (
     HealthApi,
@@ -161,6 +182,7 @@ type PantryApis = (
     ZigApi,
     AnalyticsApi,
     DownloadsApi,
+    crate::api::admin::AdminApi,
 );
 
 /// A token just created: its public id and its secret, which is not shown again.
@@ -223,11 +245,9 @@ impl Registry {
         auth::validate_user_name(user)?;
         let restriction = restriction.map(auth::parse_restriction).transpose()?;
         let minted = auth::mint(user, name, scope, restriction, expires_at);
-        self.core
-            .store
-            .insert_token(minted.record.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let created = crate::core::users::create_token(&self.core, &Actor::cli(), &minted).await;
+        self.flush_audit().await;
+        created.map_err(|e| e.to_string())?;
         Ok(CreatedToken {
             id: minted.record.id,
             secret: minted.secret,
@@ -263,9 +283,104 @@ impl Registry {
 
     /// Creates a user account (for npm login and package ownership).
     pub async fn create_user(&self, name: &str, email: &str, password: &str) -> Result<(), String> {
-        crate::core::users::create_user(&self.core, name, email, password)
+        let created =
+            crate::core::users::create_user(&self.core, &Actor::cli(), name, email, password).await;
+        self.flush_audit().await;
+        created.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Creates an account from the command line: with a password, or else an invitation
+    /// (returned once). See [`crate::core::admin::create_user`].
+    pub async fn create_account(
+        &self,
+        name: &str,
+        email: &str,
+        password: Option<&str>,
+        admin: bool,
+    ) -> Result<(crate::store::UserRecord, Option<String>), String> {
+        let created = crate::core::admin::create_user(
+            &self.core,
+            &Actor::cli(),
+            name,
+            email,
+            password,
+            admin,
+        )
+        .await;
+        self.flush_audit().await;
+        created.map_err(|e| e.to_string())
+    }
+
+    /// Changes an account (disable, enable, admin, password, email).
+    pub async fn update_user(
+        &self,
+        name: &str,
+        change: crate::core::admin::UserChange,
+    ) -> Result<crate::store::UserRecord, String> {
+        let updated =
+            crate::core::admin::update_user(&self.core, &Actor::cli(), name, change).await;
+        self.flush_audit().await;
+        updated.map_err(|e| e.to_string())
+    }
+
+    /// Deletes an account and revokes its tokens; how many tokens went.
+    pub async fn delete_user(&self, name: &str) -> Result<usize, String> {
+        let deleted = crate::core::admin::delete_user(&self.core, &Actor::cli(), name).await;
+        self.flush_audit().await;
+        deleted.map_err(|e| e.to_string())
+    }
+
+    /// Creates a token for an existing account, or (with `service`) for a service account made
+    /// for it; an admin token only for an admin account.
+    pub async fn create_token_for(
+        &self,
+        user: &str,
+        name: &str,
+        scope: TokenScope,
+        restriction: Option<&str>,
+        expires_at: Option<time::OffsetDateTime>,
+        service: bool,
+    ) -> Result<CreatedToken, String> {
+        use crate::core::admin::TokenFor;
+        let for_whom = if service {
+            TokenFor::AccountOrService
+        } else {
+            TokenFor::Account
+        };
+        let minted = crate::core::admin::create_token(
+            &self.core,
+            &Actor::cli(),
+            user,
+            name,
+            scope,
+            restriction,
+            expires_at,
+            for_whom,
+        )
+        .await;
+        self.flush_audit().await;
+        let minted = minted.map_err(|e| e.to_string())?;
+        Ok(CreatedToken {
+            id: minted.record.id,
+            secret: minted.secret,
+        })
+    }
+
+    /// Writes the audit entries made so far (the CLI does after each action: it may be stopped
+    /// at any time).
+    async fn flush_audit(&self) {
+        if let Err(e) = self.core.audit.flush(&self.core.store).await {
+            tracing::error!(error = %e, "could not write the audit log");
+        }
+    }
+
+    /// Audit log entries, oldest first.
+    pub async fn audit(
+        &self,
+        filter: &crate::core::audit::AuditFilter,
+    ) -> Result<Vec<crate::store::AuditRecord>, String> {
+        crate::core::audit::read(&self.core.store, &self.core.audit, filter)
             .await
-            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -316,11 +431,9 @@ impl Registry {
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
-        self.core
-            .store
-            .revoke_token(id)
-            .await
-            .map_err(|e| e.to_string())
+        let revoked = crate::core::users::revoke_token(&self.core, &Actor::cli(), id).await;
+        self.flush_audit().await;
+        revoked.map_err(|e| e.to_string())
     }
 
     /// The OpenAPI service describing every Pantry API route.
@@ -335,6 +448,7 @@ impl Registry {
                 ZigApi { core: core.clone() },
                 AnalyticsApi { core: core.clone() },
                 DownloadsApi { core: core.clone() },
+                crate::api::admin::AdminApi { core: core.clone() },
             ),
             "Pantry Registry",
             env!("CARGO_PKG_VERSION"),
@@ -404,6 +518,91 @@ impl Registry {
 
     /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish (up to
     /// `server.shutdown_timeout_secs`) and writes pending download counts.
+    /// Where the admin socket of this data directory is.
+    pub fn admin_socket_path(&self) -> PathBuf {
+        admin_socket_path(&self.core.settings.data_dir)
+    }
+
+    /// Serves the whole application, as the local admin, on the admin socket in the data
+    /// directory (owner-only: whoever can reach it can read the data directory, and so
+    /// administers it already). The command line talks to a running server through it.
+    fn serve_admin_socket(&self) -> Option<(tokio::task::JoinHandle<()>, PathBuf)> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.admin_socket_path();
+        // A socket left by a server that died: this process holds the database, so no other
+        // server is behind it.
+        let _ = std::fs::remove_file(&path);
+        let listener = match std::os::unix::net::UnixListener::bind(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "no admin socket: the command line cannot reach this server locally");
+                return None;
+            }
+        };
+        if let Err(e) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| listener.set_nonblocking(true))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "no admin socket");
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        let listener = match tokio::net::UnixListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "no admin socket");
+                return None;
+            }
+        };
+        let endpoint: Arc<dyn poem::endpoint::DynEndpoint<Output = poem::Response>> =
+            Arc::new(poem::endpoint::ToDynEndpoint(
+                self.endpoint()
+                    .data(crate::api::auth::LocalAdmin)
+                    .map_to_response(),
+            ));
+        let header_timeout = self.core.settings.connections.header_read_timeout;
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "admin socket accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let endpoint = endpoint.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let endpoint = endpoint.clone();
+                        async move {
+                            let here = poem::Addr::Custom("unix", "admin.sock".into());
+                            let req: poem::Request = (
+                                req,
+                                poem::web::LocalAddr(here.clone()),
+                                poem::web::RemoteAddr(here),
+                                poem::http::uri::Scheme::HTTP,
+                            )
+                                .into();
+                            let resp = endpoint.get_response(req).await;
+                            Ok::<_, std::convert::Infallible>(hyper::Response::<
+                                http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>,
+                            >::from(
+                                resp
+                            ))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        tracing::info!(path = %path.display(), "admin socket ready");
+        Some((task, path))
+    }
+
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -432,10 +631,13 @@ impl Registry {
             core.catalog(),
             core.settings.search.downloads_refresh,
         );
+        let admin_socket = self.serve_admin_socket();
         let flusher = tokio::spawn({
             let core = core.clone();
             async move {
                 let mut tick = tokio::time::interval(core.settings.download_flush_interval);
+                // The first tick prunes at once, then hourly.
+                let mut last_audit_prune = std::time::Instant::now() - AUDIT_PRUNE_EVERY;
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
@@ -443,6 +645,28 @@ impl Registry {
                         tracing::warn!(error = %e, "could not write download counts; will retry");
                     }
                     core.fallback.flush_uses(&core).await;
+                    if let Err(e) = core.audit.flush(&core.store).await {
+                        tracing::warn!(error = %e, "could not write the audit log; will retry");
+                    }
+                    if let Err(e) = core.token_uses.flush(core.store.as_ref()).await {
+                        tracing::warn!(error = %e, "could not record token uses; will retry");
+                    }
+                    if last_audit_prune.elapsed() >= AUDIT_PRUNE_EVERY {
+                        last_audit_prune = std::time::Instant::now();
+                        match crate::core::audit::prune(
+                            core.store.as_ref(),
+                            core.settings.audit_retention,
+                        )
+                        .await
+                        {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(
+                                entries = n,
+                                "pruned the audit log past audit.retention_days"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "could not prune the audit log"),
+                        }
+                    }
                 }
             }
         });
@@ -455,10 +679,20 @@ impl Registry {
         )
         .await;
         flusher.abort();
+        if let Some((task, path)) = admin_socket {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
         if let Err(e) = core.downloads.flush(&core.store).await {
             tracing::error!(error = %e, "could not write download counts at shutdown");
         }
         core.fallback.flush_uses(&core).await;
+        if let Err(e) = core.audit.flush(&core.store).await {
+            tracing::error!(error = %e, "could not write the audit log at shutdown");
+        }
+        if let Err(e) = core.token_uses.flush(core.store.as_ref()).await {
+            tracing::error!(error = %e, "could not record token uses at shutdown");
+        }
         core.search.shutdown().await;
         if let Err(e) = indexer.await {
             tracing::error!(error = %e, "the search indexer failed");

@@ -218,6 +218,34 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The response for an npm client: as [`ApiError::into_http_response`], and the reason in an
+    /// `npm-notice` header too, which npm prints (its own message for a 401 or a 404 says
+    /// nothing of ours).
+    pub fn into_npm_response(self) -> poem::Response {
+        let notice = npm_notice(&self.message);
+        let mut resp = self.into_http_response();
+        if let Ok(value) = poem::http::HeaderValue::from_str(&notice) {
+            resp.headers_mut().insert("npm-notice", value);
+        }
+        resp
+    }
+}
+
+/// `text` as a header value: printable ASCII only (anything else becomes `?`), one line, at
+/// most 400 characters.
+pub fn npm_notice(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .take(400)
+        .collect();
+    if text.chars().count() > 400 {
+        out.push_str("...");
+    }
+    out
+}
+
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         self.kind.status()
@@ -250,6 +278,34 @@ macro_rules! api_error_variants {
 
 // What the core's errors mean to a client. The core knows no HTTP; this is where its refusals
 // get their status codes.
+
+impl From<crate::core::admin::AdminError> for ApiError {
+    fn from(e: crate::core::admin::AdminError) -> Self {
+        use crate::core::admin::AdminError;
+        match e {
+            AdminError::NotFound(m) => ApiError::not_found(m),
+            AdminError::Invalid(m) => ApiError::bad_request(m),
+            AdminError::Conflict(m) => ApiError::conflict(m),
+            AdminError::User(e) => e.into(),
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::core::users::UserError> for ApiError {
+    fn from(e: crate::core::users::UserError) -> Self {
+        use crate::core::users::UserError;
+        match e {
+            UserError::Invalid(m) => ApiError::bad_request(m),
+            UserError::Exists(name) => ApiError::conflict(format!("user {name} already exists")),
+            UserError::BadCredentials => ApiError::unauthorized("wrong user name or password"),
+            UserError::Throttled => ApiError::too_many_requests(e.to_string()),
+            UserError::Disabled => ApiError::unauthorized(e.to_string()),
+            UserError::Store(e) => e.into(),
+            UserError::Hash(e) => ApiError::internal(e),
+        }
+    }
+}
 
 impl From<ChangeError> for ApiError {
     fn from(e: ChangeError) -> Self {

@@ -213,6 +213,8 @@ fn token_commands_create_list_revoke() {
             "@dana/*",
             "--expires",
             "30d",
+            "--service",
+            "--init",
             "--data-dir",
             data,
         ],
@@ -225,7 +227,7 @@ fn token_commands_create_list_revoke() {
         "{secret}"
     );
     assert!(err.contains("shown only this once"));
-    let id = err.split_whitespace().nth(2).unwrap().to_string();
+    let id = created_id(&err);
 
     let (ok, listing, _) = run_bin(&["token", "list", "--data-dir", data], &[]);
     assert!(ok);
@@ -282,11 +284,20 @@ async fn a_cli_token_publishes_and_a_revoked_one_stops_working() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let (_, secret, err) = run_bin(
-        &["token", "create", "--user", "erin", "--data-dir", data],
+        &[
+            "token",
+            "create",
+            "--user",
+            "erin",
+            "--service",
+            "--init",
+            "--data-dir",
+            data,
+        ],
         &[],
     );
     let secret = secret.trim().to_string();
-    let id = err.split_whitespace().nth(2).unwrap().to_string();
+    let id = created_id(&err);
     let client = reqwest::Client::new();
     let server = BinServer::start(dir.path(), &[]);
     assert_eq!(
@@ -296,9 +307,11 @@ async fn a_cli_token_publishes_and_a_revoked_one_stops_working() {
             .0,
         201
     );
-    // While the server runs the database is locked: the CLI says so instead of corrupting it.
-    let (ok, _, err) = run_bin(&["token", "list", "--data-dir", data], &[]);
-    assert!(!ok && err.contains("in use"), "{err}");
+    // While the server runs, the CLI goes through it (its admin socket) instead of the locked
+    // database.
+    let (ok, listing, err) = run_bin(&["token", "list", "--data-dir", data], &[]);
+    assert!(ok && listing.contains(&id), "{err}");
+    assert!(err.contains("Acting on the running server"), "{err}");
     drop(server);
     assert!(run_bin(&["token", "revoke", &id, "--data-dir", data], &[]).0);
     let server = BinServer::start(dir.path(), &[]);
@@ -439,4 +452,13 @@ fn first_start_without_tokens_says_how_to_create_one() {
     let text = reader.join().unwrap();
     assert!(text.contains("pantry-registry token create"), "{text}");
     assert!(dir.path().join("registry.redb").exists());
+}
+
+/// The token id in `token create`'s "Created token <id> …" line.
+fn created_id(err: &str) -> String {
+    err.split("Created token ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("token create names the token")
+        .to_string()
 }

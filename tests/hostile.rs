@@ -38,7 +38,16 @@ async fn token_routes_never_write_the_token_to_the_log_at_any_level() {
     let data = dir.path().join("data");
     let data_arg = data.to_str().unwrap();
     let (ok, out, err) = run_bin(
-        &["token", "create", "--user", "alice", "--data-dir", data_arg],
+        &[
+            "token",
+            "create",
+            "--user",
+            "alice",
+            "--service",
+            "--init",
+            "--data-dir",
+            data_arg,
+        ],
         &[],
     );
     assert!(ok, "{err}");

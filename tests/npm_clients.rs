@@ -14,15 +14,16 @@ fn npm() -> PathBuf {
     tools().npm.clone()
 }
 
-/// `npm login` needs a terminal for its prompts: drive it through a pseudo-terminal, answering
-/// each prompt when it appears.
-const LOGIN_DRIVER: &str = r#"
-import os, pty, sys, select, time
-user, password = sys.argv[1], sys.argv[2]
+/// Drives an interactive npm command (`npm login` needs a terminal for its prompts) through a
+/// pseudo-terminal: argv[1] is a JSON list of (prompt, answer) pairs, each answered when its
+/// prompt appears; the rest is the command.
+const PROMPT_DRIVER: &str = r#"
+import json, os, pty, signal, sys, select, time
+answers = [(p.encode(), a) for p, a in json.loads(sys.argv[1])]
 pid, fd = pty.fork()
 if pid == 0:
-    os.execvp("npm", ["npm", "login"])
-seen, answers, deadline = b"", [(b"Username:", user), (b"Password:", password)], time.time() + 120
+    os.execvp(sys.argv[2], sys.argv[2:])
+seen, deadline = b"", time.time() + 120
 while time.time() < deadline:
     r, _, _ = select.select([fd], [], [], 0.5)
     if r:
@@ -38,9 +39,94 @@ while time.time() < deadline:
         time.sleep(0.2)
         os.write(fd, answers.pop(0)[1].encode() + b"\r")
         seen = b""
+# A command still waiting (for a prompt nobody answers) by the deadline is stopped, not waited on.
+if time.time() >= deadline:
+    os.kill(pid, signal.SIGKILL)
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
+
+/// Runs `npm adduser` in the sandbox, answering its prompts; (success, what it printed).
+async fn npm_adduser(sb: &Sandbox, user: &str, password: &str, email: &str) -> (bool, String) {
+    let root = sb.root.path();
+    let answers = json!([
+        ["Username:", user],
+        ["Password:", password],
+        ["Email", email]
+    ]);
+    let out = tokio::process::Command::new("python3")
+        .args([
+            "-c",
+            PROMPT_DRIVER,
+            &answers.to_string(),
+            "npm",
+            "adduser",
+            "--auth-type=legacy",
+        ])
+        .env("HOME", root.join("home"))
+        .env("npm_config_userconfig", sb.npmrc())
+        .env("npm_config_cache", root.join("npm-cache"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                npm().parent().unwrap().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .current_dir(root)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn npm_prints_our_reasons_and_an_admin_adds_users_with_npm_adduser() {
+    let app = TestApp::start().await;
+    let sb = Sandbox::new(&app);
+    let root = sb.root.path().to_path_buf();
+
+    // A token that is not ours: npm says why, in our words, not only "Unable to authenticate".
+    sb.write_npmrc(Some("ptry_not-a-token-of-this-registry"));
+    let out = sb.run(&npm(), &["whoami"], &root).await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("Invalid token"), "{said}");
+
+    // Without an admin's token, adduser is refused, with the way to do it.
+    sb.write_npmrc(None);
+    let (ok, said) = npm_adduser(&sb, "newbie", "newbie-password-1", "newbie@example.com").await;
+    assert!(!ok, "{said}");
+    assert!(said.contains("created by an administrator"), "{said}");
+
+    // With one, npm adduser creates the account (and logs in as it).
+    sb.write_npmrc(Some(common::ADMIN_TOKEN));
+    let (ok, said) = npm_adduser(&sb, "newbie", "newbie-password-1", "newbie@example.com").await;
+    assert!(ok, "{said}");
+    assert_eq!(sb.ok(&npm(), &["whoami"], &root).await.trim(), "newbie");
+    let audit = app
+        .client
+        .get(format!("{}/-/admin/audit?actor=$admin", app.url))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "user.create" && e["target"] == "user:newbie"),
+        "{audit}"
+    );
+}
 
 async fn lockfile_entry(project: &Path, name: &str) -> Value {
     let lock: Value =
@@ -72,7 +158,13 @@ async fn npm_end_to_end() {
 
     // Log in through npm's own prompts (the couch flow); the token lands in the npmrc.
     let login = tokio::process::Command::new("python3")
-        .args(["-c", LOGIN_DRIVER, "alice", ALICE_PASSWORD])
+        .args([
+            "-c",
+            PROMPT_DRIVER,
+            &json!([["Username:", "alice"], ["Password:", ALICE_PASSWORD]]).to_string(),
+            "npm",
+            "login",
+        ])
         .env("HOME", root.join("home"))
         .env("npm_config_userconfig", sb.npmrc())
         .env("npm_config_cache", root.join("npm-cache"))

@@ -28,10 +28,10 @@ use pantry_registry::core::tarball::TarballInfo;
 use pantry_registry::store::rates::MemoryRates;
 use pantry_registry::store::redb_store::RedbStore;
 use pantry_registry::store::{
-    BlobOwner, BlobReference, CachedPackument, Changed, DenialKind, Denied, DownloadBatch,
-    DownloadCount, MetadataStore, PackageChange, PackageEdit, PackageRecord, PackageStore,
-    PackageUpdate, ProxiedTarball, RateStore, StoreError, TokenRecord, TokenScope, UserRecord,
-    VersionRecord, ZigDependency, ZigPackageRecord, ZigPackageUpdate, ZigVersionRecord,
+    AuditRecord, BlobOwner, BlobReference, CachedPackument, Changed, DenialKind, Denied,
+    DownloadBatch, DownloadCount, MetadataStore, PackageChange, PackageEdit, PackageRecord,
+    PackageStore, PackageUpdate, ProxiedTarball, RateStore, StoreError, TokenRecord, TokenScope,
+    UserRecord, VersionRecord, ZigDependency, ZigPackageRecord, ZigPackageUpdate, ZigVersionRecord,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -160,6 +160,10 @@ fn user(name: &str, email: &str) -> UserRecord {
         password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1${name}"),
         created_at: CREATED,
         updated_at: CREATED,
+        disabled: false,
+        admin: false,
+        invite_hash: None,
+        invite_expires_at: None,
     }
 }
 
@@ -173,6 +177,7 @@ fn token(id: &str, user: &str, created_at: OffsetDateTime) -> TokenRecord {
         restriction: Some("@team/*".to_string()),
         created_at,
         expires_at: Some(LATER),
+        last_used: None,
     }
 }
 
@@ -957,7 +962,98 @@ async fn user_contract(store: &dyn MetadataStore) {
 
     let mut users = store.list_users().await.unwrap();
     users.sort_by(|a, b| a.name.cmp(&b.name));
-    assert_eq!(users, vec![changed, bob]);
+    assert_eq!(users, vec![changed.clone(), bob.clone()]);
+
+    // The account flags and an invitation are kept as written.
+    let mut flagged = changed.clone();
+    flagged.disabled = true;
+    flagged.admin = true;
+    flagged.invite_hash = Some(sha256_hex("an invitation"));
+    flagged.invite_expires_at = Some(LATER);
+    store.update_user(flagged.clone()).await.unwrap();
+    assert_eq!(store.user("alice").await.unwrap(), Some(flagged));
+
+    // Deleting removes one account, once.
+    assert!(store.delete_user("bob").await.unwrap());
+    assert!(!store.delete_user("bob").await.unwrap());
+    assert_eq!(store.user("bob").await.unwrap(), None);
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+}
+
+/// The audit log: entries in the order appended, ids in order, pages, a time as a lower bound,
+/// and pruning by age.
+async fn audit_contract(store: &dyn MetadataStore) {
+    let entry = |action: &str, at: OffsetDateTime| AuditRecord {
+        id: String::new(),
+        at,
+        action: action.to_string(),
+        target: "npm:thing@1.0.0".to_string(),
+        outcome: "ok".to_string(),
+        detail: Some("what changed".to_string()),
+        user: Some("alice".to_string()),
+        token_id: Some("tok_1".to_string()),
+        address: Some("192.0.2.7".to_string()),
+    };
+    assert!(store.audit_page(None, 10).await.unwrap().is_empty());
+    store
+        .append_audit(vec![entry("first", CREATED), entry("second", CREATED)])
+        .await
+        .unwrap();
+    store
+        .append_audit(vec![entry("third", LATER)])
+        .await
+        .unwrap();
+    store.append_audit(Vec::new()).await.unwrap();
+    let all = store.audit_page(None, 10).await.unwrap();
+    let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["first", "second", "third"]);
+    let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(ids, sorted, "ids increase");
+    assert_eq!(
+        AuditRecord {
+            id: String::new(),
+            ..all[0].clone()
+        },
+        entry("first", CREATED),
+        "kept as written"
+    );
+    let page = store.audit_page(Some(&all[0].id), 1).await.unwrap();
+    assert_eq!(page, all[1..2]);
+    // Entries are appended now, so a time just before now bounds them all from below, and
+    // one in the future none.
+    let before = pantry_registry::store::schema::time_key(
+        OffsetDateTime::now_utc() - time::Duration::minutes(5),
+    );
+    assert_eq!(store.audit_page(Some(&before), 10).await.unwrap().len(), 3);
+    let future = pantry_registry::store::schema::time_key(
+        OffsetDateTime::now_utc() + time::Duration::minutes(5),
+    );
+    assert!(
+        store
+            .audit_page(Some(&future), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Pruning goes by when entries were appended.
+    assert_eq!(
+        store
+            .prune_audit(OffsetDateTime::now_utc() - time::Duration::minutes(5))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .prune_audit(OffsetDateTime::now_utc() + time::Duration::minutes(5))
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(store.audit_page(None, 10).await.unwrap().is_empty());
 }
 
 /// Tokens: stored by the hash of their secret, revoked by their public id.
@@ -986,6 +1082,28 @@ async fn token_contract(store: &dyn MetadataStore) {
     let mut tokens = store.list_tokens().await.unwrap();
     tokens.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(tokens, vec![ci.clone(), laptop.clone()]);
+
+    // Uses: the latest time is kept, an older one never replaces it, a gone token is skipped.
+    store
+        .touch_tokens(vec![
+            (ci.hash.clone(), LATER),
+            (ci.hash.clone(), CREATED),
+            (sha256_hex("a token long gone"), LATER),
+        ])
+        .await
+        .unwrap();
+    let used = store.token_by_hash(&ci.hash).await.unwrap().unwrap();
+    assert_eq!(used.last_used, Some(LATER));
+    assert_eq!(
+        store
+            .token_by_hash(&laptop.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used,
+        None
+    );
+    let ci = used;
 
     // Revoking goes by id: the hash is not an id, and an unknown id revokes nothing.
     assert!(!store.revoke_token(&ci.hash).await.unwrap());
@@ -1599,6 +1717,7 @@ macro_rules! store_contract_tests {
                 the_upstream_cache_keeps_what_was_fetched => cache_contract,
                 zig_versions_are_found_by_name_and_hash => zig_contract,
                 blob_references_name_every_kind => blob_reference_contract,
+                the_audit_log_keeps_entries_in_order => audit_contract,
             );
 
             #[tokio::test]

@@ -22,9 +22,64 @@ const SCHEME_NAME: &str = "bearerToken";
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Store(e) => ApiError::internal(e),
+            AuthError::Store(e) => e.into(),
             other => ApiError::unauthorized(other.to_string()),
         }
+    }
+}
+
+/// The caller of an admin operation: the local admin socket, the configured admin token, or a
+/// token with admin scope. No token is 401; any other token is 403.
+pub struct AdminCaller(pub auth::Caller);
+
+impl AdminCaller {
+    /// Who is acting, for the audit log.
+    pub fn actor(&self) -> crate::core::audit::Actor {
+        crate::core::audit::Actor::of(&self.0)
+    }
+}
+
+/// Marks a request that came in through the local admin socket: whoever can reach the socket
+/// can read the data directory, and so is its administrator already.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAdmin;
+
+impl<'a> ApiExtractor<'a> for AdminCaller {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        Caller::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME_NAME]
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if req.data::<LocalAdmin>().is_some() {
+            return Ok(AdminCaller(auth::Caller {
+                user: crate::core::audit::CLI_USER.to_string(),
+                scope: crate::store::TokenScope::Admin,
+                restriction: None,
+                token_hash: None,
+                token_id: None,
+                address: None,
+            }));
+        }
+        let Caller(caller) = Caller::from_request(req, body, param_opts).await?;
+        if !caller.is_admin() {
+            return Err(ApiError::forbidden(
+                "This needs an admin token (admin scope, or auth.admin_token)",
+            )
+            .into());
+        }
+        Ok(AdminCaller(caller))
     }
 }
 
@@ -72,13 +127,10 @@ impl<'a> ApiExtractor<'a> for Caller {
             return Err(ApiError::from(AuthError::Missing).into());
         }
         let token = auth::token_from_header(header).ok_or(ApiError::from(AuthError::Invalid))?;
-        let caller = auth::authenticate(
-            core.store.as_ref(),
-            core.settings.admin_token.as_deref(),
-            token,
-        )
-        .await
-        .map_err(ApiError::from)?;
+        let mut caller = auth::authenticate(core, token)
+            .await
+            .map_err(ApiError::from)?;
+        caller.address = crate::http::edge::ClientAddress::of(req);
         Ok(Caller(caller))
     }
 }

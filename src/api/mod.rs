@@ -3,6 +3,7 @@
 //! Each area is one `#[OpenApi]` struct with a tag; every operation's response enum documents
 //! each status it can answer. Authentication is the [`auth::Caller`] security scheme.
 
+pub mod admin;
 pub mod analytics;
 pub mod auth;
 pub mod downloads;
@@ -26,6 +27,9 @@ pub enum ApiTags {
     Zig,
     /// Download counts.
     Analytics,
+    /// Administration while the server runs: accounts, tokens, owners, jobs, the audit log
+    /// (an admin token is required).
+    Admin,
 }
 
 /// One response per status: those declared more than once (one per content type) become one

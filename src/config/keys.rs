@@ -155,6 +155,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Let anyone create an account with `npm adduser`. Off: an admin creates users with `pantry-registry user create`.",
     },
     KeySpec {
+        key: "audit.retention_days",
+        default: "365",
+        env: &[],
+        secret: false,
+        doc: "How long the audit log keeps an entry (every state change and login: who, from where, on what, with what result).",
+    },
+    KeySpec {
         key: "npm.fallback",
         default: "true",
         env: &["NPM_FALLBACK"],

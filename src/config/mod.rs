@@ -359,6 +359,9 @@ impl Layers {
             blob_backend,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
+            audit_retention: time::Duration::days(
+                self.positive("audit.retention_days")?.min(100_000) as i64,
+            ),
             npm,
             limits,
             download_flush_interval: Duration::from_millis(
@@ -553,6 +556,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,
+    /// How long the audit log keeps an entry (`audit.retention_days`).
+    pub audit_retention: time::Duration,
     pub npm: NpmSettings,
     pub limits: Limits,
     pub download_flush_interval: Duration,

@@ -42,6 +42,10 @@ pub struct Caller {
     pub restriction: Option<String>,
     /// SHA-256 of the token used, when a stored token was used.
     pub token_hash: Option<String>,
+    /// The public id of the token used, when a stored token was used.
+    pub token_id: Option<String>,
+    /// The client's address, as the edge determined it.
+    pub address: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,8 @@ pub enum AuthError {
     Invalid,
     #[error("Token expired")]
     Expired,
+    #[error("This account is disabled")]
+    Disabled,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -90,6 +96,7 @@ pub fn mint(
         restriction,
         created_at: OffsetDateTime::now_utc(),
         expires_at,
+        last_used: None,
     };
     NewToken { secret, record }
 }
@@ -122,12 +129,42 @@ pub fn token_from_header(value: &str) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-/// Finds the caller a presented token belongs to.
-pub async fn authenticate(
-    store: &dyn MetadataStore,
-    admin_token: Option<&str>,
-    presented: &str,
-) -> Result<Caller, AuthError> {
+/// When tokens were used, not yet written to the store: (token SHA-256, when), the latest per
+/// token. Written with the download counts.
+#[derive(Default)]
+pub struct TokenUses(std::sync::Mutex<std::collections::HashMap<String, OffsetDateTime>>);
+
+impl TokenUses {
+    fn note(&self, hash: &str) {
+        let mut uses = self.0.lock().expect("token uses lock");
+        uses.insert(hash.to_string(), OffsetDateTime::now_utc());
+    }
+
+    /// Writes the pending uses; on failure they are kept for the next flush.
+    pub async fn flush(&self, store: &dyn MetadataStore) -> Result<(), StoreError> {
+        let uses: Vec<(String, OffsetDateTime)> =
+            std::mem::take(&mut *self.0.lock().expect("token uses lock"))
+                .into_iter()
+                .collect();
+        if uses.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = store.touch_tokens(uses.clone()).await {
+            let mut pending = self.0.lock().expect("token uses lock");
+            for (hash, at) in uses {
+                pending.entry(hash).or_insert(at);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// Finds the caller a presented token belongs to: the configured admin token, or a stored token
+/// that has not expired and whose user (if it is an account) is not disabled.
+pub async fn authenticate(core: &crate::core::Core, presented: &str) -> Result<Caller, AuthError> {
+    let store = core.store.as_ref();
+    let admin_token = core.settings.admin_token.as_deref();
     let presented_hash = Sha256::digest(presented.as_bytes());
     if let Some(admin) = admin_token {
         let admin_hash = Sha256::digest(admin.as_bytes());
@@ -137,6 +174,8 @@ pub async fn authenticate(
                 scope: TokenScope::Admin,
                 restriction: None,
                 token_hash: None,
+                token_id: None,
+                address: None,
             });
         }
     }
@@ -157,11 +196,17 @@ pub async fn authenticate(
     {
         return Err(AuthError::Expired);
     }
+    if store.user(&record.user).await?.is_some_and(|u| u.disabled) {
+        return Err(AuthError::Disabled);
+    }
+    core.token_uses.note(&record.hash);
     Ok(Caller {
         user: record.user,
         scope: record.scope,
         restriction: record.restriction,
         token_hash: Some(record.hash),
+        token_id: Some(record.id),
+        address: None,
     })
 }
 
@@ -221,6 +266,8 @@ mod tests {
             scope,
             restriction: r.map(String::from),
             token_hash: None,
+            token_id: None,
+            address: None,
         };
         assert!(
             caller(TokenScope::Read, None)

@@ -1,10 +1,13 @@
 //! The use cases every wire shape shares: publish, resolve, download, authenticate.
 //! Nothing here knows about HTTP; the routes translate to and from these calls.
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod budget;
 pub mod catalog;
 pub mod downloads;
+pub mod jobs;
 pub mod names;
 pub mod packages;
 pub mod proxy;
@@ -41,6 +44,12 @@ pub struct Core {
     pub work: budget::WorkBudget,
     /// Counters for rate limits.
     pub rates: Arc<dyn crate::store::RateStore>,
+    /// Audit entries on their way to the store.
+    pub audit: audit::AuditLog,
+    /// Token uses on their way to the store.
+    pub token_uses: auth::TokenUses,
+    /// Maintenance jobs started while serving.
+    pub jobs: jobs::Jobs,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)

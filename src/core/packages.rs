@@ -104,8 +104,49 @@ pub fn too_many_tags(max: u64) -> Denied {
     ))
 }
 
-/// Points `tag` at `version`.
+impl crate::core::audit::AuditedError for ChangeError {
+    fn is_fault(&self) -> bool {
+        matches!(self, ChangeError::Store(_))
+    }
+}
+
+/// Records a package change's outcome in the audit log.
+fn audited<T>(
+    core: &Core,
+    caller: &Caller,
+    action: &str,
+    name: &str,
+    detail: String,
+    result: Result<T, ChangeError>,
+) -> Result<T, ChangeError> {
+    let actor = crate::core::audit::Actor::of(caller);
+    let target = format!("npm:{name}");
+    match &result {
+        Ok(_) => core.audit.record(
+            &actor,
+            action,
+            target,
+            crate::core::audit::Outcome::OkWith(detail),
+        ),
+        Err(_) => core.audit.result(&actor, action, target, &result),
+    }
+    result
+}
+
+/// Points `tag` at `version`. Audited as `npm.dist-tag.set`.
 pub async fn set_dist_tag(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    tag: &str,
+    version: &str,
+) -> Result<PackageRecord, ChangeError> {
+    let result = set_dist_tag_checked(core, caller, name, tag, version).await;
+    let detail = format!("{tag} -> {version}");
+    audited(core, caller, "npm.dist-tag.set", name, detail, result)
+}
+
+async fn set_dist_tag_checked(
     core: &Core,
     caller: &Caller,
     name: &str,
@@ -131,7 +172,25 @@ pub async fn set_dist_tag(
 }
 
 /// Removes `tag`; `latest` cannot be removed (it always names a version while any exists).
+/// Audited as `npm.dist-tag.remove`.
 pub async fn remove_dist_tag(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    tag: &str,
+) -> Result<PackageRecord, ChangeError> {
+    let result = remove_dist_tag_checked(core, caller, name, tag).await;
+    audited(
+        core,
+        caller,
+        "npm.dist-tag.remove",
+        name,
+        tag.to_string(),
+        result,
+    )
+}
+
+async fn remove_dist_tag_checked(
     core: &Core,
     caller: &Caller,
     name: &str,
@@ -166,9 +225,40 @@ pub struct DocumentChange {
     pub expected_rev: Option<String>,
 }
 
+impl DocumentChange {
+    /// What the change asks for, for the audit log.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(kept) = &self.versions {
+            parts.push(format!("versions kept: {}", kept.len()));
+        }
+        for (version, message) in &self.deprecations {
+            parts.push(match message {
+                Some(_) => format!("deprecate {version}"),
+                None => format!("undeprecate {version}"),
+            });
+        }
+        if let Some(owners) = &self.owners {
+            parts.push(format!("owners: {}", owners.join(",")));
+        }
+        parts.join("; ")
+    }
+}
+
 /// Applies a whole-document write. Returns the package as written, `None` if every version was
-/// unpublished (then the package is gone).
+/// unpublished (then the package is gone). Audited as `npm.change`, with what it asked for.
 pub async fn apply_document(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    doc: DocumentChange,
+) -> Result<Option<PackageRecord>, ChangeError> {
+    let detail = doc.describe();
+    let result = apply_document_checked(core, caller, name, doc).await;
+    audited(core, caller, "npm.change", name, detail, result)
+}
+
+async fn apply_document_checked(
     core: &Core,
     caller: &Caller,
     name: &str,
@@ -279,7 +369,7 @@ pub async fn apply_document(
 }
 
 /// Applies `change` to the package and re-indexes it for search.
-async fn modify_and_index(
+pub(crate) async fn modify_and_index(
     core: &Core,
     name: &str,
     change: crate::store::PackageChange,
@@ -326,12 +416,21 @@ pub async fn unpublish_package(
         expected_rev: Some(rev.to_string()),
         ..Default::default()
     };
-    match apply_document(core, caller, name, doc).await? {
-        None => Ok(()),
-        Some(_) => Err(ChangeError::Invalid(
+    let result = match apply_document_checked(core, caller, name, doc).await {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(ChangeError::Invalid(
             "the package still has versions".into(),
         )),
-    }
+        Err(e) => Err(e),
+    };
+    audited(
+        core,
+        caller,
+        "npm.unpublish",
+        name,
+        "every version".into(),
+        result,
+    )
 }
 
 #[cfg(test)]

@@ -337,8 +337,42 @@ fn not_owner(name: &str) -> PublishError {
     ))
 }
 
-/// Publishes one version; returns the stored version record.
+impl crate::core::audit::AuditedError for PublishError {
+    fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            PublishError::Store(_) | PublishError::Blob(_) | PublishError::Busy(_)
+        )
+    }
+}
+
+/// Publishes one version; returns the stored version record. Audited as `npm.publish`.
 pub async fn publish(
+    core: &Core,
+    caller: &Caller,
+    request: PublishRequest,
+) -> Result<VersionRecord, PublishError> {
+    let field = |k: &str| {
+        request
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
+    let asked = format!("npm:{}@{}", field("name"), field("version"));
+    let result = publish_checked(core, caller, request).await;
+    let target = match &result {
+        Ok(v) => format!("npm:{}@{}", v.name, v.version),
+        Err(_) => asked,
+    };
+    let actor = crate::core::audit::Actor::of(caller);
+    core.audit.result(&actor, "npm.publish", target, &result);
+    result
+}
+
+async fn publish_checked(
     core: &Core,
     caller: &Caller,
     request: PublishRequest,

@@ -81,8 +81,8 @@ pub struct GcReport {
 
 /// Deletes the blobs nothing references ([`References`]: left by unpublished versions, evicted
 /// cache entries, or an upload that lost a race); with `dry_run`, only lists them. Run it with
-/// the server stopped. Records whose blob is missing are reported, and logged as integrity
-/// errors.
+/// the server stopped, or through the server (a job). Records whose blob is missing are reported, and logged as integrity
+/// errors. Safe while the server runs: blob stores wait for it (the blob gate).
 pub async fn gc(parts: &CoreParts, dry_run: bool) -> StoreResult<GcReport> {
     let backend = |e: crate::blobs::BlobError| StoreError::Backend(e.to_string());
     let _deleting = parts.blob_gate.deleting().await;

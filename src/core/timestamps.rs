@@ -16,6 +16,23 @@ pub fn iso(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A time given as RFC 3339 (`2026-12-01T10:00:00Z`) or as a day (`2026-12-01`, its start in
+/// UTC).
+pub fn parse(text: &str) -> Result<OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t);
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, day)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a time: use RFC 3339 (2026-12-01T10:00:00Z) or a day (2026-12-01)"
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

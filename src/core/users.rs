@@ -5,6 +5,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash}
 use time::OffsetDateTime;
 
 use crate::core::Core;
+use crate::core::audit::{Actor, AuditedError, Outcome};
 use crate::core::auth::{self, Caller};
 use crate::store::{StoreError, TokenScope, UserRecord};
 
@@ -74,10 +75,27 @@ pub enum UserError {
     BadCredentials,
     #[error("too many failed logins for this user; try again later")]
     Throttled,
+    #[error("this account is disabled; ask an administrator")]
+    Disabled,
     #[error(transparent)]
     Store(StoreError),
     #[error("password hashing failed: {0}")]
     Hash(String),
+}
+
+impl AuditedError for UserError {
+    fn is_fault(&self) -> bool {
+        matches!(self, UserError::Store(_) | UserError::Hash(_))
+    }
+}
+
+impl AuditedError for StoreError {
+    fn is_fault(&self) -> bool {
+        !matches!(
+            self,
+            StoreError::Denied(_) | StoreError::Conflict(_) | StoreError::UserExists(_)
+        )
+    }
 }
 
 impl From<StoreError> for UserError {
@@ -104,7 +122,18 @@ fn password_matches(password: &str, phc: &str) -> bool {
     })
 }
 
-fn validate_email(email: &str) -> Result<(), UserError> {
+/// Checks a new password's length and hashes it on the blocking pool.
+pub(crate) async fn new_password_hash(password: &str) -> Result<String, UserError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(UserError::Invalid(format!(
+            "a password needs at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    let password = password.to_string();
+    hash_blocking(move || hash_password(&password)).await?
+}
+
+pub(crate) fn validate_email(email: &str) -> Result<(), UserError> {
     let ok = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !email.contains(char::is_whitespace)
@@ -118,8 +147,22 @@ fn validate_email(email: &str) -> Result<(), UserError> {
     }
 }
 
-/// Creates an account. Hashing runs on the blocking pool: Argon2 is slow on purpose.
+/// Creates an account. Hashing runs on the blocking pool: Argon2 is slow on purpose. Audited
+/// as `user.create`.
 pub async fn create_user(
+    core: &Core,
+    actor: &Actor,
+    name: &str,
+    email: &str,
+    password: &str,
+) -> Result<UserRecord, UserError> {
+    let result = create_user_checked(core, name, email, password).await;
+    core.audit
+        .result(actor, "user.create", format!("user:{name}"), &result);
+    result
+}
+
+async fn create_user_checked(
     core: &Core,
     name: &str,
     email: &str,
@@ -134,14 +177,7 @@ pub async fn create_user(
     }
     let password = password.to_string();
     let password_hash = hash_blocking(move || hash_password(&password)).await??;
-    let now = OffsetDateTime::now_utc();
-    let user = UserRecord {
-        name: name.to_string(),
-        email: email.to_string(),
-        password_hash,
-        created_at: now,
-        updated_at: now,
-    };
+    let user = UserRecord::new(name, email, password_hash);
     core.store.insert_user(user.clone()).await?;
     tracing::info!(user = %name, "user created");
     Ok(user)
@@ -162,28 +198,106 @@ pub async fn verify(core: &Core, name: &str, password: &str) -> Result<UserRecor
     let ok = hash_blocking(move || password_matches(&password, &phc)).await?;
     core.login_failures.record(name, ok && user.is_some());
     match user {
+        Some(user) if ok && user.disabled => Err(UserError::Disabled),
         Some(user) if ok => Ok(user),
         _ => Err(UserError::BadCredentials),
     }
 }
 
+/// Logs a user in with their password (npm login): the account, audited as `user.login`
+/// whether it succeeds or not.
+pub async fn login(
+    core: &Core,
+    actor: &Actor,
+    name: &str,
+    password: &str,
+) -> Result<UserRecord, UserError> {
+    let result = verify(core, name, password).await;
+    core.audit
+        .result(actor, "user.login", format!("user:{name}"), &result);
+    result
+}
+
+/// Stores a new token. Audited as `token.create`, with its user, scope and restriction (never
+/// the secret).
+pub async fn create_token(
+    core: &Core,
+    actor: &Actor,
+    minted: &auth::NewToken,
+) -> Result<(), StoreError> {
+    let r = &minted.record;
+    let result = core.store.insert_token(r.clone()).await;
+    let detail = format!(
+        "for {} with scope {}{}",
+        r.user,
+        r.scope,
+        r.restriction
+            .as_deref()
+            .map(|p| format!(", restricted to {p}"))
+            .unwrap_or_default()
+    );
+    let target = format!("token:{}", r.id);
+    match &result {
+        Ok(()) => core
+            .audit
+            .record(actor, "token.create", target, Outcome::OkWith(detail)),
+        Err(_) => core.audit.result(actor, "token.create", target, &result),
+    }
+    result
+}
+
+/// Revokes the token with public id `id`; `false` if there was none. Audited as
+/// `token.revoke`.
+pub async fn revoke_token(core: &Core, actor: &Actor, id: &str) -> Result<bool, StoreError> {
+    let result = core.store.revoke_token(id).await;
+    let target = format!("token:{id}");
+    match &result {
+        Ok(false) => core.audit.record(
+            actor,
+            "token.revoke",
+            target,
+            Outcome::Denied("no such token".into()),
+        ),
+        _ => core.audit.result(actor, "token.revoke", target, &result),
+    }
+    result
+}
+
 /// A valid Argon2id hash of a random password, compared against for unknown users.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2nK4lvJ4Z1+7QxLBBKqcHGHF9ufL5Jm+EU3AfmRUqW0";
 
-/// Mints a token for a user who just proved their password (npm login, npm token create).
+/// Mints a token for a user who just proved their password (npm login).
 pub async fn issue_token(
     core: &Core,
+    actor: &Actor,
     user: &str,
     label: &str,
     scope: TokenScope,
 ) -> Result<auth::NewToken, StoreError> {
     let minted = auth::mint(user, label, scope, None, None);
-    core.store.insert_token(minted.record.clone()).await?;
+    create_token(core, actor, &minted).await?;
     Ok(minted)
 }
 
-/// Changes a user's password after checking the old one.
+/// Changes a user's password after checking the old one. Audited as `user.password`.
 pub async fn change_password(
+    core: &Core,
+    caller: &Caller,
+    old: &str,
+    new: &str,
+) -> Result<(), UserError> {
+    let result = change_password_checked(core, caller, old, new).await;
+    let actor = Actor::of(caller);
+    core.audit.result(
+        &actor,
+        "user.password",
+        format!("user:{}", caller.user),
+        &result,
+    );
+    result
+}
+
+async fn change_password_checked(
     core: &Core,
     caller: &Caller,
     old: &str,

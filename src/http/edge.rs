@@ -244,6 +244,17 @@ pub fn client_address(
     Some(client)
 }
 
+/// The client's address as [`client_address`] found it, attached to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    /// The client address of `req` (`None` outside the edge, or on a socket without one).
+    pub fn of(req: &poem::Request) -> Option<IpAddr> {
+        req.data::<ClientAddress>().and_then(|a| a.0)
+    }
+}
+
 /// What the edge holds to every request.
 pub struct EdgeRules {
     /// Reverse proxies whose `X-Forwarded-For` is believed.
@@ -299,6 +310,7 @@ pub async fn edge<E: Endpoint>(
         tracing::info!(http.method = %method, http.path = %loggable_path(&original_path), rate.class = limited.class, "rate limited");
         return Ok(resp);
     }
+    req.set_data(ClientAddress(addr));
     if let Some(new_path) = canonical_package_path(&original_path)
         && let Some(uri) = rewrite_uri(req.uri(), &new_path)
     {

@@ -297,14 +297,11 @@ impl NpmEndpoint {
             Credentials::Bearer(token) if token.is_empty() => {
                 Err(ApiError::unauthorized("Invalid token"))
             }
-            Credentials::Bearer(token) => Ok(Some(
-                auth::authenticate(
-                    self.core.store.as_ref(),
-                    self.core.settings.admin_token.as_deref(),
-                    &token,
-                )
-                .await?,
-            )),
+            Credentials::Bearer(token) => {
+                let mut caller = auth::authenticate(&self.core, &token).await?;
+                caller.address = crate::http::edge::ClientAddress::of(req);
+                Ok(Some(caller))
+            }
             Credentials::Basic { user, password } => {
                 let record = users::verify(&self.core, &user, &password)
                     .await
@@ -314,6 +311,8 @@ impl NpmEndpoint {
                     scope: TokenScope::Publish,
                     restriction: None,
                     token_hash: None,
+                    token_id: None,
+                    address: crate::http::edge::ClientAddress::of(req),
                 }))
             }
         }
@@ -418,7 +417,7 @@ impl Endpoint for NpmEndpoint {
         Ok(self
             .dispatch(req)
             .await
-            .unwrap_or_else(ApiError::into_http_response))
+            .unwrap_or_else(ApiError::into_npm_response))
     }
 }
 

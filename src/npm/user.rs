@@ -8,20 +8,14 @@ use time::OffsetDateTime;
 
 use super::packument::iso;
 use super::{Credentials, NpmEndpoint, NpmResult, credentials, json};
+use crate::core::audit::Actor;
 use crate::core::auth::{self, Caller, hash_token};
 use crate::core::users::{self, UserError};
 use crate::error::ApiError;
 use crate::store::{TokenRecord, TokenScope};
 
 pub fn user_error(e: UserError) -> ApiError {
-    match e {
-        UserError::Invalid(m) => ApiError::bad_request(m),
-        UserError::Exists(name) => ApiError::conflict(format!("user {name} already exists")),
-        UserError::BadCredentials => ApiError::unauthorized("wrong user name or password"),
-        UserError::Throttled => ApiError::too_many_requests(e.to_string()),
-        UserError::Store(e) => ApiError::internal(e),
-        UserError::Hash(e) => ApiError::internal(e),
-    }
+    e.into()
 }
 
 fn couch_id(name: &str) -> String {
@@ -59,33 +53,59 @@ pub async fn put_user(
                 .map(|(_, p)| p.clone())
         })
         .ok_or_else(|| ApiError::bad_request("a password is required"))?;
+    let address = crate::http::edge::ClientAddress::of(req);
+    let actor = Actor::claiming(name, address);
+    // `npm adduser` run by an admin (whose token npm sends along) creates the account.
+    let admin = match credentials(req) {
+        Credentials::Bearer(token) if !token.is_empty() => auth::authenticate(&ep.core, &token)
+            .await
+            .ok()
+            .filter(Caller::is_admin)
+            .map(|mut c| {
+                c.address = address;
+                c
+            }),
+        _ => None,
+    };
     let existing = ep.core.store.user(name).await.map_err(ApiError::internal)?;
     let user = match existing {
-        Some(_) => users::verify(&ep.core, name, &password)
+        Some(_) => users::login(&ep.core, &actor, name, &password)
             .await
             .map_err(user_error)?,
         None if with_rev => return Err(ApiError::unauthorized("wrong user name or password")),
-        None if ep.core.settings.allow_signup => {
+        None if ep.core.settings.allow_signup || admin.is_some() => {
             let email = body
                 .get("email")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ApiError::bad_request("an email address is required to sign up"))?;
-            users::create_user(&ep.core, name, email, &password)
+            let creator = admin.as_ref().map_or_else(|| actor.clone(), Actor::of);
+            users::create_user(&ep.core, &creator, name, email, &password)
                 .await
                 .map_err(user_error)?
         }
         None => {
             // Same answer (and the same hashing time) as a wrong password, so the answer does
             // not tell which user names exist.
-            let _ = users::verify(&ep.core, name, &password).await;
+            let _ = users::login(&ep.core, &actor, name, &password).await;
             return Err(ApiError::unauthorized(
-                "wrong user name or password (accounts are created by an administrator)",
+                "wrong user name or password (accounts are created by an administrator: \
+                 `pantry-registry user create`, or `npm adduser` with an admin's token)",
             ));
         }
     };
-    let minted = users::issue_token(&ep.core, &user.name, "npm login", TokenScope::Publish)
-        .await
-        .map_err(ApiError::internal)?;
+    let actor = Actor {
+        user: Some(user.name.clone()),
+        ..actor
+    };
+    let minted = users::issue_token(
+        &ep.core,
+        &actor,
+        &user.name,
+        "npm login",
+        TokenScope::Publish,
+    )
+    .await
+    .map_err(ApiError::internal)?;
     Ok(json(
         StatusCode::CREATED,
         &json!({
@@ -132,9 +152,7 @@ pub async fn logout(ep: &NpmEndpoint, req: &Request, token: &str) -> NpmResult {
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found("no such token"))?;
     may_revoke(&caller, &record)?;
-    ep.core
-        .store
-        .revoke_token(&record.id)
+    users::revoke_token(&ep.core, &Actor::of(&caller), &record.id)
         .await
         .map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, &json!({"ok": "Logged out"})))
@@ -272,9 +290,7 @@ pub async fn create_token(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
         caller.restriction.clone(),
         expires_at,
     );
-    ep.core
-        .store
-        .insert_token(minted.record.clone())
+    users::create_token(&ep.core, &Actor::of(&caller), &minted)
         .await
         .map_err(ApiError::internal)?;
     let mut obj = token_object(&minted.record);
@@ -297,9 +313,7 @@ pub async fn revoke_token(ep: &NpmEndpoint, req: &Request, key: &str) -> NpmResu
         .find(|t| t.id == key)
         .ok_or_else(|| ApiError::not_found(format!("no such token: {key}")))?;
     may_revoke(&caller, token)?;
-    ep.core
-        .store
-        .revoke_token(key)
+    users::revoke_token(&ep.core, &Actor::of(&caller), key)
         .await
         .map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, &json!({})))

@@ -109,6 +109,8 @@ pub(crate) struct Live {
 
 pub(crate) enum Op {
     Changed(DocKey),
+    /// Rebuild from the store now; answers with the number of documents, or why not.
+    Rebuild(oneshot::Sender<Result<usize, String>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -220,6 +222,26 @@ impl Search {
     pub fn mark_stale(&self) {
         self.inner.stale.store(true, Ordering::SeqCst);
         let _ = std::fs::remove_file(self.inner.dir.join(CLEAN_MARKER));
+    }
+
+    /// Rebuilds the index from the store while the server runs (searches keep answering from
+    /// the old content until the rebuild commits); the number of documents indexed.
+    pub async fn rebuild(&self) -> Result<usize, SearchError> {
+        let tx = self
+            .inner
+            .writer
+            .lock()
+            .expect("search writer lock")
+            .clone();
+        let Some(tx) = tx else {
+            return Err(SearchError::Index("the search index is not running".into()));
+        };
+        let (done, wait) = oneshot::channel();
+        tx.send(Op::Rebuild(done))
+            .map_err(|_| SearchError::Index("the search index has stopped".into()))?;
+        wait.await
+            .map_err(|_| SearchError::Index("the search index stopped during the rebuild".into()))?
+            .map_err(SearchError::Index)
     }
 
     /// Stops the writer task after it has applied what is queued and marked the index clean.

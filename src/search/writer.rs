@@ -650,11 +650,13 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
                 let mut received = 0u64;
                 let mut done = None;
                 let mut closed = false;
+                let mut rebuilds = Vec::new();
                 let mut take = |op: Option<Op>| match op {
                     Some(Op::Changed(k)) => {
                         received += 1;
                         keys.insert(k);
                     }
+                    Some(Op::Rebuild(reply)) => rebuilds.push(reply),
                     Some(Op::Shutdown(d)) => done = Some(d),
                     None => closed = true,
                 };
@@ -663,6 +665,18 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
                     take(Some(op));
                 }
                 writer.apply_or_retry(keys, received).await;
+                if !rebuilds.is_empty() {
+                    writer.needs_rebuild = true;
+                    writer.rebuild_if_needed().await;
+                    let answer = if writer.needs_rebuild {
+                        Err("the rebuild failed; see the server log".to_string())
+                    } else {
+                        Ok(writer.live.reader.searcher().num_docs() as usize)
+                    };
+                    for reply in rebuilds {
+                        let _ = reply.send(answer.clone());
+                    }
+                }
                 if done.is_some() || closed {
                     if let Err(e) = writer.close().await {
                         tracing::error!(error = %e, "could not close the search index");

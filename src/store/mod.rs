@@ -132,6 +132,10 @@ pub struct TokenRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// When the token last authenticated a request (to the minute or so: uses are written in
+    /// batches). (Schema 9; absent before.)
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
 }
 
 /// A user account (for npm login and package ownership).
@@ -145,6 +149,36 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// A disabled account cannot log in, and its tokens are refused. (Schema 9.)
+    #[serde(default)]
+    pub disabled: bool,
+    /// An administrator: `npm login` gives them an admin token, and the admin API may create
+    /// admin tokens for them. (Schema 9.)
+    #[serde(default)]
+    pub admin: bool,
+    /// SHA-256 of an invitation that lets its holder set the first password, and until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite_hash: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub invite_expires_at: Option<OffsetDateTime>,
+}
+
+impl UserRecord {
+    /// A new, enabled, non-admin account created now.
+    pub fn new(name: &str, email: &str, password_hash: String) -> Self {
+        let now = OffsetDateTime::now_utc();
+        Self {
+            name: name.to_string(),
+            email: email.to_string(),
+            password_hash,
+            created_at: now,
+            updated_at: now,
+            disabled: false,
+            admin: false,
+            invite_hash: None,
+            invite_expires_at: None,
+        }
+    }
 }
 
 /// What a [`PackageChange`] decided: the package to write (or `None` to delete the package),
@@ -535,6 +569,8 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: UserRecord) -> StoreResult<()>;
     /// Replaces an existing user's record.
     async fn update_user(&self, user: UserRecord) -> StoreResult<()>;
+    /// Removes a user; `false` if there was none. Their tokens are the caller's to revoke.
+    async fn delete_user(&self, name: &str) -> StoreResult<bool>;
     /// Up to `limit` users in name order, starting after `after`.
     async fn users_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>>;
     /// Every user, by name (page after page).
@@ -570,6 +606,9 @@ pub trait TokenStore: Send + Sync {
     }
     /// Removes the token with this public id; `false` if there was none.
     async fn revoke_token(&self, id: &str) -> StoreResult<bool>;
+    /// Records when tokens were last used: (token SHA-256, when). A token gone meanwhile is
+    /// skipped; an older time never replaces a newer one.
+    async fn touch_tokens(&self, uses: Vec<(String, OffsetDateTime)>) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -694,6 +733,49 @@ pub trait ChangeFeed: Send + Sync {
     ) -> StoreResult<Option<Vec<Change>>>;
 }
 
+/// One entry of the audit log: a state change or a login, who asked, from where, on what, and
+/// how it ended. Secrets never appear in it: a token is named by its public id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    /// Given by the store: ids sort in the order entries were appended (time first).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What was done: `npm.publish`, `package.dist-tag.set`, `token.create`, `user.login`, …
+    pub action: String,
+    /// What it was done to: `npm:left-pad@1.0.0`, `zig:my_lib@0.1.0`, `user:alice`, `token:<id>`.
+    pub target: String,
+    /// `ok`, `denied` (refused: not allowed, not found, invalid) or `failed` (a fault).
+    pub outcome: String,
+    /// Why, for a refusal or a failure; what changed, for some successes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The acting user (`$admin` for the configured admin token, `$cli` for the local CLI);
+    /// `None` for an anonymous request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The public id of the token used, if one was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    /// The client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// The audit log, in the store.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends `entries`, in order, in one atomic write; each is given its id.
+    async fn append_audit(&self, entries: Vec<AuditRecord>) -> StoreResult<()>;
+    /// Up to `limit` entries after the id `after` (from the oldest when `None`), in order. An
+    /// `after` that is not an id is a lower bound: `after` = the 16 hex digits of a time in
+    /// microseconds since the epoch starts at that time.
+    async fn audit_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<AuditRecord>>;
+    /// Removes entries older than `before`; how many.
+    async fn prune_audit(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}
+
 /// Counters for rate limits, shared by every instance that shares the store.
 #[async_trait]
 pub trait RateStore: Send + Sync {
@@ -712,6 +794,7 @@ pub trait MetadataStore:
     + ZigStore
     + BlobReferenceStore
     + ChangeFeed
+    + AuditStore
 {
 }
 impl<
@@ -722,7 +805,8 @@ impl<
         + CacheStore
         + ZigStore
         + BlobReferenceStore
-        + ChangeFeed,
+        + ChangeFeed
+        + AuditStore,
 > MetadataStore for T
 {
 }

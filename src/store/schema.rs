@@ -6,7 +6,7 @@
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 /// The schema this binary writes. Bump it with a new `migrations/NNNN_*.md` and a step in [`migrate`].
-pub const SCHEMA_VERSION: u64 = 8;
+pub const SCHEMA_VERSION: u64 = 9;
 
 /// `"schema_version"` -> u64.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -56,6 +56,9 @@ pub const TOKEN_IDS: TableDefinition<&str, &str> = TableDefinition::new("token_i
 /// Ids are 16 hex digits of microseconds since the epoch (each greater than the last), `-`, and
 /// 8 random hex digits. (Schema 8.)
 pub const CHANGES: TableDefinition<&str, &str> = TableDefinition::new("changes");
+/// Audit id (the same form as a change id) -> `AuditRecord` JSON without its id: the audit
+/// log, in the order of the entries. (Schema 9.)
+pub const AUDIT: TableDefinition<&str, &str> = TableDefinition::new("audit");
 /// How long applied batch ids are remembered.
 pub const DOWNLOAD_BATCH_MEMORY_SECS: u64 = 7 * 24 * 3600;
 
@@ -125,6 +128,8 @@ pub fn migrate(txn: &WriteTransaction) -> Result<Option<u64>, MigrationError> {
         let mut changes = txn.open_table(CHANGES).map_err(redb::Error::from)?;
         append_change(&mut changes, &crate::store::Change::whole())?;
     }
+    // Schema 9 (migrations/0009_audit.md) adds the audit log: no data moves.
+    txn.open_table(AUDIT).map_err(redb::Error::from)?;
     meta.insert("schema_version", SCHEMA_VERSION)
         .map_err(redb::Error::from)?;
     Ok(found)
@@ -138,16 +143,9 @@ pub(crate) fn append_change(
     change: &crate::store::Change,
 ) -> Result<String, redb::Error> {
     let now = time::OffsetDateTime::now_utc();
-    let micros = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1000).max(0) as u64;
-    let last = changes
-        .last()?
-        .and_then(|(id, _)| u64::from_str_radix(id.value().get(..16)?, 16).ok())
-        .unwrap_or(0);
-    let at = micros(now).max(last + 1);
-    let id = format!("{at:016x}-{:08x}", rand::random::<u32>());
     let json = serde_json::to_string(&change.changed).expect("changes serialize");
-    changes.insert(id.as_str(), json.as_str())?;
-    let horizon = format!("{:016x}", micros(now - crate::store::CHANGE_RETENTION));
+    let id = append_ordered(changes, &json)?;
+    let horizon = time_key(now - crate::store::CHANGE_RETENTION);
     for _ in 0..16 {
         let expired = changes
             .first()?
@@ -157,6 +155,29 @@ pub(crate) fn append_change(
         }
         changes.pop_first()?;
     }
+    Ok(id)
+}
+
+/// The 16 hex digits of `t` in microseconds since the epoch: the time part of an ordered id,
+/// and a lower bound for the ids from `t` on.
+pub fn time_key(t: time::OffsetDateTime) -> String {
+    format!("{:016x}", (t.unix_timestamp_nanos() / 1000).max(0) as u64)
+}
+
+/// Inserts `json` under a new ordered id: the time in microseconds (greater than the last id's),
+/// `-`, 8 random hex digits. Returns the id.
+pub(crate) fn append_ordered(
+    table: &mut redb::Table<&str, &str>,
+    json: &str,
+) -> Result<String, redb::Error> {
+    let now = u64::from_str_radix(&time_key(time::OffsetDateTime::now_utc()), 16).unwrap_or(0);
+    let last = table
+        .last()?
+        .and_then(|(id, _)| u64::from_str_radix(id.value().get(..16)?, 16).ok())
+        .unwrap_or(0);
+    let at = now.max(last + 1);
+    let id = format!("{at:016x}-{:08x}", rand::random::<u32>());
+    table.insert(id.as_str(), json)?;
     Ok(id)
 }
 

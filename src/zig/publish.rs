@@ -134,8 +134,33 @@ async fn check_declared_name(
     Ok(())
 }
 
-/// Publishes one Zig package version; returns the stored record.
+impl crate::core::audit::AuditedError for ZigPublishError {
+    fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            ZigPublishError::Store(_) | ZigPublishError::Blob(_) | ZigPublishError::Busy(_)
+        )
+    }
+}
+
+/// Publishes one Zig package version; returns the stored record. Audited as `zig.publish`.
 pub async fn publish(
+    core: &Core,
+    caller: &Caller,
+    req: ZigPublishRequest,
+) -> Result<ZigVersionRecord, ZigPublishError> {
+    let asked = format!("zig:{}", req.filename.as_deref().unwrap_or("?"));
+    let result = publish_checked(core, caller, req).await;
+    let target = match &result {
+        Ok(v) => format!("zig:{}@{}", v.name, v.version),
+        Err(_) => asked,
+    };
+    let actor = crate::core::audit::Actor::of(caller);
+    core.audit.result(&actor, "zig.publish", target, &result);
+    result
+}
+
+async fn publish_checked(
     core: &Core,
     caller: &Caller,
     req: ZigPublishRequest,

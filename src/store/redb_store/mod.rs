@@ -6,8 +6,8 @@
 //!
 //! This file holds the store itself: opening and migrating the database, the blocking runner and
 //! the shared helpers (error mapping, JSON records). Each store trait is implemented in its own
-//! file: `packages`, `blobs`, `cache`, `changes`, `zig`, `users` (users and tokens) and
-//! `downloads`.
+//! file: `packages`, `audit`, `blobs`, `cache`, `changes`, `zig`, `users` (users and tokens)
+//! and `downloads`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use super::schema;
 use super::*;
 
+mod audit;
 mod blobs;
 mod cache;
 mod changes;

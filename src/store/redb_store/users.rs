@@ -42,6 +42,22 @@ impl UserStore for RedbStore {
         .await
     }
 
+    async fn delete_user(&self, name: &str) -> StoreResult<bool> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let removed = txn
+                .open_table(USERS)
+                .map_err(backend)?
+                .remove(name.as_str())
+                .map_err(backend)?
+                .is_some();
+            txn.commit().map_err(backend)?;
+            Ok(removed)
+        })
+        .await
+    }
+
     async fn users_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>> {
         self.page_json(USERS, after, limit).await
     }
@@ -104,6 +120,35 @@ impl TokenStore for RedbStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn touch_tokens(&self, uses: Vec<(String, time::OffsetDateTime)>) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut table = txn.open_table(TOKENS).map_err(backend)?;
+                for (hash, at) in &uses {
+                    let current: Option<TokenRecord> = table
+                        .get(hash.as_str())
+                        .map_err(backend)?
+                        .map(|v| decode(v.value()))
+                        .transpose()?;
+                    if let Some(mut t) = current
+                        && t.last_used.is_none_or(|last| *at > last)
+                    {
+                        t.last_used = Some(*at);
+                        table
+                            .insert(hash.as_str(), encode(&t).as_str())
+                            .map_err(backend)?;
+                    }
+                }
+            }
+            txn.commit().map_err(backend)
         })
         .await
     }

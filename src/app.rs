@@ -473,6 +473,7 @@ impl Registry {
         }
         let rules = Arc::new(crate::http::edge::EdgeRules {
             trusted_proxies: connections.trusted_proxies.clone(),
+            follow_request_base: self.core.settings.base_url.is_empty(),
             routes: crate::http::edge::RouteMethods::new(routes),
             limiter: crate::http::rate::RateLimiter::new(
                 self.core.settings.rate.clone(),

@@ -131,6 +131,7 @@ impl<'a> ApiExtractor<'a> for Caller {
             .await
             .map_err(ApiError::from)?;
         caller.address = crate::http::edge::ClientAddress::of(req);
+        crate::http::edge::RequestUser::note(req, &caller.user);
         Ok(Caller(caller))
     }
 }

@@ -75,7 +75,7 @@ fn string_map(value: Option<&Value>) -> Option<BTreeMap<String, String>> {
 pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
     format!(
         "{}/packages/{}/{}/tarball",
-        core.public_url,
+        core.url_base(),
         name.replace('@', "%40").replace('/', "%2F"),
         version
     )

@@ -90,7 +90,7 @@ pub struct ZigPublishResult {
 }
 
 fn tarball_url(core: &Core, name: &str, version: &str) -> String {
-    format!("{}/zig/packages/{name}/{version}/tarball", core.public_url)
+    format!("{}/zig/packages/{name}/{version}/tarball", core.url_base())
 }
 
 /// A zig identifier can stand bare after `.`; anything else needs `.@"…"`.

@@ -47,6 +47,9 @@ struct Overrides {
     /// Data directory (storage.data_dir).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Log lines as `json` or `pretty` (log.format; default: pretty on a terminal, else JSON).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<String>,
     /// Any configuration key, as in config.example.toml: --set limits.max_tarball_bytes=1000000
     #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -215,6 +218,9 @@ fn layers_from(o: &Overrides) -> Result<Layers, String> {
     if let Some(v) = &o.data_dir {
         set("storage.data_dir", v.to_string_lossy().into_owned())?;
     }
+    if let Some(v) = &o.log_format {
+        set("log.format", v.clone())?;
+    }
     for kv in &o.set {
         let (k, v) = kv
             .split_once('=')
@@ -328,9 +334,19 @@ async fn serve(layers: Layers) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let mut builder = crate::Registry::builder().layers(layers);
-    if settings.base_url.is_empty() && settings.port == 0 {
-        // Port 0 picks a free port: the URLs handed out must name the one actually bound.
-        builder = builder.base_url(format!("http://localhost:{}", bound.port()));
+    if settings.port == 0 {
+        // Port 0 picks a free port: URLs made outside a request must name the one bound.
+        builder = builder
+            .setting("server.port", bound.port().to_string())
+            .map_err(|e| e.to_string())?;
+    }
+    if settings.base_url.is_empty() && !settings.host.is_loopback() {
+        tracing::warn!(
+            listen = %bound,
+            "server.base_url is not set: the URLs handed out (tarballs in packuments, and so in \
+             lockfiles) follow the address each client used. Set server.base_url to the one \
+             address clients should record (and server.trusted_proxies for a reverse proxy)"
+        );
     }
     let registry = builder.build().await.map_err(|e| e.to_string())?;
     let settings = registry.settings().clone();

@@ -33,7 +33,7 @@ pub const KEYS: &[KeySpec] = &[
         default: "",
         env: &["BASE_URL"],
         secret: false,
-        doc: "Public URL of this registry, used in every URL the server hands out. Empty means http://localhost:<port>.",
+        doc: "Public URL of this registry, used in every URL the server hands out (tarball URLs in packuments, and so in lockfiles). Empty means each request's own address: its Host header, or X-Forwarded-Proto/X-Forwarded-Host from a server.trusted_proxies address.",
     },
     KeySpec {
         key: "server.shutdown_timeout_secs",

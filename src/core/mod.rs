@@ -24,10 +24,19 @@ use crate::blobs::BlobStore;
 use crate::config::Settings;
 use crate::store::{MetadataStore, StoreError, StoreResult};
 
+tokio::task_local! {
+    /// The scheme and host the client used for the request being answered (`http://host:port`),
+    /// when `server.base_url` is unset: URLs handed out (tarballs in packuments and lockfiles)
+    /// then work through whichever address the client reached the registry by. Set by the HTTP
+    /// edge around each request.
+    pub static REQUEST_BASE: String;
+}
+
 /// The registry's parts, shared by every request.
 pub struct Core {
     pub settings: Settings,
-    /// The public URL without a trailing slash, used in every URL handed out.
+    /// The public URL without a trailing slash: `server.base_url`, or when it is unset, what
+    /// URLs outside any request use (see [`Core::url_base`]).
     pub public_url: String,
     pub store: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
@@ -92,6 +101,14 @@ impl Core {
             blobs: self.blobs.clone(),
             npm: self.settings.npm.clone(),
         })
+    }
+
+    /// The base of every URL handed out while answering the current request: the request's own
+    /// address when `server.base_url` is unset (see [`REQUEST_BASE`]), else the configured one.
+    pub fn url_base(&self) -> String {
+        REQUEST_BASE
+            .try_with(Clone::clone)
+            .unwrap_or_else(|_| self.public_url.clone())
     }
 
     pub fn clone_parts(&self) -> CoreParts {

@@ -255,10 +255,46 @@ impl ClientAddress {
     }
 }
 
+/// The base URL a request reached the registry by, for the URLs it is handed (when
+/// `server.base_url` is unset): `http://` and its `Host`, or, from a trusted reverse proxy, the
+/// scheme and host in `X-Forwarded-Proto` and `X-Forwarded-Host`. `None` when the host is
+/// missing or not a plain `name[:port]`.
+pub fn request_base(
+    peer: Option<IpAddr>,
+    headers: &poem::http::HeaderMap,
+    trusted: &[IpAddr],
+) -> Option<String> {
+    let from_proxy = peer.is_some_and(|p| trusted.contains(&p));
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let forwarded_host = from_proxy.then(|| header("x-forwarded-host")).flatten();
+    let host = forwarded_host.or_else(|| header("host"))?;
+    let plain = host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b));
+    if !plain {
+        return None;
+    }
+    let scheme = match from_proxy.then(|| header("x-forwarded-proto")).flatten() {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
 /// What the edge holds to every request.
 pub struct EdgeRules {
-    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    /// Reverse proxies whose `X-Forwarded-For` (and `X-Forwarded-Proto`/`-Host`) is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// URLs follow each request's address (`server.base_url` is unset).
+    pub follow_request_base: bool,
     /// For the `Allow` header of a 405.
     pub routes: RouteMethods,
     pub limiter: super::rate::RateLimiter,
@@ -270,13 +306,127 @@ pub struct EdgeRules {
     pub body_memory: super::body::BodyMemory,
 }
 
-/// The middleware function; wrap the whole app with it (`.around`), handing it the rules.
+/// The request's id: the client's `X-Request-Id` when it is a plain one (1 to 64 characters of
+/// letters, digits, `.`, `_`, `-`), else a new random one. Returned as `X-Request-Id` and
+/// written in the access log line.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn of(headers: &poem::http::HeaderMap) -> Self {
+        let given = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        Self(match given {
+            Some(id) => id.to_string(),
+            None => hex::encode(rand::random::<[u8; 8]>()),
+        })
+    }
+}
+
+/// Who a request turned out to be, noted by authentication for the access log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestUser(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl RequestUser {
+    /// Notes that `req` authenticated as `user`.
+    pub fn note(req: &Request, user: &str) {
+        if let Some(slot) = req.data::<RequestUser>() {
+            *slot.0.lock().expect("request user lock") = Some(user.to_string());
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        self.0.lock().expect("request user lock").clone()
+    }
+}
+
+/// The middleware function; wrap the whole app with it (`.around`), handing it the rules. It
+/// writes one access log line per request: its id, method, path (token paths redacted), status,
+/// duration, bytes sent, user and client. Never a header, query or body: no secret can reach
+/// the log through it.
 pub async fn edge<E: Endpoint>(
     ep: std::sync::Arc<E>,
     mut req: Request,
     rules: &EdgeRules,
 ) -> poem::Result<Response> {
     let started = Instant::now();
+    let method = req.method().clone();
+    let path = loggable_path(req.uri().path()).into_owned();
+    let id = RequestId::of(req.headers());
+    let user = RequestUser::default();
+    req.set_data(id.clone());
+    req.set_data(user.clone());
+    let client = client_address(
+        req.remote_addr().as_socket_addr().map(|a| a.ip()),
+        req.headers(),
+        &rules.trusted_proxies,
+    );
+    let base = rules
+        .follow_request_base
+        .then(|| {
+            request_base(
+                req.remote_addr().as_socket_addr().map(|a| a.ip()),
+                req.headers(),
+                &rules.trusted_proxies,
+            )
+        })
+        .flatten();
+    let mut resp = match base {
+        Some(base) => {
+            crate::core::REQUEST_BASE
+                .scope(base, answer(ep, req, rules))
+                .await?
+        }
+        None => answer(ep, req, rules).await?,
+    };
+    if let Ok(value) = HeaderValue::from_str(&id.0) {
+        resp.headers_mut().insert("x-request-id", value);
+    }
+    // The length sent, when it is known before the body streams (`null` for a body of unknown
+    // length, such as a tarball streaming in from the upstream).
+    let bytes = match resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(n) => Some(n),
+        None => {
+            let body: http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error> =
+                resp.take_body().into();
+            let n = http_body::Body::size_hint(&body).exact();
+            resp.set_body(poem::Body::from(body));
+            n
+        }
+    };
+    tracing::info!(
+        target: "access",
+        request_id = %id.0,
+        http.method = %method,
+        http.path = %path,
+        http.status = resp.status().as_u16(),
+        duration_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        bytes = bytes,
+        user = user.get().as_deref().unwrap_or("-"),
+        client = %client.map(|a| a.to_string()).unwrap_or_else(|| "-".into()),
+        "request"
+    );
+    Ok(resp)
+}
+
+/// The edge's rules applied to one request, and the application's answer.
+async fn answer<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: Request,
+    rules: &EdgeRules,
+) -> poem::Result<Response> {
     let method = req.method().clone();
     let original_path = req.uri().path().to_string();
     let target_length = req
@@ -380,14 +530,6 @@ pub async fn edge<E: Endpoint>(
             poem::http::HeaderValue::from_static("5"),
         );
     }
-    tracing::debug!(
-        http.method = %method,
-        http.path = %loggable_path(&original_path),
-        client = ?addr,
-        http.status = resp.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
     Ok(resp)
 }
 

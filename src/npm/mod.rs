@@ -300,12 +300,14 @@ impl NpmEndpoint {
             Credentials::Bearer(token) => {
                 let mut caller = auth::authenticate(&self.core, &token).await?;
                 caller.address = crate::http::edge::ClientAddress::of(req);
+                crate::http::edge::RequestUser::note(req, &caller.user);
                 Ok(Some(caller))
             }
             Credentials::Basic { user, password } => {
                 let record = users::verify(&self.core, &user, &password)
                     .await
                     .map_err(user::user_error)?;
+                crate::http::edge::RequestUser::note(req, &record.name);
                 Ok(Some(Caller {
                     user: record.name,
                     scope: TokenScope::Publish,

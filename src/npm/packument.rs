@@ -62,7 +62,7 @@ pub use crate::core::timestamps::iso;
 /// The canonical tarball URL: `{public}/npm/{name}/-/{bare}-{version}.tgz`.
 pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
     let bare = name.rsplit('/').next().unwrap_or(name);
-    format!("{}/npm/{name}/-/{bare}-{version}.tgz", core.public_url)
+    format!("{}/npm/{name}/-/{bare}-{version}.tgz", core.url_base())
 }
 
 fn has_install_script(manifest: &Map<String, Value>) -> bool {

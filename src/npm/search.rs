@@ -68,7 +68,7 @@ pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
             let d = hit.doc;
             let relevance = if page.max_score > 0.0 { hit.score / max } else { 1.0 };
             let popularity = ((1.0 + d.downloads_30d as f64).log10() / 6.0).min(1.0);
-            let mut links = json!({"npm": format!("{}/npm/{}", ep.core.public_url, d.name)});
+            let mut links = json!({"npm": format!("{}/npm/{}", ep.core.url_base(), d.name)});
             for (key, value) in [("homepage", &d.homepage), ("repository", &d.repository), ("bugs", &d.bugs)] {
                 if let Some(v) = value {
                     links[key] = json!(v);

@@ -135,6 +135,37 @@ async fn lockfile_entry(project: &Path, name: &str) -> Value {
     lock["packages"][format!("node_modules/{name}")].clone()
 }
 
+/// With `server.base_url` unset, a lockfile records the address the client installed through:
+/// two projects, two addresses of one registry, two lockfiles whose tarballs each download.
+#[tokio::test]
+async fn lockfiles_record_the_address_npm_used_when_no_base_url_is_set() {
+    let app = TestApp::start_with(|b| b.setting("server.base_url", "").unwrap()).await;
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "two-addresses", "1.0.0", "latest")
+        .await;
+    assert_eq!(r.status, 201);
+    let port = app.url.rsplit(':').next().unwrap().to_string();
+    for host in ["127.0.0.1", "localhost"] {
+        let mut sb = Sandbox::new(&app);
+        sb.registry = format!("http://{host}:{port}/npm/");
+        sb.write_npmrc(None);
+        let project = sb.package(
+            "project",
+            json!({"name": "project", "version": "1.0.0", "private": true}),
+        );
+        sb.ok(&npm(), &["install", "two-addresses"], &project).await;
+        let entry = lockfile_entry(&project, "two-addresses").await;
+        let resolved = entry["resolved"].as_str().unwrap();
+        assert_eq!(
+            resolved,
+            format!("http://{host}:{port}/npm/two-addresses/-/two-addresses-1.0.0.tgz"),
+            "{entry}"
+        );
+        let served = app.client.get(resolved).send().await.unwrap();
+        assert_eq!(served.status(), 200, "{resolved}");
+    }
+}
+
 /// The sha512 SRI of what the registry serves at `url`.
 async fn served_integrity(app: &TestApp, url: &str) -> String {
     let bytes = app

@@ -5,8 +5,8 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use common::{BinServer, TestApp, publish_over_http, run_bin};
 use serde_json::{Value, json};
@@ -97,7 +97,7 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
     let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "admin socket mode {mode:o}");
 
-    // Installs keep going the whole time: a loop of packument and tarball reads.
+    // Installs keep going the whole time: a loop of packument and tarball reads...
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
     let reads = Arc::new(AtomicUsize::new(0));
@@ -114,6 +114,43 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
                     };
                     let counter = if served { &reads } else { &failures };
                     counter.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+
+    // And real `npm install`s, one after another, each into a fresh project and cache.
+    let installs = Arc::new(AtomicUsize::new(0));
+    let install_failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let install_task = tokio::spawn({
+        let (stop, installs, install_failures) =
+            (stop.clone(), installs.clone(), install_failures.clone());
+        let registry = format!("{}/npm/", server.url);
+        async move {
+            let mut round = 0;
+            while !stop.load(Ordering::SeqCst) || round == 0 {
+                round += 1;
+                let sandbox = common::sandbox::Sandbox {
+                    root: tempfile::tempdir().unwrap(),
+                    registry: registry.clone(),
+                };
+                std::fs::create_dir_all(sandbox.root.path().join("home")).unwrap();
+                sandbox.write_npmrc(None);
+                let project = sandbox.package(
+                    "project",
+                    json!({"name": "project", "version": "1.0.0", "private": true}),
+                );
+                let npm = common::tools::tools().npm.clone();
+                let out = sandbox
+                    .run(&npm, &["install", "served-pkg"], &project)
+                    .await;
+                if out.status.success() && project.join("node_modules/served-pkg").exists() {
+                    installs.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    install_failures
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&out.stderr).into_owned());
                 }
             }
         }
@@ -214,6 +251,17 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
 
     stop.store(true, Ordering::SeqCst);
     loop_task.await.unwrap();
+    install_task.await.unwrap();
+    let failed = install_failures.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "an npm install failed meanwhile:\n{}",
+        failed.join("\n")
+    );
+    assert!(
+        installs.load(Ordering::SeqCst) >= 1,
+        "npm installed meanwhile"
+    );
     assert_eq!(
         failures.load(Ordering::SeqCst),
         0,

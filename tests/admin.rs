@@ -81,7 +81,9 @@ fn cli(data: &str, args: &[&str]) -> (bool, String, String) {
     run_bin(&all, &[])
 }
 
-#[tokio::test]
+// Several threads: the command line runs as blocking child processes, and the read and install
+// loops must keep going meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_string();

@@ -1076,8 +1076,10 @@ async fn token_contract(store: &dyn MetadataStore) {
         store.token_by_hash(&sha256_hex("a guess")).await.unwrap(),
         None
     );
-    // The public id is not a credential.
+    // The public id is not a credential, but it finds the token's record.
     assert_eq!(store.token_by_hash(&ci.id).await.unwrap(), None);
+    assert_eq!(store.token_by_id(&ci.id).await.unwrap(), Some(ci.clone()));
+    assert_eq!(store.token_by_id(&ci.hash).await.unwrap(), None);
 
     let mut tokens = store.list_tokens().await.unwrap();
     tokens.sort_by(|a, b| a.id.cmp(&b.id));
@@ -1112,6 +1114,7 @@ async fn token_contract(store: &dyn MetadataStore) {
 
     assert!(store.revoke_token("tok_ci").await.unwrap());
     assert_eq!(store.token_by_hash(&ci.hash).await.unwrap(), None);
+    assert_eq!(store.token_by_id("tok_ci").await.unwrap(), None);
     assert_eq!(store.list_tokens().await.unwrap(), vec![laptop.clone()]);
     assert!(
         !store.revoke_token("tok_ci").await.unwrap(),

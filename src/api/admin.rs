@@ -611,8 +611,8 @@ impl AdminApi {
         operation_id = "adminRevokeToken"
     )]
     async fn revoke_token(&self, admin: AdminCaller, id: Path<String>) -> RevokeTokenResponse {
-        let record = match self.core.store.list_tokens().await {
-            Ok(tokens) => tokens.into_iter().find(|t| t.id == id.0),
+        let record = match self.core.store.token_by_id(&id).await {
+            Ok(record) => record,
             Err(e) => return store_error(e).into(),
         };
         let Some(record) = record else {

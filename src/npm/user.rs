@@ -302,17 +302,14 @@ pub async fn create_token(ep: &NpmEndpoint, req: &mut Request) -> NpmResult {
 /// `DELETE /-/npm/v1/tokens/token/{key}` (npm token revoke).
 pub async fn revoke_token(ep: &NpmEndpoint, req: &Request, key: &str) -> NpmResult {
     let caller = ep.require_caller(req).await?;
-    let tokens = ep
+    let token = ep
         .core
         .store
-        .list_tokens()
+        .token_by_id(key)
         .await
-        .map_err(ApiError::internal)?;
-    let token = tokens
-        .iter()
-        .find(|t| t.id == key)
+        .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::not_found(format!("no such token: {key}")))?;
-    may_revoke(&caller, token)?;
+    may_revoke(&caller, &token)?;
     users::revoke_token(&ep.core, &Actor::of(&caller), key)
         .await
         .map_err(ApiError::internal)?;

@@ -590,6 +590,8 @@ pub trait UserStore: Send + Sync {
 pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, token: TokenRecord) -> StoreResult<()>;
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The token with this public id (a keyed lookup, not a scan).
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRecord>>;
     /// Up to `limit` tokens in public id order, starting after the id `after`.
     async fn tokens_page(&self, after: Option<&str>, limit: usize)
     -> StoreResult<Vec<TokenRecord>>;

@@ -93,6 +93,21 @@ impl TokenStore for RedbStore {
         self.get_json(TOKENS, hash).await
     }
 
+    async fn token_by_id(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
+        let id = id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let ids = txn.open_table(TOKEN_IDS).map_err(backend)?;
+            let Some(hash) = ids.get(id.as_str()).map_err(backend)? else {
+                return Ok(None);
+            };
+            let tokens = txn.open_table(TOKENS).map_err(backend)?;
+            let found = tokens.get(hash.value()).map_err(backend)?;
+            found.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
     async fn tokens_page(
         &self,
         after: Option<&str>,

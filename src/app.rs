@@ -127,7 +127,9 @@ impl RegistryBuilder {
             settings.limits.max_concurrent_unpacks,
             settings.limits.unpack_wait,
         );
+        let access = crate::core::access::ReadPolicy::new(&settings.access, settings.npm.fallback);
         let core = Arc::new(Core {
+            access,
             settings,
             public_url,
             store,

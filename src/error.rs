@@ -399,9 +399,19 @@ impl crate::core::resolve::ResolveError {
                 package_missing()
             }
             ResolveError::NoSuchVersion => version_missing(),
+            ResolveError::SignInRequired(why) => ApiError::unauthorized(why),
             // Only NotFound reads the message, and it is handled above.
             ResolveError::Proxy(e) => e.into_api(""),
             ResolveError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::core::access::ReadRefused> for ApiError {
+    fn from(e: crate::core::access::ReadRefused) -> Self {
+        match e {
+            crate::core::access::ReadRefused::SignInRequired(why) => ApiError::unauthorized(why),
+            crate::core::access::ReadRefused::Store(e) => e.into(),
         }
     }
 }

@@ -39,19 +39,19 @@ async fn every_route_is_documented_with_its_responses() {
     assert_eq!(statuses(&spec, "/health", "get"), ["200", "429", "503"]);
     assert_eq!(
         statuses(&spec, "/packages/{name}", "get"),
-        ["200", "404", "429", "500", "502", "504"]
+        ["200", "401", "404", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/packages/{name}/{version}", "get"),
-        ["200", "404", "429", "500", "502", "504"]
+        ["200", "401", "404", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/packages/{name}/versions", "get"),
-        ["200", "429", "500", "502", "504"]
+        ["200", "401", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/packages/{name}/{version}/tarball", "get"),
-        ["200", "404", "429", "500", "502", "504"]
+        ["200", "401", "404", "429", "500", "502", "504"]
     );
     assert_eq!(
         statuses(&spec, "/publish", "post"),
@@ -66,7 +66,7 @@ async fn every_route_is_documented_with_its_responses() {
     ] {
         assert_eq!(
             statuses(&spec, path, "get"),
-            ["200", "400", "404", "429", "500"]
+            ["200", "400", "401", "404", "429", "500"]
         );
     }
     for path in ["/downloads/point/{period}", "/downloads/range/{period}"] {
@@ -76,6 +76,11 @@ async fn every_route_is_documented_with_its_responses() {
     assert!(publish["requestBody"]["content"]["multipart/form-data"].is_object());
     assert!(publish["requestBody"]["content"]["application/json"].is_object());
     assert_eq!(publish["security"][0]["bearerToken"], serde_json::json!([]));
+    // Reads take a token when the package is private, and need none otherwise.
+    assert_eq!(
+        spec["paths"]["/packages/{name}"]["get"]["security"],
+        serde_json::json!([{"bearerToken": []}, {}])
+    );
     assert_eq!(
         spec["components"]["securitySchemes"]["bearerToken"]["scheme"],
         "bearer"

@@ -11,9 +11,11 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 
 use super::ApiTags;
+use super::auth::ApiReader;
 use crate::api_error_variants;
 use crate::core::Core;
-use crate::core::downloads::{Ecosystem, Period, package_counts};
+use crate::core::access::Reader;
+use crate::core::downloads::{Ecosystem, Period, package_counts, top_packages};
 use crate::error::{ApiError, ErrorBody};
 use crate::store::DownloadCount;
 
@@ -80,6 +82,10 @@ pub enum StatsResponse {
     /// An unknown `ecosystem`.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// `{"error":"Package not found"}`: no such package.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -88,6 +94,7 @@ pub enum StatsResponse {
 }
 api_error_variants!(StatsResponse {
     BadRequest,
+    Unauthorized,
     NotFound,
     Internal
 });
@@ -99,6 +106,10 @@ pub enum TimelineResponse {
     /// `days` is not a number, or an unknown `ecosystem`.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     #[oai(status = 500)]
@@ -106,6 +117,7 @@ pub enum TimelineResponse {
 }
 api_error_variants!(TimelineResponse {
     BadRequest,
+    Unauthorized,
     NotFound,
     Internal
 });
@@ -118,12 +130,12 @@ impl AnalyticsApi {
     /// The counts of a known package, written up to now; 404 for an unknown package.
     async fn counts(
         &self,
+        reader: &Reader,
         name: &str,
         ecosystem: Option<&str>,
     ) -> Result<Vec<DownloadCount>, ApiError> {
-        package_counts(&self.core, Ecosystem::parse(ecosystem)?, name)
-            .await
-            .map_err(ApiError::internal)?
+        package_counts(&self.core, reader, Ecosystem::parse(ecosystem)?, name)
+            .await?
             .ok_or_else(|| ApiError::not_found("Package not found"))
     }
 }
@@ -133,27 +145,23 @@ impl AnalyticsApi {
     /// Most downloaded packages
     ///
     /// `{"packages":[{"name","downloads"}]}`, most downloaded first; `limit` defaults to 10.
-    /// Zig packages appear as `zig:<name>`.
+    /// Zig packages appear as `zig:<name>`. Packages the caller may not read (`access.*`) are
+    /// left out.
     #[oai(path = "/analytics/top", method = "get", operation_id = "topPackages")]
-    async fn top_packages(&self, limit: Query<Option<String>>) -> TopResponse {
+    async fn top_packages(&self, reader: ApiReader, limit: Query<Option<String>>) -> TopResponse {
         let limit = limit
             .0
             .and_then(|l| l.parse::<usize>().ok())
             .unwrap_or(10)
             .clamp(1, 1000);
-        self.core.downloads.flush_for_read(&self.core.store).await;
-        match self.core.store.download_totals().await {
-            Ok(mut totals) => {
-                totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                TopResponse::Ok(Json(TopPackages {
-                    packages: totals
-                        .into_iter()
-                        .take(limit)
-                        .map(|(name, downloads)| TopPackage { name, downloads })
-                        .collect(),
-                }))
-            }
-            Err(e) => ApiError::internal(e).into(),
+        match top_packages(&self.core, &reader.0, limit).await {
+            Ok(top) => TopResponse::Ok(Json(TopPackages {
+                packages: top
+                    .into_iter()
+                    .map(|(name, downloads)| TopPackage { name, downloads })
+                    .collect(),
+            })),
+            Err(e) => ApiError::from(e).into(),
         }
     }
 
@@ -169,12 +177,13 @@ impl AnalyticsApi {
     )]
     async fn package_stats(
         &self,
+        reader: ApiReader,
         name: Path<String>,
         /// `npm` (the default) or `zig`.
         #[oai(validator(pattern = "^(npm|zig)$"))]
         ecosystem: Query<Option<String>>,
     ) -> StatsResponse {
-        let counts = match self.counts(&name, ecosystem.0.as_deref()).await {
+        let counts = match self.counts(&reader.0, &name, ecosystem.0.as_deref()).await {
             Ok(c) => c,
             Err(e) => return e.into(),
         };
@@ -203,6 +212,7 @@ impl AnalyticsApi {
     )]
     async fn package_timeline(
         &self,
+        reader: ApiReader,
         name: Path<String>,
         /// Days of history, 30 unless given, at most 366.
         #[oai(validator(pattern = "^[0-9]+$"))]
@@ -218,7 +228,7 @@ impl AnalyticsApi {
                 return ApiError::bad_request("days must be a whole number of days").into();
             }
         };
-        let counts = match self.counts(&name, ecosystem.0.as_deref()).await {
+        let counts = match self.counts(&reader.0, &name, ecosystem.0.as_deref()).await {
             Ok(c) => c,
             Err(e) => return e.into(),
         };

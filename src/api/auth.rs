@@ -135,3 +135,55 @@ impl<'a> ApiExtractor<'a> for Caller {
         Ok(Caller(caller))
     }
 }
+
+/// The caller of a read operation: anonymous, or whoever the token sent belongs to. The token
+/// is checked only when the package read is not public (`access.*`), so a public read costs no
+/// lookup and a stale token does not break it; where a sign-in is needed, a token that does not
+/// check out is a 401 naming why.
+pub struct ApiReader(pub crate::core::access::Reader);
+
+impl<'a> ApiExtractor<'a> for ApiReader {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        Caller::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        vec![SCHEME_NAME]
+    }
+
+    /// Reading needs no token unless the package is private: the operation lists "no
+    /// security" as an alternative.
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(ApiReader(reader_of(req)))
+    }
+}
+
+/// The reader a request's `Authorization` header makes: anonymous without one.
+pub fn reader_of(req: &Request) -> crate::core::access::Reader {
+    use crate::core::access::Reader;
+    let header = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if header.trim().is_empty() {
+        return Reader::anonymous();
+    }
+    Reader::with_token(
+        auth::token_from_header(header)
+            .unwrap_or_default()
+            .to_string(),
+    )
+}

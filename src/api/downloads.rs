@@ -13,8 +13,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 use time::OffsetDateTime;
 
 use super::ApiTags;
+use super::auth::ApiReader;
 use crate::api_error_variants;
 use crate::core::Core;
+use crate::core::access::Reader;
 use crate::core::downloads::{
     Ecosystem, Period, ecosystem_daily, package_counts, package_versions,
 };
@@ -138,6 +140,10 @@ pub enum PointResponse {
     /// a list over more than 365 days.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// `{"error":"package <name> not found"}`: a single unknown package.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -146,6 +152,7 @@ pub enum PointResponse {
 }
 api_error_variants!(PointResponse {
     BadRequest,
+    Unauthorized,
     NotFound,
     Internal
 });
@@ -159,6 +166,10 @@ pub enum RangeResponse {
     /// a list over more than 365 days.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// `{"error":"package <name> not found"}`: a single unknown package.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -167,6 +178,7 @@ pub enum RangeResponse {
 }
 api_error_variants!(RangeResponse {
     BadRequest,
+    Unauthorized,
     NotFound,
     Internal
 });
@@ -178,6 +190,10 @@ pub enum VersionsResponse {
     /// An unknown `ecosystem`.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// `{"error":"package <name> not found"}`.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -186,6 +202,7 @@ pub enum VersionsResponse {
 }
 api_error_variants!(VersionsResponse {
     BadRequest,
+    Unauthorized,
     NotFound,
     Internal
 });
@@ -219,14 +236,13 @@ impl DownloadsApi {
         period: &str,
         pkg: &str,
         ecosystem: Option<&str>,
+        reader: &Reader,
         answer: fn(&Period, Option<String>, Daily) -> T,
     ) -> Result<Counts<T>, ApiError> {
         let period = Period::parse(period, OffsetDateTime::now_utc().date())?;
         let eco = Ecosystem::parse(ecosystem)?;
         let answer_of = async |name: &str| {
-            let counts = package_counts(&self.core, eco, name)
-                .await
-                .map_err(ApiError::internal)?;
+            let counts = package_counts(&self.core, reader, eco, name).await?;
             Ok::<_, ApiError>(
                 counts.map(|c| answer(&period, Some(name.to_string()), period.daily(&c))),
             )
@@ -260,7 +276,12 @@ impl DownloadsApi {
         let mut out = BTreeMap::new();
         for name in names {
             if !out.contains_key(name) {
-                out.insert(name.to_string(), answer_of(name).await?);
+                // In a list, a package the caller may not read is as unknown as a missing one.
+                let answer = match answer_of(name).await {
+                    Err(e) if e.kind == crate::error::ErrorKind::Unauthorized => None,
+                    other => other?,
+                };
+                out.insert(name.to_string(), answer);
             }
         }
         Ok(Counts::Bulk(out))
@@ -309,6 +330,7 @@ impl DownloadsApi {
     )]
     async fn package_downloads_point(
         &self,
+        reader: ApiReader,
         period: Path<String>,
         pkg: Path<String>,
         /// `npm` (the default) or `zig`.
@@ -316,7 +338,13 @@ impl DownloadsApi {
         ecosystem: Query<Option<String>>,
     ) -> PointResponse {
         match self
-            .per_package(&period, &pkg, ecosystem.0.as_deref(), PointDownloads::new)
+            .per_package(
+                &period,
+                &pkg,
+                ecosystem.0.as_deref(),
+                &reader.0,
+                PointDownloads::new,
+            )
             .await
         {
             Ok(counts) => PointResponse::Ok(Json(counts)),
@@ -361,6 +389,7 @@ impl DownloadsApi {
     )]
     async fn package_downloads_range(
         &self,
+        reader: ApiReader,
         period: Path<String>,
         pkg: Path<String>,
         /// `npm` (the default) or `zig`.
@@ -368,7 +397,13 @@ impl DownloadsApi {
         ecosystem: Query<Option<String>>,
     ) -> RangeResponse {
         match self
-            .per_package(&period, &pkg, ecosystem.0.as_deref(), RangeDownloads::new)
+            .per_package(
+                &period,
+                &pkg,
+                ecosystem.0.as_deref(),
+                &reader.0,
+                RangeDownloads::new,
+            )
             .await
         {
             Ok(counts) => RangeResponse::Ok(Json(counts)),
@@ -388,6 +423,7 @@ impl DownloadsApi {
     )]
     async fn version_downloads_last_week(
         &self,
+        reader: ApiReader,
         pkg: Path<String>,
         /// `npm` (the default) or `zig`.
         #[oai(validator(pattern = "^(npm|zig)$"))]
@@ -398,12 +434,12 @@ impl DownloadsApi {
             Err(e) => return ApiError::from(e).into(),
         };
         let (versions, counts) = match tokio::try_join!(
-            package_versions(&self.core, eco, &pkg),
-            package_counts(&self.core, eco, &pkg)
+            package_versions(&self.core, &reader.0, eco, &pkg),
+            package_counts(&self.core, &reader.0, eco, &pkg)
         ) {
             Ok((Some(v), Some(c))) => (v, c),
             Ok(_) => return not_found(&pkg).into(),
-            Err(e) => return ApiError::internal(e).into(),
+            Err(e) => return ApiError::from(e).into(),
         };
         let week = Period::last_days(7, OffsetDateTime::now_utc().date());
         let mut downloads: BTreeMap<String, u64> = versions.into_iter().map(|v| (v, 0)).collect();

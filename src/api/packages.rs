@@ -9,8 +9,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
 use super::ApiTags;
+use super::auth::ApiReader;
 use crate::api_error_variants;
 use crate::core::Core;
+use crate::core::access::Reader;
 use crate::core::names::PackageName;
 use crate::core::resolve::{self, ResolvedTarball, ResolvedVersion, TarballRead, Wanted};
 use crate::error::{ApiError, ErrorBody};
@@ -170,6 +172,10 @@ pub enum MetadataResponse {
     /// The version's metadata.
     #[oai(status = 200)]
     Ok(Json<Box<PackageMetadata>>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// No such package or version: `{"error":"Package not found"}` or `{"error":"Package version not found"}`.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -184,6 +190,7 @@ pub enum MetadataResponse {
     GatewayTimeout(Json<ErrorBody>),
 }
 api_error_variants!(MetadataResponse {
+    Unauthorized,
     NotFound,
     Internal,
     BadGateway,
@@ -195,6 +202,10 @@ pub enum VersionsResponse {
     /// The versions, newest first; `{"versions":[]}` for an unknown package.
     #[oai(status = 200)]
     Ok(Json<VersionList>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// A server fault.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -206,6 +217,7 @@ pub enum VersionsResponse {
     GatewayTimeout(Json<ErrorBody>),
 }
 api_error_variants!(VersionsResponse {
+    Unauthorized,
     Internal,
     BadGateway,
     GatewayTimeout
@@ -225,6 +237,10 @@ pub enum TarballResponse {
         Option<String>,
         #[oai(header = "Cache-Control")] String,
     ),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// No such package or version.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -239,6 +255,7 @@ pub enum TarballResponse {
     GatewayTimeout(Json<ErrorBody>),
 }
 api_error_variants!(TarballResponse {
+    Unauthorized,
     NotFound,
     Internal,
     BadGateway,
@@ -270,11 +287,16 @@ enum Found {
 
 impl PackagesApi {
     /// `version` of `name`, local or proxied; `None` asks for the `latest` dist-tag.
-    async fn find(&self, name: &str, version: Option<&str>) -> Result<Found, ApiError> {
+    async fn find(
+        &self,
+        reader: &Reader,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Found, ApiError> {
         let name = PackageName::parse_legacy(name, self.core.settings.limits.max_name_length)
             .map_err(|_| package_not_found())?;
         let wanted = version.map_or(Wanted::Latest, Wanted::Exact);
-        let found = resolve::version(&self.core, &name, wanted)
+        let found = resolve::version(&self.core, reader, &name, wanted)
             .await
             .map_err(|e| e.into_api(package_not_found, version_not_found))?;
         Ok(match found {
@@ -331,8 +353,8 @@ impl PackagesApi {
     /// A name not hosted here comes from the upstream npm registry when the fallback is on, with
     /// the upstream's publish time and a tarball URL on this registry.
     #[oai(path = "/packages/:name", method = "get", operation_id = "getPackage")]
-    async fn get_package(&self, name: Path<String>) -> MetadataResponse {
-        match self.find(&name, None).await {
+    async fn get_package(&self, reader: ApiReader, name: Path<String>) -> MetadataResponse {
+        match self.find(&reader.0, &name, None).await {
             Ok(found) => match self.metadata(found).await {
                 Ok(m) => MetadataResponse::Ok(Json(Box::new(m))),
                 Err(e) => e.into(),
@@ -350,12 +372,12 @@ impl PackagesApi {
         method = "get",
         operation_id = "listVersions"
     )]
-    async fn list_versions(&self, name: Path<String>) -> VersionsResponse {
+    async fn list_versions(&self, reader: ApiReader, name: Path<String>) -> VersionsResponse {
         let Ok(name) = PackageName::parse_legacy(&name, self.core.settings.limits.max_name_length)
         else {
             return VersionsResponse::Ok(Json(VersionList { versions: vec![] }));
         };
-        let versions = match resolve::version_numbers(&self.core, &name).await {
+        let versions = match resolve::version_numbers(&self.core, &reader.0, &name).await {
             Ok(list) => list,
             Err(e) => match e.into_api(package_not_found, version_not_found) {
                 e if e.kind == crate::error::ErrorKind::NotFound => Vec::new(),
@@ -375,10 +397,11 @@ impl PackagesApi {
     )]
     async fn get_package_version(
         &self,
+        reader: ApiReader,
         name: Path<String>,
         version: Path<String>,
     ) -> MetadataResponse {
-        match self.find(&name, Some(&version)).await {
+        match self.find(&reader.0, &name, Some(&version)).await {
             Ok(found) => match self.metadata(found).await {
                 Ok(m) => MetadataResponse::Ok(Json(Box::new(m))),
                 Err(e) => e.into(),
@@ -401,6 +424,7 @@ impl PackagesApi {
     async fn download_tarball(
         &self,
         request: &poem::Request,
+        reader: ApiReader,
         name: Path<String>,
         version: Path<String>,
     ) -> TarballResponse {
@@ -408,7 +432,7 @@ impl PackagesApi {
         else {
             return package_not_found().into();
         };
-        let found = match resolve::tarball(&self.core, &name, &version).await {
+        let found = match resolve::tarball(&self.core, &reader.0, &name, &version).await {
             Ok(f) => f,
             Err(e) => return e.into_api(package_not_found, version_not_found).into(),
         };

@@ -10,6 +10,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use crate::api_error_variants;
 use crate::core::Core;
+use crate::core::access::Reader;
 use crate::error::{ApiError, ErrorBody};
 use crate::search::{Ecosystem, SearchError, SearchPage, SearchRequest};
 
@@ -64,21 +65,26 @@ impl From<SearchError> for ApiError {
     }
 }
 
-/// Runs a search from URL parameters: `from` and `size` validated, errors as API errors.
+/// Runs a search from URL parameters: `from` and `size` validated, errors as API errors, and
+/// what `reader` may not read left out.
 pub async fn search(
     core: &Core,
+    reader: &Reader,
     text: String,
     ecosystem: Ecosystem,
     from: Option<&str>,
     size: Option<&str>,
 ) -> Result<SearchPage, ApiError> {
-    let request = SearchRequest::new(text, ecosystem, from, size).map_err(ApiError::bad_request)?;
+    let mut request =
+        SearchRequest::new(text, ecosystem, from, size).map_err(ApiError::bad_request)?;
+    request.excluded = core.access.hidden(core, reader).await?.for_search();
     Ok(core.search.search(request).await?)
 }
 
 /// The seed's shape of a page of results.
 pub async fn seed_search(
     core: &Core,
+    reader: &Reader,
     ecosystem: Ecosystem,
     q: Option<String>,
     limit: Option<String>,
@@ -86,6 +92,7 @@ pub async fn seed_search(
 ) -> SearchResponse {
     let page = match search(
         core,
+        reader,
         q.unwrap_or_default(),
         ecosystem,
         from.as_deref(),
@@ -129,9 +136,11 @@ impl SearchApi {
     /// two in names), then downloads in the last 30 days. Qualifiers as on npmjs:
     /// `keywords:a,b`, `author:`, `maintainer:`, `scope:`, `is:deprecated`, `not:deprecated`,
     /// plus `is:local` and `is:cached`. An empty `q` lists every package, most downloaded first.
+    /// Packages the caller may not read (`access.*`) are left out.
     #[oai(path = "/search", method = "get", operation_id = "searchPackages")]
     async fn search_packages(
         &self,
+        reader: super::auth::ApiReader,
         /// The query; empty matches everything.
         q: Query<Option<String>>,
         /// Results per page: 20 unless given, at most 250.
@@ -141,6 +150,6 @@ impl SearchApi {
         #[oai(validator(pattern = "^[0-9]+$"))]
         from: Query<Option<String>>,
     ) -> SearchResponse {
-        seed_search(&self.core, Ecosystem::Npm, q.0, limit.0, from.0).await
+        seed_search(&self.core, &reader.0, Ecosystem::Npm, q.0, limit.0, from.0).await
     }
 }

@@ -11,12 +11,13 @@ use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use super::auth::Caller;
+use super::auth::{ApiReader, Caller};
 use super::publish::{FormSchema, RawMultipart, string_schema};
 use super::search::{SearchResponse, seed_search};
 use crate::api_error_variants;
 use crate::blobs::BlobKey;
 use crate::core::Core;
+use crate::core::access::Reader;
 use crate::error::{ApiError, ErrorBody};
 use crate::search::Ecosystem;
 use crate::store::ZigVersionRecord;
@@ -272,28 +273,44 @@ api_error_variants!(ZigPublishResponse {
 pub enum ZigMetadataResponse {
     #[oai(status = 200)]
     Ok(Json<Box<ZigPackageMetadata>>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// `Package not found` or `Package version not found`.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
-api_error_variants!(ZigMetadataResponse { NotFound, Internal });
+api_error_variants!(ZigMetadataResponse {
+    Unauthorized,
+    NotFound,
+    Internal
+});
 
 #[derive(ApiResponse)]
 pub enum ZigVersionsResponse {
     #[oai(status = 200)]
     Ok(Json<ZigVersionList>),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
-api_error_variants!(ZigVersionsResponse { Internal });
+api_error_variants!(ZigVersionsResponse {
+    Unauthorized,
+    Internal
+});
 
 #[derive(ApiResponse)]
 pub enum ZigHashResponse {
     #[oai(status = 200)]
     Ok(Json<ZigHashHit>),
-    /// `Package not found for this hash`.
+    /// `Package not found for this hash`, also when the caller may not read the package it
+    /// belongs to (`access.*`).
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     #[oai(status = 500)]
@@ -342,13 +359,21 @@ pub enum ZigArchiveAnswer {
         #[oai(header = "Content-Disposition")] String,
         #[oai(header = "Cache-Control")] String,
     ),
+    /// The package is private (`access.*`) and no valid token was sent; the same answer whether
+    /// or not it exists.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
     /// `Package not found` or `Package version not found`.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
 }
-api_error_variants!(ZigArchiveAnswer { NotFound, Internal });
+api_error_variants!(ZigArchiveAnswer {
+    Unauthorized,
+    NotFound,
+    Internal
+});
 
 /// [`ZigArchiveAnswer`], documented as it is answered: poem-openapi keeps one response per
 /// status, the last declared, so its five 200 variants are merged into one listing every
@@ -382,7 +407,15 @@ pub struct ZigApi {
 }
 
 impl ZigApi {
-    async fn find(&self, name: &str, version: Option<&str>) -> Result<ZigVersionRecord, ApiError> {
+    /// `version` (or the latest) of `name`, if `reader` may read it; a private name is refused
+    /// before it is looked up.
+    async fn find(
+        &self,
+        reader: &Reader,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<ZigVersionRecord, ApiError> {
+        self.core.access.local(&self.core, reader, name).await?;
         let store = &self.core.store;
         let pkg = store
             .zig_package(name)
@@ -450,8 +483,8 @@ impl ZigApi {
         method = "get",
         operation_id = "getZigPackage"
     )]
-    async fn get_zig_package(&self, name: Path<String>) -> ZigMetadataResponse {
-        match self.find(&name, None).await {
+    async fn get_zig_package(&self, reader: ApiReader, name: Path<String>) -> ZigMetadataResponse {
+        match self.find(&reader.0, &name, None).await {
             Ok(v) => ZigMetadataResponse::Ok(Json(Box::new(ZigPackageMetadata::from_record(
                 &self.core, &v,
             )))),
@@ -467,7 +500,14 @@ impl ZigApi {
         method = "get",
         operation_id = "listZigVersions"
     )]
-    async fn list_zig_versions(&self, name: Path<String>) -> ZigVersionsResponse {
+    async fn list_zig_versions(
+        &self,
+        reader: ApiReader,
+        name: Path<String>,
+    ) -> ZigVersionsResponse {
+        if let Err(e) = self.core.access.local(&self.core, &reader.0, &name).await {
+            return ApiError::from(e).into();
+        }
         match self.core.store.zig_versions(&name).await {
             Ok(list) => ZigVersionsResponse::Ok(Json(ZigVersionList {
                 name: name.0,
@@ -487,10 +527,11 @@ impl ZigApi {
     )]
     async fn get_zig_package_version(
         &self,
+        reader: ApiReader,
         name: Path<String>,
         version: Path<String>,
     ) -> ZigMetadataResponse {
-        match self.find(&name, Some(&version)).await {
+        match self.find(&reader.0, &name, Some(&version)).await {
             Ok(v) => ZigMetadataResponse::Ok(Json(Box::new(ZigPackageMetadata::from_record(
                 &self.core, &v,
             )))),
@@ -510,10 +551,11 @@ impl ZigApi {
     async fn download_zig_tarball(
         &self,
         request: &poem::Request,
+        reader: ApiReader,
         name: Path<String>,
         version: Path<String>,
     ) -> ZigTarballResponse {
-        let v = match self.find(&name, Some(&version)).await {
+        let v = match self.find(&reader.0, &name, Some(&version)).await {
             Ok(v) => v,
             Err(e) => return e.into(),
         };
@@ -557,9 +599,17 @@ impl ZigApi {
         method = "get",
         operation_id = "getZigPackageByHash"
     )]
-    async fn get_zig_package_by_hash(&self, hash: Path<String>) -> ZigHashResponse {
+    async fn get_zig_package_by_hash(
+        &self,
+        reader: ApiReader,
+        hash: Path<String>,
+    ) -> ZigHashResponse {
+        let hidden = match self.core.access.hidden(&self.core, &reader.0).await {
+            Ok(h) => h,
+            Err(e) => return ApiError::from(e).into(),
+        };
         match self.core.store.zig_by_hash(&hash).await {
-            Ok(Some(v)) => {
+            Ok(Some(v)) if hidden.shows(&v.name, true) => {
                 let url = tarball_url(&self.core, &v.name, &v.version);
                 ZigHashResponse::Ok(Json(ZigHashHit {
                     dependency: dependency_snippet(&v.name, &url, &v.hash),
@@ -569,7 +619,7 @@ impl ZigApi {
                     hash: v.hash,
                 }))
             }
-            Ok(None) => ApiError::not_found("Package not found for this hash").into(),
+            Ok(_) => ApiError::not_found("Package not found for this hash").into(),
             Err(e) => ApiError::internal(e).into(),
         }
     }
@@ -586,6 +636,7 @@ impl ZigApi {
     )]
     async fn search_zig_packages(
         &self,
+        reader: ApiReader,
         /// The query; empty matches everything.
         q: Query<Option<String>>,
         /// Results per page: 20 unless given, at most 250.
@@ -595,6 +646,6 @@ impl ZigApi {
         #[oai(validator(pattern = "^[0-9]+$"))]
         from: Query<Option<String>>,
     ) -> SearchResponse {
-        seed_search(&self.core, Ecosystem::Zig, q.0, limit.0, from.0).await
+        seed_search(&self.core, &reader.0, Ecosystem::Zig, q.0, limit.0, from.0).await
     }
 }

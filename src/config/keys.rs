@@ -155,6 +155,27 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Let anyone create an account with `npm adduser`. Off: an admin creates users with `pantry-registry user create`.",
     },
     KeySpec {
+        key: "access.read",
+        default: "public",
+        env: &[],
+        secret: false,
+        doc: "Who may read the packages published here (npm and Zig: documents, tarballs, search results, download counts): `public` (anyone who can reach the port; the Pantry CLI reads without a token) or `authenticated` (any valid token, read scope is enough). Publishing rules do not change.",
+    },
+    KeySpec {
+        key: "access.authenticated",
+        default: "",
+        env: &[],
+        secret: false,
+        doc: "Packages only signed-in callers may read, whatever access.read says: comma-separated names or patterns with `*`, like @team/*,internal-*,team_*. Without a token such a name answers 401 whether or not it exists (it is never looked up, nor fetched from the upstream), and it is left out of search results and download rankings.",
+    },
+    KeySpec {
+        key: "access.upstream_read",
+        default: "public",
+        env: &[],
+        secret: false,
+        doc: "Who may read upstream npm packages through the fallback: `public` or `authenticated` (an anonymous caller is refused before the upstream is asked).",
+    },
+    KeySpec {
         key: "audit.retention_days",
         default: "365",
         env: &[],

@@ -219,6 +219,45 @@ impl Layers {
             .collect()
     }
 
+    fn read_rule(&self, key: &str) -> Result<ReadRule, ConfigError> {
+        match self.get(key).trim() {
+            "public" => Ok(ReadRule::Public),
+            "authenticated" => Ok(ReadRule::Authenticated),
+            other => Err(ConfigError(format!(
+                "invalid value {other:?} for `{key}` (from {}): expected public or authenticated",
+                self.source(key)
+            ))),
+        }
+    }
+
+    /// A comma-separated list of package names or `*` patterns (`@team/*`, `internal-*`).
+    fn name_patterns(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        self.get(key)
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let chars_ok = s.bytes().all(|b| {
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b"-._~*/@".contains(&b)
+                });
+                let shape_ok = match s.strip_prefix('@') {
+                    Some(rest) => rest.matches('/').count() == 1 && !rest.contains('@'),
+                    None => !s.contains('/') && !s.contains('@'),
+                };
+                if chars_ok && shape_ok {
+                    Ok(s.to_string())
+                } else {
+                    Err(ConfigError(format!(
+                        "invalid pattern {s:?} in `{key}` (from {}): expected lower-case package names or patterns with `*`, like @team/*,internal-*",
+                        self.source(key)
+                    )))
+                }
+            })
+            .collect()
+    }
+
     /// Types and checks every value.
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
         let port: u16 = self.parse("server.port", "a port number 0-65535")?;
@@ -359,6 +398,11 @@ impl Layers {
             blob_backend,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
+            access: AccessSettings {
+                read: self.read_rule("access.read")?,
+                authenticated: self.name_patterns("access.authenticated")?,
+                upstream_read: self.read_rule("access.upstream_read")?,
+            },
             audit_retention: time::Duration::days(
                 self.positive("audit.retention_days")?.min(100_000) as i64,
             ),
@@ -455,6 +499,24 @@ pub struct NpmSettings {
     /// 0: no cap.
     pub cache_max_bytes: u64,
     pub max_packument_bytes: u64,
+}
+
+/// Who may read a package: anyone, or only a caller with a valid token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadRule {
+    Public,
+    Authenticated,
+}
+
+/// Who may read what (`access.*`); publishing rules are elsewhere.
+#[derive(Debug, Clone)]
+pub struct AccessSettings {
+    /// The rule for packages published here.
+    pub read: ReadRule,
+    /// Names and `*` patterns only signed-in callers may read, wherever the package comes from.
+    pub authenticated: Vec<String>,
+    /// The rule for upstream packages read through the npm fallback.
+    pub upstream_read: ReadRule,
 }
 
 /// Size and count limits applied to uploads.
@@ -556,6 +618,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,
+    /// Who may read what (`access.*`).
+    pub access: AccessSettings,
     /// How long the audit log keeps an entry (`audit.retention_days`).
     pub audit_retention: time::Duration,
     pub npm: NpmSettings,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use time::{Date, Duration, Month, OffsetDateTime};
 
 use crate::core::Core;
+use crate::core::access::{ReadRefused, Reader};
 use crate::store::{DownloadBatch, DownloadCount, MetadataStore, StoreResult};
 
 #[derive(Default)]
@@ -150,44 +151,100 @@ impl Ecosystem {
     }
 }
 
-/// Whether a package of that name exists: published here (either ecosystem), or an npm package
-/// cached from the upstream.
-pub async fn is_known(core: &Core, eco: Ecosystem, name: &str) -> StoreResult<bool> {
+/// Whether a package of that name exists (published here in either ecosystem, or an npm
+/// package cached from the upstream) and `reader` may read it; a private name is refused
+/// before it is looked up (see [`crate::core::access`]).
+pub async fn is_known(
+    core: &Core,
+    reader: &Reader,
+    eco: Ecosystem,
+    name: &str,
+) -> Result<bool, ReadRefused> {
     let store = &core.store;
     Ok(match eco {
-        Ecosystem::Zig => store.zig_package(name).await?.is_some(),
+        Ecosystem::Zig => {
+            core.access.local(core, reader, name).await?;
+            store.zig_package(name).await?.is_some()
+        }
         Ecosystem::Npm => {
-            store.package(name).await?.is_some()
-                || store
-                    .cached_packument(name)
-                    .await?
-                    .is_some_and(|c| !c.missing)
+            core.access.before_npm_lookup(core, reader, name).await?;
+            if store.package(name).await?.is_some() {
+                core.access.local(core, reader, name).await?;
+                true
+            } else if store
+                .cached_packument(name)
+                .await?
+                .is_some_and(|c| !c.missing)
+            {
+                core.access.upstream(core, reader, name).await?;
+                true
+            } else {
+                false
+            }
         }
     })
+}
+
+/// The `limit` most downloaded packages `reader` may read, most downloaded first (ties by
+/// name), as `(name, downloads)`; Zig packages as `zig:<name>`.
+pub async fn top_packages(
+    core: &Core,
+    reader: &Reader,
+    limit: usize,
+) -> Result<Vec<(String, u64)>, ReadRefused> {
+    core.downloads.flush_for_read(&core.store).await;
+    let hidden = core.access.hidden(core, reader).await?;
+    let mut totals = core.store.download_totals().await?;
+    totals.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut top = Vec::with_capacity(limit.min(totals.len()));
+    for (key, downloads) in totals {
+        if top.len() == limit {
+            break;
+        }
+        let shown = if hidden.is_empty() {
+            true
+        } else if let Some(zig) = key.strip_prefix(ZIG_KEY_PREFIX) {
+            hidden.shows(zig, true)
+        } else if hidden.local == hidden.upstream {
+            hidden.shows(&key, true)
+        } else {
+            let local = core.store.package(&key).await?.is_some();
+            hidden.shows(&key, local)
+        };
+        if shown {
+            top.push((key, downloads));
+        }
+    }
+    Ok(top)
 }
 
 /// Every stored count of a known package, including downloads made a moment ago; `None` for an
 /// unknown package.
 pub async fn package_counts(
     core: &Core,
+    reader: &Reader,
     eco: Ecosystem,
     name: &str,
-) -> StoreResult<Option<Vec<DownloadCount>>> {
-    if !is_known(core, eco, name).await? {
+) -> Result<Option<Vec<DownloadCount>>, ReadRefused> {
+    if !is_known(core, reader, eco, name).await? {
         return Ok(None);
     }
     // Counts wait in memory for up to a flush interval: write them first so the answer is current.
     core.downloads.flush_for_read(&core.store).await;
-    core.store.downloads(&eco.count_key(name)).await.map(Some)
+    Ok(Some(core.store.downloads(&eco.count_key(name)).await?))
 }
 
 /// The version numbers a package has (published here, or in the cached upstream packument);
-/// `None` for an unknown package.
+/// `None` for an unknown package or one `reader` may not read.
 pub async fn package_versions(
     core: &Core,
+    reader: &Reader,
     eco: Ecosystem,
     name: &str,
-) -> StoreResult<Option<Vec<String>>> {
+) -> Result<Option<Vec<String>>, ReadRefused> {
+    if !is_known(core, reader, eco, name).await? {
+        return Ok(None);
+    }
     let store = &core.store;
     let versions: Vec<String> = match eco {
         Ecosystem::Zig => {

@@ -1,6 +1,7 @@
 //! The use cases every wire shape shares: publish, resolve, download, authenticate.
 //! Nothing here knows about HTTP; the routes translate to and from these calls.
 
+pub mod access;
 pub mod admin;
 pub mod audit;
 pub mod auth;
@@ -59,6 +60,8 @@ pub struct Core {
     pub token_uses: auth::TokenUses,
     /// Maintenance jobs started while serving.
     pub jobs: jobs::Jobs,
+    /// Who may read what.
+    pub access: access::ReadPolicy,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)

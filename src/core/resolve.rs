@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::core::Core;
+use crate::core::access::{ReadRefused, Reader};
 use crate::core::names::{PackageName, Version};
 use crate::core::proxy::{Freshness, Proxied, ProxyError};
 use crate::store::{PackageRecord, StoreError, StoreResult, VersionRecord};
@@ -80,8 +81,20 @@ pub enum ResolveError {
     /// The npm fallback could not answer (its `NotFound` is a package the upstream lacks).
     #[error(transparent)]
     Proxy(#[from] ProxyError),
+    /// The caller may not read it (see [`crate::core::access`]).
+    #[error("{0}")]
+    SignInRequired(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<ReadRefused> for ResolveError {
+    fn from(e: ReadRefused) -> Self {
+        match e {
+            ReadRefused::SignInRequired(why) => ResolveError::SignInRequired(why),
+            ReadRefused::Store(e) => ResolveError::Store(e),
+        }
+    }
 }
 
 /// Which version a read asks for.
@@ -108,11 +121,20 @@ pub enum ResolvedVersion {
     },
 }
 
-/// `name`: published here, or else the upstream's.
-pub async fn package(core: &Core, name: &PackageName) -> Result<Source, ResolveError> {
+/// `name`: published here, or else the upstream's, if `reader` may read it.
+pub async fn package(
+    core: &Core,
+    reader: &Reader,
+    name: &PackageName,
+) -> Result<Source, ResolveError> {
+    core.access
+        .before_npm_lookup(core, reader, name.as_str())
+        .await?;
     if let Some(pkg) = core.store.package(name.as_str()).await? {
+        core.access.local(core, reader, name.as_str()).await?;
         return Ok(Source::Local(pkg));
     }
+    core.access.upstream(core, reader, name.as_str()).await?;
     Ok(Source::Proxied(core.fallback.packument(core, name).await?))
 }
 
@@ -129,10 +151,11 @@ fn pick<'a>(wanted: Wanted<'a>, tag: impl Fn(&str) -> Option<String>) -> Option<
 /// One version of `name`, local or proxied.
 pub async fn version(
     core: &Core,
+    reader: &Reader,
     name: &PackageName,
     wanted: Wanted<'_>,
 ) -> Result<ResolvedVersion, ResolveError> {
-    match package(core, name).await? {
+    match package(core, reader, name).await? {
         Source::Local(pkg) => {
             let number = pick(wanted, |t| pkg.dist_tags.get(t).cloned())
                 .ok_or(ResolveError::NoSuchPackage)?;
@@ -174,9 +197,10 @@ pub async fn version(
 /// The dist-tags of `name` as a JSON object, and how fresh they are when proxied.
 pub async fn dist_tags(
     core: &Core,
+    reader: &Reader,
     name: &PackageName,
 ) -> Result<(Value, Option<Freshness>), ResolveError> {
-    Ok(match package(core, name).await? {
+    Ok(match package(core, reader, name).await? {
         Source::Local(pkg) => (
             serde_json::to_value(&pkg.dist_tags).expect("JSON values serialize"),
             None,
@@ -192,8 +216,12 @@ pub async fn dist_tags(
 }
 
 /// Every version number of `name`, newest first by semver precedence.
-pub async fn version_numbers(core: &Core, name: &PackageName) -> Result<Vec<String>, ResolveError> {
-    Ok(match package(core, name).await? {
+pub async fn version_numbers(
+    core: &Core,
+    reader: &Reader,
+    name: &PackageName,
+) -> Result<Vec<String>, ResolveError> {
+    Ok(match package(core, reader, name).await? {
         Source::Local(_) => versions_newest_first(core, name.as_str())
             .await?
             .into_iter()
@@ -233,15 +261,22 @@ pub enum TarballRead {
 /// package never reaches the upstream, whatever version is asked for).
 pub async fn tarball(
     core: &Core,
+    reader: &Reader,
     name: &PackageName,
     version: &str,
 ) -> Result<ResolvedTarball, ResolveError> {
+    core.access
+        .before_npm_lookup(core, reader, name.as_str())
+        .await?;
     if let Some(record) = core.store.version(name.as_str(), version).await? {
+        core.access.local(core, reader, name.as_str()).await?;
         return Ok(ResolvedTarball::Local(record));
     }
     if core.store.package(name.as_str()).await?.is_some() {
+        core.access.local(core, reader, name.as_str()).await?;
         return Err(ResolveError::NoSuchVersion);
     }
+    core.access.upstream(core, reader, name.as_str()).await?;
     let source = core.fallback.tarball(core, name, version).await?;
     Ok(ResolvedTarball::Proxied {
         name: name.clone(),

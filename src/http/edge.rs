@@ -389,6 +389,15 @@ pub async fn edge<E: Endpoint>(
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         resp.headers_mut().insert("x-request-id", value);
     }
+    // Every 401 says how to authenticate, whichever door answered it.
+    if resp.status() == StatusCode::UNAUTHORIZED
+        && !resp.headers().contains_key(header::WWW_AUTHENTICATE)
+    {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"pantry-registry\""),
+        );
+    }
     // The length sent, when it is known before the body streams (`null` for a body of unknown
     // length, such as a tarball streaming in from the upstream).
     let bytes = match resp

@@ -9,10 +9,10 @@ use crate::core::packages;
 use crate::error::ApiError;
 
 pub async fn list(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
-    ep.caller(req).await?;
+    let reader = ep.reader(req).await?;
     let name = ep.read_name(pkg)?;
     let not_found = || ApiError::not_found(format!("no such package available: {name}"));
-    let (tags, _) = crate::core::resolve::dist_tags(&ep.core, &name)
+    let (tags, _) = crate::core::resolve::dist_tags(&ep.core, &reader, &name)
         .await
         .map_err(|e| e.into_api(not_found, not_found))?;
     let body = serde_json::to_vec(&tags).expect("JSON values serialize");

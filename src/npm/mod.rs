@@ -320,6 +320,16 @@ impl NpmEndpoint {
         }
     }
 
+    /// The caller of a read, for the access rules (`access.*`): like [`Self::caller`], a token
+    /// that does not check out is a 401.
+    async fn reader(&self, req: &Request) -> Result<crate::core::access::Reader, ApiError> {
+        use crate::core::access::Reader;
+        Ok(match self.caller(req).await? {
+            Some(caller) => Reader::signed_in(caller),
+            None => Reader::anonymous(),
+        })
+    }
+
     async fn require_caller(&self, req: &Request) -> Result<Caller, ApiError> {
         self.caller(req).await?.ok_or_else(|| {
             ApiError::unauthorized(

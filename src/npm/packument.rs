@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{NpmEndpoint, NpmResult};
 use crate::core::Core;
+use crate::core::access::Reader;
 use crate::core::names::PackageName;
 use crate::core::proxy::{Freshness, TarballSource};
 use crate::core::resolve::{self, ResolvedTarball, Source, TarballRead};
@@ -116,9 +117,9 @@ pub async fn load(core: &Core, package: PackageRecord) -> Result<Loaded, ApiErro
 }
 
 /// A local package, or the upstream's packument for a name with none (or the client's error).
-async fn source(ep: &NpmEndpoint, name: &PackageName) -> Result<Source, ApiError> {
+async fn source(ep: &NpmEndpoint, reader: &Reader, name: &PackageName) -> Result<Source, ApiError> {
     let missing = || ApiError::not_found(format!("no such package available: {name}"));
-    resolve::package(&ep.core, name)
+    resolve::package(&ep.core, reader, name)
         .await
         .map_err(|e| e.into_api(missing, missing))
 }
@@ -410,10 +411,10 @@ fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
 }
 
 pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
-    ep.caller(req).await?;
+    let reader = ep.reader(req).await?;
     let name = ep.read_name(pkg)?;
     let json_type = "application/json; charset=utf-8";
-    let package = match source(ep, &name).await? {
+    let package = match source(ep, &reader, &name).await? {
         Source::Local(package) => package,
         Source::Proxied(up) => {
             let (doc, content_type) = if wants_corgi(req) {
@@ -440,11 +441,11 @@ pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmRes
 
 /// `GET /{pkg}/{version-or-tag}`: one version document.
 pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str) -> NpmResult {
-    ep.caller(req).await?;
+    let reader = ep.reader(req).await?;
     let name = ep.read_name(pkg)?;
     let missing_version = || ApiError::not_found(format!("this version doesn't exist: {spec}"));
     let json_type = "application/json; charset=utf-8";
-    let package = match source(ep, &name).await? {
+    let package = match source(ep, &reader, &name).await? {
         Source::Local(package) => package,
         Source::Proxied(up) => {
             let full = proxied_full(&ep.core, &name, &up.doc);
@@ -484,7 +485,7 @@ pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str)
 /// `GET|HEAD /{pkg}/-/{bare}-{version}.tgz`: the stored bytes, counted as a download on GET.
 /// For a name with no local package, the upstream's tarball through the cache.
 pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str) -> NpmResult {
-    ep.caller(req).await?;
+    let reader = ep.reader(req).await?;
     let name = ep.read_name(pkg)?;
     let missing = || ApiError::not_found(format!("no such file available: {file}"));
     let version = version_of_file(&name, file).ok_or_else(missing)?;
@@ -492,7 +493,7 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         Some(_) => TarballRead::Head,
         None => TarballRead::Get,
     };
-    let found = resolve::tarball(&ep.core, &name, version)
+    let found = resolve::tarball(&ep.core, &reader, &name, version)
         .await
         .map_err(|e| e.into_api(missing, missing))?;
     let mut builder = Response::builder().content_type("application/octet-stream");

@@ -32,10 +32,11 @@ fn query_params(req: &Request) -> HashMap<String, String> {
 }
 
 pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
-    ep.caller(req).await?;
+    let reader = ep.reader(req).await?;
     let params = query_params(req);
     let page = crate::api::search::search(
         &ep.core,
+        &reader,
         params.get("text").cloned().unwrap_or_default(),
         Ecosystem::Npm,
         params.get("from").map(String::as_str),

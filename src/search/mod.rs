@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use crate::core::downloads::Ecosystem;
 pub use document::{Documents, README_EXCERPT_BYTES, SearchDoc};
-pub use query::{SearchHit, SearchPage, SearchRequest};
+pub use query::{Excluded, SearchHit, SearchPage, SearchRequest};
 
 use schema::Fields;
 

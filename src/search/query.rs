@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::ColumnValues;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{DocId, Score, SegmentReader, TantivyDocument, Term};
@@ -41,6 +41,26 @@ pub struct SearchRequest {
     pub ecosystem: Ecosystem,
     pub from: usize,
     pub size: usize,
+    /// What this caller may not see.
+    pub excluded: Excluded,
+}
+
+/// Documents a search leaves out, whatever they match: names matching any of `name_patterns`
+/// (`*` stands for any run of characters, compared lower-cased) and documents of `origins`.
+#[derive(Debug, Clone, Default)]
+pub struct Excluded {
+    pub name_patterns: Vec<String>,
+    pub origins: Vec<Origin>,
+}
+
+/// The regular expression (whole-term, as tantivy matches) for a `*` name pattern.
+fn pattern_regex(pattern: &str) -> String {
+    pattern
+        .to_lowercase()
+        .split('*')
+        .map(regex_syntax::escape)
+        .collect::<Vec<_>>()
+        .join(".*")
 }
 
 /// Results per page when the request does not say.
@@ -87,6 +107,7 @@ impl SearchRequest {
             ecosystem,
             from,
             size,
+            excluded: Excluded::default(),
         })
     }
 }
@@ -273,7 +294,12 @@ fn text_query(live: &Live, text: &str) -> Option<Box<dyn Query>> {
 }
 
 /// The whole query for `parsed` in `ecosystem`.
-pub(crate) fn build(live: &Live, parsed: &ParsedQuery, ecosystem: Ecosystem) -> Box<dyn Query> {
+pub(crate) fn build(
+    live: &Live,
+    parsed: &ParsedQuery,
+    ecosystem: Ecosystem,
+    excluded: &Excluded,
+) -> Result<Box<dyn Query>, SearchError> {
     let f = &live.fields;
     let mut clauses = vec![filter(Box::new(TermQuery::new(
         Term::from_field_text(f.ecosystem, ecosystem.as_str()),
@@ -308,7 +334,15 @@ pub(crate) fn build(live: &Live, parsed: &ParsedQuery, ecosystem: Ecosystem) -> 
     if let Some(origin) = parsed.origin {
         clauses.push(filter(term_query(f.origin, origin.as_str())));
     }
-    Box::new(BooleanQuery::new(clauses))
+    for origin in &excluded.origins {
+        clauses.push((Occur::MustNot, term_query(f.origin, origin.as_str())));
+    }
+    for pattern in &excluded.name_patterns {
+        let regex = RegexQuery::from_pattern(&pattern_regex(pattern), f.name)
+            .map_err(|e| SearchError::Index(format!("name pattern {pattern:?}: {e}")))?;
+        clauses.push((Occur::MustNot, Box::new(regex)));
+    }
+    Ok(Box::new(BooleanQuery::new(clauses)))
 }
 
 /// The sort key: tier (exact+prefix 3, exact 2, prefix 1, else 0), relevance in hundredths,
@@ -366,7 +400,7 @@ fn ranker(fields: Fields) -> impl Fn(&SegmentReader) -> Box<dyn Fn(DocId, Score)
 /// Runs `request` on `live`. Blocking: call it from the blocking pool.
 pub(crate) fn run(live: &Live, request: &SearchRequest) -> Result<SearchPage, SearchError> {
     let parsed = parse(&request.text);
-    let query = build(live, &parsed, request.ecosystem);
+    let query = build(live, &parsed, request.ecosystem, &request.excluded)?;
     let searcher = live.reader.searcher();
     let page = TopDocs::with_limit(request.size.max(1))
         .and_offset(request.from)
@@ -398,6 +432,12 @@ pub(crate) fn run(live: &Live, request: &SearchRequest) -> Result<SearchPage, Se
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_patterns_become_whole_name_regexes() {
+        assert_eq!(pattern_regex("@team/*"), "@team/.*");
+        assert_eq!(pattern_regex("internal-*.js"), "internal\\-.*\\.js");
+    }
 
     #[test]
     fn qualifiers_are_taken_out_of_the_text() {

@@ -414,7 +414,7 @@ impl Registry {
     /// Deletes blobs that nothing references, or with `dry_run` only lists them (see
     /// [`crate::core::references::gc`]).
     pub async fn gc(&self, dry_run: bool) -> Result<crate::core::references::GcReport, String> {
-        crate::core::references::gc(&self.core.clone_parts(), dry_run)
+        crate::core::references::gc(&self.core.clone_parts(), dry_run, &|_| {})
             .await
             .map_err(|e| e.to_string())
     }

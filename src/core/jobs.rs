@@ -169,10 +169,10 @@ async fn run(core: &Arc<Core>, id: &str, kind: &JobKind) -> Result<serde_json::V
     let progress = |text: &str| core.jobs.update(id, |j| j.progress = text.to_string());
     match kind {
         JobKind::Gc { dry_run } => {
-            progress("reading the references and listing the blob store");
-            let report = crate::core::references::gc(&core.clone_parts(), *dry_run)
-                .await
-                .map_err(|e| e.to_string())?;
+            let report =
+                crate::core::references::gc(&core.clone_parts(), *dry_run, &|text| progress(&text))
+                    .await
+                    .map_err(|e| e.to_string())?;
             Ok(gc_json(&report, *dry_run))
         }
         JobKind::Reindex => {

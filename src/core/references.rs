@@ -30,6 +30,15 @@ impl References {
         Ok(Self { by_key })
     }
 
+    /// How many distinct blobs the records name.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
     /// Whether any record names the blob `key`.
     pub fn contains(&self, key: &str) -> bool {
         self.by_key.contains_key(key)
@@ -83,10 +92,19 @@ pub struct GcReport {
 /// cache entries, or an upload that lost a race); with `dry_run`, only lists them. Run it with
 /// the server stopped, or through the server (a job). Records whose blob is missing are reported, and logged as integrity
 /// errors. Safe while the server runs: blob stores wait for it (the blob gate).
-pub async fn gc(parts: &CoreParts, dry_run: bool) -> StoreResult<GcReport> {
+pub async fn gc(
+    parts: &CoreParts,
+    dry_run: bool,
+    progress: &(dyn Fn(String) + Send + Sync),
+) -> StoreResult<GcReport> {
     let backend = |e: crate::blobs::BlobError| StoreError::Backend(e.to_string());
     let _deleting = parts.blob_gate.deleting().await;
+    progress("reading every record's blob references".into());
     let references = References::load(parts.store.as_ref()).await?;
+    progress(format!(
+        "{} blobs referenced; listing the blob store",
+        references.len()
+    ));
     let mut blobs = parts.blobs.list().await.map_err(backend)?;
     blobs.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let mut report = GcReport::default();
@@ -99,7 +117,15 @@ pub async fn gc(parts: &CoreParts, dry_run: bool) -> StoreResult<GcReport> {
             report.missing.push((key.to_string(), owners.to_vec()));
         }
     }
-    for (key, size) in blobs {
+    let total = blobs.len();
+    for (checked, (key, size)) in blobs.into_iter().enumerate() {
+        if checked % 1000 == 0 {
+            let verb = if dry_run { "to delete" } else { "deleted" };
+            progress(format!(
+                "checked {checked} of {total} blobs, {} {verb}",
+                report.unreferenced.len()
+            ));
+        }
         if references.contains(key.as_str()) {
             continue;
         }

@@ -128,8 +128,12 @@ impl RegistryBuilder {
             settings.limits.unpack_wait,
         );
         let access = crate::core::access::ReadPolicy::new(&settings.access, settings.npm.fallback);
+        let rendered = Arc::new(crate::core::rendered::RenderedCache::new(
+            settings.rendered_max_bytes,
+        ));
         let core = Arc::new(Core {
             access,
+            rendered,
             settings,
             public_url,
             store,

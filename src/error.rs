@@ -37,6 +37,8 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     Unprocessable,
     TooManyRequests,
+    /// A `Range` that starts past the end of the body.
+    RangeNotSatisfiable,
     Internal,
     BadGateway,
     /// The server cannot decide now (a check it needs could not be made); retry later.
@@ -64,6 +66,7 @@ impl ErrorKind {
             ErrorKind::BadGateway => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         }
     }
 
@@ -136,6 +139,13 @@ impl ApiError {
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, message)
+    }
+    /// 416 for a body of `size` bytes.
+    pub fn range_not_satisfiable(size: u64) -> Self {
+        Self::new(
+            ErrorKind::RangeNotSatisfiable,
+            format!("the range asked for starts past the end of the {size} bytes"),
+        )
     }
     pub fn gateway_timeout(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::GatewayTimeout, message)

@@ -58,6 +58,30 @@ async fn blob_contract(store: &dyn BlobStore) {
     let (size, streamed) = read_all(store, &key).await;
     assert_eq!((size, streamed.len()), (data.len() as u64, data.len()));
     assert_eq!(streamed, data);
+    // Parts: from the start, across chunk boundaries, to the end, one byte.
+    for (start, len) in [
+        (0u64, 10u64),
+        (65_530, 140_000),
+        (2_499_000, 1_000),
+        (1_234_567, 1),
+        (0, 2_500_000),
+    ] {
+        let mut reader = store.open_range(&key, start, len).await.unwrap();
+        assert_eq!(reader.size, len);
+        let mut part = Vec::new();
+        while let Some(chunk) = reader.content.next().await {
+            part.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(
+            part,
+            data[start as usize..(start + len) as usize],
+            "{start}+{len}"
+        );
+    }
+    assert!(matches!(
+        store.open_range(&key_of(b"none"), 0, 1).await,
+        Err(BlobError::Missing(_))
+    ));
 
     // The same content again is a success, and changes nothing.
     store.put(&key, Bytes::from(data.clone())).await.unwrap();
@@ -171,4 +195,42 @@ async fn concurrent_puts_of_one_blob_all_succeed_with_one_copy() {
     }
     assert_eq!(store.get(&key).await.unwrap(), data);
     assert_eq!(store.list().await.unwrap().len(), 1);
+}
+
+/// A store that keeps only the trait's default ways of reading a part, around the disk store.
+struct DefaultParts(pantry_registry::blobs::fs::FsBlobStore);
+
+#[async_trait::async_trait]
+impl BlobStore for DefaultParts {
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        content: ByteStream,
+        max_bytes: u64,
+    ) -> Result<u64, BlobError> {
+        self.0.put_stream(key, content, max_bytes).await
+    }
+    async fn open(&self, key: &BlobKey) -> Result<pantry_registry::blobs::BlobReader, BlobError> {
+        self.0.open(key).await
+    }
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {
+        self.0.head(key).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.0.delete(key).await
+    }
+    async fn list_page(
+        &self,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, BlobError> {
+        self.0.list_page(after, limit).await
+    }
+}
+
+#[tokio::test]
+async fn the_default_part_reader_keeps_the_blob_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DefaultParts(pantry_registry::blobs::fs::FsBlobStore::open(dir.path()).unwrap());
+    blob_contract(&store).await;
 }

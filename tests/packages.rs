@@ -286,3 +286,76 @@ async fn downloads_are_counted_and_flushed() {
     assert_eq!(counts.iter().map(|c| c.count).sum::<u64>(), 3, "{counts:?}");
     assert!(counts.iter().all(|c| c.version == "1.0.0"));
 }
+
+#[tokio::test]
+async fn tarballs_answer_single_byte_ranges_on_both_routes() {
+    let app = TestApp::start().await;
+    // One small tarball (read whole by the blob store) and one of ~2 MiB (streamed from disk).
+    let small = common::npm_tarball(&json!({"name": "ranged", "version": "1.0.0"}));
+    let big = common::tarball_with(&[
+        (
+            "package/package.json",
+            br#"{"name":"ranged","version":"2.0.0"}"#.to_vec(),
+        ),
+        ("package/noise.bin", common::incompressible(2 << 20, 7)),
+    ]);
+    for (version, tgz) in [("1.0.0", &small), ("2.0.0", &big)] {
+        let meta = json!({"name": "ranged", "version": version}).to_string();
+        let r = app
+            .publish_multipart(Some(&app.tokens.alice), &meta, tgz.clone())
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let get = |path: String, headers: Vec<(&'static str, String)>| {
+        let mut req = app.client.get(format!("{}{path}", app.url));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move { common::Response::from(req.send().await.unwrap()).await }
+    };
+    for (version, tgz) in [("1.0.0", &small), ("2.0.0", &big)] {
+        let n = tgz.len();
+        for path in [
+            format!("/npm/ranged/-/ranged-{version}.tgz"),
+            format!("/packages/ranged/{version}/tarball"),
+        ] {
+            let whole = get(path.clone(), vec![]).await;
+            assert_eq!(whole.status, 200);
+            assert_eq!(whole.header("accept-ranges"), "bytes", "{path}");
+            let etag = whole.header("etag").to_string();
+            let range = |v: &str| vec![("range", v.to_string())];
+            for (asked, from, to) in [
+                ("bytes=0-9".to_string(), 0, 9),
+                (format!("bytes={}-", n - 100), n - 100, n - 1),
+                ("bytes=-5".to_string(), n - 5, n - 1),
+                (format!("bytes={}-{}", n / 2, n + 5000), n / 2, n - 1),
+            ] {
+                let r = get(path.clone(), range(&asked)).await;
+                assert_eq!(r.status, 206, "{path} {asked}");
+                assert_eq!(
+                    r.header("content-range"),
+                    format!("bytes {from}-{to}/{n}"),
+                    "{path} {asked}"
+                );
+                assert_eq!(r.body, tgz[from..=to], "{path} {asked}");
+            }
+            let r = get(path.clone(), range(&format!("bytes={n}-"))).await;
+            assert!(r.error(416).contains("past the end"), "{path}");
+            assert_eq!(r.header("content-range"), format!("bytes */{n}"));
+            // Several ranges, or an If-Range for other content: the whole tarball.
+            let r = get(path.clone(), range("bytes=0-1,5-6")).await;
+            assert_eq!((r.status.as_u16(), r.body.len()), (200, n));
+            let mut headers = range("bytes=0-1");
+            headers.push(("if-range", "\"something-else\"".to_string()));
+            let r = get(path.clone(), headers).await;
+            assert_eq!((r.status.as_u16(), r.body.len()), (200, n));
+            let mut headers = range("bytes=0-1");
+            headers.push(("if-range", etag.clone()));
+            assert_eq!(get(path.clone(), headers).await.status, 206);
+        }
+    }
+    // Parts are not downloads: only the whole GETs (two routes x three each) counted.
+    let stats = app.get("/analytics/ranged").await.json();
+    assert_eq!(stats["versionDownloads"]["1.0.0"], 6, "{stats}");
+    assert_eq!(stats["versionDownloads"]["2.0.0"], 6, "{stats}");
+}

@@ -16,6 +16,7 @@ use crate::core::access::Reader;
 use crate::core::names::PackageName;
 use crate::core::resolve::{self, ResolvedTarball, ResolvedVersion, TarballRead, Wanted};
 use crate::error::{ApiError, ErrorBody};
+use crate::http::download::ByteRange;
 use crate::store::ProxiedTarball;
 use crate::store::VersionRecord;
 use poem::Body;
@@ -236,7 +237,25 @@ pub enum TarballResponse {
         #[oai(header = "ETag")]
         Option<String>,
         #[oai(header = "Cache-Control")] String,
+        /// `bytes` for a tarball published here: a `Range` request gets part of it.
+        #[oai(header = "Accept-Ranges")]
+        Option<String>,
     ),
+    /// The bytes a single `Range: bytes=…` asked for, of a tarball published here (a range is
+    /// not counted as a download). Several ranges, or an `If-Range` that no longer matches,
+    /// get the whole tarball.
+    #[oai(status = 206, content_type = "application/gzip")]
+    Partial(
+        Binary<Body>,
+        /// `bytes <first>-<last>/<size>`.
+        #[oai(header = "Content-Range")]
+        String,
+        #[oai(header = "ETag")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
+    /// The range starts past the end of the tarball; `Content-Range: bytes */<size>`.
+    #[oai(status = 416)]
+    RangeNotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),
     /// The package is private (`access.*`) and no valid token was sent; the same answer whether
     /// or not it exists.
     #[oai(status = 401)]
@@ -449,6 +468,35 @@ impl PackagesApi {
             ),
             ResolvedTarball::Proxied { .. } => (None, String::new(), 0),
         };
+        if let (ResolvedTarball::Local(record), Some(etag), TarballRead::Get) =
+            (&found, &etag, read)
+        {
+            match ByteRange::of(request.headers(), size, etag) {
+                ByteRange::Whole => {}
+                ByteRange::Unsatisfiable => {
+                    return TarballResponse::RangeNotSatisfiable(
+                        ApiError::range_not_satisfiable(size).body(),
+                        format!("bytes */{size}"),
+                    );
+                }
+                ByteRange::Part { start, end } => {
+                    return match resolve::tarball_part(&self.core, record, start, end - start + 1)
+                        .await
+                    {
+                        Ok(part) => TarballResponse::Partial(
+                            Binary(crate::http::download::blob_body(part)),
+                            format!("bytes {start}-{end}/{size}"),
+                            etag.clone(),
+                            crate::http::IMMUTABLE.to_string(),
+                        ),
+                        Err(e) => {
+                            let what = format!("{name}@{}", version.as_str());
+                            ApiError::blob_unreadable(&what, &blob, &e).into()
+                        }
+                    };
+                }
+            }
+        }
         let body = match found.content(&self.core, read).await {
             Ok(Some((source, downloaded))) => {
                 crate::http::download::tarball_body(source, downloaded)
@@ -459,11 +507,13 @@ impl PackagesApi {
                 return ApiError::blob_unreadable(&what, &blob, &e).into();
             }
         };
+        let ranges = etag.is_some().then(|| "bytes".to_string());
         TarballResponse::Ok(
             Binary(body),
             attachment(name.as_str(), &version),
             etag,
             crate::http::IMMUTABLE.to_string(),
+            ranges,
         )
     }
 }

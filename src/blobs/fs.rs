@@ -87,6 +87,19 @@ fn missing_or(key: &BlobKey, e: std::io::Error) -> BlobError {
 
 /// Chunks read from a blob file at a time.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// A file's content, a chunk at a time.
+fn stream_file(file: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> ByteStream {
+    use tokio::io::AsyncReadExt;
+    Box::pin(futures_util::stream::try_unfold(
+        file,
+        |mut file| async move {
+            let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+            let n = file.read_buf(&mut buf).await?;
+            Ok::<_, BlobError>((n > 0).then(|| (buf.freeze(), file)))
+        },
+    ))
+}
 /// Blobs up to this size are read in one go when opened.
 const READ_WHOLE: u64 = 1024 * 1024;
 
@@ -155,7 +168,6 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
-        use tokio::io::AsyncReadExt;
         enum Opened {
             Whole(Vec<u8>),
             Streamed(std::fs::File, u64),
@@ -185,18 +197,33 @@ impl BlobStore for FsBlobStore {
                     async move { Ok(Bytes::from(data)) },
                 )),
             },
-            Opened::Streamed(file, size) => {
-                let file = tokio::fs::File::from_std(file);
-                let content = futures_util::stream::try_unfold(file, |mut file| async move {
-                    let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
-                    let n = file.read_buf(&mut buf).await?;
-                    Ok::<_, BlobError>((n > 0).then(|| (buf.freeze(), file)))
-                });
-                BlobReader {
-                    size,
-                    content: Box::pin(content),
-                }
-            }
+            Opened::Streamed(file, size) => BlobReader {
+                size,
+                content: stream_file(tokio::fs::File::from_std(file)),
+            },
+        })
+    }
+
+    async fn open_range(
+        &self,
+        key: &BlobKey,
+        start: u64,
+        len: u64,
+    ) -> Result<BlobReader, BlobError> {
+        use tokio::io::AsyncReadExt;
+        let path = self.path_of(key);
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            use std::io::{Seek, SeekFrom};
+            let mut file = std::fs::File::open(&path)?;
+            file.seek(SeekFrom::Start(start))?;
+            Ok(file)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| missing_or(key, e))?;
+        Ok(BlobReader {
+            size: len,
+            content: stream_file(tokio::fs::File::from_std(file).take(len)),
         })
     }
 

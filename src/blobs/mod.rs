@@ -84,6 +84,40 @@ pub trait BlobStore: Send + Sync {
     /// Opens a blob for reading; [`BlobError::Missing`] if there is none.
     async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError>;
 
+    /// Opens `len` bytes of a blob from byte `start` on (the caller keeps them within its
+    /// size); [`BlobError::Missing`] if there is none. This default skips through the content;
+    /// a store that can seek does.
+    async fn open_range(
+        &self,
+        key: &BlobKey,
+        start: u64,
+        len: u64,
+    ) -> Result<BlobReader, BlobError> {
+        use futures_util::StreamExt;
+        let reader = self.open(key).await?;
+        let mut skip = start;
+        let mut left = len;
+        let content = reader.content.filter_map(move |chunk| {
+            let out = match chunk {
+                Err(e) => Some(Err(e)),
+                Ok(mut bytes) => {
+                    let skipped = skip.min(bytes.len() as u64);
+                    skip -= skipped;
+                    let _ = bytes.split_to(skipped as usize);
+                    let taken = left.min(bytes.len() as u64);
+                    left -= taken;
+                    bytes.truncate(taken as usize);
+                    (!bytes.is_empty()).then_some(Ok(bytes))
+                }
+            };
+            std::future::ready(out)
+        });
+        Ok(BlobReader {
+            size: len,
+            content: Box::pin(content),
+        })
+    }
+
     /// Reads a whole blob.
     async fn get(&self, key: &BlobKey) -> Result<Bytes, BlobError> {
         use futures_util::StreamExt;

@@ -183,6 +183,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "How long the audit log keeps an entry (every state change and login: who, from where, on what, with what result).",
     },
     KeySpec {
+        key: "cache.rendered_max_bytes",
+        default: "134217728",
+        env: &[],
+        secret: false,
+        doc: "Memory for rendered documents (packuments and version documents as served, with their gzip'd copies), so repeated reads skip the store, the JSON building and the compression. Every write to a package replaces its renderings at once. 0 keeps none.",
+    },
+    KeySpec {
         key: "npm.fallback",
         default: "true",
         env: &["NPM_FALLBACK"],

@@ -398,6 +398,7 @@ impl Layers {
             blob_backend,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
+            rendered_max_bytes: self.parse("cache.rendered_max_bytes", "a number of bytes")?,
             access: AccessSettings {
                 read: self.read_rule("access.read")?,
                 authenticated: self.name_patterns("access.authenticated")?,
@@ -620,6 +621,8 @@ pub struct Settings {
     pub allow_signup: bool,
     /// Who may read what (`access.*`).
     pub access: AccessSettings,
+    /// Bytes of rendered documents kept in memory (`cache.rendered_max_bytes`).
+    pub rendered_max_bytes: u64,
     /// How long the audit log keeps an entry (`audit.retention_days`).
     pub audit_retention: time::Duration,
     pub npm: NpmSettings,

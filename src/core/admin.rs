@@ -220,6 +220,8 @@ pub async fn update_user(
         }
         user.updated_at = OffsetDateTime::now_utc();
         core.store.update_user(user.clone()).await?;
+        // Packuments show maintainers' and publishers' e-mail addresses.
+        core.rendered.invalidate_all();
         Ok(user)
     }
     .await;
@@ -240,6 +242,7 @@ pub async fn delete_user(core: &Core, actor: &Actor, name: &str) -> Result<usize
         if !core.store.delete_user(name).await? {
             return Err(AdminError::NotFound(format!("no such user: {name}")));
         }
+        core.rendered.invalidate_all();
         let mut revoked = 0;
         for token in core.store.list_tokens().await? {
             if token.user == name && core.store.revoke_token(&token.id).await? {

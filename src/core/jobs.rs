@@ -189,6 +189,8 @@ async fn run(core: &Arc<Core>, id: &str, kind: &JobKind) -> Result<serde_json::V
                 crate::core::proxy::cache::prune(&core.clone_parts(), *older_than, *max_bytes)
                     .await
                     .map_err(|e| e.to_string())?;
+            // Pruned upstream copies must not live on in their renderings.
+            core.rendered.invalidate_all();
             Ok(prune_json(&report))
         }
     }

@@ -14,6 +14,7 @@ pub mod packages;
 pub mod proxy;
 pub mod publish;
 pub mod references;
+pub mod rendered;
 pub mod resolve;
 pub mod tarball;
 pub mod timestamps;
@@ -62,6 +63,8 @@ pub struct Core {
     pub jobs: jobs::Jobs,
     /// Who may read what.
     pub access: access::ReadPolicy,
+    /// Documents as served, until their package changes.
+    pub rendered: Arc<rendered::RenderedCache>,
 }
 
 /// The shareable parts of [`Core`] that background work (a tarball transfer, an eviction)
@@ -75,7 +78,8 @@ pub struct CoreParts {
 }
 
 impl Core {
-    /// Runs a store write that changes what search shows, then tells the search index. Both
+    /// Runs a store write that changes what search shows, then drops the package's rendered
+    /// documents and tells the search index. All
     /// run to completion even when the request that started them is dropped: a client hanging
     /// up mid-publish must not leave a published package unsearchable.
     pub async fn write_and_index<T: Send + 'static>(
@@ -85,10 +89,12 @@ impl Core {
         write: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
     ) -> StoreResult<T> {
         let search = self.search.clone();
+        let rendered = self.rendered.clone();
         let name = name.to_string();
         tokio::spawn(async move {
             let result = write.await;
             if result.is_ok() {
+                rendered.invalidate(&name);
                 search.changed(ecosystem, &name);
             }
             result

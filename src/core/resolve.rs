@@ -285,6 +285,23 @@ pub async fn tarball(
     })
 }
 
+/// `len` bytes of a local tarball from byte `start` on (a range request: never counted as a
+/// download).
+pub async fn tarball_part(
+    core: &Core,
+    record: &VersionRecord,
+    start: u64,
+    len: u64,
+) -> Result<crate::blobs::BlobReader, crate::blobs::BlobError> {
+    let key = crate::blobs::BlobKey::parse(&record.tarball.sha256).ok_or_else(|| {
+        crate::blobs::BlobError::Missing(format!(
+            "{} (the stored sha256 of {}@{} is not a blob key)",
+            record.tarball.sha256, record.name, record.version
+        ))
+    })?;
+    core.blobs.open_range(&key, start, len).await
+}
+
 impl ResolvedTarball {
     /// The bytes to send for `read` (none for a HEAD of a local tarball), with the download
     /// to count once they have all gone out (none for a HEAD).

@@ -107,3 +107,107 @@ impl http_body::Body for SizedBlob {
         SizeHint::with_exact(self.left)
     }
 }
+
+/// What a `Range` header asks of a body of `size` bytes whose ETag is `etag`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// No range, one this server does not serve (several ranges, another unit, a malformed
+    /// one: the whole body answers, as RFC 9110 allows), or an `If-Range` that no longer
+    /// matches.
+    Whole,
+    /// Bytes `start..=end`.
+    Part { start: u64, end: u64 },
+    /// A range that starts past the end: 416.
+    Unsatisfiable,
+}
+
+impl ByteRange {
+    pub fn of(headers: &poem::http::HeaderMap, size: u64, etag: &str) -> ByteRange {
+        use poem::http::header::{IF_RANGE, RANGE};
+        let Some(value) = headers.get(RANGE).and_then(|v| v.to_str().ok()) else {
+            return ByteRange::Whole;
+        };
+        if let Some(if_range) = headers.get(IF_RANGE)
+            && if_range.to_str().ok().map(str::trim) != Some(etag)
+        {
+            return ByteRange::Whole;
+        }
+        let value = value.trim();
+        let Some(spec) = value
+            .get(..6)
+            .filter(|unit| unit.eq_ignore_ascii_case("bytes="))
+            .map(|_| value[6..].trim())
+        else {
+            return ByteRange::Whole;
+        };
+        if spec.contains(',') {
+            return ByteRange::Whole;
+        }
+        let Some((first, last)) = spec.split_once('-') else {
+            return ByteRange::Whole;
+        };
+        let number = |s: &str| s.trim().parse::<u64>().ok();
+        match (first.trim().is_empty(), number(first), number(last)) {
+            // `-n`: the last n bytes.
+            (true, _, Some(n)) => {
+                if n == 0 || size == 0 {
+                    ByteRange::Unsatisfiable
+                } else {
+                    ByteRange::Part {
+                        start: size.saturating_sub(n),
+                        end: size - 1,
+                    }
+                }
+            }
+            (false, Some(start), end) if last.trim().is_empty() || end.is_some() => {
+                if end.is_some_and(|e| e < start) {
+                    ByteRange::Whole
+                } else if start >= size {
+                    ByteRange::Unsatisfiable
+                } else {
+                    ByteRange::Part {
+                        start,
+                        end: end.map_or(size - 1, |e| e.min(size - 1)),
+                    }
+                }
+            }
+            _ => ByteRange::Whole,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ByteRange;
+    use poem::http::HeaderMap;
+
+    fn range(value: &str, size: u64) -> ByteRange {
+        let mut headers = HeaderMap::new();
+        headers.insert("range", value.parse().unwrap());
+        ByteRange::of(&headers, size, "\"tag\"")
+    }
+
+    #[test]
+    fn ranges() {
+        let part = |start, end| ByteRange::Part { start, end };
+        assert_eq!(range("bytes=0-99", 1000), part(0, 99));
+        assert_eq!(range("bytes=900-", 1000), part(900, 999));
+        assert_eq!(range("bytes=900-5000", 1000), part(900, 999));
+        assert_eq!(range("bytes=-100", 1000), part(900, 999));
+        assert_eq!(range("bytes=-5000", 1000), part(0, 999));
+        assert_eq!(range("BYTES=1-1", 10), part(1, 1));
+        assert_eq!(range("bytes=1000-", 1000), ByteRange::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 1000), ByteRange::Unsatisfiable);
+        assert_eq!(range("bytes=5-1", 1000), ByteRange::Whole);
+        assert_eq!(range("bytes=0-1,5-6", 1000), ByteRange::Whole);
+        assert_eq!(range("items=0-1", 1000), ByteRange::Whole);
+        assert_eq!(range("bytes=x-1", 1000), ByteRange::Whole);
+        assert_eq!(range("bytes=", 1000), ByteRange::Whole);
+        let mut headers = HeaderMap::new();
+        headers.insert("range", "bytes=0-1".parse().unwrap());
+        headers.insert("if-range", "\"other\"".parse().unwrap());
+        assert_eq!(ByteRange::of(&headers, 10, "\"tag\""), ByteRange::Whole);
+        headers.insert("if-range", "\"tag\"".parse().unwrap());
+        assert_eq!(ByteRange::of(&headers, 10, "\"tag\""), part(0, 1));
+    }
+}

@@ -5,23 +5,24 @@
 //! JSON is gzip'd when the client accepts it; tarballs are served exactly as stored.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use poem::http::{StatusCode, header};
 use poem::{Request, Response};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{NpmEndpoint, NpmResult};
 use crate::core::Core;
 use crate::core::access::Reader;
 use crate::core::names::PackageName;
 use crate::core::proxy::{Freshness, TarballSource};
+use crate::core::rendered::Rendered;
 use crate::core::resolve::{self, ResolvedTarball, Source, TarballRead};
 use crate::error::ApiError;
+use crate::http::download::ByteRange;
 use crate::store::{PackageRecord, VersionRecord};
 
 pub const CORGI: &str = "application/vnd.npm.install-v1+json";
+const JSON_TYPE: &str = "application/json; charset=utf-8";
 
 /// Fields an installer needs from each version (the abbreviated document keeps only these).
 const INSTALL_FIELDS: &[&str] = &[
@@ -283,31 +284,115 @@ fn etag_matches(req: &Request, candidates: &[&str]) -> bool {
         .any(|t| t == "*" || candidates.contains(&t))
 }
 
-/// A metadata document with a strong ETag, `Vary`, optional gzip and 304 on a match.
+/// A metadata document with a strong ETag, `Vary`, optional gzip and 304 on a match, for a
+/// document not kept rendered.
 pub fn cached_json(req: &Request, body: Vec<u8>, content_type: &str) -> Response {
-    let tag = &hex::encode(Sha256::digest(&body))[..32];
-    let plain = format!("\"{tag}\"");
-    let gzipped = format!("\"{tag}-gz\"");
-    let gzip = body.len() > 1024 && accepts_gzip(req);
-    let etag = if gzip { &gzipped } else { &plain };
+    let rendered = Rendered::new(body, true, crate::core::rendered::Stamp::UNKEPT);
+    respond(req, &rendered, content_type, None)
+}
+
+/// Answers with a rendering: its ETag (`-gz` for the gzip'd form), 304 when the client has
+/// either form, the gzip'd bytes when the client accepts them, and the fallback's marks.
+fn respond(
+    req: &Request,
+    rendered: &Rendered,
+    content_type: &str,
+    freshness: Option<Freshness>,
+) -> Response {
+    let plain = format!("\"{}\"", rendered.digest);
+    let gzipped = format!("\"{}-gz\"", rendered.digest);
+    let gzip = rendered.gzip.as_ref().filter(|_| accepts_gzip(req));
+    let etag = if gzip.is_some() { &gzipped } else { &plain };
     let builder = Response::builder()
         .header(header::ETAG, etag.as_str())
         .header(header::VARY, "Accept, Accept-Encoding")
         .header(header::CACHE_CONTROL, "no-cache");
-    if etag_matches(req, &[&plain, &gzipped]) {
-        return builder.status(StatusCode::NOT_MODIFIED).finish();
-    }
-    let builder = builder.content_type(content_type);
-    if gzip {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&body).expect("writing to a Vec");
-        let compressed = enc.finish().expect("writing to a Vec");
-        builder
-            .header(header::CONTENT_ENCODING, "gzip")
-            .body(compressed)
+    let resp = if etag_matches(req, &[&plain, &gzipped]) {
+        builder.status(StatusCode::NOT_MODIFIED).finish()
     } else {
-        builder.body(body)
+        let builder = builder.content_type(content_type);
+        match gzip {
+            Some(bytes) => builder
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(bytes.clone()),
+            None => builder.body(rendered.body.clone()),
+        }
+    };
+    match freshness {
+        Some(f) => mark(resp, f),
+        None => resp,
     }
+}
+
+/// What a view of a package is rendered from.
+enum Made {
+    Local(Loaded),
+    Proxied(crate::core::proxy::Proxied),
+}
+
+/// Serves `view` of `name` from its kept rendering, or renders it with `render` (off the async
+/// runtime) and keeps it until the package changes (an upstream copy, until it must be
+/// revalidated). The access rules apply either way.
+async fn serve_view(
+    ep: &NpmEndpoint,
+    req: &Request,
+    reader: &Reader,
+    name: &PackageName,
+    view: String,
+    content_type: &'static str,
+    render: impl FnOnce(&Core, &Made) -> Result<Value, ApiError> + Send + 'static,
+) -> NpmResult {
+    let core = &ep.core;
+    if let Some(hit) = core.rendered.get(name.as_str(), &view) {
+        core.access
+            .before_npm_lookup(core, reader, name.as_str())
+            .await?;
+        if hit.local {
+            core.access.local(core, reader, name.as_str()).await?;
+        } else {
+            core.access.upstream(core, reader, name.as_str()).await?;
+        }
+        let freshness = (!hit.local).then_some(Freshness::Hit);
+        return Ok(respond(req, &hit, content_type, freshness));
+    }
+    let stamp = core.rendered.stamp(name.as_str());
+    let made = match source(ep, reader, name).await? {
+        Source::Local(package) => Made::Local(load(core, package).await?),
+        Source::Proxied(up) => Made::Proxied(up),
+    };
+    let base = core.url_base();
+    let shared = ep.core.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        crate::core::REQUEST_BASE.sync_scope(base, || {
+            let body = serde_json::to_vec(&render(&shared, &made)?).expect("JSON values serialize");
+            Ok::<_, ApiError>(match &made {
+                Made::Local(_) => (Rendered::new(body, true, stamp), None),
+                Made::Proxied(up) => {
+                    let left = up
+                        .fresh_until
+                        .map(|until| until - time::OffsetDateTime::now_utc())
+                        .and_then(|d| std::time::Duration::try_from(d).ok());
+                    let rendered = Rendered::new(body, false, stamp);
+                    match left {
+                        Some(left) => (
+                            rendered.upstream(up.freshness, std::time::Instant::now() + left),
+                            Some(up.freshness),
+                        ),
+                        // A stale copy is served, never kept.
+                        None => (rendered, Some(up.freshness)),
+                    }
+                }
+            })
+        })
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let (rendered, freshness) = rendered;
+    let rendered = std::sync::Arc::new(rendered);
+    if rendered.local || rendered.expires.is_some() {
+        core.rendered.put(name.as_str(), &view, rendered.clone());
+    }
+    Ok(respond(req, &rendered, content_type, freshness))
 }
 
 fn wants_corgi(req: &Request) -> bool {
@@ -413,73 +498,81 @@ fn proxied_corgi(core: &Core, name: &PackageName, doc: &Value) -> Value {
 pub async fn get_packument(ep: &NpmEndpoint, req: &Request, pkg: &str) -> NpmResult {
     let reader = ep.reader(req).await?;
     let name = ep.read_name(pkg)?;
-    let json_type = "application/json; charset=utf-8";
-    let package = match source(ep, &reader, &name).await? {
-        Source::Local(package) => package,
-        Source::Proxied(up) => {
-            let (doc, content_type) = if wants_corgi(req) {
-                (proxied_corgi(&ep.core, &name, &up.doc), CORGI)
-            } else {
-                (proxied_full(&ep.core, &name, &up.doc), json_type)
-            };
-            let body = serde_json::to_vec(&doc).expect("JSON values serialize");
-            return Ok(mark(cached_json(req, body, content_type), up.freshness));
-        }
-    };
-    let loaded = load(&ep.core, package).await?;
-    let (doc, content_type) = if wants_corgi(req) {
-        (loaded.corgi(&ep.core), CORGI)
+    let corgi = wants_corgi(req);
+    let (form, content_type) = if corgi {
+        ("corgi", CORGI)
     } else {
-        (loaded.full(&ep.core), json_type)
+        ("full", JSON_TYPE)
     };
-    Ok(cached_json(
+    let view = format!("npm:{form}|{}", ep.core.url_base());
+    let owned = name.clone();
+    serve_view(
+        ep,
         req,
-        serde_json::to_vec(&doc).expect("JSON values serialize"),
+        &reader,
+        &name,
+        view,
         content_type,
-    ))
+        move |core, made| {
+            Ok(match (made, corgi) {
+                (Made::Local(loaded), true) => loaded.corgi(core),
+                (Made::Local(loaded), false) => loaded.full(core),
+                (Made::Proxied(up), true) => proxied_corgi(core, &owned, &up.doc),
+                (Made::Proxied(up), false) => proxied_full(core, &owned, &up.doc),
+            })
+        },
+    )
+    .await
 }
 
 /// `GET /{pkg}/{version-or-tag}`: one version document.
 pub async fn get_version(ep: &NpmEndpoint, req: &Request, pkg: &str, spec: &str) -> NpmResult {
     let reader = ep.reader(req).await?;
     let name = ep.read_name(pkg)?;
-    let missing_version = || ApiError::not_found(format!("this version doesn't exist: {spec}"));
-    let json_type = "application/json; charset=utf-8";
-    let package = match source(ep, &reader, &name).await? {
-        Source::Local(package) => package,
-        Source::Proxied(up) => {
-            let full = proxied_full(&ep.core, &name, &up.doc);
-            let version = full
-                .get("dist-tags")
-                .and_then(|t| t.get(spec))
-                .and_then(Value::as_str)
-                .unwrap_or(spec);
-            let doc = full
-                .get("versions")
-                .and_then(|v| v.get(version))
-                .ok_or_else(missing_version)?;
-            let body = serde_json::to_vec(doc).expect("JSON values serialize");
-            return Ok(mark(cached_json(req, body, json_type), up.freshness));
-        }
-    };
-    let loaded = load(&ep.core, package).await?;
-    let version = loaded
-        .package
-        .dist_tags
-        .get(spec)
-        .map(String::as_str)
-        .unwrap_or(spec);
-    let v = loaded
-        .versions
-        .iter()
-        .find(|v| v.version == version)
-        .ok_or_else(missing_version)?;
-    let doc = Value::Object(loaded.version_doc(&ep.core, v));
-    Ok(cached_json(
+    let view = format!("npm:version:{spec}|{}", ep.core.url_base());
+    let owned = name.clone();
+    let spec = spec.to_string();
+    serve_view(
+        ep,
         req,
-        serde_json::to_vec(&doc).expect("JSON values serialize"),
-        json_type,
-    ))
+        &reader,
+        &name,
+        view,
+        JSON_TYPE,
+        move |core, made| {
+            let missing_version =
+                || ApiError::not_found(format!("this version doesn't exist: {spec}"));
+            match made {
+                Made::Proxied(up) => {
+                    let full = proxied_full(core, &owned, &up.doc);
+                    let version = full
+                        .get("dist-tags")
+                        .and_then(|t| t.get(&spec))
+                        .and_then(Value::as_str)
+                        .unwrap_or(&spec);
+                    full.get("versions")
+                        .and_then(|v| v.get(version))
+                        .cloned()
+                        .ok_or_else(missing_version)
+                }
+                Made::Local(loaded) => {
+                    let version = loaded
+                        .package
+                        .dist_tags
+                        .get(&spec)
+                        .map(String::as_str)
+                        .unwrap_or(&spec);
+                    let v = loaded
+                        .versions
+                        .iter()
+                        .find(|v| v.version == version)
+                        .ok_or_else(missing_version)?;
+                    Ok(Value::Object(loaded.version_doc(core, v)))
+                }
+            }
+        },
+    )
+    .await
 }
 
 /// `GET|HEAD /{pkg}/-/{bare}-{version}.tgz`: the stored bytes, counted as a download on GET.
@@ -499,16 +592,42 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
     let mut builder = Response::builder().content_type("application/octet-stream");
     if let ResolvedTarball::Local(record) = &found {
         let etag = format!("\"{}\"", record.tarball.sha256);
+        let size = record.tarball.size;
         builder = builder
             .header(header::CACHE_CONTROL, crate::http::IMMUTABLE)
-            .header(header::CONTENT_LENGTH, record.tarball.size);
+            .header(header::ACCEPT_RANGES, "bytes")
+            .header(header::ETAG, etag.as_str());
         if etag_matches(req, &[&etag]) {
-            return Ok(builder
-                .header(header::ETAG, etag)
-                .status(StatusCode::NOT_MODIFIED)
-                .finish());
+            return Ok(builder.status(StatusCode::NOT_MODIFIED).finish());
         }
-        builder = builder.header(header::ETAG, etag);
+        let range = match read {
+            TarballRead::Get => ByteRange::of(req.headers(), size, &etag),
+            TarballRead::Head => ByteRange::Whole,
+        };
+        match range {
+            ByteRange::Whole => builder = builder.header(header::CONTENT_LENGTH, size),
+            ByteRange::Unsatisfiable => {
+                let mut resp = ApiError::range_not_satisfiable(size).into_npm_response();
+                resp.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    format!("bytes */{size}").parse().expect("ASCII"),
+                );
+                return Ok(resp);
+            }
+            ByteRange::Part { start, end } => {
+                let blob = record.tarball.sha256.clone();
+                let part = resolve::tarball_part(&ep.core, record, start, end - start + 1)
+                    .await
+                    .map_err(|e| {
+                        ApiError::blob_unreadable(&format!("{name}@{version}"), &blob, &e)
+                    })?;
+                return Ok(builder
+                    .status(StatusCode::PARTIAL_CONTENT)
+                    .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
+                    .header(header::CONTENT_LENGTH, end - start + 1)
+                    .body(crate::http::download::blob_body(part)));
+            }
+        }
     }
     let (local, blob) = match &found {
         ResolvedTarball::Local(r) => (true, r.tarball.sha256.clone()),

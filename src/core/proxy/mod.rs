@@ -166,6 +166,9 @@ impl Freshness {
 pub struct Proxied {
     pub doc: Arc<Value>,
     pub freshness: Freshness,
+    /// Until when this copy may be served without asking the upstream again (`None` for a
+    /// stale copy, which must not be kept in any further cache).
+    pub fresh_until: Option<OffsetDateTime>,
 }
 
 /// After an upstream failure for a name, how long further requests skip the upstream and answer
@@ -252,7 +255,8 @@ impl Fallback {
                 }
                 // A copy whose body was lost is fetched again, as if it had expired.
                 if let Some(doc) = cache::read_body(core.blobs.as_ref(), c).await? {
-                    return Ok(proxied(doc, Freshness::Hit));
+                    let until = c.fetched_at + max_age;
+                    return Ok(proxied(doc, Freshness::Hit, Some(until)));
                 }
             }
         }
@@ -260,7 +264,7 @@ impl Fallback {
         let stale = |e: ProxyError| async move {
             match usable {
                 Some(c) => match cache::read_body(core.blobs.as_ref(), c).await? {
-                    Some(doc) => Ok(proxied(doc, Freshness::Stale)),
+                    Some(doc) => Ok(proxied(doc, Freshness::Stale, None)),
                     None => Err(e),
                 },
                 None => Err(e),
@@ -286,7 +290,8 @@ impl Fallback {
                     let mut c = c.clone();
                     c.fetched_at = now;
                     core.store.put_cached_packument(c).await?;
-                    return Ok(proxied(doc, Freshness::Revalidated));
+                    let until = now + npm.cache_max_age;
+                    return Ok(proxied(doc, Freshness::Revalidated, Some(until)));
                 }
                 // Confirmed unchanged, but the copy's body is lost: ask for the whole document.
                 None => fetched = self.upstream.packument(name, None).await,
@@ -302,7 +307,7 @@ impl Fallback {
                 let doc = Arc::new(doc);
                 cache::store_packument(core, name, doc.clone(), etag, last_modified, now, usable)
                     .await?;
-                Ok(proxied(doc, Freshness::Miss))
+                Ok(proxied(doc, Freshness::Miss, Some(now + npm.cache_max_age)))
             }
             Ok(Fetched::NotModified) => Err(ProxyError::BadUpstream(
                 "the upstream answered 304 to an unconditional request".into(),
@@ -392,8 +397,12 @@ impl Fallback {
     }
 }
 
-fn proxied(doc: Arc<Value>, freshness: Freshness) -> Proxied {
-    Proxied { doc, freshness }
+fn proxied(doc: Arc<Value>, freshness: Freshness, fresh_until: Option<OffsetDateTime>) -> Proxied {
+    Proxied {
+        doc,
+        freshness,
+        fresh_until,
+    }
 }
 
 /// The version numbers in a cached upstream packument, read without asking the upstream (for

@@ -84,7 +84,7 @@ pub(super) async fn store_packument(
     last_modified: Option<String>,
     fetched_at: OffsetDateTime,
     previous: Option<&CachedPackument>,
-) -> Result<(), ProxyError> {
+) -> Result<String, ProxyError> {
     let body = tokio::task::spawn_blocking(move || {
         zstd::encode_all(serde_json::to_vec(&*doc).expect("JSON").as_slice(), 3)
     })
@@ -107,7 +107,7 @@ pub(super) async fn store_packument(
     write_record(core, record).await?;
     drop(storing);
     retire(core, previous, Some(&key));
-    Ok(())
+    Ok(key.as_str().to_string())
 }
 
 /// Remembers that the upstream has no package `name` (a negative entry, without a body).

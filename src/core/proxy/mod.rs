@@ -169,6 +169,50 @@ pub struct Proxied {
     /// Until when this copy may be served without asking the upstream again (`None` for a
     /// stale copy, which must not be kept in any further cache).
     pub fresh_until: Option<OffsetDateTime>,
+    /// The blob key of the stored copy this is (the identity of its content).
+    pub body: Option<String>,
+}
+
+/// The `dist` of every version of one stored upstream copy, by version: what a tarball read
+/// needs, kept so that serving a cached tarball does not parse the whole packument again.
+type Dists = HashMap<String, Value>;
+
+/// Most upstream copies whose [`Dists`] are kept.
+const KEPT_DISTS: usize = 2048;
+
+#[derive(Default)]
+struct DistMemo {
+    by_body: HashMap<String, Arc<Dists>>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl DistMemo {
+    fn get(&self, body: &str) -> Option<Arc<Dists>> {
+        self.by_body.get(body).cloned()
+    }
+
+    fn put(&mut self, body: String, dists: Arc<Dists>) {
+        if self.by_body.insert(body.clone(), dists).is_none() {
+            self.order.push_back(body);
+        }
+        while self.order.len() > KEPT_DISTS {
+            if let Some(old) = self.order.pop_front() {
+                self.by_body.remove(&old);
+            }
+        }
+    }
+}
+
+fn dists_of(doc: &Value) -> Dists {
+    doc.get("versions")
+        .and_then(Value::as_object)
+        .map(|versions| {
+            versions
+                .iter()
+                .map(|(v, m)| (v.clone(), m.get("dist").cloned().unwrap_or(Value::Null)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// After an upstream failure for a name, how long further requests skip the upstream and answer
@@ -181,6 +225,7 @@ pub struct Fallback {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     failures: Mutex<HashMap<String, (std::time::Instant, bool)>>,
     uses: PendingUses,
+    dists: Mutex<DistMemo>,
 }
 
 impl Fallback {
@@ -190,6 +235,7 @@ impl Fallback {
             locks: Mutex::default(),
             failures: Mutex::default(),
             uses: PendingUses::default(),
+            dists: Mutex::default(),
         }
     }
 
@@ -256,7 +302,7 @@ impl Fallback {
                 // A copy whose body was lost is fetched again, as if it had expired.
                 if let Some(doc) = cache::read_body(core.blobs.as_ref(), c).await? {
                     let until = c.fetched_at + max_age;
-                    return Ok(proxied(doc, Freshness::Hit, Some(until)));
+                    return Ok(proxied(doc, Freshness::Hit, Some(until), c.body.clone()));
                 }
             }
         }
@@ -264,7 +310,7 @@ impl Fallback {
         let stale = |e: ProxyError| async move {
             match usable {
                 Some(c) => match cache::read_body(core.blobs.as_ref(), c).await? {
-                    Some(doc) => Ok(proxied(doc, Freshness::Stale, None)),
+                    Some(doc) => Ok(proxied(doc, Freshness::Stale, None, c.body.clone())),
                     None => Err(e),
                 },
                 None => Err(e),
@@ -287,11 +333,12 @@ impl Fallback {
             match cache::read_body(core.blobs.as_ref(), c).await? {
                 Some(doc) => {
                     self.record_outcome(name.as_str(), None);
+                    let body = c.body.clone();
                     let mut c = c.clone();
                     c.fetched_at = now;
                     core.store.put_cached_packument(c).await?;
                     let until = now + npm.cache_max_age;
-                    return Ok(proxied(doc, Freshness::Revalidated, Some(until)));
+                    return Ok(proxied(doc, Freshness::Revalidated, Some(until), body));
                 }
                 // Confirmed unchanged, but the copy's body is lost: ask for the whole document.
                 None => fetched = self.upstream.packument(name, None).await,
@@ -305,9 +352,18 @@ impl Fallback {
                 last_modified,
             }) => {
                 let doc = Arc::new(doc);
-                cache::store_packument(core, name, doc.clone(), etag, last_modified, now, usable)
-                    .await?;
-                Ok(proxied(doc, Freshness::Miss, Some(now + npm.cache_max_age)))
+                let body = cache::store_packument(
+                    core,
+                    name,
+                    doc.clone(),
+                    etag,
+                    last_modified,
+                    now,
+                    usable,
+                )
+                .await?;
+                let until = Some(now + npm.cache_max_age);
+                Ok(proxied(doc, Freshness::Miss, until, Some(body)))
             }
             Ok(Fetched::NotModified) => Err(ProxyError::BadUpstream(
                 "the upstream answered 304 to an unconditional request".into(),
@@ -325,6 +381,35 @@ impl Fallback {
         }
     }
 
+    /// The `dist` of every version of the upstream's `name`, under the same freshness rules as
+    /// [`Self::packument`]; while the stored copy is fresh, from memory without parsing it.
+    async fn dists(&self, core: &Core, name: &PackageName) -> Result<Arc<Dists>, ProxyError> {
+        let npm = &core.settings.npm;
+        if may_proxy(npm, core.store.as_ref(), name.as_str()).await?
+            && let Some(c) = core.store.cached_packument(name.as_str()).await?
+            && !c.missing
+            && OffsetDateTime::now_utc() - c.fetched_at < npm.cache_max_age
+            && let Some(body) = &c.body
+            && let Some(dists) = self.dists.lock().expect("dists lock").get(body)
+        {
+            return Ok(dists);
+        }
+        let packument = self.packument(core, name).await?;
+        let doc = packument.doc.clone();
+        let dists = Arc::new(
+            tokio::task::spawn_blocking(move || dists_of(&doc))
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?,
+        );
+        if let (Some(body), Some(_)) = (packument.body, packument.fresh_until) {
+            self.dists
+                .lock()
+                .expect("dists lock")
+                .put(body, dists.clone());
+        }
+        Ok(dists)
+    }
+
     /// A proxied version's tarball: from the blob store when fetched before, else fetched,
     /// streamed, verified and stored.
     pub async fn tarball(
@@ -333,10 +418,12 @@ impl Fallback {
         name: &PackageName,
         version: &str,
     ) -> Result<TarballSource, ProxyError> {
-        let packument = self.packument(core, name).await?;
-        let Some(manifest) = packument.doc.get("versions").and_then(|v| v.get(version)) else {
-            return Err(ProxyError::NotFound);
-        };
+        let dist = self
+            .dists(core, name)
+            .await?
+            .get(version)
+            .cloned()
+            .ok_or(ProxyError::NotFound)?;
         let mut blob_missing = false;
         if let Some(stored) = core.store.proxied_tarball(name.as_str(), version).await?
             && let Some(key) = crate::blobs::BlobKey::parse(&stored.sha256)
@@ -374,7 +461,6 @@ impl Fallback {
             self.uses.note(name.as_str(), version);
             return Ok(TarballSource::Stored(reader));
         }
-        let dist = manifest.get("dist").cloned().unwrap_or(Value::Null);
         let incoming = self.upstream.tarball(name, version, &dist).await?;
         Ok(transfer::start(
             core, &self.uses, name, version, incoming, guard,
@@ -397,11 +483,17 @@ impl Fallback {
     }
 }
 
-fn proxied(doc: Arc<Value>, freshness: Freshness, fresh_until: Option<OffsetDateTime>) -> Proxied {
+fn proxied(
+    doc: Arc<Value>,
+    freshness: Freshness,
+    fresh_until: Option<OffsetDateTime>,
+    body: Option<String>,
+) -> Proxied {
     Proxied {
         doc,
         freshness,
         fresh_until,
+        body,
     }
 }
 

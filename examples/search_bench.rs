@@ -131,12 +131,25 @@ async fn main() {
     let packages = *args.first().unwrap_or(&100_000);
     let queries = *args.get(1).unwrap_or(&2_000);
 
-    let dir = tempfile::tempdir().unwrap();
+    // `SEARCH_BENCH_KEEP=DIR` keeps the data directory (an empty or new DIR) for `bench/run`,
+    // which then starts the release binary on it.
+    let _temp;
+    let dir: std::path::PathBuf = match std::env::var_os("SEARCH_BENCH_KEEP") {
+        Some(keep) => {
+            let keep = std::path::PathBuf::from(keep);
+            std::fs::create_dir_all(&keep).unwrap();
+            keep
+        }
+        None => {
+            _temp = tempfile::tempdir().unwrap();
+            _temp.path().to_path_buf()
+        }
+    };
     let words = vocabulary();
     let generated = catalogue(packages, &words);
     let started = Instant::now();
     {
-        let store = RedbStore::open(&dir.path().join("registry.redb")).unwrap();
+        let store = RedbStore::open(&dir.as_path().join("registry.redb")).unwrap();
         write_catalogue(&store, &generated).await;
     }
     let after_write = rss_mib();
@@ -148,7 +161,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let registry = Registry::builder()
-        .data_dir(dir.path())
+        .data_dir(dir.as_path())
         .base_url(url.clone())
         .setting("log.level", "warn")
         .unwrap()
@@ -161,7 +174,7 @@ async fn main() {
     let indexed = registry.reindex().await.unwrap();
     let rebuild = started.elapsed().as_secs_f64();
     let after_rebuild = rss_mib();
-    let index_bytes: u64 = std::fs::read_dir(dir.path().join("search"))
+    let index_bytes: u64 = std::fs::read_dir(dir.as_path().join("search"))
         .unwrap()
         .flatten()
         .filter_map(|e| e.metadata().ok())

@@ -275,3 +275,68 @@ async fn with_no_memory_for_renderings_every_read_is_rendered_afresh() {
     let (full, _, _, _) = views(&app, "bare").await;
     assert_eq!(full["dist-tags"]["latest"], "1.0.1");
 }
+
+#[tokio::test]
+async fn the_pantry_api_reads_follow_every_publish_and_unpublish() {
+    let app = TestApp::start().await;
+    let read = |path: &'static str| {
+        let app = &app;
+        async move {
+            let first = app.get(path).await;
+            let second = app.get(path).await;
+            assert_eq!(first.status, second.status, "{path}");
+            assert_eq!(first.body, second.body, "{path}");
+            first
+        }
+    };
+    let (r, _) = app.publish(&app.tokens.alice, "@s/api-kept", "1.0.0").await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        read("/packages/@s/api-kept").await.json()["version"],
+        "1.0.0"
+    );
+    assert_eq!(
+        read("/packages/@s/api-kept/versions").await.json()["versions"],
+        json!(["1.0.0"])
+    );
+    assert_eq!(read("/packages/@s/api-kept/1.1.0").await.status, 404);
+    let (r, _) = app.publish(&app.tokens.alice, "@s/api-kept", "1.1.0").await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        read("/packages/@s/api-kept").await.json()["version"],
+        "1.1.0"
+    );
+    assert_eq!(
+        read("/packages/%40s%2Fapi-kept").await.json()["version"],
+        "1.1.0"
+    );
+    assert_eq!(
+        read("/packages/@s/api-kept/versions").await.json()["versions"],
+        json!(["1.1.0", "1.0.0"])
+    );
+    assert_eq!(
+        read("/packages/@s/api-kept/1.1.0").await.json()["version"],
+        "1.1.0"
+    );
+    // Unpublishing the whole package (npm's DELETE): every route forgets it at once.
+    let doc = app
+        .npm(Method::GET, "/@s%2fapi-kept?write=true", None, None)
+        .await
+        .json();
+    let rev = doc["_rev"].as_str().unwrap();
+    let r = app
+        .npm(
+            Method::DELETE,
+            &format!("/@s%2fapi-kept/-rev/{rev}"),
+            Some(&app.tokens.alice),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(read("/packages/@s/api-kept").await.status, 404);
+    assert_eq!(read("/packages/@s/api-kept/1.1.0").await.status, 404);
+    assert_eq!(
+        read("/packages/@s/api-kept/versions").await.json()["versions"],
+        json!([])
+    );
+}

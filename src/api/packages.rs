@@ -14,6 +14,7 @@ use crate::api_error_variants;
 use crate::core::Core;
 use crate::core::access::Reader;
 use crate::core::names::PackageName;
+use crate::core::rendered::Rendered;
 use crate::core::resolve::{self, ResolvedTarball, ResolvedVersion, TarballRead, Wanted};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::download::ByteRange;
@@ -171,8 +172,8 @@ impl PackageMetadata {
 #[derive(ApiResponse)]
 pub enum MetadataResponse {
     /// The version's metadata.
-    #[oai(status = 200)]
-    Ok(Json<Box<PackageMetadata>>),
+    #[oai(status = 200, actual_type = "Json<Box<PackageMetadata>>")]
+    Ok(Binary<bytes::Bytes>),
     /// The package is private (`access.*`) and no valid token was sent; the same answer whether
     /// or not it exists.
     #[oai(status = 401)]
@@ -201,8 +202,8 @@ api_error_variants!(MetadataResponse {
 #[derive(ApiResponse)]
 pub enum VersionsResponse {
     /// The versions, newest first; `{"versions":[]}` for an unknown package.
-    #[oai(status = 200)]
-    Ok(Json<VersionList>),
+    #[oai(status = 200, actual_type = "Json<VersionList>")]
+    Ok(Binary<bytes::Bytes>),
     /// The package is private (`access.*`) and no valid token was sent; the same answer whether
     /// or not it exists.
     #[oai(status = 401)]
@@ -334,6 +335,49 @@ impl PackagesApi {
         })
     }
 
+    /// The metadata of `version` (or the latest) of `name`, from the kept rendering of `view`
+    /// when there is one. Only a package published here is kept: an upstream version's
+    /// metadata says whether its tarball has been fetched yet.
+    async fn cached_metadata(
+        &self,
+        reader: &Reader,
+        name: &str,
+        view: String,
+        version: Option<&str>,
+    ) -> MetadataResponse {
+        let core = &self.core;
+        let canonical = PackageName::parse_legacy(name, core.settings.limits.max_name_length)
+            .map(|n| n.to_string())
+            .unwrap_or_else(|_| name.to_string());
+        if let Some(hit) = core.rendered.get(&canonical, &view) {
+            return match core
+                .access
+                .rendered(core, reader, &canonical, hit.local)
+                .await
+            {
+                Ok(()) => MetadataResponse::Ok(Binary(hit.body.clone())),
+                Err(e) => ApiError::from(e).into(),
+            };
+        }
+        let stamp = core.rendered.stamp(&canonical);
+        let found = match self.find(reader, name, version).await {
+            Ok(found) => found,
+            Err(e) => return e.into(),
+        };
+        let local = matches!(found, Found::Local(_));
+        let metadata = match self.metadata(found).await {
+            Ok(m) => m,
+            Err(e) => return e.into(),
+        };
+        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&metadata))
+            .expect("JSON values serialize");
+        let rendered = std::sync::Arc::new(Rendered::plain(body, true, stamp));
+        if local {
+            core.rendered.put(&canonical, &view, rendered.clone());
+        }
+        MetadataResponse::Ok(Binary(rendered.body.clone()))
+    }
+
     async fn metadata(&self, found: Found) -> Result<PackageMetadata, ApiError> {
         match found {
             Found::Local(v) => Ok(PackageMetadata::from_record(&self.core, &v)),
@@ -373,13 +417,8 @@ impl PackagesApi {
     /// the upstream's publish time and a tarball URL on this registry.
     #[oai(path = "/packages/:name", method = "get", operation_id = "getPackage")]
     async fn get_package(&self, reader: ApiReader, name: Path<String>) -> MetadataResponse {
-        match self.find(&reader.0, &name, None).await {
-            Ok(found) => match self.metadata(found).await {
-                Ok(m) => MetadataResponse::Ok(Json(Box::new(m))),
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
+        let view = format!("api:latest|{}", self.core.url_base());
+        self.cached_metadata(&reader.0, &name, view, None).await
     }
 
     /// All versions of a package
@@ -392,18 +431,45 @@ impl PackagesApi {
         operation_id = "listVersions"
     )]
     async fn list_versions(&self, reader: ApiReader, name: Path<String>) -> VersionsResponse {
+        let empty =
+            || VersionsResponse::Ok(Binary(bytes::Bytes::from_static(b"{\"versions\":[]}")));
         let Ok(name) = PackageName::parse_legacy(&name, self.core.settings.limits.max_name_length)
         else {
-            return VersionsResponse::Ok(Json(VersionList { versions: vec![] }));
+            return empty();
         };
-        let versions = match resolve::version_numbers(&self.core, &reader.0, &name).await {
+        let core = &self.core;
+        let reader = &reader.0;
+        if let Some(hit) = core.rendered.get(name.as_str(), "api:versions") {
+            return match core
+                .access
+                .rendered(core, reader, name.as_str(), hit.local)
+                .await
+            {
+                Ok(()) => VersionsResponse::Ok(Binary(hit.body.clone())),
+                Err(e) => ApiError::from(e).into(),
+            };
+        }
+        let stamp = core.rendered.stamp(name.as_str());
+        let local = match core.store.package(name.as_str()).await {
+            Ok(p) => p.is_some(),
+            Err(e) => return ApiError::from(e).into(),
+        };
+        let versions = match resolve::version_numbers(core, reader, &name).await {
             Ok(list) => list,
             Err(e) => match e.into_api(package_not_found, version_not_found) {
-                e if e.kind == crate::error::ErrorKind::NotFound => Vec::new(),
+                e if e.kind == crate::error::ErrorKind::NotFound => return empty(),
                 e => return e.into(),
             },
         };
-        VersionsResponse::Ok(Json(VersionList { versions }))
+        let body = serde_json::to_vec(&serde_json::json!({ "versions": versions }))
+            .expect("JSON values serialize");
+        let rendered = std::sync::Arc::new(Rendered::plain(body, true, stamp));
+        // Only a package published here is kept: an upstream list follows the upstream's copy.
+        if local {
+            core.rendered
+                .put(name.as_str(), "api:versions", rendered.clone());
+        }
+        VersionsResponse::Ok(Binary(rendered.body.clone()))
     }
 
     /// One version of a package
@@ -420,13 +486,9 @@ impl PackagesApi {
         name: Path<String>,
         version: Path<String>,
     ) -> MetadataResponse {
-        match self.find(&reader.0, &name, Some(&version)).await {
-            Ok(found) => match self.metadata(found).await {
-                Ok(m) => MetadataResponse::Ok(Json(Box::new(m))),
-                Err(e) => e.into(),
-            },
-            Err(e) => e.into(),
-        }
+        let view = format!("api:version:{}|{}", version.0, self.core.url_base());
+        self.cached_metadata(&reader.0, &name, view, Some(&version))
+            .await
     }
 
     /// Download a tarball

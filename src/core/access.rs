@@ -296,6 +296,23 @@ impl ReadPolicy {
         self.check(core, reader, name, closed.then_some(why)).await
     }
 
+    /// A kept rendering of `name`, published here (`local`) or from the upstream: the rules
+    /// that would have applied when it was read.
+    pub async fn rendered(
+        &self,
+        core: &Core,
+        reader: &Reader,
+        name: &str,
+        local: bool,
+    ) -> Result<(), ReadRefused> {
+        self.before_npm_lookup(core, reader, name).await?;
+        if local {
+            self.local(core, reader, name).await
+        } else {
+            self.upstream(core, reader, name).await
+        }
+    }
+
     /// What listings (search, rankings) leave out for `reader`.
     pub async fn hidden(&self, core: &Core, reader: &Reader) -> Result<Hidden, StoreError> {
         if self.is_open() || reader.is_signed_in(core).await? {

@@ -81,6 +81,20 @@ impl Rendered {
         }
     }
 
+    /// Renders `body` without a gzip'd copy (for a door that never compresses).
+    pub fn plain(body: Vec<u8>, local: bool, stamp: Stamp) -> Rendered {
+        use sha2::{Digest, Sha256};
+        Rendered {
+            digest: hex::encode(Sha256::digest(&body))[..32].to_string(),
+            body: Bytes::from(body),
+            gzip: None,
+            local,
+            freshness: None,
+            expires: None,
+            stamp,
+        }
+    }
+
     /// Marks an upstream rendering: how fresh its copy was and when it must be revalidated.
     pub fn upstream(mut self, freshness: crate::core::proxy::Freshness, expires: Instant) -> Self {
         self.local = false;
@@ -90,15 +104,21 @@ impl Rendered {
     }
 
     fn weight(&self, key: &Key) -> u64 {
-        (self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len) + key.0.len() + key.1.len())
-            as u64
-            + 256
+        (self.body.len() + self.gzip.as_ref().map_or(0, Bytes::len) + key.len()) as u64 + 256
     }
 }
 
-/// (package name, view): the view names the door, the form and anything else the bytes depend
-/// on (the base URL in tarball links, the version asked for).
-type Key = (String, String);
+/// `<package name>\0<view>`: the view names the door, the form and anything else the bytes
+/// depend on (the base URL in tarball links, the version asked for).
+type Key = String;
+
+fn key_of(name: &str, view: &str) -> Key {
+    let mut key = String::with_capacity(name.len() + 1 + view.len());
+    key.push_str(name);
+    key.push('\0');
+    key.push_str(view);
+    key
+}
 
 #[derive(Default)]
 struct Entries {
@@ -168,7 +188,7 @@ impl RenderedCache {
     /// The current rendering of `view` of `name`, if there is one.
     pub fn get(&self, name: &str, view: &str) -> Option<std::sync::Arc<Rendered>> {
         let current = self.stamp(name);
-        let key = (name.to_string(), view.to_string());
+        let key = key_of(name, view);
         let mut entries = self.entries.lock().expect("rendered cache lock");
         let found = match entries.map.get(&key) {
             Some((_, r))
@@ -195,7 +215,7 @@ impl RenderedCache {
     /// Files `rendered` as `view` of `name`, unless the package changed since its stamp was
     /// taken (it would be out of date already) or it alone is over the cap.
     pub fn put(&self, name: &str, view: &str, rendered: std::sync::Arc<Rendered>) {
-        let key = (name.to_string(), view.to_string());
+        let key = key_of(name, view);
         let weight = rendered.weight(&key);
         if rendered.stamp != self.stamp(name) || weight > self.max_bytes {
             return;
@@ -271,7 +291,7 @@ mod tests {
 
     #[test]
     fn the_oldest_go_first_past_the_cap() {
-        let cache = RenderedCache::new(3 * (300 + 256 + 5));
+        let cache = RenderedCache::new(3 * (300 + 256 + 6));
         for name in ["a", "b", "c", "d"] {
             cache.put(name, "full", render(&cache, name, &"x".repeat(300)));
         }
@@ -279,6 +299,6 @@ mod tests {
         for name in ["b", "c", "d"] {
             assert!(cache.get(name, "full").is_some(), "{name}");
         }
-        assert!(cache.stats().bytes <= 3 * (300 + 256 + 5));
+        assert!(cache.stats().bytes <= 3 * (300 + 256 + 6));
     }
 }

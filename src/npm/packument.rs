@@ -345,13 +345,8 @@ async fn serve_view(
     let core = &ep.core;
     if let Some(hit) = core.rendered.get(name.as_str(), &view) {
         core.access
-            .before_npm_lookup(core, reader, name.as_str())
+            .rendered(core, reader, name.as_str(), hit.local)
             .await?;
-        if hit.local {
-            core.access.local(core, reader, name.as_str()).await?;
-        } else {
-            core.access.upstream(core, reader, name.as_str()).await?;
-        }
         let freshness = (!hit.local).then_some(Freshness::Hit);
         return Ok(respond(req, &hit, content_type, freshness));
     }

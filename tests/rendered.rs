@@ -74,6 +74,10 @@ async fn every_write_shows_in_the_next_read_of_every_form() {
         .await;
     assert!(!not_modified(&app, "kept", &etag).await);
     let (full, corgi, latest, etag) = views(&app, "kept").await;
+    // Its tarball, read twice (kept in memory from the first read).
+    for _ in 0..2 {
+        assert_eq!(app.get("/npm/kept/-/kept-1.1.0.tgz").await.status, 200);
+    }
     assert!(full["versions"]["1.1.0"].is_object());
     assert!(corgi["versions"]["1.1.0"].is_object());
     assert_eq!(latest["version"], "1.1.0");
@@ -152,6 +156,16 @@ async fn every_write_shows_in_the_next_read_of_every_form() {
     let (full, corgi, latest, _) = views(&app, "kept").await;
     assert!(full["versions"].get("1.1.0").is_none());
     assert!(corgi["versions"].get("1.1.0").is_none());
+    let r = app
+        .npm(
+            Method::DELETE,
+            "/kept/-/kept-1.1.0.tgz/-rev/9-x",
+            alice,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(app.get("/npm/kept/-/kept-1.1.0.tgz").await.status, 404);
     assert_eq!(latest["version"], "1.0.0");
     let rev = full["_rev"].as_str().unwrap().to_string();
     let r = app

@@ -357,6 +357,7 @@ async fn package_contract(store: &dyn MetadataStore) {
     assert_eq!(store.version("widget", "1.0.0").await.unwrap(), None);
     assert!(store.versions("widget").await.unwrap().is_empty());
     assert!(store.list_packages().await.unwrap().is_empty());
+    assert_eq!(store.versions_size("widget").await.unwrap(), 0);
 
     // A first publish: the rule sees no package, and what it returns is what is stored.
     let first = npm_version("widget", "1.0.0", "alice");
@@ -429,6 +430,18 @@ async fn package_contract(store: &dyn MetadataStore) {
     versions.sort_by(|a, b| a.version.cmp(&b.version));
     assert_eq!(versions, vec![first, second]);
     assert_eq!(version_numbers(store, "widget-extra").await, vec!["9.0.0"]);
+    // The size of a package's version records covers at least every manifest in them, and
+    // only that package's (not `widget-extra`'s, whose name starts the same).
+    let manifests: u64 = versions
+        .iter()
+        .map(|v| serde_json::to_vec(&v.manifest).unwrap().len() as u64)
+        .sum();
+    let size = store.versions_size("widget").await.unwrap();
+    assert!(size >= manifests, "{size} < {manifests}");
+    assert!(
+        size < manifests + 4096,
+        "{size} is far more than {manifests}"
+    );
     assert_eq!(store.version("widget", "9.0.0").await.unwrap(), None);
 
     assert_eq!(

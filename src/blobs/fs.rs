@@ -86,7 +86,7 @@ fn missing_or(key: &BlobKey, e: std::io::Error) -> BlobError {
 }
 
 /// Chunks read from a blob file at a time.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// A file's content, a chunk at a time.
 fn stream_file(file: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> ByteStream {

@@ -244,26 +244,21 @@ fn bound_manifest(manifest: &mut Map<String, Value>, limits: &Limits) -> Result<
     Ok(())
 }
 
-/// Refuses a version that would take the package's metadata (every stored manifest, which
-/// each full packument carries) past `limits.max_packument_bytes`. Checked before the write;
-/// two publishes racing past the line can overshoot it by one manifest.
+/// Refuses a version that would take the package's metadata (its stored version records,
+/// each carrying a manifest that every full packument serves) past
+/// `limits.max_packument_bytes`. Checked before the write; two publishes racing past the line
+/// can overshoot it by one manifest.
 async fn check_packument_room(
     core: &Core,
     name: &PackageName,
     manifest: &Map<String, Value>,
 ) -> Result<(), PublishError> {
     let max = core.settings.limits.max_packument_bytes;
-    let versions = core.store.versions(name.as_str()).await?;
-    let new_size = serialized_size(manifest);
-    // Serializing every manifest of a large package is CPU work: off the async runtime.
-    let total = tokio::task::spawn_blocking(move || {
-        versions
-            .iter()
-            .map(|v| serialized_size(&v.manifest))
-            .fold(new_size, u64::saturating_add)
-    })
-    .await
-    .map_err(|e| PublishError::Store(StoreError::Backend(e.to_string())))?;
+    let total = core
+        .store
+        .versions_size(name.as_str())
+        .await?
+        .saturating_add(serialized_size(manifest));
     if total > max {
         return Err(PublishError::PackumentTooLarge(max));
     }

@@ -95,6 +95,19 @@ impl Rendered {
         }
     }
 
+    /// A stored file kept as it is (a small tarball published here), with `digest` its own.
+    pub fn file(body: Bytes, digest: String, stamp: Stamp) -> Rendered {
+        Rendered {
+            body,
+            gzip: None,
+            digest,
+            local: true,
+            freshness: None,
+            expires: None,
+            stamp,
+        }
+    }
+
     /// Marks an upstream rendering: how fresh its copy was and when it must be revalidated.
     pub fn upstream(mut self, freshness: crate::core::proxy::Freshness, expires: Instant) -> Self {
         self.local = false;

@@ -581,9 +581,29 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         Some(_) => TarballRead::Head,
         None => TarballRead::Get,
     };
+    let view = format!("tarball:{version}");
+    if let Some(kept) = ep.core.rendered.get(name.as_str(), &view) {
+        ep.core
+            .access
+            .rendered(&ep.core, &reader, name.as_str(), true)
+            .await?;
+        return Ok(tarball_from_memory(ep, req, &name, version, &kept, read));
+    }
+    let stamp = ep.core.rendered.stamp(name.as_str());
     let found = resolve::tarball(&ep.core, &reader, &name, version)
         .await
         .map_err(|e| e.into_api(missing, missing))?;
+    if let ResolvedTarball::Local(record) = &found
+        && record.tarball.size <= KEPT_TARBALL_BYTES
+        && let Some(key) = crate::blobs::BlobKey::parse(&record.tarball.sha256)
+    {
+        let bytes = ep.core.blobs.get(&key).await.map_err(|e| {
+            ApiError::blob_unreadable(&format!("{name}@{version}"), key.as_str(), &e)
+        })?;
+        let kept = std::sync::Arc::new(Rendered::file(bytes, record.tarball.sha256.clone(), stamp));
+        ep.core.rendered.put(name.as_str(), &view, kept.clone());
+        return Ok(tarball_from_memory(ep, req, &name, version, &kept, read));
+    }
     let mut builder = Response::builder().content_type("application/octet-stream");
     if let ResolvedTarball::Local(record) = &found {
         let etag = format!("\"{}\"", record.tarball.sha256);
@@ -648,6 +668,53 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         }
     }
     Ok(builder.body(crate::http::download::tarball_body(source, downloaded)))
+}
+
+/// Tarballs published here up to this size are kept in memory with the renderings, so a
+/// repeated download reads neither the store nor the disk.
+const KEPT_TARBALL_BYTES: u64 = 64 * 1024;
+
+/// A local tarball kept in memory: its ETag and 304, a single range, or the whole of it
+/// (counted as a download on GET).
+fn tarball_from_memory(
+    ep: &NpmEndpoint,
+    req: &Request,
+    name: &PackageName,
+    version: &str,
+    kept: &Rendered,
+    read: TarballRead,
+) -> Response {
+    let etag = format!("\"{}\"", kept.digest);
+    let size = kept.body.len() as u64;
+    let builder = Response::builder()
+        .content_type("application/octet-stream")
+        .header(header::CACHE_CONTROL, crate::http::IMMUTABLE)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, etag.as_str());
+    if etag_matches(req, &[&etag]) {
+        return builder.status(StatusCode::NOT_MODIFIED).finish();
+    }
+    if read == TarballRead::Head {
+        return builder.header(header::CONTENT_LENGTH, size).finish();
+    }
+    match ByteRange::of(req.headers(), size, &etag) {
+        ByteRange::Whole => {
+            crate::core::downloads::count_download(&ep.core, name.as_str(), version)();
+            builder.body(kept.body.clone())
+        }
+        ByteRange::Part { start, end } => builder
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
+            .body(kept.body.slice(start as usize..=end as usize)),
+        ByteRange::Unsatisfiable => {
+            let mut resp = ApiError::range_not_satisfiable(size).into_npm_response();
+            resp.headers_mut().insert(
+                header::CONTENT_RANGE,
+                format!("bytes */{size}").parse().expect("ASCII"),
+            );
+            resp
+        }
+    }
 }
 
 /// Parses a tarball file name of `name` into its version.

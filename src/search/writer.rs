@@ -635,12 +635,17 @@ pub fn start(
     })
 }
 
+/// Changes arriving within this long of the last commit wait for the rest of it and are
+/// committed together.
+const MIN_COMMIT_GAP: Duration = Duration::from_millis(100);
+
 async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_every: Duration) {
     let mut tick = tokio::time::interval(refresh_every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut retry_tick = tokio::time::interval(RETRY_AFTER);
     retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_commit = std::time::Instant::now() - MIN_COMMIT_GAP;
     loop {
         let must_retry = !writer.retry.is_empty() || writer.needs_rebuild;
         tokio::select! {
@@ -660,11 +665,20 @@ async fn run(mut writer: Writer, mut rx: mpsc::UnboundedReceiver<Op>, refresh_ev
                     Some(Op::Shutdown(d)) => done = Some(d),
                     None => closed = true,
                 };
+                let urgent = !matches!(op, Some(Op::Changed(_)));
                 take(op);
+                // A burst of writes (a CI pipeline publishing one version after another) is
+                // committed together: a commit builds a whole segment, so one per publish would
+                // cost more CPU than the publishes. An isolated change is committed at once.
+                let since = last_commit.elapsed();
+                if since < MIN_COMMIT_GAP && !urgent {
+                    tokio::time::sleep(MIN_COMMIT_GAP - since).await;
+                }
                 while let Ok(op) = rx.try_recv() {
                     take(Some(op));
                 }
                 writer.apply_or_retry(keys, received).await;
+                last_commit = std::time::Instant::now();
                 if !rebuilds.is_empty() {
                     writer.needs_rebuild = true;
                     writer.rebuild_if_needed().await;

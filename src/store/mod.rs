@@ -411,6 +411,17 @@ pub trait PackageStore: Send + Sync {
     async fn version(&self, name: &str, version: &str) -> StoreResult<Option<VersionRecord>>;
     /// Every version of a package, in no particular order.
     async fn versions(&self, name: &str) -> StoreResult<Vec<VersionRecord>>;
+    /// How many bytes a package's version records take as stored (each at least its
+    /// manifest's JSON), for the size cap on a package's metadata. The default reads them all;
+    /// a store that knows its records' sizes answers without decoding them.
+    async fn versions_size(&self, name: &str) -> StoreResult<u64> {
+        Ok(self
+            .versions(name)
+            .await?
+            .iter()
+            .map(|v| serde_json::to_vec(&v.manifest).map_or(0, |b| b.len() as u64))
+            .sum())
+    }
     /// Atomically: refuses with [`StoreError::VersionExists`] if the version exists, else applies
     /// `update` to the package and writes the package and the version together. For a name whose
     /// package was wholly unpublished, `update` sees a package with the former owners (and no

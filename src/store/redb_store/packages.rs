@@ -32,6 +32,24 @@ impl PackageStore for RedbStore {
         .await
     }
 
+    async fn versions_size(&self, name: &str) -> StoreResult<u64> {
+        let name = name.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(VERSIONS).map_err(backend)?;
+            let mut total = 0u64;
+            for row in table.range((name.as_str(), "")..).map_err(backend)? {
+                let (key, value) = row.map_err(backend)?;
+                if key.value().0 != name {
+                    break;
+                }
+                total += value.value().len() as u64;
+            }
+            Ok(total)
+        })
+        .await
+    }
+
     async fn publish_version(
         &self,
         version: VersionRecord,

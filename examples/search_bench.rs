@@ -167,6 +167,9 @@ async fn main() {
         .unwrap()
         .setting("npm.fallback", "false")
         .unwrap()
+        // The client is this process: its 200 publishes are not to be rate limited.
+        .setting("rate.exempt", "127.0.0.1")
+        .unwrap()
         .build()
         .await
         .unwrap();

@@ -36,6 +36,8 @@ pub enum BuildError {
     Store(#[from] OpenError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("cannot open the blob store: {0}")]
+    Blobs(crate::blobs::BlobError),
     #[error("cannot move cached packument bodies into the blob store: {0}")]
     Migration(#[from] crate::store::StoreError),
 }
@@ -87,6 +89,7 @@ impl RegistryBuilder {
         let settings = self.layers.resolve()?;
         let dir = settings.data_dir.clone();
         let (metadata, blob_backend) = (settings.metadata_backend, settings.blob_backend);
+        let s3 = settings.s3.clone();
         // The one place backends are chosen: each setting names an implementation.
         let opened = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
             std::fs::create_dir_all(&dir).map_err(|source| BuildError::DataDir {
@@ -104,6 +107,9 @@ impl RegistryBuilder {
                             source,
                         }
                     })?)
+                }
+                BlobBackend::S3 => {
+                    Arc::new(crate::blobs::s3::S3BlobStore::open(&s3).map_err(BuildError::Blobs)?)
                 }
             };
             Ok((store, blobs))

@@ -6,6 +6,7 @@
 //! committed only after its put returns, so a crash leaves at worst an unreferenced blob.
 
 pub mod fs;
+pub mod s3;
 
 use std::pin::Pin;
 

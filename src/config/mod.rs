@@ -285,8 +285,37 @@ impl Layers {
         // One implementation each so far; the S3 and DynamoDB work adds the others here.
         self.choice("storage.metadata", &["redb"])?;
         let metadata_backend = MetadataBackend::Redb;
-        self.choice("storage.blobs", &["disk"])?;
-        let blob_backend = BlobBackend::Disk;
+        self.choice("storage.blobs", &["disk", "s3"])?;
+        let s3 = crate::blobs::s3::S3Settings {
+            bucket: self.get("storage.s3_bucket").trim().to_string(),
+            region: self.get("storage.s3_region").trim().to_string(),
+            endpoint: self.get("storage.s3_endpoint").trim().to_string(),
+            prefix: self.get("storage.s3_prefix").trim().to_string(),
+            credentials: None,
+        };
+        let s3 = {
+            let id = self.get("storage.s3_access_key_id").trim().to_string();
+            let secret = self.get("storage.s3_secret_access_key").trim().to_string();
+            if id.is_empty() != secret.is_empty() {
+                return Err(ConfigError(
+                    "storage.s3_access_key_id and storage.s3_secret_access_key go together: set both or neither".into(),
+                ));
+            }
+            crate::blobs::s3::S3Settings {
+                credentials: (!id.is_empty()).then_some((id, secret)),
+                ..s3
+            }
+        };
+        let blob_backend = if !s3.bucket.is_empty() {
+            BlobBackend::S3
+        } else if self.get("storage.blobs").trim() == "s3" {
+            return Err(ConfigError(format!(
+                "`storage.blobs` is s3 (from {}) but no bucket is named: set storage.s3_bucket (env S3_BUCKET)",
+                self.source("storage.blobs")
+            )));
+        } else {
+            BlobBackend::Disk
+        };
         let admin_token =
             Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
         if let Some(t) = &admin_token
@@ -396,6 +425,7 @@ impl Layers {
             data_dir,
             metadata_backend,
             blob_backend,
+            s3,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
             rendered_max_bytes: self.parse("cache.rendered_max_bytes", "a number of bytes")?,
@@ -600,6 +630,8 @@ pub enum MetadataBackend {
 pub enum BlobBackend {
     /// Files under `blobs/` in the data directory.
     Disk,
+    /// Objects in an S3 or S3-compatible bucket (`storage.s3_*`).
+    S3,
 }
 
 /// The typed, validated settings the registry runs with.
@@ -616,6 +648,8 @@ pub struct Settings {
     pub metadata_backend: MetadataBackend,
     /// Which blob store the registry keeps tarballs in.
     pub blob_backend: BlobBackend,
+    /// The bucket, when `blob_backend` is S3.
+    pub s3: crate::blobs::s3::S3Settings,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,

@@ -5,6 +5,7 @@
 
 pub mod catalogue;
 pub mod corpus;
+pub mod s3;
 pub mod sandbox;
 pub mod tools;
 pub mod upstream;

@@ -1,6 +1,6 @@
 //! The package-manager clients the tests drive, installed on first use into the target
 //! directory: npm from the machine, pnpm and yarn 4 from the npm registry, bun's Linux x64
-//! binary package from the npm registry, zig and schemathesis from PyPI. A file lock keeps parallel test binaries from
+//! binary package from the npm registry, zig, schemathesis and moto (S3 and DynamoDB) from PyPI. A file lock keeps parallel test binaries from
 //! installing twice.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,8 @@ pub const ZIG: &str = "ziglang==0.17.1";
 pub const ZIG_015: &str = "ziglang==0.15.2";
 /// Contract fuzzing of the OpenAPI document, from PyPI, in a virtualenv of its own.
 pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+/// A real S3-compatible server (and DynamoDB), from PyPI, in a virtualenv of its own.
+pub const MOTO: &str = "moto[server]==5.2.5";
 
 pub struct Tools {
     pub dir: PathBuf,
@@ -28,6 +30,8 @@ pub struct Tools {
     pub zig_015: PathBuf,
     /// schemathesis's `st` command.
     pub schemathesis: PathBuf,
+    /// moto's `moto_server` command.
+    pub moto_server: PathBuf,
     /// A zig global cache kept between runs: the first `zig fetch` compiles zig's fetch tool.
     pub zig_cache: PathBuf,
 }
@@ -52,6 +56,11 @@ if [ ! -x schemathesis/bin/st ]; then
   rm -rf schemathesis
   python3 -m venv schemathesis >>install.log 2>&1
   schemathesis/bin/pip install --quiet --disable-pip-version-check {SCHEMATHESIS} >>install.log 2>&1
+fi
+if [ ! -x moto/bin/moto_server ]; then
+  rm -rf moto
+  python3 -m venv moto >>install.log 2>&1
+  moto/bin/pip install --quiet --disable-pip-version-check '{MOTO}' >>install.log 2>&1
 fi
 if [ ! -x bun/package/bin/bun ]; then
   rm -rf bun && mkdir -p bun
@@ -86,6 +95,7 @@ pub fn tools() -> &'static Tools {
             zig: dir.join("zig/ziglang/zig"),
             zig_015: dir.join("zig-0.15/ziglang/zig"),
             schemathesis: dir.join("schemathesis/bin/st"),
+            moto_server: dir.join("moto/bin/moto_server"),
             zig_cache: dir.join("zig-cache"),
             dir,
         }

@@ -1,0 +1,261 @@
+//! Blobs on S3 or any S3-compatible store (MinIO, Garage, R2, Ceph, moto), through
+//! `object_store`. Each blob is the object `<prefix><sha256>`.
+//!
+//! - A put hashes the content as it streams in. Content up to [`SINGLE_PUT_BYTES`] goes up in
+//!   one conditional create (`If-None-Match: *`), after its hash is checked. Larger content goes
+//!   up as a multipart upload, aborted when the hash or the size is wrong, so nothing is ever
+//!   visible under a key whose content is not its own.
+//! - A second put of the same content succeeds without writing: the key is the content's hash,
+//!   so what is there is already right. A store that ignores the condition (Garage) overwrites
+//!   it with identical bytes.
+//! - Reads stream the object, and a part is a ranged GET.
+//! - Throttling, timeouts and unreachable endpoints are [`BlobError::Unavailable`].
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutPayload, WriteMultipart,
+};
+use sha2::{Digest, Sha256};
+
+use super::{BlobError, BlobKey, BlobReader, BlobStore, ByteStream};
+
+/// Content up to this size is put in one request; larger content as a multipart upload.
+pub const SINGLE_PUT_BYTES: u64 = 8 * 1024 * 1024;
+/// The size of each part of a multipart upload (S3's minimum is 5 MiB).
+const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// Where and how to reach the bucket.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// Empty: the AWS default chain (`AWS_REGION`, then `us-east-1`).
+    pub region: String,
+    /// An S3-compatible endpoint (path-style addressing); empty for AWS itself.
+    pub endpoint: String,
+    /// Prepended to every key, e.g. `blobs/`.
+    pub prefix: String,
+    /// An access key id and secret given here instead of through the AWS chain (for embedding
+    /// and tests; the configuration leaves credentials to the chain).
+    pub credentials: Option<(String, String)>,
+}
+
+pub struct S3BlobStore {
+    store: object_store::aws::AmazonS3,
+    prefix: String,
+}
+
+fn unavailable(e: object_store::Error) -> BlobError {
+    BlobError::Unavailable(e.to_string())
+}
+
+impl S3BlobStore {
+    /// Connects as the standard AWS chain says (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`,
+    /// a web identity, the instance's role…), to `settings`' bucket.
+    pub fn open(settings: &S3Settings) -> Result<S3BlobStore, BlobError> {
+        let mut builder =
+            object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&settings.bucket);
+        if !settings.region.is_empty() {
+            builder = builder.with_region(&settings.region);
+        }
+        if let Some((id, secret)) = &settings.credentials {
+            builder = builder
+                .with_access_key_id(id)
+                .with_secret_access_key(secret);
+        }
+        if !settings.endpoint.is_empty() {
+            builder = builder
+                .with_endpoint(&settings.endpoint)
+                .with_allow_http(settings.endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| BlobError::Unavailable(format!("S3 configuration: {e}")))?;
+        Ok(S3BlobStore {
+            store,
+            prefix: settings.prefix.clone(),
+        })
+    }
+
+    fn path(&self, key: &BlobKey) -> Path {
+        Path::from(format!("{}{}", self.prefix, key.as_str()))
+    }
+
+    fn key_of(&self, location: &Path) -> Option<BlobKey> {
+        location
+            .as_ref()
+            .strip_prefix(&self.prefix)
+            .and_then(BlobKey::parse)
+    }
+
+    async fn get(&self, key: &BlobKey, range: Option<GetRange>) -> Result<BlobReader, BlobError> {
+        let options = GetOptions {
+            range,
+            ..Default::default()
+        };
+        let result = match self.store.get_opts(&self.path(key), options).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(BlobError::Missing(key.as_str().to_string()));
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let size = result.range.end - result.range.start;
+        let content: ByteStream = Box::pin(result.into_stream().map_err(unavailable));
+        Ok(BlobReader { size, content })
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put_stream(
+        &self,
+        key: &BlobKey,
+        mut content: ByteStream,
+        max_bytes: u64,
+    ) -> Result<u64, BlobError> {
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buffered: Vec<Bytes> = Vec::new();
+        let mut upload: Option<WriteMultipart> = None;
+        let path = self.path(key);
+        let outcome: Result<(), BlobError> = async {
+            while let Some(chunk) = content.next().await {
+                let chunk = chunk?;
+                size += chunk.len() as u64;
+                if size > max_bytes {
+                    return Err(BlobError::TooLarge(max_bytes));
+                }
+                hasher.update(&chunk);
+                match upload.as_mut() {
+                    Some(upload) => {
+                        upload.wait_for_capacity(2).await.map_err(unavailable)?;
+                        upload.put(chunk);
+                    }
+                    None => {
+                        buffered.push(chunk);
+                        if size > SINGLE_PUT_BYTES {
+                            let started =
+                                self.store.put_multipart(&path).await.map_err(unavailable)?;
+                            let mut writer =
+                                WriteMultipart::new_with_chunk_size(started, PART_BYTES);
+                            for part in buffered.drain(..) {
+                                writer.put(part);
+                            }
+                            upload = Some(writer);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let actual = hex::encode(hasher.finalize());
+        let outcome = outcome.and_then(|()| {
+            if actual == key.as_str() {
+                Ok(())
+            } else {
+                Err(BlobError::HashMismatch {
+                    expected: key.as_str().to_string(),
+                    actual,
+                })
+            }
+        });
+        match (outcome, upload) {
+            (Err(e), Some(upload)) => {
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(blob = key.as_str(), error = %abort, "could not abort a refused multipart upload; the bucket's lifecycle rule for incomplete uploads removes it");
+                }
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+            (Ok(()), Some(upload)) => {
+                upload.finish().await.map_err(unavailable)?;
+                Ok(size)
+            }
+            (Ok(()), None) => {
+                let payload: PutPayload = buffered.into_iter().collect();
+                match self
+                    .store
+                    .put_opts(&path, payload, PutMode::Create.into())
+                    .await
+                {
+                    Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(size),
+                    // A store that answers a conditional create on an existing key with 412.
+                    Err(object_store::Error::Precondition { .. }) => Ok(size),
+                    Err(e) => Err(unavailable(e)),
+                }
+            }
+        }
+    }
+
+    async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
+        self.get(key, None).await
+    }
+
+    async fn open_range(
+        &self,
+        key: &BlobKey,
+        start: u64,
+        len: u64,
+    ) -> Result<BlobReader, BlobError> {
+        if len == 0 {
+            let nothing: ByteStream = Box::pin(futures_util::stream::empty());
+            return Ok(BlobReader {
+                size: 0,
+                content: nothing,
+            });
+        }
+        self.get(key, Some(GetRange::Bounded(start..start + len)))
+            .await
+    }
+
+    async fn head(&self, key: &BlobKey) -> Result<Option<u64>, BlobError> {
+        match self.store.head(&self.path(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn list_page(
+        &self,
+        after: Option<&BlobKey>,
+        limit: usize,
+    ) -> Result<Vec<(BlobKey, u64)>, BlobError> {
+        let prefix =
+            (!self.prefix.is_empty()).then(|| Path::from(self.prefix.trim_end_matches('/')));
+        let listing = match after {
+            Some(after) => self
+                .store
+                .list_with_offset(prefix.as_ref(), &self.path(after)),
+            None => self.store.list(prefix.as_ref()),
+        };
+        let mut page = Vec::with_capacity(limit.min(1000));
+        let mut listing = listing;
+        while page.len() < limit {
+            match listing.next().await {
+                Some(Ok(meta)) => {
+                    // Anything else in the bucket under the prefix is not a blob of ours.
+                    if let Some(key) = self.key_of(&meta.location) {
+                        page.push((key, meta.size));
+                    }
+                }
+                Some(Err(e)) => return Err(unavailable(e)),
+                None => break,
+            }
+        }
+        page.sort();
+        Ok(page)
+    }
+}

@@ -1,0 +1,62 @@
+//! A real S3-compatible server on 127.0.0.1 for the tests: moto (`moto_server`, from PyPI),
+//! started fresh per test on a free port, with one bucket.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::tools::tools;
+
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Moto {
+    /// Starts moto and creates `bucket` in it.
+    pub async fn start(bucket: &str) -> Moto {
+        let port = super::free_port();
+        let child = Command::new(&tools().moto_server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server runs");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let moto = Moto { endpoint, child };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            // Path-style CreateBucket; moto checks no signature.
+            match client
+                .put(format!("{}/{bucket}", moto.endpoint))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => break,
+                _ if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                other => panic!("moto did not start: {other:?}"),
+            }
+        }
+        moto
+    }
+
+    /// The store settings for `bucket` on this server.
+    pub fn settings(&self, bucket: &str) -> pantry_registry::blobs::s3::S3Settings {
+        pantry_registry::blobs::s3::S3Settings {
+            bucket: bucket.to_string(),
+            region: "us-east-1".into(),
+            endpoint: self.endpoint.clone(),
+            prefix: "blobs/".into(),
+            credentials: Some(("testing".into(), "testing".into())),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

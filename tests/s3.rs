@@ -1,0 +1,69 @@
+//! The registry with its tarballs in a real S3-compatible bucket (moto on 127.0.0.1): real npm
+//! publishes and installs, downloads stream from the bucket, and nothing lands on local disk.
+
+mod common;
+
+use common::sandbox::Sandbox;
+use common::tools::tools;
+use common::{TestApp, sha256_hex, with_settings};
+use pantry_registry::blobs::BlobStore;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn npm_publishes_and_installs_with_tarballs_in_the_bucket() {
+    let moto = common::s3::Moto::start("registry").await;
+    let endpoint: &'static str = Box::leak(moto.endpoint.clone().into_boxed_str());
+    let settings: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+        ("storage.s3_bucket", "registry"),
+        ("storage.s3_endpoint", endpoint),
+        ("storage.s3_region", "us-east-1"),
+        ("storage.s3_access_key_id", "testing"),
+        ("storage.s3_secret_access_key", "testing"),
+    ]));
+    let app = TestApp::start_with(with_settings(settings)).await;
+    let sb = Sandbox::new(&app);
+    sb.write_npmrc(Some(&app.tokens.alice));
+    let npm = tools().npm.clone();
+    let lib = sb.package(
+        "lib",
+        json!({"name": "@s3/lib", "version": "1.0.0", "description": "kept in a bucket"}),
+    );
+    sb.ok(&npm, &["publish"], &lib).await;
+    let project = sb.package(
+        "project",
+        json!({"name": "project", "version": "1.0.0", "private": true, "dependencies": {"@s3/lib": "1.0.0"}}),
+    );
+    sb.ok(&npm, &["install"], &project).await;
+    assert!(project.join("node_modules/@s3/lib/index.js").exists());
+
+    // The tarball is the bucket's object, byte for byte; the data directory holds no blob.
+    let served = app
+        .client
+        .get(format!("{}/npm/@s3/lib/-/lib-1.0.0.tgz", app.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let bucket = pantry_registry::blobs::s3::S3BlobStore::open(&moto.settings("registry")).unwrap();
+    let listed = bucket.list().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|(k, s)| (k.as_str().to_string(), *s))
+            .collect::<Vec<_>>(),
+        vec![(sha256_hex(&served), served.len() as u64)]
+    );
+    assert!(!app.dir.path().join("blobs").exists());
+    // A range comes from the bucket too.
+    let part = app
+        .client
+        .get(format!("{}/packages/@s3/lib/1.0.0/tarball", app.url))
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), served.slice(0..10));
+}

@@ -74,6 +74,29 @@ async fn every_admin_route_wants_an_admin_401_without_a_token_403_with_another()
     assert_eq!(r.status(), 200);
 }
 
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Runs the binary with `args` and `envs`, writing `stdin` to it (a password, off a terminal).
+fn with_stdin(args: &[&str], envs: &[(&str, &str)], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = std::process::Command::new(common::bin_path());
+    cmd.args(args);
+    common::clean_env(&mut cmd);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.as_ref().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// Runs the binary with `args` against the data directory `data`.
 fn cli(data: &str, args: &[&str]) -> (bool, String, String) {
     let mut all: Vec<&str> = args.to_vec();
@@ -173,31 +196,19 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
     );
     // (no password on standard input: an empty one is refused)
     assert!(!ok, "{out}{err}");
-    let mut create = std::process::Command::new(common::bin_path());
-    create.args([
-        "user",
-        "create",
-        "dana",
-        "--email",
-        "dana@example.com",
-        "--data-dir",
-        &data,
-    ]);
-    common::clean_env(&mut create);
-    let created = create
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    created
-        .stdin
-        .as_ref()
-        .unwrap()
-        .write_all(b"dana-password-1\n")
-        .unwrap();
-    let created = created.wait_with_output().unwrap();
+    let created = with_stdin(
+        &[
+            "user",
+            "create",
+            "dana",
+            "--email",
+            "dana@example.com",
+            "--data-dir",
+            &data,
+        ],
+        &[],
+        b"dana-password-1\n",
+    );
     let err = String::from_utf8_lossy(&created.stderr);
     assert!(created.status.success(), "{err}");
     assert!(err.contains("Acting on the running server"), "{err}");
@@ -239,6 +250,68 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
         "the revoked token is refused on the very next request"
     );
 
+    // The same over HTTP, as from another machine: `--url` and an admin token, run from a
+    // directory that holds no registry.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let remote_env = [("PANTRY_ADMIN_TOKEN", ADMIN)];
+    let (url, far) = (
+        server.url.clone(),
+        elsewhere.path().to_str().unwrap().to_string(),
+    );
+    let remote = |args: &[&'static str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend([
+            "--url".to_string(),
+            url.clone(),
+            "--data-dir".to_string(),
+            far.clone(),
+        ]);
+        all
+    };
+    let created = with_stdin(
+        &strs(&remote(&[
+            "user",
+            "create",
+            "remy",
+            "--email",
+            "remy@example.com",
+        ])),
+        &remote_env,
+        b"remy-password-1\n",
+    );
+    let err = String::from_utf8_lossy(&created.stderr);
+    assert!(created.status.success(), "{err}");
+    assert!(err.contains("Acting on the server at"), "{err}");
+    let (ok, remote_secret, err) = run_bin(
+        &strs(&remote(&["token", "create", "--user", "remy"])),
+        &remote_env,
+    );
+    assert!(ok, "{err}");
+    let remote_secret = remote_secret.trim().to_string();
+    let remote_id = err
+        .split_whitespace()
+        .skip_while(|w| *w != "token")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (status, _) = publish_over_http(&client, &server.url, &remote_secret, "from-remy", "1.0.0")
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "the token made over HTTP publishes at once");
+    let (ok, _, err) = run_bin(
+        &strs(&[remote(&["token", "revoke"]), vec![remote_id.clone()]].concat()),
+        &remote_env,
+    );
+    assert!(ok, "{err}");
+    let (status, _) = publish_over_http(&client, &server.url, &remote_secret, "from-remy", "1.0.1")
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 401,
+        "revoked over HTTP: refused on the very next request"
+    );
+    assert!(!elsewhere.path().join("registry.redb").exists());
+
     // Maintenance runs on the server, with progress, while it serves.
     let (ok, out, err) = cli(&data, &["gc", "--dry-run"]);
     assert!(ok, "{err}");
@@ -246,7 +319,7 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
     assert!(err.contains("job "), "progress is told: {err}");
     let (ok, out, err) = cli(&data, &["reindex"]);
     assert!(ok, "{err}");
-    assert!(out.contains("Search index rebuilt: 2 packages."), "{out}");
+    assert!(out.contains("Search index rebuilt: 3 packages."), "{out}");
     let (ok, out, err) = cli(&data, &["cache", "prune", "--max-bytes", "0"]);
     assert!(ok, "{err}");
     assert!(out.contains("tarballs          0"), "{out}");
@@ -292,6 +365,10 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
         ("token.create", &*format!("token:{id}"), "ok"),
         ("npm.publish", "npm:from-ci@1.0.0", "ok"),
         ("token.revoke", &*format!("token:{id}"), "ok"),
+        ("user.create", "user:remy", "ok"),
+        ("token.create", &*format!("token:{remote_id}"), "ok"),
+        ("npm.publish", "npm:from-remy@1.0.0", "ok"),
+        ("token.revoke", &*format!("token:{remote_id}"), "ok"),
         ("job.gc", "", "ok"),
         ("job.reindex", "", "ok"),
         ("job.cache-prune", "", "ok"),
@@ -315,7 +392,13 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
         .unwrap();
     assert_eq!(ci_publish["user"], "ci-bot");
     assert_eq!(ci_publish["tokenId"], id.as_str());
-    for secret_text in [secret.as_str(), ADMIN, "dana-password-1"] {
+    for secret_text in [
+        secret.as_str(),
+        remote_secret.as_str(),
+        ADMIN,
+        "dana-password-1",
+        "remy-password-1",
+    ] {
         assert!(!audit.contains(secret_text), "a secret is in the audit log");
     }
     drop(server);

@@ -165,6 +165,13 @@ impl Hidden {
         self.names.is_empty() && !self.local && !self.upstream
     }
 
+    /// Whether a listing shows `name`, published here (`local`) or from the upstream.
+    pub fn shows(&self, name: &str, local: bool) -> bool {
+        !(self.names.iter().any(|p| p.matches(name))
+            || (local && self.local)
+            || (!local && self.upstream))
+    }
+
     /// The same, as the search index leaves documents out.
     pub fn for_search(&self) -> crate::search::Excluded {
         use crate::search::Origin;
@@ -323,15 +330,6 @@ impl ReadPolicy {
             local: self.local == ReadRule::Authenticated,
             upstream: self.upstream == ReadRule::Authenticated,
         })
-    }
-}
-
-impl Hidden {
-    /// Whether a listing shows `name`, published here (`local`) or from the upstream.
-    pub fn shows(&self, name: &str, local: bool) -> bool {
-        !(self.names.iter().any(|p| p.matches(name))
-            || (local && self.local)
-            || (!local && self.upstream))
     }
 }
 

@@ -36,35 +36,57 @@ pub struct Tools {
     pub zig_cache: PathBuf,
 }
 
+/// Pinned dependency sets for the Python tools, so that a dependency's new release cannot break a
+/// fresh install.
+const MOTO_CONSTRAINTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/tools/moto-constraints.txt"
+);
+const SCHEMATHESIS_CONSTRAINTS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/tools/schemathesis-constraints.txt"
+);
+
 fn install(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
+    // Every download is retried: one dropped connection to a registry must not fail a CI run.
     let script = format!(
         r#"set -e
 cd "{dir}"
+retry() {{
+  for wait in 5 20 60; do
+    if "$@" >>install.log 2>&1; then return 0; fi
+    echo "retrying in $wait s: $*" >>install.log
+    sleep $wait
+  done
+  "$@" >>install.log 2>&1
+}}
 if [ ! -x node_modules/.bin/pnpm ] || [ ! -x node_modules/.bin/yarn ]; then
-  npm install --no-audit --no-fund --no-save --prefix . {PNPM} {YARN} >install.log 2>&1
+  retry npm install --no-audit --no-fund --no-save --prefix . {PNPM} {YARN}
 fi
 if [ ! -x zig/ziglang/zig ]; then
-  python3 -m pip install --quiet --disable-pip-version-check --target zig {ZIG} >>install.log 2>&1
+  rm -rf zig
+  retry python3 -m pip install --quiet --disable-pip-version-check --target zig {ZIG}
   chmod +x zig/ziglang/zig
 fi
 if [ ! -x zig-0.15/ziglang/zig ]; then
-  python3 -m pip install --quiet --disable-pip-version-check --target zig-0.15 {ZIG_015} >>install.log 2>&1
+  rm -rf zig-0.15
+  retry python3 -m pip install --quiet --disable-pip-version-check --target zig-0.15 {ZIG_015}
   chmod +x zig-0.15/ziglang/zig
 fi
 if [ ! -x schemathesis/bin/st ]; then
   rm -rf schemathesis
   python3 -m venv schemathesis >>install.log 2>&1
-  schemathesis/bin/pip install --quiet --disable-pip-version-check {SCHEMATHESIS} >>install.log 2>&1
+  retry schemathesis/bin/pip install --quiet --disable-pip-version-check -c "{SCHEMATHESIS_CONSTRAINTS}" {SCHEMATHESIS}
 fi
 if [ ! -x moto/bin/moto_server ]; then
   rm -rf moto
   python3 -m venv moto >>install.log 2>&1
-  moto/bin/pip install --quiet --disable-pip-version-check '{MOTO}' >>install.log 2>&1
+  retry moto/bin/pip install --quiet --disable-pip-version-check -c "{MOTO_CONSTRAINTS}" '{MOTO}'
 fi
 if [ ! -x bun/package/bin/bun ]; then
   rm -rf bun && mkdir -p bun
-  npm pack --pack-destination bun {BUN} >>install.log 2>&1
+  retry npm pack --pack-destination bun {BUN}
   tar -xzf bun/*.tgz -C bun && rm bun/*.tgz
 fi"#,
         dir = dir.display()
@@ -74,11 +96,16 @@ fi"#,
         .args(["sh", "-c", &script])
         .status()
         .expect("flock and sh are on the machine");
-    assert!(
-        status.success(),
-        "installing the test clients failed; see {}",
-        dir.join("install.log").display()
-    );
+    if !status.success() {
+        let log = std::fs::read_to_string(dir.join("install.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "installing the test clients failed; the end of {}:\n{}",
+            dir.join("install.log").display(),
+            tail.join("\n")
+        );
+    }
 }
 
 /// Installs the clients once per target directory and returns their paths.

@@ -20,6 +20,8 @@
 //! implementation. Implementation-specific behaviour (redb surviving a reopen) is tested
 //! separately, below the macro.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -1763,6 +1765,25 @@ async fn open_redb() -> (tempfile::TempDir, RedbStore) {
 }
 
 store_contract_tests!(redb, open_redb);
+
+/// A DynamoDB store on a moto server of its own (every test gets a fresh, empty one).
+async fn open_dynamodb() -> (
+    common::s3::Moto,
+    pantry_registry::store::dynamo::DynamoStore,
+) {
+    let moto = common::s3::Moto::start_dynamodb().await;
+    let table = format!("pantry-{:08x}", rand::random::<u32>());
+    let store = moto.dynamo_store(&table).await;
+    (moto, store)
+}
+
+store_contract_tests!(dynamodb, open_dynamodb);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_rates_keep_a_bucket_per_key() {
+    let (_moto, store) = open_dynamodb().await;
+    rate_contract(&store).await;
+}
 
 #[tokio::test]
 async fn memory_rates_keep_a_bucket_per_key() {

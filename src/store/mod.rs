@@ -5,6 +5,7 @@
 //! traits. Writes that must be exclusive (publishing a version) are a single call that checks
 //! and writes atomically, so the store, not the caller, is the arbiter of "already exists".
 
+pub mod dynamo;
 pub mod rates;
 pub mod redb_store;
 pub mod schema;

@@ -54,6 +54,36 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Starts moto for its DynamoDB side only.
+    pub async fn start_dynamodb() -> Moto {
+        Self::start("unused").await
+    }
+
+    /// The store settings for the table `table` (and `<table>-analytics`) on this server.
+    pub fn dynamo_settings(&self, table: &str) -> pantry_registry::store::dynamo::DynamoSettings {
+        pantry_registry::store::dynamo::DynamoSettings {
+            table: table.to_string(),
+            analytics_table: String::new(),
+            region: "us-east-1".into(),
+            endpoint: self.endpoint.clone(),
+            credentials: Some(("testing".into(), "testing".into())),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A fresh DynamoDB store on this server: the tables created as `init-aws` does.
+    pub async fn dynamo_store(&self, table: &str) -> pantry_registry::store::dynamo::DynamoStore {
+        let settings = self.dynamo_settings(table);
+        pantry_registry::store::dynamo::DynamoStore::init(&settings)
+            .await
+            .expect("create the tables");
+        pantry_registry::store::dynamo::DynamoStore::open(&settings)
+            .await
+            .expect("open the DynamoDB store")
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -38,6 +38,8 @@ pub enum BuildError {
     Config(#[from] crate::config::ConfigError),
     #[error("cannot open the blob store: {0}")]
     Blobs(crate::blobs::BlobError),
+    #[error("cannot open the DynamoDB store: {0}")]
+    Dynamo(crate::store::dynamo::DynamoOpenError),
     #[error("cannot move cached packument bodies into the blob store: {0}")]
     Migration(#[from] crate::store::StoreError),
 }
@@ -91,13 +93,26 @@ impl RegistryBuilder {
         let (metadata, blob_backend) = (settings.metadata_backend, settings.blob_backend);
         let s3 = settings.s3.clone();
         // The one place backends are chosen: each setting names an implementation.
+        // A shared store also keeps the rate counters every instance must agree on.
+        let dynamo = match metadata {
+            MetadataBackend::DynamoDb => Some(
+                crate::store::dynamo::DynamoStore::open(&settings.dynamodb)
+                    .await
+                    .map_err(BuildError::Dynamo)?,
+            ),
+            MetadataBackend::Redb => None,
+        };
+        let shared_rates = dynamo
+            .clone()
+            .map(|d| Arc::new(d) as Arc<dyn crate::store::RateStore>);
         let opened = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
             std::fs::create_dir_all(&dir).map_err(|source| BuildError::DataDir {
                 path: dir.clone(),
                 source,
             })?;
-            let store: Arc<dyn MetadataStore> = match metadata {
-                MetadataBackend::Redb => Arc::new(RedbStore::open(&dir.join("registry.redb"))?),
+            let store: Arc<dyn MetadataStore> = match dynamo {
+                Some(d) => Arc::new(d),
+                None => Arc::new(RedbStore::open(&dir.join("registry.redb"))?),
             };
             let blobs: Arc<dyn BlobStore> = match blob_backend {
                 BlobBackend::Disk => {
@@ -151,6 +166,7 @@ impl RegistryBuilder {
             blob_gate: Default::default(),
             work,
             rates: Arc::new(crate::store::rates::MemoryRates::default()),
+            shared_rates,
             audit: Default::default(),
             token_uses: Default::default(),
             jobs: Default::default(),
@@ -174,6 +190,8 @@ impl RegistryBuilder {
 pub fn holds_a_registry(settings: &Settings) -> bool {
     match settings.metadata_backend {
         MetadataBackend::Redb => settings.data_dir.join("registry.redb").exists(),
+        // Opening the tables checks they were made by `init-aws`.
+        MetadataBackend::DynamoDb => true,
     }
 }
 
@@ -490,6 +508,7 @@ impl Registry {
             limiter: crate::http::rate::RateLimiter::new(
                 self.core.settings.rate.clone(),
                 self.core.rates.clone(),
+                self.core.shared_rates.clone(),
             ),
             max_uri_bytes: connections.max_uri_bytes,
             body_pace: crate::http::body::Pace {
@@ -644,6 +663,12 @@ impl Registry {
             core.catalog(),
             core.settings.search.downloads_refresh,
         );
+        let follower = core.settings.metadata_backend.is_shared().then(|| {
+            tokio::spawn(crate::core::follow::follow(
+                core.clone(),
+                core.settings.feed_poll,
+            ))
+        });
         let admin_socket = self.serve_admin_socket();
         let flusher = tokio::spawn({
             let core = core.clone();
@@ -692,6 +717,9 @@ impl Registry {
         )
         .await;
         flusher.abort();
+        if let Some(follower) = follower {
+            follower.abort();
+        }
         if let Some((task, path)) = admin_socket {
             task.abort();
             let _ = std::fs::remove_file(path);

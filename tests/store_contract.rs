@@ -910,6 +910,15 @@ async fn change_feed_contract(store: &dyn MetadataStore) {
         Some(Vec::new()),
         "nothing after the latest"
     );
+    // A lower bound need not be an id: from the epoch is everything, from an id what follows.
+    assert_eq!(
+        store.changes_from("0000000000000000", 100).await.unwrap(),
+        all
+    );
+    assert_eq!(
+        store.changes_from(&first_two[1].id, 100).await.unwrap(),
+        all[2..]
+    );
     assert_eq!(
         store
             .changes_after(Some("0000000000000001-00000000"), 100)

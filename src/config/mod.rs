@@ -282,9 +282,44 @@ impl Layers {
                 "`storage.data_dir` must not be empty".to_string(),
             ));
         }
-        // One implementation each so far; the S3 and DynamoDB work adds the others here.
-        self.choice("storage.metadata", &["redb"])?;
-        let metadata_backend = MetadataBackend::Redb;
+        self.choice("storage.metadata", &["redb", "dynamodb"])?;
+        let dynamodb = {
+            let id = self
+                .get("storage.dynamodb_access_key_id")
+                .trim()
+                .to_string();
+            let secret = self
+                .get("storage.dynamodb_secret_access_key")
+                .trim()
+                .to_string();
+            if id.is_empty() != secret.is_empty() {
+                return Err(ConfigError(
+                    "storage.dynamodb_access_key_id and storage.dynamodb_secret_access_key go together: set both or neither".into(),
+                ));
+            }
+            crate::store::dynamo::DynamoSettings {
+                table: self.get("storage.dynamodb_table").trim().to_string(),
+                analytics_table: self
+                    .get("storage.dynamodb_analytics_table")
+                    .trim()
+                    .to_string(),
+                region: self.get("storage.dynamodb_region").trim().to_string(),
+                endpoint: self.get("storage.dynamodb_endpoint").trim().to_string(),
+                credentials: (!id.is_empty()).then_some((id, secret)),
+                timeout: Duration::from_millis(self.positive("storage.dynamodb_timeout_ms")?),
+            }
+        };
+        let metadata_backend = if !dynamodb.table.is_empty() {
+            MetadataBackend::DynamoDb
+        } else if self.get("storage.metadata").trim() == "dynamodb" {
+            return Err(ConfigError(format!(
+                "`storage.metadata` is dynamodb (from {}) but no table is named: set storage.dynamodb_table (env DYNAMODB_TABLE)",
+                self.source("storage.metadata")
+            )));
+        } else {
+            MetadataBackend::Redb
+        };
+        let feed_poll = Duration::from_millis(self.positive("storage.feed_poll_ms")?);
         self.choice("storage.blobs", &["disk", "s3"])?;
         let s3 = crate::blobs::s3::S3Settings {
             bucket: self.get("storage.s3_bucket").trim().to_string(),
@@ -426,6 +461,8 @@ impl Layers {
             metadata_backend,
             blob_backend,
             s3,
+            dynamodb,
+            feed_poll,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
             rendered_max_bytes: self.parse("cache.rendered_max_bytes", "a number of bytes")?,
@@ -623,6 +660,15 @@ pub struct ConnectionSettings {
 pub enum MetadataBackend {
     /// `registry.redb` in the data directory.
     Redb,
+    /// DynamoDB tables shared by every instance (`storage.dynamodb_*`).
+    DynamoDb,
+}
+
+impl MetadataBackend {
+    /// Whether other instances may write to the same store (and this one must follow them).
+    pub fn is_shared(self) -> bool {
+        self == MetadataBackend::DynamoDb
+    }
 }
 
 /// The blob store implementations (`storage.blobs`).
@@ -650,6 +696,10 @@ pub struct Settings {
     pub blob_backend: BlobBackend,
     /// The bucket, when `blob_backend` is S3.
     pub s3: crate::blobs::s3::S3Settings,
+    /// The tables, when `metadata_backend` is DynamoDB.
+    pub dynamodb: crate::store::dynamo::DynamoSettings,
+    /// How often a shared store's change feed is read for other instances' writes.
+    pub feed_poll: Duration,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod budget;
 pub mod catalog;
 pub mod downloads;
+pub mod follow;
 pub mod jobs;
 pub mod names;
 pub mod packages;
@@ -53,8 +54,12 @@ pub struct Core {
     pub blob_gate: references::BlobGate,
     /// Slots for unpacking and hashing uploads.
     pub work: budget::WorkBudget,
-    /// Counters for rate limits.
+    /// Counters for rate limits, in this process.
     pub rates: Arc<dyn crate::store::RateStore>,
+    /// Counters in the shared store, when instances share one: the login, token and write
+    /// limits hold across all of them (reads stay counted per instance, so that no read
+    /// waits on a counter write).
+    pub shared_rates: Option<Arc<dyn crate::store::RateStore>>,
     /// Audit entries on their way to the store.
     pub audit: audit::AuditLog,
     /// Token uses on their way to the store.

@@ -84,11 +84,21 @@ pub struct Limited {
 pub struct RateLimiter {
     settings: RateSettings,
     counters: Arc<dyn RateStore>,
+    /// The store every instance shares, for every class but reads.
+    shared: Option<Arc<dyn RateStore>>,
 }
 
 impl RateLimiter {
-    pub fn new(settings: RateSettings, counters: Arc<dyn RateStore>) -> Self {
-        Self { settings, counters }
+    pub fn new(
+        settings: RateSettings,
+        counters: Arc<dyn RateStore>,
+        shared: Option<Arc<dyn RateStore>>,
+    ) -> Self {
+        Self {
+            settings,
+            counters,
+            shared,
+        }
     }
 
     fn per_minute(&self, class: Class) -> u32 {
@@ -111,7 +121,11 @@ impl RateLimiter {
             class.name(),
             addr.map(|a| a.to_string()).unwrap_or_default()
         );
-        match self.counters.take(&key, per_minute).await {
+        let counters = match (&self.shared, class) {
+            (Some(shared), Class::Login | Class::Token | Class::Publish) => shared,
+            _ => &self.counters,
+        };
+        match counters.take(&key, per_minute).await {
             Ok(None) => Ok(()),
             Ok(Some(retry_after)) => Err(Limited {
                 class: class.name(),
@@ -140,6 +154,7 @@ mod tests {
                 exempt,
             },
             Arc::new(crate::store::rates::MemoryRates::default()),
+            None,
         )
     }
 

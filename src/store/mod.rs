@@ -745,6 +745,11 @@ pub trait ChangeFeed: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Option<Vec<Change>>>;
+    /// Up to `limit` entries whose ids sort after `lower`, in order. `lower` need not be an
+    /// entry's id: a [`schema::time_key`] is a lower bound in time. Instances sharing a store
+    /// follow each other with it, reading again a little way back, because entries written by
+    /// two instances can commit out of id order.
+    async fn changes_from(&self, lower: &str, limit: usize) -> StoreResult<Vec<Change>>;
 }
 
 /// One entry of the audit log: a state change or a login, who asked, from where, on what, and

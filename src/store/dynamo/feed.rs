@@ -39,18 +39,6 @@ impl DynamoStore {
             })
             .collect()
     }
-
-    /// Up to `limit` entries whose ids sort after `lower`, which need not be an entry's id
-    /// (a time key is a lower bound): how instances that share the table follow each other's
-    /// writes.
-    pub async fn changes_from(&self, lower: &str, limit: usize) -> StoreResult<Vec<Change>> {
-        self.changes_in(Range {
-            after: Some(lower),
-            limit,
-            ..Range::default()
-        })
-        .await
-    }
 }
 
 #[async_trait]
@@ -94,6 +82,15 @@ impl ChangeFeed for DynamoStore {
         })
         .await
         .map(Some)
+    }
+
+    async fn changes_from(&self, lower: &str, limit: usize) -> StoreResult<Vec<Change>> {
+        self.changes_in(Range {
+            after: Some(lower),
+            limit,
+            ..Range::default()
+        })
+        .await
     }
 }
 

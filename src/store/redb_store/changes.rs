@@ -64,4 +64,27 @@ impl ChangeFeed for RedbStore {
         })
         .await
     }
+
+    async fn changes_from(&self, lower: &str, limit: usize) -> StoreResult<Vec<Change>> {
+        let lower = lower.to_string();
+        self.blocking(move |db| {
+            use std::ops::Bound;
+            let txn = db.begin_read().map_err(backend)?;
+            let changes = txn.open_table(CHANGES).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in changes
+                .range::<&str>((Bound::Excluded(lower.as_str()), Bound::Unbounded))
+                .map_err(backend)?
+                .take(limit)
+            {
+                let (id, changed) = row.map_err(backend)?;
+                out.push(Change {
+                    id: id.value().to_string(),
+                    changed: decode(changed.value())?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
 }

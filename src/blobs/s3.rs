@@ -259,3 +259,133 @@ impl BlobStore for S3BlobStore {
         Ok(page)
     }
 }
+
+/// What [`ensure_bucket`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketInit {
+    Created,
+    Existed,
+}
+
+/// Creates the bucket `settings` names when it does not exist (what `init-aws` does), with one
+/// SigV4-signed request, path-style, through the same credentials the store uses.
+pub async fn ensure_bucket(settings: &S3Settings) -> Result<BucketInit, BlobError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let region = if settings.region.is_empty() {
+        "us-east-1".to_string()
+    } else {
+        settings.region.clone()
+    };
+    let credentials = match &settings.credentials {
+        Some((id, secret)) => aws_credential_types::Credentials::new(
+            id,
+            secret,
+            None,
+            None,
+            "pantry-registry settings",
+        ),
+        None => {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region.clone()))
+                .load()
+                .await;
+            let provider = config.credentials_provider().ok_or_else(|| {
+                BlobError::Unavailable("no AWS credentials found for the bucket".into())
+            })?;
+            provider
+                .provide_credentials()
+                .await
+                .map_err(|e| BlobError::Unavailable(format!("AWS credentials: {e}")))?
+        }
+    };
+    let endpoint = if settings.endpoint.is_empty() {
+        format!("https://s3.{region}.amazonaws.com")
+    } else {
+        settings.endpoint.trim_end_matches('/').to_string()
+    };
+    let url = format!("{endpoint}/{}", settings.bucket);
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+    let send = |method: &'static str, body: Vec<u8>| {
+        let (client, url, credentials, region) = (
+            client.clone(),
+            url.clone(),
+            credentials.clone(),
+            region.clone(),
+        );
+        async move {
+            let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();
+            let mut signing = aws_sigv4::http_request::SigningSettings::default();
+            signing.payload_checksum_kind =
+                aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+            signing.uri_path_normalization_mode =
+                aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+            signing.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region(&region)
+                .name("s3")
+                .time(std::time::SystemTime::now())
+                .settings(signing)
+                .build()
+                .map_err(|e| BlobError::Unavailable(format!("signing: {e}")))?
+                .into();
+            let signable = aws_sigv4::http_request::SignableRequest::new(
+                method,
+                &url,
+                std::iter::empty(),
+                aws_sigv4::http_request::SignableBody::Bytes(&body),
+            )
+            .map_err(|e| BlobError::Unavailable(format!("signing: {e}")))?;
+            let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+                .map_err(|e| BlobError::Unavailable(format!("signing: {e}")))?
+                .into_parts();
+            let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+            let mut request = client.request(method, &url).body(body);
+            for (name, value) in instructions.headers() {
+                request = request.header(name, value);
+            }
+            request
+                .send()
+                .await
+                .map_err(|e| BlobError::Unavailable(format!("S3 {url}: {e}")))
+        }
+    };
+    let head = send("HEAD", Vec::new()).await?;
+    match head.status().as_u16() {
+        200 => return Ok(BucketInit::Existed),
+        404 => {}
+        status => {
+            return Err(BlobError::Unavailable(format!(
+                "S3 answered {status} for the bucket {}: it may belong to another account, or the credentials may not reach it",
+                settings.bucket
+            )));
+        }
+    }
+    let body = if region == "us-east-1" {
+        Vec::new()
+    } else {
+        format!(
+            "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><LocationConstraint>{region}</LocationConstraint></CreateBucketConfiguration>"
+        )
+        .into_bytes()
+    };
+    let created = send("PUT", body).await?;
+    let status = created.status();
+    if status.is_success() {
+        Ok(BucketInit::Created)
+    } else {
+        let text = created.text().await.unwrap_or_default();
+        // Created meanwhile by another init.
+        if text.contains("BucketAlreadyOwnedByYou") {
+            return Ok(BucketInit::Existed);
+        }
+        Err(BlobError::Unavailable(format!(
+            "S3 refused to create the bucket {} ({status}): {}",
+            settings.bucket,
+            text.chars().take(300).collect::<String>()
+        )))
+    }
+}

@@ -107,6 +107,10 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
     },
+    /// Create what running on AWS (or compatible servers) needs when it is missing: the
+    /// DynamoDB tables (storage.dynamodb_table and its analytics table, with their keys and
+    /// TTL) and the S3 bucket (storage.s3_bucket). Safe to run twice; says what it did.
+    InitAws,
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -924,6 +928,50 @@ async fn audit(
     Ok(())
 }
 
+async fn init_aws(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
+    use crate::config::{BlobBackend, MetadataBackend};
+    let settings = layers.resolve().map_err(|e| e.to_string())?;
+    let tables = settings.metadata_backend == MetadataBackend::DynamoDb;
+    let bucket = settings.blob_backend == BlobBackend::S3;
+    if !tables && !bucket {
+        return Err("nothing to create: set storage.dynamodb_table (env DYNAMODB_TABLE) and/or storage.s3_bucket (env S3_BUCKET)".into());
+    }
+    let mut done: Vec<(String, String, &str)> = Vec::new();
+    if tables {
+        for table in crate::store::dynamo::DynamoStore::init(&settings.dynamodb)
+            .await
+            .map_err(|e| format!("creating the DynamoDB tables: {e}"))?
+        {
+            done.push(match table {
+                crate::store::dynamo::TableInit::Created(t) => ("table".into(), t, "created"),
+                crate::store::dynamo::TableInit::Existed(t) => ("table".into(), t, "exists"),
+            });
+        }
+    }
+    if bucket {
+        let outcome = crate::blobs::s3::ensure_bucket(&settings.s3)
+            .await
+            .map_err(|e| format!("creating the bucket: {e}"))?;
+        let what = match outcome {
+            crate::blobs::s3::BucketInit::Created => "created",
+            crate::blobs::s3::BucketInit::Existed => "exists",
+        };
+        done.push(("bucket".into(), settings.s3.bucket.clone(), what));
+    }
+    if flags.json {
+        print_json(&serde_json::Value::Array(
+            done.iter()
+                .map(|(kind, name, state)| serde_json::json!({"kind": kind, "name": name, "state": state}))
+                .collect(),
+        ));
+    } else {
+        for (kind, name, state) in &done {
+            println!("{kind} {name}: {state}");
+        }
+    }
+    Ok(())
+}
+
 /// Runs the command line; the binary's `main` is only this.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -961,6 +1009,7 @@ pub fn main() -> ExitCode {
             package,
             limit,
         } => runtime.block_on(audit(layers, &flags, since, actor, package, limit)),
+        Command::InitAws => runtime.block_on(init_aws(layers, &flags)),
         Command::Config(ConfigCommand::Show) => layers
             .resolve()
             .map(|_| print!("{}", layers.render()))

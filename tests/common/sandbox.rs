@@ -17,9 +17,14 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(app: &TestApp) -> Self {
+        Self::at(&app.url)
+    }
+
+    /// A sandbox whose clients use the registry at `url` (a separate process, say).
+    pub fn at(url: &str) -> Self {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("home")).unwrap();
-        let registry = format!("{}/npm/", app.url);
+        let registry = format!("{url}/npm/");
         let sandbox = Sandbox { root, registry };
         sandbox.write_npmrc(None);
         sandbox

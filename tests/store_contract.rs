@@ -1824,3 +1824,108 @@ async fn redb_keeps_records_and_change_feed_across_a_reopen() {
         Some(version)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB only: the limits of the engine (100 actions per transaction, 400 KB per item).
+// ---------------------------------------------------------------------------------------------
+
+/// A deprecation of every version of a package with more versions than one transaction holds
+/// is written whole, and a deletion of it leaves every number used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_changes_a_package_larger_than_a_transaction() {
+    let (_moto, store) = open_dynamodb().await;
+    for patch in 0..130 {
+        let version = format!("1.0.{patch}");
+        store
+            .publish_version(
+                npm_version("big", &version, "alice"),
+                publish_as("alice", "big", &version),
+            )
+            .await
+            .unwrap();
+    }
+    let before = pantry_registry::store::ChangeFeed::latest_change(&store)
+        .await
+        .unwrap();
+    let deprecate_all: PackageChange = Box::new(|package, versions| {
+        let upsert_versions = versions
+            .into_iter()
+            .map(|mut v| {
+                v.manifest.insert("deprecated".into(), json!("use 2.x"));
+                v
+            })
+            .collect();
+        Ok(PackageEdit {
+            package: Some(package),
+            upsert_versions,
+            remove_versions: Vec::new(),
+        })
+    });
+    let written = store
+        .modify_package("big", deprecate_all)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.rev, 131);
+    let versions = store.versions("big").await.unwrap();
+    assert_eq!(versions.len(), 130);
+    assert!(versions.iter().all(|v| v.manifest["deprecated"] == "use 2.x"));
+    assert_eq!(
+        changed_after(&store, &before).await,
+        vec![Changed::Npm("big".into())],
+        "one change, however many transactions"
+    );
+    assert_eq!(
+        store.modify_package("big", delete_package()).await.unwrap(),
+        None
+    );
+    assert!(store.versions("big").await.unwrap().is_empty());
+    assert!(store.name_was_local("big").await.unwrap());
+    let again = store
+        .publish_version(
+            npm_version("big", "1.0.77", "alice"),
+            publish_as("alice", "big", "1.0.77"),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::VersionUnpublished(_))),
+        "{again:?}"
+    );
+}
+
+/// A manifest too big for one item as JSON is kept compressed and reads back the same; one
+/// that stays too big compressed is refused as the client's mistake, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_keeps_large_manifests_and_refuses_what_cannot_fit() {
+    let (_moto, store) = open_dynamodb().await;
+    let mut large = npm_version("wordy", "1.0.0", "alice");
+    let readme = "A README that goes on and on about the package. ".repeat(20_000);
+    large.manifest.insert("readme".into(), json!(readme));
+    assert!(serde_json::to_vec(&large.manifest).unwrap().len() > 900_000);
+    store
+        .publish_version(large.clone(), publish_as("alice", "wordy", "1.0.0"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.version("wordy", "1.0.0").await.unwrap(),
+        Some(large.clone())
+    );
+    assert!(store.versions_size("wordy").await.unwrap() > 900_000);
+
+    let mut noise = npm_version("noisy", "1.0.0", "alice");
+    // Six bits of noise per character: about 450 KB however well it is compressed.
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let random: String = common::incompressible(600_000, 7)
+        .into_iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 64)]))
+        .collect();
+    noise.manifest.insert("readme".into(), json!(random));
+    let refused = store
+        .publish_version(noise, publish_as("alice", "noisy", "1.0.0"))
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Denied(d)) if d.kind == DenialKind::Invalid),
+        "{refused:?}"
+    );
+    assert_eq!(store.package("noisy").await.unwrap(), None);
+}

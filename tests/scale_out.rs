@@ -251,3 +251,86 @@ async fn two_instances_share_one_table_and_one_bucket() {
         assert!(!dir.join("blobs").exists());
     }
 }
+
+/// gc on a shared store waits before deleting and reads the records again: a tarball whose
+/// bytes were already in the bucket, published (on any instance) while gc waits, keeps its
+/// blob, and only what no record names by the end goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_on_a_shared_store_keeps_what_is_published_while_it_waits() {
+    use pantry_registry::blobs::BlobKey;
+    let moto = common::s3::Moto::start("gc-blobs").await;
+    let settings = moto.dynamo_settings("gc");
+    pantry_registry::store::dynamo::DynamoStore::init(&settings)
+        .await
+        .unwrap();
+    let endpoint: &'static str = Box::leak(moto.endpoint.clone().into_boxed_str());
+    let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+        ("storage.dynamodb_table", "gc"),
+        ("storage.dynamodb_endpoint", endpoint),
+        ("storage.dynamodb_region", "us-east-1"),
+        ("storage.dynamodb_access_key_id", "testing"),
+        ("storage.dynamodb_secret_access_key", "testing"),
+        ("storage.s3_bucket", "gc-blobs"),
+        ("storage.s3_endpoint", endpoint),
+        ("storage.s3_region", "us-east-1"),
+        ("storage.s3_access_key_id", "testing"),
+        ("storage.s3_secret_access_key", "testing"),
+        ("storage.gc_grace_secs", "3"),
+    ]));
+    let app = common::TestApp::start_with(common::with_settings(pairs)).await;
+    // The bytes `late@1.0.0` will be published with are in the bucket before its record is.
+    let tgz = common::npm_tarball(&json!({"name": "late", "version": "1.0.0"}));
+    let key = BlobKey::parse(&common::sha256_hex(&tgz)).unwrap();
+    app.blobs.put(&key, tgz.clone().into()).await.unwrap();
+    let stray = b"bytes no record will ever name".to_vec();
+    let stray_key = BlobKey::parse(&common::sha256_hex(&stray)).unwrap();
+    app.blobs.put(&stray_key, stray.into()).await.unwrap();
+
+    let client = reqwest::Client::new();
+    let job: Value = client
+        .post(format!("{}/-/admin/jobs", app.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"kind": "gc"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_url = format!("{}/-/admin/jobs/{}", app.url, job["id"].as_str().unwrap());
+    let read_job = async || -> Value {
+        client
+            .get(&job_url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    within_deadline("gc waiting for uploads in flight", async || {
+        read_job().await["progress"]
+            .as_str()
+            .is_some_and(|p| p.contains("waiting"))
+    })
+    .await;
+    let (published, _) = app.publish(&app.tokens.alice, "late", "1.0.0").await;
+    assert_eq!(published.status, 201, "{}", published.json());
+    within_deadline("gc done", async || read_job().await["state"] == "done").await;
+    let report = read_job().await["result"].clone();
+    let deleted: Vec<&str> = report["unreferenced"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["blob"].as_str())
+        .collect();
+    assert_eq!(deleted, vec![stray_key.as_str()], "{report}");
+    let served = app.get("/npm/late/-/late-1.0.0.tgz").await;
+    assert_eq!(served.status, 200);
+    assert!(matches!(
+        app.blobs.open(&stray_key).await,
+        Err(pantry_registry::blobs::BlobError::Missing(_))
+    ));
+    assert_eq!(served.body, tgz);
+}

@@ -1869,7 +1869,11 @@ async fn dynamodb_changes_a_package_larger_than_a_transaction() {
     assert_eq!(written.rev, 131);
     let versions = store.versions("big").await.unwrap();
     assert_eq!(versions.len(), 130);
-    assert!(versions.iter().all(|v| v.manifest["deprecated"] == "use 2.x"));
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.manifest["deprecated"] == "use 2.x")
+    );
     assert_eq!(
         changed_after(&store, &before).await,
         vec![Changed::Npm("big".into())],

@@ -183,6 +183,13 @@ pub const KEYS: &[KeySpec] = &[
         doc: "How long one DynamoDB request may take, retries included; past it the request is answered 503.",
     },
     KeySpec {
+        key: "storage.gc_grace_secs",
+        default: "60",
+        env: &[],
+        secret: false,
+        doc: "With a shared store (dynamodb), how long gc waits between finding the blobs no record names and deleting them, reading the records again at the end: another instance's upload whose record commits meanwhile is kept. Longer than a publish takes between storing its tarball and writing its record.",
+    },
+    KeySpec {
         key: "storage.feed_poll_ms",
         default: "500",
         env: &[],

@@ -320,6 +320,8 @@ impl Layers {
             MetadataBackend::Redb
         };
         let feed_poll = Duration::from_millis(self.positive("storage.feed_poll_ms")?);
+        let gc_grace =
+            Duration::from_secs(self.parse("storage.gc_grace_secs", "a number of seconds")?);
         self.choice("storage.blobs", &["disk", "s3"])?;
         let s3 = crate::blobs::s3::S3Settings {
             bucket: self.get("storage.s3_bucket").trim().to_string(),
@@ -463,6 +465,7 @@ impl Layers {
             s3,
             dynamodb,
             feed_poll,
+            gc_grace,
             admin_token,
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
             rendered_max_bytes: self.parse("cache.rendered_max_bytes", "a number of bytes")?,
@@ -700,6 +703,8 @@ pub struct Settings {
     pub dynamodb: crate::store::dynamo::DynamoSettings,
     /// How often a shared store's change feed is read for other instances' writes.
     pub feed_poll: Duration,
+    /// How long gc waits for other instances' uploads in flight (shared stores only).
+    pub gc_grace: Duration,
     pub admin_token: Option<String>,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,

@@ -80,6 +80,9 @@ pub struct CoreParts {
     pub blobs: Arc<dyn BlobStore>,
     pub cache_max_bytes: u64,
     pub blob_gate: references::BlobGate,
+    /// With a store other instances write to: how long `gc` waits, between finding the blobs
+    /// nothing names and deleting them, for their uploads' records to commit.
+    pub gc_grace: Option<std::time::Duration>,
 }
 
 impl Core {
@@ -131,6 +134,11 @@ impl Core {
             blobs: self.blobs.clone(),
             cache_max_bytes: self.settings.npm.cache_max_bytes,
             blob_gate: self.blob_gate.clone(),
+            gc_grace: self
+                .settings
+                .metadata_backend
+                .is_shared()
+                .then_some(self.settings.gc_grace),
         }
     }
 }

@@ -98,7 +98,13 @@ pub async fn gc(
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> StoreResult<GcReport> {
     let backend = |e: crate::blobs::BlobError| StoreError::Backend(e.to_string());
-    let _deleting = parts.blob_gate.deleting().await;
+    // Single-instance: the gate is held from the first read of the references to the last
+    // delete. Shared store: only for the second read and the deletes, so that this instance's
+    // publishes do not wait out the grace.
+    let mut deleting = match parts.gc_grace {
+        Some(_) if !dry_run => None,
+        _ => Some(parts.blob_gate.deleting().await),
+    };
     progress("reading every record's blob references".into());
     let references = References::load(parts.store.as_ref()).await?;
     progress(format!(
@@ -117,6 +123,25 @@ pub async fn gc(
             report.missing.push((key.to_string(), owners.to_vec()));
         }
     }
+    // Another instance may have put a blob and not yet committed the record naming it: the
+    // candidates wait, and what a record names by then stays.
+    let references = match parts.gc_grace {
+        Some(grace) if !dry_run => {
+            progress(format!(
+                "waiting {} s for other instances' uploads in flight (storage.gc_grace_secs)",
+                grace.as_secs()
+            ));
+            tokio::time::sleep(grace).await;
+            deleting = Some(parts.blob_gate.deleting().await);
+            let mut again = References::load(parts.store.as_ref()).await?;
+            for (key, owners) in references.by_key {
+                again.by_key.entry(key).or_insert(owners);
+            }
+            again
+        }
+        _ => references,
+    };
+    debug_assert!(deleting.is_some());
     let total = blobs.len();
     for (checked, (key, size)) in blobs.into_iter().enumerate() {
         if checked % 1000 == 0 {

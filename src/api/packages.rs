@@ -254,6 +254,13 @@ pub enum TarballResponse {
         #[oai(header = "ETag")] String,
         #[oai(header = "Cache-Control")] String,
     ),
+    /// With `storage.s3_redirect` on: the tarball's presigned URL in the bucket, valid for
+    /// `storage.s3_redirect_secs` (the download is counted here).
+    #[oai(status = 307)]
+    Redirect(
+        #[oai(header = "Location")] String,
+        #[oai(header = "Cache-Control")] String,
+    ),
     /// The range starts past the end of the tarball; `Content-Range: bytes */<size>`.
     #[oai(status = 416)]
     RangeNotSatisfiable(Json<ErrorBody>, #[oai(header = "Content-Range")] String),
@@ -557,6 +564,20 @@ impl PackagesApi {
                         }
                     };
                 }
+            }
+        }
+        let redirect = match found.redirectable(read) {
+            Some(target) => target.url(&self.core).await,
+            None => Ok(None),
+        };
+        match redirect {
+            Ok(Some(url)) => {
+                return TarballResponse::Redirect(url, "private, max-age=60".to_string());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let what = format!("{name}@{}", version.as_str());
+                return ApiError::blob_unreadable(&what, &blob, &e).into();
             }
         }
         let body = match found.content(&self.core, read).await {

@@ -136,6 +136,14 @@ pub trait BlobStore: Send + Sync {
     /// Removes a blob; removing a missing one is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
 
+    /// A URL the client may download the blob from directly, instead of through the registry
+    /// (a presigned S3 URL when `storage.s3_redirect` is on); `None` to stream it. The default
+    /// is `None`.
+    async fn download_url(&self, key: &BlobKey) -> Result<Option<String>, BlobError> {
+        let _ = key;
+        Ok(None)
+    }
+
     /// Up to `limit` blobs with their sizes, in key order, starting after `after`.
     async fn list_page(
         &self,

@@ -40,11 +40,15 @@ pub struct S3Settings {
     /// An access key id and secret given here instead of through the AWS chain (for embedding
     /// and tests; the configuration leaves credentials to the chain).
     pub credentials: Option<(String, String)>,
+    /// Send clients to a presigned URL for downloads, valid this long, instead of streaming
+    /// them through the registry (`storage.s3_redirect`).
+    pub redirect: Option<std::time::Duration>,
 }
 
 pub struct S3BlobStore {
     store: object_store::aws::AmazonS3,
     prefix: String,
+    redirect: Option<std::time::Duration>,
 }
 
 fn unavailable(e: object_store::Error) -> BlobError {
@@ -77,6 +81,7 @@ impl S3BlobStore {
         Ok(S3BlobStore {
             store,
             prefix: settings.prefix.clone(),
+            redirect: settings.redirect,
         })
     }
 
@@ -194,6 +199,19 @@ impl BlobStore for S3BlobStore {
 
     async fn open(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
         self.get(key, None).await
+    }
+
+    async fn download_url(&self, key: &BlobKey) -> Result<Option<String>, BlobError> {
+        use object_store::signer::Signer;
+        let Some(valid) = self.redirect else {
+            return Ok(None);
+        };
+        let url = self
+            .store
+            .signed_url(object_store::signer::Method::GET, &self.path(key), valid)
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(url.to_string()))
     }
 
     async fn open_range(

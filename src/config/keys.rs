@@ -246,6 +246,20 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Prepended to every object key in the bucket (each blob is `<prefix><sha256>`).",
     },
     KeySpec {
+        key: "storage.s3_redirect",
+        default: "false",
+        env: &[],
+        secret: false,
+        doc: "Answer a download of a tarball published here (over 64 KiB: smaller ones are served from memory) with a 307 to a presigned URL of its object, so the bytes go from the bucket to the client and not through the registry. The download is counted when the redirect is sent. Clients must reach the bucket's endpoint.",
+    },
+    KeySpec {
+        key: "storage.s3_redirect_secs",
+        default: "300",
+        env: &[],
+        secret: false,
+        doc: "How long a presigned download URL stays valid.",
+    },
+    KeySpec {
         key: "auth.admin_token",
         default: "",
         env: &["PANTRY_REGISTRY_TOKEN"],

@@ -329,6 +329,13 @@ impl Layers {
             endpoint: self.get("storage.s3_endpoint").trim().to_string(),
             prefix: self.get("storage.s3_prefix").trim().to_string(),
             credentials: None,
+            redirect: self
+                .parse::<bool>("storage.s3_redirect", "true or false")?
+                .then(|| {
+                    self.positive("storage.s3_redirect_secs")
+                        .map(Duration::from_secs)
+                })
+                .transpose()?,
         };
         let s3 = {
             let id = self.get("storage.s3_access_key_id").trim().to_string();

@@ -302,7 +302,43 @@ pub async fn tarball_part(
     core.blobs.open_range(&key, start, len).await
 }
 
+/// A tarball a client may be sent to fetch from the blob store itself.
+pub struct Redirectable {
+    key: crate::blobs::BlobKey,
+    name: String,
+    version: String,
+}
+
+impl Redirectable {
+    /// Where to send the client instead of streaming the bytes, when the blob store gives
+    /// direct URLs (a presigned S3 URL). The download is counted as the redirect is given.
+    pub async fn url(
+        self,
+        core: &std::sync::Arc<Core>,
+    ) -> Result<Option<String>, crate::blobs::BlobError> {
+        let url = core.blobs.download_url(&self.key).await?;
+        if url.is_some() {
+            crate::core::downloads::count_download(core, &self.name, &self.version)();
+        }
+        Ok(url)
+    }
+}
+
 impl ResolvedTarball {
+    /// What a GET may be redirected to download directly from the blob store: a tarball
+    /// published here (its blob key, name and version).
+    pub fn redirectable(&self, read: TarballRead) -> Option<Redirectable> {
+        let ResolvedTarball::Local(record) = self else {
+            return None;
+        };
+        (read == TarballRead::Get).then_some(())?;
+        Some(Redirectable {
+            key: crate::blobs::BlobKey::parse(&record.tarball.sha256)?,
+            name: record.name.clone(),
+            version: record.version.clone(),
+        })
+    }
+
     /// The bytes to send for `read` (none for a HEAD of a local tarball), with the download
     /// to count once they have all gone out (none for a HEAD).
     pub async fn content(

@@ -648,6 +648,21 @@ pub async fn get_tarball(ep: &NpmEndpoint, req: &Request, pkg: &str, file: &str)
         ResolvedTarball::Local(r) => (true, r.tarball.sha256.clone()),
         ResolvedTarball::Proxied { .. } => (false, String::new()),
     };
+    let redirect = match found.redirectable(read) {
+        Some(target) => target
+            .url(&ep.core)
+            .await
+            .map_err(|e| ApiError::blob_unreadable(&format!("{name}@{version}"), &blob, &e))?,
+        None => None,
+    };
+    if let Some(url) = redirect {
+        return Ok(Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, url)
+            // The URL expires; the tarball it names does not.
+            .header(header::CACHE_CONTROL, "private, max-age=60")
+            .finish());
+    }
     let Some((source, downloaded)) = found
         .content(&ep.core, read)
         .await

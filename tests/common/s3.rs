@@ -50,6 +50,7 @@ impl Moto {
             endpoint: self.endpoint.clone(),
             prefix: "blobs/".into(),
             credentials: Some(("testing".into(), "testing".into())),
+            redirect: None,
         }
     }
 }

@@ -195,6 +195,75 @@ pub fn holds_a_registry(settings: &Settings) -> bool {
     }
 }
 
+/// Where `pantry-registry migrate` moves a registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationTarget {
+    /// From `storage.data_dir` (its redb file and blobs) to the DynamoDB table and S3 bucket.
+    Aws,
+    /// From the DynamoDB table and S3 bucket to `storage.data_dir`.
+    Local,
+}
+
+/// Moves everything from one back end to the other and checks the destination holds the same
+/// (see `core::transfer`). The local side is `storage.data_dir` (its `registry.redb` and
+/// `blobs/`), the other the configured DynamoDB table and S3 bucket (created when moving to
+/// them, as `init-aws` does). Safe to run again after an interruption.
+pub async fn migrate(
+    settings: &Settings,
+    target: MigrationTarget,
+    progress: &dyn crate::core::transfer::Progress,
+) -> Result<crate::core::transfer::Report, String> {
+    use crate::core::transfer::Side;
+    if settings.dynamodb.table.is_empty() || settings.s3.bucket.is_empty() {
+        return Err("migrate needs both a DynamoDB table (storage.dynamodb_table, env DYNAMODB_TABLE) and an S3 bucket (storage.s3_bucket, env S3_BUCKET)".into());
+    }
+    let dir = settings.data_dir.clone();
+    let database = dir.join("registry.redb");
+    if target == MigrationTarget::Aws && !database.exists() {
+        return Err(format!(
+            "there is no registry in {} to migrate (no registry.redb)",
+            dir.display()
+        ));
+    }
+    let local = tokio::task::spawn_blocking(move || -> Result<Side, String> {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let store = RedbStore::open(&database).map_err(|e| e.to_string())?;
+        let blobs = FsBlobStore::open(&dir.join("blobs"))
+            .map_err(|e| format!("{}: {e}", dir.join("blobs").display()))?;
+        Ok(Side {
+            store: Arc::new(store),
+            blobs: Arc::new(blobs),
+        })
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    if target == MigrationTarget::Aws {
+        crate::store::dynamo::DynamoStore::init(&settings.dynamodb)
+            .await
+            .map_err(|e| format!("creating the DynamoDB tables: {e}"))?;
+        crate::blobs::s3::ensure_bucket(&settings.s3)
+            .await
+            .map_err(|e| format!("creating the bucket: {e}"))?;
+    }
+    let aws = Side {
+        store: Arc::new(
+            crate::store::dynamo::DynamoStore::open(&settings.dynamodb)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        blobs: Arc::new(
+            crate::blobs::s3::S3BlobStore::open(&settings.s3).map_err(|e| e.to_string())?,
+        ),
+    };
+    let (from, to) = match target {
+        MigrationTarget::Aws => (local, aws),
+        MigrationTarget::Local => (aws, local),
+    };
+    crate::core::transfer::migrate(&from, &to, progress)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// The admin socket of the data directory `data_dir`.
 pub fn admin_socket_path(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("admin.sock")

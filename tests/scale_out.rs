@@ -245,6 +245,23 @@ async fn two_instances_share_one_table_and_one_bucket() {
         200
     );
 
+    // With the table unreachable, B answers what needs it with a JSON 503 and Retry-After.
+    drop(moto);
+    let outage = client
+        .get(format!("{}/npm/not-cached-anywhere", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outage.status(), 503);
+    assert!(outage.headers().contains_key("retry-after"));
+    let body: Value = outage.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unavailable")),
+        "{body}"
+    );
+
     // The instances' own disks hold no metadata and no tarball: only search indexes.
     for dir in [dir_a.path(), dir_b.path()] {
         assert!(!dir.join("registry.redb").exists());

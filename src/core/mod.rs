@@ -19,6 +19,7 @@ pub mod rendered;
 pub mod resolve;
 pub mod tarball;
 pub mod timestamps;
+pub mod transfer;
 pub mod users;
 
 use std::sync::Arc;

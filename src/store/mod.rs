@@ -803,6 +803,41 @@ pub trait RateStore: Send + Sync {
     async fn take(&self, key: &str, per_minute: u32) -> StoreResult<Option<u64>>;
 }
 
+/// Reading and writing records as they are (revisions and ids kept, no rule run), for moving a
+/// registry from one store to another (`pantry-registry migrate`). Every import replaces what
+/// the store held under the same key, so running one again changes nothing.
+#[async_trait]
+pub trait TransferStore: Send + Sync {
+    /// The unpublished version numbers of an npm package, each with when (RFC 3339).
+    async fn unpublished_versions(&self, name: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Up to `limit` wholly unpublished npm names with their former owners, in name order,
+    /// after `after`.
+    async fn name_tombstones_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Vec<String>)>>;
+    /// Writes an npm package with exactly these versions and unpublished numbers (its `rev`
+    /// as given), and appends a change-feed entry for it.
+    async fn import_package(
+        &self,
+        package: PackageRecord,
+        versions: Vec<VersionRecord>,
+        unpublished: Vec<(String, String)>,
+    ) -> StoreResult<()>;
+    /// Writes the tombstone of a wholly unpublished npm name.
+    async fn import_name_tombstone(&self, name: &str, owners: Vec<String>) -> StoreResult<()>;
+    /// Writes a Zig package with exactly these versions (and their hashes' index entries), and
+    /// appends a change-feed entry for it.
+    async fn import_zig_package(
+        &self,
+        package: ZigPackageRecord,
+        versions: Vec<ZigVersionRecord>,
+    ) -> StoreResult<()>;
+    /// Writes audit entries under the ids they carry.
+    async fn import_audit(&self, entries: Vec<AuditRecord>) -> StoreResult<()>;
+}
+
 /// Everything the registry needs from a metadata store.
 pub trait MetadataStore:
     PackageStore
@@ -814,6 +849,7 @@ pub trait MetadataStore:
     + BlobReferenceStore
     + ChangeFeed
     + AuditStore
+    + TransferStore
 {
 }
 impl<
@@ -825,7 +861,8 @@ impl<
         + ZigStore
         + BlobReferenceStore
         + ChangeFeed
-        + AuditStore,
+        + AuditStore
+        + TransferStore,
 > MetadataStore for T
 {
 }

@@ -1,5 +1,6 @@
-//! A real S3-compatible server on 127.0.0.1 for the tests: moto (`moto_server`, from PyPI),
-//! started fresh per test on a free port, with one bucket.
+//! A real S3-compatible (and DynamoDB-compatible) server on 127.0.0.1 for the tests: moto (from
+//! PyPI), started fresh per test on a free port, with one bucket; its requests are handled one
+//! at a time (`tests/tools/moto_serial.py`), as DynamoDB isolates transactions.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,8 +16,11 @@ impl Moto {
     /// Starts moto and creates `bucket` in it.
     pub async fn start(bucket: &str) -> Moto {
         let port = super::free_port();
-        let child = Command::new(&tools().moto_server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's own server, with its requests handled one at a time (see the script).
+        let python = tools().moto_server.with_file_name("python");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/moto_serial.py");
+        let child = Command::new(python)
+            .args([script, "127.0.0.1", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -30,6 +30,7 @@ mod feed;
 mod packages;
 mod rates;
 mod references;
+mod transfer;
 mod zig;
 
 /// The layout's version, kept in the `META`/`SCHEMA` item and checked at start.

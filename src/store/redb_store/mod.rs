@@ -23,6 +23,7 @@ mod cache;
 mod changes;
 mod downloads;
 mod packages;
+mod transfer;
 mod users;
 mod zig;
 

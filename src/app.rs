@@ -89,6 +89,7 @@ impl RegistryBuilder {
     /// Opens the data directory and the metadata store (migrating it if needed).
     pub async fn build(self) -> Result<Registry, BuildError> {
         let settings = self.layers.resolve()?;
+        crate::http::metrics::install();
         let dir = settings.data_dir.clone();
         let (metadata, blob_backend) = (settings.metadata_backend, settings.blob_backend);
         let s3 = settings.s3.clone();
@@ -564,7 +565,7 @@ impl Registry {
         let api = self.openapi();
         let document = crate::api::spec::complete(&api.spec());
         let mut routes = crate::api::spec::path_methods(&document);
-        for site_path in ["/", "/openapi.json", "/docs"] {
+        for site_path in ["/", "/openapi.json", "/docs", "/metrics"] {
             routes.push((
                 site_path.split('/').map(str::to_string).collect(),
                 vec!["GET".into()],
@@ -600,9 +601,16 @@ impl Registry {
                 .body(document.clone())
         });
         let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
+        let scraped = self.core.clone();
+        let blob_totals = Arc::new(crate::http::metrics::BlobTotals::default());
+        let metrics = poem::endpoint::make(move |req: poem::Request| {
+            let (core, totals) = (scraped.clone(), blob_totals.clone());
+            async move { crate::http::metrics::scrape(&core, &totals, &req).await }
+        });
         let site = Route::new()
             .at("/", crate::http::web::index())
             .at("/openapi.json", spec)
+            .at("/metrics", poem::get(metrics))
             .nest("/docs", docs);
         Route::new()
             .nest("/npm", crate::npm::NpmEndpoint::new(self.core.clone()))

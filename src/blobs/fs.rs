@@ -258,6 +258,14 @@ impl BlobStore for FsBlobStore {
             .collect())
     }
 
+    async fn probe(&self) -> Result<(), BlobError> {
+        let root = self.root.join("sha256");
+        tokio::task::spawn_blocking(move || std::fs::read_dir(&root).map(drop))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(())
+    }
+
     async fn list(&self) -> Result<Vec<(BlobKey, u64)>, BlobError> {
         let root = self.root.join("sha256");
         Ok(

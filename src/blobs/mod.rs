@@ -136,6 +136,12 @@ pub trait BlobStore: Send + Sync {
     /// Removes a blob; removing a missing one is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
 
+    /// Whether the store answers, for readiness checks: cheap, and an error when it cannot be
+    /// read. The default lists one blob.
+    async fn probe(&self) -> Result<(), BlobError> {
+        self.list_page(None, 1).await.map(drop)
+    }
+
     /// A URL the client may download the blob from directly, instead of through the registry
     /// (a presigned S3 URL when `storage.s3_redirect` is on); `None` to stream it. The default
     /// is `None`.

@@ -568,6 +568,20 @@ pub const KEYS: &[KeySpec] = &[
         doc: "Comma-separated client addresses never rate-limited (a monitoring host, a build farm).",
     },
     KeySpec {
+        key: "metrics.token",
+        default: "",
+        env: &["PANTRY_METRICS_TOKEN"],
+        secret: true,
+        doc: "When set, GET /metrics (Prometheus text format) needs this as a bearer token; empty: anyone who reaches the port may scrape (the metrics name routes, never packages or users).",
+    },
+    KeySpec {
+        key: "metrics.blob_totals_secs",
+        default: "300",
+        env: &[],
+        secret: false,
+        doc: "How old the blob store's count and bytes in /metrics may be: counting lists every blob, so a scrape redoes it at most this often.",
+    },
+    KeySpec {
         key: "log.level",
         default: "info",
         env: &["RUST_LOG"],

@@ -360,6 +360,8 @@ impl Layers {
         } else {
             BlobBackend::Disk
         };
+        let metrics_token =
+            Some(self.get("metrics.token").trim().to_string()).filter(|t| !t.is_empty());
         let admin_token =
             Some(self.get("auth.admin_token").trim().to_string()).filter(|t| !t.is_empty());
         if let Some(t) = &admin_token
@@ -474,6 +476,10 @@ impl Layers {
             feed_poll,
             gc_grace,
             admin_token,
+            metrics_token,
+            metrics_blob_totals: Duration::from_secs(
+                self.parse("metrics.blob_totals_secs", "a number of seconds")?,
+            ),
             allow_signup: self.parse("auth.allow_signup", "true or false")?,
             rendered_max_bytes: self.parse("cache.rendered_max_bytes", "a number of bytes")?,
             access: AccessSettings {
@@ -713,6 +719,10 @@ pub struct Settings {
     /// How long gc waits for other instances' uploads in flight (shared stores only).
     pub gc_grace: Duration,
     pub admin_token: Option<String>,
+    /// The bearer token `/metrics` needs, if any (`metrics.token`).
+    pub metrics_token: Option<String>,
+    /// How often a scrape may list the blob store for its totals.
+    pub metrics_blob_totals: Duration,
     /// Whether `npm adduser` may create accounts.
     pub allow_signup: bool,
     /// Who may read what (`access.*`).

@@ -93,6 +93,14 @@ impl AuditLog {
     /// Records that `actor` did `action` to `target`, ending in `outcome`.
     pub fn record(&self, actor: &Actor, action: &str, target: impl Into<String>, outcome: Outcome) {
         let (outcome, detail) = outcome.parts();
+        metrics::counter!("pantry_events_total", "action" => action.to_string(), "outcome" => outcome.to_string())
+            .increment(1);
+        if outcome == "ok"
+            && let Some(ecosystem) = action.strip_suffix(".publish")
+        {
+            metrics::counter!("pantry_publishes_total", "ecosystem" => ecosystem.to_string())
+                .increment(1);
+        }
         let entry = AuditRecord {
             id: String::new(),
             at: OffsetDateTime::now_utc(),

@@ -37,7 +37,14 @@ pub fn day_string(d: Date) -> String {
 }
 
 impl DownloadCounter {
+    /// Counts one download of `name` (`zig:<name>` for a Zig package) at `version`.
     pub fn record(&self, name: &str, version: &str) {
+        let ecosystem = if name.starts_with("zig:") {
+            "zig"
+        } else {
+            "npm"
+        };
+        metrics::counter!("pantry_downloads_total", "ecosystem" => ecosystem).increment(1);
         let day = utc_day(OffsetDateTime::now_utc());
         let mut pending = self.state.pending.lock().expect("download counter lock");
         *pending

@@ -86,6 +86,20 @@ impl Jobs {
     }
 
     /// Every job remembered, oldest first.
+    /// How many jobs are in each state (every state named, 0 included).
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        let jobs = self.jobs.lock().expect("jobs lock");
+        [
+            (JobState::Queued, "queued"),
+            (JobState::Running, "running"),
+            (JobState::Done, "done"),
+            (JobState::Failed, "failed"),
+        ]
+        .into_iter()
+        .map(|(state, name)| (name, jobs.values().filter(|j| j.state == state).count()))
+        .collect()
+    }
+
     pub fn list(&self) -> Vec<Job> {
         let mut all: Vec<Job> = self
             .jobs

@@ -185,17 +185,31 @@ impl RouteMethods {
         Self(routes)
     }
 
+    /// The first template `path` matches, as written (`/packages/{name}`), for metric labels.
+    pub fn template(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .map(|(template, _)| template)
+            .find(|template| Self::matches(template, &segments))
+            .map(|template| template.join("/"))
+    }
+
+    fn matches(template: &[String], segments: &[&str]) -> bool {
+        template.len() == segments.len()
+            && template
+                .iter()
+                .zip(segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()))
+    }
+
     /// The `Allow` value for `path`: the methods of every template it matches, with HEAD beside
     /// GET and OPTIONS, which every path answers.
     fn allow(&self, path: &str) -> String {
         let segments: Vec<&str> = path.split('/').collect();
         let mut methods: Vec<&str> = Vec::new();
         for (template, taken) in &self.0 {
-            let matches = template.len() == segments.len()
-                && template.iter().zip(&segments).all(|(t, s)| {
-                    t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
-                });
-            if matches {
+            if Self::matches(template, &segments) {
                 methods.extend(taken.iter().map(String::as_str));
             }
         }
@@ -358,6 +372,7 @@ pub async fn edge<E: Endpoint>(
 ) -> poem::Result<Response> {
     let started = Instant::now();
     let method = req.method().clone();
+    let route = super::metrics::route_label(&rules.routes, req.uri().path());
     let path = loggable_path(req.uri().path()).into_owned();
     let id = RequestId::of(req.headers());
     let user = RequestUser::default();
@@ -415,6 +430,13 @@ pub async fn edge<E: Endpoint>(
             n
         }
     };
+    super::metrics::record_request(
+        route,
+        &method,
+        resp.status().as_u16(),
+        started.elapsed(),
+        bytes,
+    );
     tracing::info!(
         target: "access",
         request_id = %id.0,

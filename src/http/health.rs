@@ -1,4 +1,6 @@
-//! `GET /health`: the process is up and its metadata store answers.
+//! `GET /health`: the process is up and its metadata store answers (the seed's liveness
+//! shape). `GET /ready`: every part a request may need answers (the metadata store, the blob
+//! store, and the upstream when the fallback may ask it), for a load balancer's readiness probe.
 
 use std::sync::Arc;
 
@@ -41,12 +43,120 @@ pub enum HealthResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+/// One part's state in a readiness check.
+#[derive(Debug, Object)]
+pub struct PartCheck {
+    /// `ok`, `failing`, or `skipped` (the upstream, when the fallback is off or offline).
+    pub state: String,
+    /// Why it fails.
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
+    /// How long the check took, in milliseconds.
+    pub ms: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// `ready`, or `unavailable` when a part fails.
+    pub status: String,
+    pub store: PartCheck,
+    pub blobs: PartCheck,
+    pub upstream: PartCheck,
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyResponse {
+    /// Every part answers.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// A part fails; the body says which and why.
+    #[oai(status = 503)]
+    Unavailable(Json<Readiness>),
+}
+
+/// Times `check` into a [`PartCheck`].
+async fn check_part<E: std::fmt::Display>(
+    check: impl std::future::Future<Output = Result<(), E>>,
+) -> PartCheck {
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(READY_TIMEOUT, check).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(Ok(())) => PartCheck {
+            state: "ok".into(),
+            error: None,
+            ms,
+        },
+        Ok(Err(e)) => PartCheck {
+            state: "failing".into(),
+            error: Some(e.to_string()),
+            ms,
+        },
+        Err(_) => PartCheck {
+            state: "failing".into(),
+            error: Some(format!("no answer within {} s", READY_TIMEOUT.as_secs())),
+            ms,
+        },
+    }
+}
+
+/// The longest a readiness check of one part may take.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct HealthApi {
     pub core: Arc<Core>,
 }
 
 #[OpenApi(tag = "ApiTags::Health")]
 impl HealthApi {
+    /// Readiness check
+    ///
+    /// Checks, at once, that the metadata store answers a read, that the blob store answers a
+    /// listing, and, when the npm fallback is on and not offline, that the upstream registry
+    /// answers (`/-/ping`). 200 when all do; 503 naming the part that fails and why.
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self) -> ReadyResponse {
+        let core = &self.core;
+        let npm = &core.settings.npm;
+        let store = check_part(async { core.store.package("readiness-probe").await.map(drop) });
+        let blobs = check_part(core.blobs.probe());
+        let upstream = async {
+            if npm.fallback && !npm.offline {
+                check_part(core.fallback.ping()).await
+            } else {
+                PartCheck {
+                    state: "skipped".into(),
+                    error: None,
+                    ms: 0,
+                }
+            }
+        };
+        let (store, blobs, upstream) = tokio::join!(store, blobs, upstream);
+        let failing = [&store, &blobs, &upstream]
+            .iter()
+            .any(|p| p.state == "failing");
+        for (part, check) in [
+            ("store", &store),
+            ("blobs", &blobs),
+            ("upstream", &upstream),
+        ] {
+            if let Some(e) = &check.error {
+                tracing::warn!(part, error = %e, "readiness check failing");
+            }
+        }
+        let body = Readiness {
+            status: if failing { "unavailable" } else { "ready" }.into(),
+            store,
+            blobs,
+            upstream,
+        };
+        if failing {
+            ReadyResponse::Unavailable(Json(body))
+        } else {
+            ReadyResponse::Ready(Json(body))
+        }
+    }
+
     /// Health check
     ///
     /// `{"status":"ok","timestamp":"...","search":{"state","documents"}}` when the server can

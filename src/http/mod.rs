@@ -6,6 +6,7 @@ pub mod connection;
 pub mod download;
 pub mod edge;
 pub mod health;
+pub mod metrics;
 pub mod rate;
 pub mod server;
 pub mod web;

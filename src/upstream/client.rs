@@ -113,8 +113,28 @@ impl UpstreamClient {
     }
 }
 
+/// How long a readiness check waits for the upstream.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[async_trait]
 impl UpstreamRegistry for UpstreamClient {
+    async fn ping(&self) -> Result<(), ProxyError> {
+        let url = format!("{}-/ping", self.settings.upstream);
+        let answer = self
+            .get(&url)
+            .timeout(PING_TIMEOUT.min(self.settings.timeout))
+            .send()
+            .await
+            .map_err(classify)?;
+        if answer.status().is_server_error() {
+            return Err(ProxyError::BadUpstream(format!(
+                "{url} answered {}",
+                answer.status()
+            )));
+        }
+        Ok(())
+    }
+
     async fn packument(
         &self,
         name: &PackageName,

@@ -112,6 +112,10 @@ pub trait UpstreamRegistry: Send + Sync {
     /// The upstream's audit report for `body` (`{"pkg": ["1.0.0", …]}`); `None` when it fails or
     /// answers something other than a JSON object.
     async fn advisories_bulk(&self, body: &Value) -> Option<Value>;
+    /// Whether the upstream answers at all (any answer but a server error), for readiness.
+    async fn ping(&self) -> Result<(), ProxyError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +140,24 @@ pub enum ProxyError {
     Blob(#[from] crate::blobs::BlobError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Runs an upstream request, recording how long it took (`pantry_upstream_request_seconds`)
+/// and whether it failed (`pantry_upstream_errors_total`).
+async fn timed<T>(
+    kind: &'static str,
+    request: impl std::future::Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    let started = std::time::Instant::now();
+    let result = request.await;
+    metrics::histogram!("pantry_upstream_request_seconds", "kind" => kind)
+        .record(started.elapsed().as_secs_f64());
+    if let Err(e) = &result
+        && !matches!(e, ProxyError::NotFound)
+    {
+        metrics::counter!("pantry_upstream_errors_total", "kind" => kind).increment(1);
+    }
+    result
 }
 
 /// How a proxied packument was obtained; sent to clients as `X-Pantry-Cache`.
@@ -229,6 +251,11 @@ pub struct Fallback {
 }
 
 impl Fallback {
+    /// Whether the upstream answers (see [`UpstreamRegistry::ping`]).
+    pub async fn ping(&self) -> Result<(), ProxyError> {
+        self.upstream.ping().await
+    }
+
     pub fn new(upstream: Arc<dyn UpstreamRegistry>) -> Self {
         Self {
             upstream,
@@ -279,8 +306,25 @@ impl Fallback {
         }
     }
 
-    /// The upstream packument of `name` (a name with no local package).
+    /// The upstream packument of `name` (a name with no local package), counted by how it was
+    /// obtained (`pantry_upstream_packuments_total`).
     pub async fn packument(&self, core: &Core, name: &PackageName) -> Result<Proxied, ProxyError> {
+        let result = self.packument_uncounted(core, name).await;
+        let outcome = match &result {
+            Ok(p) => p.freshness.header(),
+            Err(ProxyError::NotFound) => "not_found",
+            Err(ProxyError::Offline) => "offline",
+            Err(_) => "error",
+        };
+        metrics::counter!("pantry_upstream_packuments_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn packument_uncounted(
+        &self,
+        core: &Core,
+        name: &PackageName,
+    ) -> Result<Proxied, ProxyError> {
         let npm = &core.settings.npm;
         if !may_proxy(npm, core.store.as_ref(), name.as_str()).await? {
             return Err(ProxyError::NotFound);
@@ -326,7 +370,7 @@ impl Fallback {
             etag: c.etag.as_deref(),
             last_modified: c.last_modified.as_deref(),
         });
-        let mut fetched = self.upstream.packument(name, validators).await;
+        let mut fetched = timed("packument", self.upstream.packument(name, validators)).await;
         if let Ok(Fetched::NotModified) = fetched
             && let Some(c) = usable
         {
@@ -341,7 +385,7 @@ impl Fallback {
                     return Ok(proxied(doc, Freshness::Revalidated, Some(until), body));
                 }
                 // Confirmed unchanged, but the copy's body is lost: ask for the whole document.
-                None => fetched = self.upstream.packument(name, None).await,
+                None => fetched = timed("packument", self.upstream.packument(name, None)).await,
             }
         }
         self.record_outcome(name.as_str(), fetched.as_ref().err());
@@ -461,7 +505,7 @@ impl Fallback {
             self.uses.note(name.as_str(), version);
             return Ok(TarballSource::Stored(reader));
         }
-        let incoming = self.upstream.tarball(name, version, &dist).await?;
+        let incoming = timed("tarball", self.upstream.tarball(name, version, &dist)).await?;
         Ok(transfer::start(
             core, &self.uses, name, version, incoming, guard,
         ))

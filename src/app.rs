@@ -517,6 +517,14 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
+    /// Re-hashes every blob and checks every record against it (see
+    /// [`crate::core::verify::verify`]); repairs nothing.
+    pub async fn verify(&self) -> Result<crate::core::verify::VerifyReport, String> {
+        crate::core::verify::verify(&self.core.clone_parts(), &|line| eprintln!("{line}"))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Revokes a token by its public id; `false` if there was none.
     /// Rebuilds the search index from the store (`pantry-registry reindex`); the number of
     /// packages indexed. Not while a server runs on the same data directory.

@@ -236,3 +236,82 @@ async fn a_scrape_counts_what_a_scripted_session_did() {
         "search documents are reported"
     );
 }
+
+/// `verify` against a running server: clean, then a flipped byte, a deleted blob and an
+/// orphan, each named, with a failing exit status, and nothing repaired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_corrupt_missing_and_orphaned_blobs() {
+    use pantry_registry::blobs::BlobKey;
+    let app = TestApp::start().await;
+    let alice = app.tokens.alice.clone();
+    let (r, flipped) = app.publish(&alice, "flipped", "1.0.0").await;
+    assert_eq!(r.status, 201);
+    let (r, deleted) = app.publish(&alice, "deleted", "1.0.0").await;
+    assert_eq!(r.status, 201);
+    let (r, _) = app.publish(&alice, "whole", "1.0.0").await;
+    assert_eq!(r.status, 201);
+    app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let verify = || {
+        common::run_bin(
+            &[
+                "verify",
+                "--url",
+                &app.url,
+                "--data-dir",
+                scratch.path().to_str().unwrap(),
+            ],
+            &[("PANTRY_ADMIN_TOKEN", common::ADMIN_TOKEN)],
+        )
+    };
+    let (ok, out, err) = verify();
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("Verified 4 blobs") && out.contains("everything is whole"),
+        "{out}"
+    );
+
+    let blob_file = |bytes: &[u8]| {
+        let key = common::sha256_hex(bytes);
+        app.dir
+            .path()
+            .join("blobs/sha256")
+            .join(&key[..2])
+            .join(&key)
+    };
+    let mut content = std::fs::read(blob_file(&flipped)).unwrap();
+    content[100] ^= 0x01;
+    std::fs::write(blob_file(&flipped), content).unwrap();
+    std::fs::remove_file(blob_file(&deleted)).unwrap();
+    let stray = b"nothing names these bytes".to_vec();
+    let stray_key = BlobKey::parse(&common::sha256_hex(&stray)).unwrap();
+    app.blobs.put(&stray_key, stray.into()).await.unwrap();
+
+    let (ok, out, err) = verify();
+    assert!(!ok, "a damaged store fails verify: {out}");
+    assert!(err.contains("not whole"), "{err}");
+    let flipped_key = common::sha256_hex(&flipped);
+    let deleted_key = common::sha256_hex(&deleted);
+    assert!(
+        out.contains(&format!("CORRUPT {flipped_key}"))
+            && out.contains("npm version flipped@1.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "MISSING {deleted_key}: named by npm version deleted@1.0.0"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ORPHAN {}", stray_key.as_str())),
+        "{out}"
+    );
+    assert!(out.contains("3 problem(s)"), "{out}");
+    // Nothing was repaired: the orphan is still there, the corrupt blob still corrupt.
+    assert!(app.blobs.head(&stray_key).await.unwrap().is_some());
+    assert_ne!(
+        common::sha256_hex(&std::fs::read(blob_file(&flipped)).unwrap()),
+        flipped_key
+    );
+}

@@ -210,6 +210,7 @@ pub enum JobName {
     Gc,
     Reindex,
     CachePrune,
+    Verify,
 }
 
 /// A maintenance job to start.
@@ -686,6 +687,7 @@ impl AdminApi {
         let kind = match b.kind {
             JobName::Gc => JobKind::Gc { dry_run: b.dry_run },
             JobName::Reindex => JobKind::Reindex,
+            JobName::Verify => JobKind::Verify,
             JobName::CachePrune => {
                 if b.older_than_secs.is_none() && b.max_bytes.is_none() {
                     return ApiError::bad_request(

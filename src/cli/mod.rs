@@ -92,6 +92,10 @@ enum Command {
     /// Rebuild the search index from the database (the running server keeps answering searches
     /// from the old index until the new one is complete).
     Reindex,
+    /// Check the data: re-hash every blob against its key, check every record against its blob
+    /// (size, shasum, integrity), and list blobs no record names. Repairs nothing; the exit
+    /// status is 0 only when everything is whole. Safe while the server runs.
+    Verify,
     /// Read the audit log: every state change and login, oldest first.
     Audit {
         /// From this time on: RFC 3339 (2026-12-01T10:00:00Z) or a day (2026-12-01).
@@ -847,6 +851,84 @@ async fn gc(layers: Layers, flags: &AdminFlags, dry_run: bool) -> Result<(), Str
     }
 }
 
+async fn verify(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
+    let report = match target(layers, flags).await? {
+        Target::Local(r) => crate::core::jobs::verify_json(&r.verify().await?),
+        Target::Server(s) => s.run_job(serde_json::json!({"kind": "verify"})).await?,
+    };
+    if flags.json {
+        print_json(&report);
+    } else {
+        print!("{}", render_verify(&report));
+    }
+    if report["clean"].as_bool() == Some(true) {
+        Ok(())
+    } else {
+        Err("the data is not whole (listed above); nothing was changed".into())
+    }
+}
+
+/// A verify report as lines: one per problem, then a summary.
+fn render_verify(report: &serde_json::Value) -> String {
+    let none = Vec::new();
+    let list = |field: &str| report[field].as_array().unwrap_or(&none).clone();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let records = |v: &serde_json::Value| {
+        v["records"]
+            .as_array()
+            .unwrap_or(&none)
+            .iter()
+            .map(text)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::new();
+    for c in list("corrupt") {
+        out.push_str(&format!(
+            "CORRUPT {}: its content hashes to {}; named by {}\n",
+            text(&c["blob"]),
+            text(&c["actual"]),
+            records(&c)
+        ));
+    }
+    for m in list("missing") {
+        out.push_str(&format!(
+            "MISSING {}: named by {}\n",
+            text(&m["blob"]),
+            records(&m)
+        ));
+    }
+    for m in list("mismatched") {
+        out.push_str(&format!(
+            "MISMATCH {}: {}\n",
+            text(&m["record"]),
+            text(&m["problem"])
+        ));
+    }
+    for o in list("orphaned") {
+        out.push_str(&format!(
+            "ORPHAN {} ({} bytes): no record names it (`gc` removes it)\n",
+            text(&o["blob"]),
+            o["bytes"]
+        ));
+    }
+    let problems = ["corrupt", "missing", "mismatched", "orphaned"]
+        .iter()
+        .map(|f| list(f).len())
+        .sum::<usize>();
+    out.push_str(&format!(
+        "Verified {} blobs ({} bytes): {}.\n",
+        report["checked"],
+        report["bytes"],
+        if problems == 0 {
+            "everything is whole".to_string()
+        } else {
+            format!("{problems} problem(s)")
+        }
+    ));
+    out
+}
+
 async fn reindex(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
     let documents = match target(layers, flags).await? {
         Target::Local(r) => r.reindex().await? as u64,
@@ -1091,6 +1173,7 @@ pub fn main() -> ExitCode {
         Command::Cache(cmd) => runtime.block_on(cache(layers, &flags, cmd)),
         Command::Gc { dry_run } => runtime.block_on(gc(layers, &flags, dry_run)),
         Command::Reindex => runtime.block_on(reindex(layers, &flags)),
+        Command::Verify => runtime.block_on(verify(layers, &flags)),
         Command::Audit {
             since,
             actor,

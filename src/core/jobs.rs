@@ -22,6 +22,8 @@ pub enum JobKind {
     Gc { dry_run: bool },
     /// Rebuild the search index from the store.
     Reindex,
+    /// Re-hash every blob and check every record against it (`verify`).
+    Verify,
     /// Prune the npm fallback's cache by age and/or to a byte cap.
     CachePrune {
         older_than: Option<time::Duration>,
@@ -34,6 +36,7 @@ impl JobKind {
         match self {
             JobKind::Gc { .. } => "gc",
             JobKind::Reindex => "reindex",
+            JobKind::Verify => "verify",
             JobKind::CachePrune { .. } => "cache-prune",
         }
     }
@@ -189,6 +192,12 @@ async fn run(core: &Arc<Core>, id: &str, kind: &JobKind) -> Result<serde_json::V
                     .map_err(|e| e.to_string())?;
             Ok(gc_json(&report, *dry_run))
         }
+        JobKind::Verify => {
+            let report = crate::core::verify::verify(&core.clone_parts(), &|text| progress(&text))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(verify_json(&report))
+        }
         JobKind::Reindex => {
             progress("rebuilding the search index from the store");
             let documents = core.search.rebuild().await.map_err(|e| e.to_string())?;
@@ -214,6 +223,30 @@ async fn run(core: &Arc<Core>, id: &str, kind: &JobKind) -> Result<serde_json::V
 // same whether it ran the work itself or asked a server to.
 
 /// A gc report.
+/// A verify report as the admin API gives it.
+pub fn verify_json(report: &crate::core::verify::VerifyReport) -> serde_json::Value {
+    let names = |owners: &[crate::store::BlobOwner]| -> Vec<String> {
+        owners.iter().map(|o| o.to_string()).collect()
+    };
+    serde_json::json!({
+        "clean": report.clean(),
+        "checked": report.checked,
+        "bytes": report.bytes,
+        "corrupt": report.corrupt.iter().map(|(key, actual, owners)| {
+            serde_json::json!({"blob": key, "actual": actual, "records": names(owners)})
+        }).collect::<Vec<_>>(),
+        "missing": report.missing.iter().map(|(key, owners)| {
+            serde_json::json!({"blob": key, "records": names(owners)})
+        }).collect::<Vec<_>>(),
+        "orphaned": report.orphaned.iter().map(|(key, size)| {
+            serde_json::json!({"blob": key.as_str(), "bytes": size})
+        }).collect::<Vec<_>>(),
+        "mismatched": report.mismatched.iter().map(|(owner, why)| {
+            serde_json::json!({"record": owner.to_string(), "problem": why})
+        }).collect::<Vec<_>>(),
+    })
+}
+
 pub fn gc_json(report: &crate::core::references::GcReport, dry_run: bool) -> serde_json::Value {
     let unreferenced: Vec<serde_json::Value> = report
         .unreferenced

@@ -21,6 +21,7 @@ pub mod tarball;
 pub mod timestamps;
 pub mod transfer;
 pub mod users;
+pub mod verify;
 
 use std::sync::Arc;
 

@@ -13,6 +13,9 @@ use poem::{Request, Response};
 
 use crate::core::Core;
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process's recorder: installed by the first registry built in it, shared by any other.
 fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -28,6 +31,18 @@ fn handle() -> &'static PrometheusHandle {
         // Another recorder installed by an embedding program wins; ours still renders.
         let _ = metrics::set_global_recorder(recorder);
         describe();
+        // Histogram samples wait in a buffer until drained into their buckets: drained here
+        // every few seconds, so memory stays flat whether or not anyone scrapes.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            })
+            .expect("a thread for the metrics upkeep");
         handle
     })
 }

@@ -502,6 +502,86 @@ pub struct BlobReference {
     pub owner: BlobOwner,
 }
 
+/// The parts of stored records that name blobs, decoded without the rest (manifests and
+/// readmes are skipped over, since this runs at every cache eviction): what every store reads
+/// for [`BlobReferenceStore::blob_references`].
+pub(crate) mod referencing {
+    use super::{BlobOwner, BlobReference};
+
+    #[derive(serde::Deserialize)]
+    struct Keyed {
+        sha256: String,
+    }
+
+    /// An npm version record's name, version and tarball key.
+    #[derive(serde::Deserialize)]
+    pub struct NpmVersion {
+        name: String,
+        version: String,
+        tarball: Keyed,
+    }
+
+    impl NpmVersion {
+        pub fn reference(self) -> BlobReference {
+            BlobReference {
+                key: self.tarball.sha256,
+                owner: BlobOwner::NpmVersion {
+                    name: self.name,
+                    version: self.version,
+                },
+            }
+        }
+    }
+
+    /// A Zig version's or a proxied tarball's name, version and blob key.
+    #[derive(serde::Deserialize)]
+    pub struct Named {
+        name: String,
+        version: String,
+        sha256: String,
+    }
+
+    impl Named {
+        pub fn zig(self) -> BlobReference {
+            BlobReference {
+                key: self.sha256,
+                owner: BlobOwner::ZigVersion {
+                    name: self.name,
+                    version: self.version,
+                },
+            }
+        }
+
+        pub fn proxied(self) -> BlobReference {
+            BlobReference {
+                key: self.sha256,
+                owner: BlobOwner::ProxiedTarball {
+                    name: self.name,
+                    version: self.version,
+                },
+            }
+        }
+    }
+
+    /// A cached packument's name and body key (none for a negative entry).
+    #[derive(serde::Deserialize)]
+    pub struct Bodied {
+        name: String,
+        #[serde(default)]
+        body: Option<String>,
+    }
+
+    impl Bodied {
+        pub fn reference(self) -> Option<BlobReference> {
+            let key = self.body?;
+            Some(BlobReference {
+                key,
+                owner: BlobOwner::CachedPackument { name: self.name },
+            })
+        }
+    }
+}
+
 /// Which blobs the metadata names.
 #[async_trait]
 pub trait BlobReferenceStore: Send + Sync {

@@ -34,8 +34,8 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// The sort keys of a partition that start with `prefix`.
-    async fn sort_keys(&self, pk: &str, prefix: &str) -> StoreResult<Vec<String>> {
+    /// The sort keys of a partition that start with `prefix` (all of them for `""`).
+    pub(super) async fn sort_keys(&self, pk: &str, prefix: &str) -> StoreResult<Vec<String>> {
         let items = self
             .query(
                 &self.table,

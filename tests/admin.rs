@@ -97,6 +97,16 @@ fn with_stdin(args: &[&str], envs: &[(&str, &str)], stdin: &[u8]) -> std::proces
     child.wait_with_output().unwrap()
 }
 
+/// The public id `token create` reports on stderr (`… token <id> …`).
+fn created_token_id(stderr: &str) -> String {
+    stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "token")
+        .nth(1)
+        .expect("token create names the token's id")
+        .to_string()
+}
+
 /// Runs the binary with `args` against the data directory `data`.
 fn cli(data: &str, args: &[&str]) -> (bool, String, String) {
     let mut all: Vec<&str> = args.to_vec();
@@ -217,12 +227,7 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
     assert!(ok, "{err}");
     assert!(err.contains("Acting on the running server"), "{err}");
     let secret = secret.trim().to_string();
-    let id = err
-        .split_whitespace()
-        .skip_while(|w| *w != "token")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let id = created_token_id(&err);
     let (status, _) = publish_over_http(&client, &server.url, &secret, "from-ci", "1.0.0")
         .await
         .unwrap();
@@ -288,12 +293,7 @@ async fn the_cli_administers_a_running_server_through_its_socket_while_it_serves
     );
     assert!(ok, "{err}");
     let remote_secret = remote_secret.trim().to_string();
-    let remote_id = err
-        .split_whitespace()
-        .skip_while(|w| *w != "token")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let remote_id = created_token_id(&err);
     let (status, _) = publish_over_http(&client, &server.url, &remote_secret, "from-remy", "1.0.0")
         .await
         .unwrap();

@@ -12,14 +12,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn npm_publishes_and_installs_with_tarballs_in_the_bucket() {
     let moto = common::s3::Moto::start("registry").await;
-    let endpoint: &'static str = Box::leak(moto.endpoint.clone().into_boxed_str());
-    let settings: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
-        ("storage.s3_bucket", "registry"),
-        ("storage.s3_endpoint", endpoint),
-        ("storage.s3_region", "us-east-1"),
-        ("storage.s3_access_key_id", "testing"),
-        ("storage.s3_secret_access_key", "testing"),
-    ]));
+    let settings = moto.bucket_settings("registry", &[]);
     let app = TestApp::start_with(with_settings(settings)).await;
     let sb = Sandbox::new(&app);
     sb.write_npmrc(Some(&app.tokens.alice));
@@ -74,15 +67,8 @@ async fn npm_publishes_and_installs_with_tarballs_in_the_bucket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downloads_redirect_to_presigned_urls_when_asked() {
     let moto = common::s3::Moto::start("direct").await;
-    let endpoint: &'static str = Box::leak(moto.endpoint.clone().into_boxed_str());
-    let settings: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
-        ("storage.s3_bucket", "direct"),
-        ("storage.s3_endpoint", endpoint),
-        ("storage.s3_region", "us-east-1"),
-        ("storage.s3_access_key_id", "testing"),
-        ("storage.s3_secret_access_key", "testing"),
-        ("storage.s3_redirect", "true"),
-    ]));
+    let endpoint = moto.endpoint.clone();
+    let settings = moto.bucket_settings("direct", &[("storage.s3_redirect", "true")]);
     let app = TestApp::start_with(with_settings(settings)).await;
     let sb = Sandbox::new(&app);
     sb.write_npmrc(Some(&app.tokens.alice));
@@ -110,7 +96,7 @@ async fn downloads_redirect_to_presigned_urls_when_asked() {
             .unwrap();
         assert_eq!(answer.status(), 307, "{path}");
         let location = answer.headers()["location"].to_str().unwrap().to_string();
-        assert!(location.starts_with(endpoint), "{location}");
+        assert!(location.starts_with(&endpoint), "{location}");
         assert!(location.contains("X-Amz-Signature"), "{location}");
         let bytes = reqwest::get(&location)
             .await

@@ -77,6 +77,24 @@ impl Moto {
         }
     }
 
+    /// Registry settings that keep tarballs in `bucket` on this server, plus `extra`.
+    pub fn bucket_settings(
+        &self,
+        bucket: &'static str,
+        extra: &[(&'static str, &'static str)],
+    ) -> &'static [(&'static str, &'static str)] {
+        let endpoint: &'static str = Box::leak(self.endpoint.clone().into_boxed_str());
+        let mut all = vec![
+            ("storage.s3_bucket", bucket),
+            ("storage.s3_endpoint", endpoint),
+            ("storage.s3_region", "us-east-1"),
+            ("storage.s3_access_key_id", "testing"),
+            ("storage.s3_secret_access_key", "testing"),
+        ];
+        all.extend_from_slice(extra);
+        Box::leak(all.into_boxed_slice())
+    }
+
     /// A fresh DynamoDB store on this server: the tables created as `init-aws` does.
     pub async fn dynamo_store(&self, table: &str) -> pantry_registry::store::dynamo::DynamoStore {
         let settings = self.dynamo_settings(table);

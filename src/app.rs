@@ -525,7 +525,58 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
-    /// Revokes a token by its public id; `false` if there was none.
+    /// Writes a backup of the whole registry to `out` (see [`crate::core::backup`]); its
+    /// manifest.
+    pub async fn backup<W: tokio::io::AsyncWrite + Unpin + Send>(
+        &self,
+        out: W,
+        progress: &dyn crate::core::backup::Progress,
+    ) -> Result<crate::core::backup::Manifest, String> {
+        let result = crate::core::backup::backup_registry(&self.core, &Actor::cli(), out, progress)
+            .await
+            .map_err(|e| e.to_string());
+        self.flush_audit().await;
+        result
+    }
+
+    /// Restores a backup (and, for an incremental one, its base) into this registry, which
+    /// must be empty, then rebuilds the search index.
+    pub async fn restore<R, B>(
+        &self,
+        input: R,
+        base: Option<B>,
+        progress: &dyn crate::core::backup::Progress,
+    ) -> Result<crate::core::backup::RestoreReport, String>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+        B: tokio::io::AsyncRead + Unpin,
+    {
+        let scratch = self.core.settings.data_dir.clone();
+        let report =
+            crate::core::backup::restore(&self.core.clone_parts(), &scratch, input, base, progress)
+                .await;
+        let target = "registry".to_string();
+        match &report {
+            Ok(r) => self.core.audit.record(
+                &Actor::cli(),
+                "registry.restore",
+                target,
+                crate::core::audit::Outcome::OkWith(format!("backup {} of {}", r.id, r.created_at)),
+            ),
+            Err(e) => self.core.audit.record(
+                &Actor::cli(),
+                "registry.restore",
+                target,
+                crate::core::audit::Outcome::Failed(e.to_string()),
+            ),
+        }
+        self.flush_audit().await;
+        let report = report.map_err(|e| e.to_string())?;
+        progress.stage("rebuilding the search index", 0);
+        self.reindex().await?;
+        Ok(report)
+    }
+
     /// Rebuilds the search index from the store (`pantry-registry reindex`); the number of
     /// packages indexed. Not while a server runs on the same data directory.
     pub async fn reindex(&self) -> Result<usize, String> {
@@ -538,6 +589,7 @@ impl Registry {
         .map_err(|e| e.to_string())
     }
 
+    /// Revokes a token by its public id; `false` if there was none.
     pub async fn revoke_token(&self, id: &str) -> Result<bool, String> {
         let revoked = crate::core::users::revoke_token(&self.core, &Actor::cli(), id).await;
         self.flush_audit().await;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::ApiTags;
@@ -407,6 +407,33 @@ admin_response!(
     []
 );
 admin_response!(CacheResponse, 200, CacheStats, "What the cache holds.", []);
+
+#[derive(ApiResponse)]
+pub enum BackupResponse {
+    /// The archive, streamed as it is written. It ends early (without tar's end-of-archive
+    /// blocks) if the backup fails part-way: the server's log says why.
+    #[oai(status = 200, content_type = "application/x-tar")]
+    Ok(
+        Binary<poem::Body>,
+        /// `attachment; filename="pantry-backup-<time>.tar"`.
+        #[oai(header = "Content-Disposition")]
+        String,
+    ),
+    /// No token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Not an admin.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// A server fault.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+api_error_variants!(BackupResponse {
+    Unauthorized,
+    Forbidden,
+    Internal
+});
 admin_response!(AuditResponse, 200, AuditPage, "Entries, oldest first.", [
     BadRequest = 400: "An invalid `since`.",
 ]);
@@ -705,6 +732,42 @@ impl AdminApi {
         };
         let job = jobs::start(&self.core, &admin.actor(), kind);
         StartJobResponse::Ok(Json(JobBody::of(&job)))
+    }
+
+    /// Download a backup
+    ///
+    /// The whole registry as one tar archive, streamed as it is written, while the server
+    /// keeps serving and publishing: `pantry-backup.json` (the manifest: counts, the records'
+    /// SHA-256, every blob with its size), `records.ndjson.zst` (every metadata record, from
+    /// one read snapshot on redb, each package at one revision on DynamoDB), then
+    /// `blobs/<sha256>` for every blob the records name. Maintenance jobs wait while it runs.
+    /// `pantry-registry backup FILE` saves it, checking every hash as it arrives, and
+    /// `pantry-registry restore FILE` restores it into an empty registry.
+    #[oai(path = "/-/admin/backup", method = "get", operation_id = "adminBackup")]
+    async fn backup(&self, admin: AdminCaller) -> BackupResponse {
+        let (writer, reader) = tokio::io::duplex(256 * 1024);
+        let (core, actor) = (self.core.clone(), admin.actor());
+        tokio::spawn(async move {
+            let written = crate::core::backup::backup_registry(
+                &core,
+                &actor,
+                writer,
+                &crate::core::backup::Unwatched,
+            )
+            .await;
+            if let Err(e) = written {
+                tracing::warn!(error = %e, "the backup stopped before its end");
+            }
+        });
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!(
+                "[year][month][day]-[hour][minute][second]"
+            ))
+            .unwrap_or_default();
+        BackupResponse::Ok(
+            Binary(poem::Body::from_async_read(reader)),
+            format!("attachment; filename=\"pantry-backup-{stamp}.tar\""),
+        )
     }
 
     /// What the npm fallback's cache holds

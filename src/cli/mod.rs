@@ -1,8 +1,9 @@
-//! The command line: `serve` (the default); `token`, `user`, `cache`, `gc`, `reindex` and
-//! `audit`, which act on a running server when there is one (through the admin socket in the
+//! The command line: `serve` (the default); `token`, `user`, `cache`, `gc`, `reindex`,
+//! `verify`, `backup` and `audit`, which act on a running server when there is one (through the admin socket in the
 //! data directory, or `--url` with an admin token) and on the data directory itself when no
 //! server holds it, with the same output and exit codes either way; `config show|example`.
 
+mod backup;
 mod remote;
 
 use std::path::PathBuf;
@@ -96,6 +97,30 @@ enum Command {
     /// (size, shasum, integrity), and list blobs no record names. Repairs nothing; the exit
     /// status is 0 only when everything is whole. Safe while the server runs.
     Verify,
+    /// Write a backup of the whole registry to FILE while it keeps serving: one tar archive
+    /// holding a manifest, every metadata record (from one read snapshot on redb) and every
+    /// blob they name. From the running server when there is one (socket or --url), else from
+    /// the data directory. Every hash is checked as the archive is written; FILE appears only
+    /// when the whole archive checked out.
+    Backup {
+        file: PathBuf,
+        /// Leave out the blobs this earlier full backup holds: an incremental backup, which
+        /// `restore` needs together with that one (`--base`).
+        #[arg(long, value_name = "FULL_BACKUP")]
+        incremental: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty registry: the data directory (redb and disk), or the
+    /// empty DynamoDB table and S3 bucket configured. Blobs are restored and checked first,
+    /// records written last, then the search index is rebuilt. Not while a server runs on it.
+    Restore {
+        file: PathBuf,
+        /// The full backup an incremental FILE builds on.
+        #[arg(long, value_name = "FULL_BACKUP")]
+        base: Option<PathBuf>,
+        /// Only read the archive through and check every hash; restore nothing.
+        #[arg(long)]
+        check: bool,
+    },
     /// Read the audit log: every state change and login, oldest first.
     Audit {
         /// From this time on: RFC 3339 (2026-12-01T10:00:00Z) or a day (2026-12-01).
@@ -1063,12 +1088,22 @@ async fn init_aws(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
     Ok(())
 }
 
-/// A progress bar per migration stage on a terminal, a line per stage otherwise.
-struct MigrationProgress {
+/// A progress bar per stage of a long command on a terminal, a line per stage otherwise.
+#[derive(Default)]
+struct Bars {
     bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
 }
 
-impl crate::core::transfer::Progress for MigrationProgress {
+impl Bars {
+    /// Ends the last stage's bar.
+    fn finish(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish();
+        }
+    }
+}
+
+impl crate::core::transfer::Progress for Bars {
     fn stage(&self, what: &str, total: u64) {
         let mut bar = self.bar.lock().expect("progress lock");
         if let Some(done) = bar.take() {
@@ -1079,10 +1114,19 @@ impl crate::core::transfer::Progress for MigrationProgress {
             indicatif::ProgressDrawTarget::stderr(),
         );
         if next.is_hidden() {
-            eprintln!("{what}: {total}");
+            if total > 0 {
+                eprintln!("{what}: {total}");
+            } else {
+                eprintln!("{what}");
+            }
         }
+        let template = if total > 0 {
+            "{msg:>26} [{bar:40}] {pos}/{len} ({eta})"
+        } else {
+            "{msg:>26} {spinner} {pos}"
+        };
         next.set_style(
-            indicatif::ProgressStyle::with_template("{msg:>26} [{bar:40}] {pos}/{len} ({eta})")
+            indicatif::ProgressStyle::with_template(template)
                 .expect("a valid template")
                 .progress_chars("=> "),
         );
@@ -1108,13 +1152,9 @@ async fn migrate(layers: Layers, flags: &AdminFlags, to: &str) -> Result<(), Str
         }
     };
     let settings = layers.resolve().map_err(|e| e.to_string())?;
-    let progress = MigrationProgress {
-        bar: std::sync::Mutex::new(None),
-    };
+    let progress = Bars::default();
     let report = crate::app::migrate(&settings, target, &progress).await;
-    if let Some(bar) = progress.bar.lock().expect("progress lock").take() {
-        bar.finish();
-    }
+    progress.finish();
     let report = report?;
     if flags.json {
         print_json(&serde_json::to_value(&report).unwrap_or_default());
@@ -1174,6 +1214,19 @@ pub fn main() -> ExitCode {
         Command::Gc { dry_run } => runtime.block_on(gc(layers, &flags, dry_run)),
         Command::Reindex => runtime.block_on(reindex(layers, &flags)),
         Command::Verify => runtime.block_on(verify(layers, &flags)),
+        Command::Backup { file, incremental } => runtime.block_on(backup::run_backup(
+            layers,
+            &flags,
+            &file,
+            incremental.as_deref(),
+        )),
+        Command::Restore { file, base, check } => runtime.block_on(backup::run_restore(
+            layers,
+            &flags,
+            &file,
+            base.as_deref(),
+            check,
+        )),
         Command::Audit {
             since,
             actor,

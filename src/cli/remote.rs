@@ -85,6 +85,32 @@ impl Server {
         Err(message)
     }
 
+    /// Starts a GET whose body may take long to stream (a backup): no overall timeout, the
+    /// caller waits for each piece with its own. The response, once its status is a success.
+    pub async fn stream(&self, path: &str) -> Result<reqwest::Response, String> {
+        let mut req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .timeout(std::time::Duration::from_secs(7 * 24 * 3600));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.shown))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        Err(value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{} answered {status}", self.shown)))
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, String> {
         self.call(reqwest::Method::GET, path, None).await
     }

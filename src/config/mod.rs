@@ -749,6 +749,19 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The back ends the registry runs on: `redb + disk`, `DynamoDB + S3`, …
+    pub fn backends(&self) -> String {
+        let metadata = match self.metadata_backend {
+            MetadataBackend::DynamoDb => "DynamoDB",
+            MetadataBackend::Redb => "redb",
+        };
+        let blobs = match self.blob_backend {
+            BlobBackend::S3 => "S3",
+            BlobBackend::Disk => "disk",
+        };
+        format!("{metadata} + {blobs}")
+    }
+
     /// The public URL, without a trailing slash.
     pub fn public_url(&self) -> String {
         if self.base_url.is_empty() {

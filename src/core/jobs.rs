@@ -73,7 +73,7 @@ pub struct Job {
 pub struct Jobs {
     jobs: Mutex<BTreeMap<String, Job>>,
     /// One job at a time: two gcs, or a gc and a prune, would only race each other.
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Jobs {
@@ -81,6 +81,12 @@ impl Jobs {
         if let Some(job) = self.jobs.lock().expect("jobs lock").get_mut(id) {
             f(job);
         }
+    }
+
+    /// Waits for the jobs' turn and holds it (a backup holds it, so no gc deletes a blob it
+    /// is about to copy).
+    pub async fn turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.turn.clone().lock_owned().await
     }
 
     /// One job.
@@ -146,7 +152,7 @@ pub fn start(core: &Arc<Core>, actor: &Actor, kind: JobKind) -> Job {
     }
     let (core, actor) = (core.clone(), actor.clone());
     tokio::spawn(async move {
-        let _turn = core.jobs.turn.lock().await;
+        let _turn = core.jobs.turn().await;
         core.jobs.update(&id, |j| {
             j.state = JobState::Running;
             j.progress = format!("running {}", j.kind.name());

@@ -14,7 +14,8 @@ use sha2::Digest;
 
 use crate::blobs::{BlobError, BlobKey, BlobStore};
 use crate::core::references::References;
-use crate::store::{AuditRecord, DownloadBatch, MetadataStore, StoreError};
+use crate::store::export::ExportRecord;
+use crate::store::{AuditRecord, DownloadBatch, MetadataStore, StoreError, StoreResult};
 
 /// One side of a migration.
 pub struct Side {
@@ -29,7 +30,7 @@ pub trait Progress: Send + Sync {
 }
 
 /// What each side holds, counted record by record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub packages: u64,
@@ -71,6 +72,73 @@ fn blob_error(key: &BlobKey) -> impl FnOnce(BlobError) -> MigrateError + '_ {
     move |source| MigrateError::Blob {
         key: key.as_str().to_string(),
         source,
+    }
+}
+
+impl Counts {
+    /// Counts one exported record (its blobs are counted by whoever collects their keys).
+    pub fn tally(&mut self, record: &ExportRecord) {
+        match record {
+            ExportRecord::Package {
+                versions,
+                unpublished,
+                ..
+            } => {
+                self.packages += 1;
+                self.versions += versions.len() as u64;
+                self.unpublished_versions += unpublished.len() as u64;
+            }
+            ExportRecord::NameTombstone { .. } => self.unpublished_packages += 1,
+            ExportRecord::ZigPackage { versions, .. } => {
+                self.zig_packages += 1;
+                self.zig_versions += versions.len() as u64;
+            }
+            ExportRecord::User { .. } => self.users += 1,
+            ExportRecord::Token { .. } => self.tokens += 1,
+            ExportRecord::CachedPackument { .. } => self.cached_packuments += 1,
+            ExportRecord::ProxiedTarball { .. } => self.proxied_tarballs += 1,
+            ExportRecord::Downloads { counts, .. } => {
+                self.downloads += counts.iter().map(|c| c.count).sum::<u64>()
+            }
+            ExportRecord::Audit { entries } => self.audit_entries += entries.len() as u64,
+        }
+    }
+}
+
+/// Writes one exported record into `store` as it is (revisions, ids and counts kept). Like
+/// every import, it replaces what the store holds under the same key, and download counts go
+/// in under a batch id fixed by the name, so writing a record twice counts nothing twice.
+pub async fn import_record(store: &dyn MetadataStore, record: ExportRecord) -> StoreResult<()> {
+    match record {
+        ExportRecord::Package {
+            package,
+            versions,
+            unpublished,
+        } => store.import_package(package, versions, unpublished).await,
+        ExportRecord::NameTombstone { name, owners } => {
+            store.import_name_tombstone(&name, owners).await
+        }
+        ExportRecord::ZigPackage { package, versions } => {
+            store.import_zig_package(package, versions).await
+        }
+        ExportRecord::User { user } => store.update_user(user).await,
+        ExportRecord::Token { token } => {
+            if store.token_by_id(&token.id).await?.is_none() {
+                store.insert_token(token).await?;
+            }
+            Ok(())
+        }
+        ExportRecord::CachedPackument { packument } => store.put_cached_packument(packument).await,
+        ExportRecord::ProxiedTarball { tarball } => store.put_proxied_tarball(tarball).await,
+        ExportRecord::Downloads { name, counts } => {
+            store
+                .add_downloads(DownloadBatch {
+                    id: migration_batch(&name),
+                    counts,
+                })
+                .await
+        }
+        ExportRecord::Audit { entries } => store.import_audit(entries).await,
     }
 }
 
@@ -129,7 +197,7 @@ pub async fn migrate(
         dst.import_package(package, versions, unpublished).await?;
         progress.advance(1);
     }
-    let tombstones = name_tombstones(src).await?;
+    let tombstones = src.list_name_tombstones().await?;
     progress.stage("unpublished names", tombstones.len() as u64);
     for (name, owners) in tombstones {
         dst.import_name_tombstone(&name, owners).await?;
@@ -221,19 +289,6 @@ pub async fn migrate(
     })
 }
 
-async fn name_tombstones(
-    store: &dyn MetadataStore,
-) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-    crate::paging::read_all_pages(
-        500,
-        |(name, _): &(String, Vec<String>)| name.clone(),
-        |after: Option<String>, limit| async move {
-            store.name_tombstones_page(after.as_deref(), limit).await
-        },
-    )
-    .await
-}
-
 /// Counts what a side holds.
 pub async fn count(side: &Side) -> Result<Counts, MigrateError> {
     let store = side.store.as_ref();
@@ -244,7 +299,7 @@ pub async fn count(side: &Side) -> Result<Counts, MigrateError> {
         counts.unpublished_versions +=
             store.unpublished_versions(&package.name).await?.len() as u64;
     }
-    counts.unpublished_packages = name_tombstones(store).await?.len() as u64;
+    counts.unpublished_packages = store.list_name_tombstones().await?.len() as u64;
     for package in store.list_zig_packages().await? {
         counts.zig_packages += 1;
         counts.zig_versions += store.zig_versions(&package.name).await?.len() as u64;

@@ -6,6 +6,7 @@
 //! and writes atomically, so the store, not the caller, is the arbiter of "already exists".
 
 pub mod dynamo;
+pub mod export;
 pub mod rates;
 pub mod redb_store;
 pub mod schema;
@@ -292,7 +293,7 @@ pub type ZigPackageUpdate =
     Box<dyn Fn(Option<ZigPackageRecord>) -> Result<ZigPackageRecord, Denied> + Send + Sync>;
 
 /// Downloads of one version on one UTC day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DownloadCount {
     pub name: String,
     pub version: String,
@@ -897,6 +898,24 @@ pub trait TransferStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<(String, Vec<String>)>>;
+    /// Every wholly unpublished npm name with its former owners, in name order.
+    async fn list_name_tombstones(&self) -> StoreResult<Vec<(String, Vec<String>)>> {
+        read_all_pages(
+            LIST_PAGE,
+            |(name, _): &(String, Vec<String>)| name.clone(),
+            |after: Option<String>, limit| async move {
+                self.name_tombstones_page(after.as_deref(), limit).await
+            },
+        )
+        .await
+    }
+    /// Sends every record the store holds to `sink`, each in the form its import takes, and
+    /// says how consistent the whole is: redb reads one snapshot; others read page by page,
+    /// each package whole at one revision ([`export::by_pages`]).
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<export::ExportRecord>,
+    ) -> StoreResult<export::Consistency>;
     /// Writes an npm package with exactly these versions and unpublished numbers (its `rev`
     /// as given), and appends a change-feed entry for it.
     async fn import_package(

@@ -56,6 +56,14 @@ impl DynamoStore {
 
 #[async_trait]
 impl TransferStore for DynamoStore {
+    /// DynamoDB reads no snapshot across a table: page by page, each package at one revision.
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<crate::store::export::ExportRecord>,
+    ) -> StoreResult<crate::store::export::Consistency> {
+        crate::store::export::by_pages(self, &sink).await
+    }
+
     async fn unpublished_versions(&self, name: &str) -> StoreResult<Vec<(String, String)>> {
         let items = self
             .query(

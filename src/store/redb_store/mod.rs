@@ -22,6 +22,7 @@ mod blobs;
 mod cache;
 mod changes;
 mod downloads;
+mod export;
 mod packages;
 mod transfer;
 mod users;

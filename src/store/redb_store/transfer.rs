@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::{RedbStore, backend, decode, encode, read_versions, record_change};
+use crate::store::export::{Consistency, ExportRecord};
 use crate::store::schema::{
     AUDIT, NAME_TOMBSTONES, PACKAGES, TOMBSTONES, VERSIONS, ZIG_HASHES, ZIG_PACKAGES, ZIG_VERSIONS,
 };
@@ -31,6 +32,14 @@ fn keys_under(
 
 #[async_trait]
 impl TransferStore for RedbStore {
+    async fn export(
+        &self,
+        sink: tokio::sync::mpsc::Sender<ExportRecord>,
+    ) -> StoreResult<Consistency> {
+        self.blocking(move |db| super::export::snapshot(db, &sink))
+            .await
+    }
+
     async fn unpublished_versions(&self, name: &str) -> StoreResult<Vec<(String, String)>> {
         let name = name.to_string();
         self.blocking(move |db| {

@@ -511,16 +511,23 @@ impl Registry {
 
     /// Deletes blobs that nothing references, or with `dry_run` only lists them (see
     /// [`crate::core::references::gc`]).
-    pub async fn gc(&self, dry_run: bool) -> Result<crate::core::references::GcReport, String> {
-        crate::core::references::gc(&self.core.clone_parts(), dry_run, &|_| {})
+    pub async fn gc(
+        &self,
+        dry_run: bool,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<crate::core::references::GcReport, String> {
+        crate::core::references::gc(&self.core.clone_parts(), dry_run, progress)
             .await
             .map_err(|e| e.to_string())
     }
 
     /// Re-hashes every blob and checks every record against it (see
     /// [`crate::core::verify::verify`]); repairs nothing.
-    pub async fn verify(&self) -> Result<crate::core::verify::VerifyReport, String> {
-        crate::core::verify::verify(&self.core.clone_parts(), &|line| eprintln!("{line}"))
+    pub async fn verify(
+        &self,
+        progress: &(dyn Fn(String) + Send + Sync),
+    ) -> Result<crate::core::verify::VerifyReport, String> {
+        crate::core::verify::verify(&self.core.clone_parts(), progress)
             .await
             .map_err(|e| e.to_string())
     }

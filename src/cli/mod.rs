@@ -702,11 +702,15 @@ async fn cache(layers: Layers, flags: &AdminFlags, cmd: CacheCommand) -> Result<
                 crate::core::jobs::prune_json(&r.prune_cache(age, max_bytes).await?)
             }
             Target::Server(s) => {
-                s.run_job(serde_json::json!({
-                    "kind": "cache-prune",
-                    "olderThanSecs": age.map(|a| a.whole_seconds().max(0)),
-                    "maxBytes": max_bytes,
-                }))
+                let ticker = Ticker::new();
+                s.run_job(
+                    serde_json::json!({
+                        "kind": "cache-prune",
+                        "olderThanSecs": age.map(|a| a.whole_seconds().max(0)),
+                        "maxBytes": max_bytes,
+                    }),
+                    &|line| ticker.say(line),
+                )
                 .await?
             }
         };
@@ -854,13 +858,21 @@ async fn token(layers: Layers, flags: &AdminFlags, cmd: TokenCommand) -> Result<
 }
 
 async fn gc(layers: Layers, flags: &AdminFlags, dry_run: bool) -> Result<(), String> {
-    let report = match target(layers, flags).await? {
-        Target::Local(r) => crate::core::jobs::gc_json(&r.gc(dry_run).await?, dry_run),
+    let target = target(layers, flags).await?;
+    let ticker = Ticker::new();
+    let report = match target {
+        Target::Local(r) => {
+            crate::core::jobs::gc_json(&r.gc(dry_run, &|line| ticker.say(&line)).await?, dry_run)
+        }
         Target::Server(s) => {
-            s.run_job(serde_json::json!({"kind": "gc", "dryRun": dry_run}))
-                .await?
+            s.run_job(
+                serde_json::json!({"kind": "gc", "dryRun": dry_run}),
+                &|line| ticker.say(line),
+            )
+            .await?
         }
     };
+    drop(ticker);
     if flags.json {
         print_json(&report);
     } else {
@@ -877,10 +889,20 @@ async fn gc(layers: Layers, flags: &AdminFlags, dry_run: bool) -> Result<(), Str
 }
 
 async fn verify(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
-    let report = match target(layers, flags).await? {
-        Target::Local(r) => crate::core::jobs::verify_json(&r.verify().await?),
-        Target::Server(s) => s.run_job(serde_json::json!({"kind": "verify"})).await?,
+    let target = target(layers, flags).await?;
+    let ticker = Ticker::new();
+    let report = match target {
+        Target::Local(r) => {
+            crate::core::jobs::verify_json(&r.verify(&|line| ticker.say(&line)).await?)
+        }
+        Target::Server(s) => {
+            s.run_job(serde_json::json!({"kind": "verify"}), &|line| {
+                ticker.say(line)
+            })
+            .await?
+        }
     };
+    drop(ticker);
     if flags.json {
         print_json(&report);
     } else {
@@ -955,12 +977,22 @@ fn render_verify(report: &serde_json::Value) -> String {
 }
 
 async fn reindex(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
-    let documents = match target(layers, flags).await? {
-        Target::Local(r) => r.reindex().await? as u64,
-        Target::Server(s) => s.run_job(serde_json::json!({"kind": "reindex"})).await?["documents"]
+    let target = target(layers, flags).await?;
+    let ticker = Ticker::new();
+    let documents = match target {
+        Target::Local(r) => {
+            ticker.say("rebuilding the search index from the store");
+            r.reindex().await? as u64
+        }
+        Target::Server(s) => s
+            .run_job(serde_json::json!({"kind": "reindex"}), &|line| {
+                ticker.say(line)
+            })
+            .await?["documents"]
             .as_u64()
             .unwrap_or(0),
     };
+    drop(ticker);
     if flags.json {
         print_json(&serde_json::json!({"documents": documents}));
     } else {
@@ -1086,6 +1118,41 @@ async fn init_aws(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A long command's progress told as lines (a job's): on a terminal a spinner showing the
+/// latest, otherwise each line as it comes.
+struct Ticker {
+    spinner: indicatif::ProgressBar,
+}
+
+impl Ticker {
+    fn new() -> Self {
+        let spinner =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        spinner.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .expect("a valid template"),
+        );
+        if !spinner.is_hidden() {
+            spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        Self { spinner }
+    }
+
+    fn say(&self, line: &str) {
+        if self.spinner.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.spinner.set_message(line.to_string());
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.spinner.finish_and_clear();
+    }
 }
 
 /// A progress bar per stage of a long command on a terminal, a line per stage otherwise.

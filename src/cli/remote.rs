@@ -119,17 +119,18 @@ impl Server {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// Starts a job and waits for it, telling its progress on standard error; its result.
-    pub async fn run_job(&self, body: Value) -> Result<Value, String> {
+    /// Starts a job and waits for it, telling `progress` each new line of its progress; its
+    /// result.
+    pub async fn run_job(&self, body: Value, progress: &dyn Fn(&str)) -> Result<Value, String> {
         let job = self.post("/-/admin/jobs", body).await?;
         let id = job["id"].as_str().unwrap_or_default().to_string();
         let mut told = String::new();
         loop {
             let job = self.get(&format!("/-/admin/jobs/{id}")).await?;
-            let progress = job["progress"].as_str().unwrap_or_default().to_string();
-            if progress != told {
-                eprintln!("job {id}: {progress}");
-                told = progress;
+            let line = job["progress"].as_str().unwrap_or_default().to_string();
+            if line != told {
+                progress(&format!("job {id}: {line}"));
+                told = line;
             }
             match job["state"].as_str() {
                 Some("done") => return Ok(job["result"].clone()),

@@ -559,9 +559,15 @@ impl Registry {
         B: tokio::io::AsyncRead + Unpin,
     {
         let scratch = self.core.settings.data_dir.clone();
-        let report =
-            crate::core::backup::restore(&self.core.clone_parts(), &scratch, input, base, progress)
-                .await;
+        let report = crate::core::backup::restore(
+            &self.core.clone_parts(),
+            &scratch,
+            4 * self.core.settings.limits.max_packument_bytes,
+            input,
+            base,
+            progress,
+        )
+        .await;
         let target = "registry".to_string();
         match &report {
             Ok(r) => self.core.audit.record(

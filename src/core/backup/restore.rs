@@ -379,10 +379,12 @@ async fn first_held(store: &dyn MetadataStore) -> Result<Option<&'static str>, S
 }
 
 /// Restores the archive `input` (and, for an incremental one, its `base`) into the empty
-/// registry `parts`. Records are written only after every blob was stored and checked.
+/// registry `parts`. Records are written only after every blob was stored and checked; none
+/// may be longer than `max_record_bytes`.
 pub async fn restore<R: AsyncRead + Unpin, B: AsyncRead + Unpin>(
     parts: &CoreParts,
     scratch: &Path,
+    max_record_bytes: u64,
     input: R,
     base: Option<B>,
     progress: &dyn Progress,
@@ -454,7 +456,14 @@ pub async fn restore<R: AsyncRead + Unpin, B: AsyncRead + Unpin>(
         )?;
     }
 
-    let skipped = write_records(parts, records_file.path(), &seen, progress).await?;
+    let skipped = write_records(
+        parts,
+        records_file.path(),
+        &seen,
+        max_record_bytes,
+        progress,
+    )
+    .await?;
     let counts = transfer::count(&transfer::Side {
         store: parts.store.clone(),
         blobs: parts.blobs.clone(),
@@ -499,24 +508,40 @@ async fn write_records(
     parts: &CoreParts,
     records: &Path,
     restored: &HashSet<String>,
+    max_record_bytes: u64,
     progress: &dyn Progress,
 ) -> Result<Skipped, RestoreError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<ExportRecord, String>>(64);
     let path = records.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let decode = || -> Result<(), String> {
+            use std::io::{BufRead, Read};
             let file = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-            let lines = std::io::BufRead::lines(std::io::BufReader::new(
+            let mut input = std::io::BufReader::new(
                 zstd::stream::read::Decoder::new(file).map_err(|e| e.to_string())?,
-            ));
-            for line in lines {
-                let line = line.map_err(|e| e.to_string())?;
-                let record = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+            );
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                // One record a line, each read under the cap (a hostile archive's endless line
+                // stops there rather than filling memory).
+                let n = (&mut input)
+                    .take(max_record_bytes + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if n as u64 > max_record_bytes {
+                    return Err(format!(
+                        "a record is longer than {max_record_bytes} bytes (4 × limits.max_packument_bytes)"
+                    ));
+                }
+                let record = serde_json::from_slice(&line).map_err(|e| e.to_string())?;
                 if tx.blocking_send(Ok(record)).is_err() {
-                    break;
+                    return Ok(());
                 }
             }
-            Ok(())
         };
         if let Err(e) = decode() {
             let _ = tx.blocking_send(Err(e));

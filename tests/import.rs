@@ -37,7 +37,9 @@ fn strings(items: &[&str]) -> Vec<String> {
 /// A recorded tarball of the corpus, by `name@version`.
 fn corpus_tarball(id: &str) -> Vec<u8> {
     let entry = &common::corpus::corpus().index["tarballs"][id];
-    let file = entry["file"].as_str().unwrap_or_else(|| panic!("{id} is recorded"));
+    let file = entry["file"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id} is recorded"));
     std::fs::read(common::corpus::corpus_dir().join(file)).unwrap()
 }
 
@@ -122,7 +124,11 @@ fn write_seed(dir: &Path, packages: &[(&str, &str, Vec<SeedVersion>)]) {
                 std::fs::create_dir_all(&folder).unwrap();
                 std::fs::write(folder.join(&file), &v.tgz).unwrap();
             }
-            let hashed: &[u8] = if v.wrong_checksum { b"other bytes" } else { &v.tgz };
+            let hashed: &[u8] = if v.wrong_checksum {
+                b"other bytes"
+            } else {
+                &v.tgz
+            };
             records.insert(
                 v.version.to_string(),
                 json!({
@@ -213,17 +219,29 @@ async fn a_seed_data_directory_is_imported_verified_and_installable() {
             (
                 "once",
                 "Run a function exactly one time",
-                vec![seed_version("1.4.0", once.clone(), "2023-05-06T07:08:09.010Z")],
+                vec![seed_version(
+                    "1.4.0",
+                    once.clone(),
+                    "2023-05-06T07:08:09.010Z",
+                )],
             ),
             (
                 "wrappy",
                 "Callback wrapping utility",
-                vec![seed_version("1.0.2", wrappy.clone(), "2023-05-06T07:08:00.000Z")],
+                vec![seed_version(
+                    "1.0.2",
+                    wrappy.clone(),
+                    "2023-05-06T07:08:00.000Z",
+                )],
             ),
             (
                 "@corp/is-promise",
                 "Test whether an object looks like a promise",
-                vec![seed_version("4.0.0", scoped.clone(), "2024-02-03T04:05:06.007Z")],
+                vec![seed_version(
+                    "4.0.0",
+                    scoped.clone(),
+                    "2024-02-03T04:05:06.007Z",
+                )],
             ),
             (
                 "escape-html",
@@ -260,9 +278,15 @@ async fn a_seed_data_directory_is_imported_verified_and_installable() {
         vec![],
     )
     .await;
-    assert!(!ok, "two versions could not be imported: exit status 1\n{out}\n{err}");
+    assert!(
+        !ok,
+        "two versions could not be imported: exit status 1\n{out}\n{err}"
+    );
     assert!(err.contains("Acting on the running server"), "{err}");
-    assert!(err.contains("importing versions"), "progress is told: {err}");
+    assert!(
+        err.contains("importing versions"),
+        "progress is told: {err}"
+    );
     for line in [
         "imported ms: 2.1.2, 2.1.3",
         "imported once: 1.4.0",
@@ -283,7 +307,14 @@ async fn a_seed_data_directory_is_imported_verified_and_installable() {
 
     // Again, through the admin API at --url: nothing new, the same two failures.
     let (ok, out, err) = cli(
-        strings(&["import", "--from-seed", &seed_dir, "--url", &app.url, "--json"]),
+        strings(&[
+            "import",
+            "--from-seed",
+            &seed_dir,
+            "--url",
+            &app.url,
+            "--json",
+        ]),
         vec![("PANTRY_ADMIN_TOKEN", ADMIN_TOKEN.to_string())],
     )
     .await;
@@ -297,10 +328,19 @@ async fn a_seed_data_directory_is_imported_verified_and_installable() {
         .iter()
         .map(|s| (s["target"].as_str().unwrap(), s["kind"].as_str().unwrap()))
         .collect();
-    for target in ["ms@2.1.2", "ms@2.1.3", "once@1.4.0", "wrappy@1.0.2", "@corp/is-promise@4.0.0"] {
+    for target in [
+        "ms@2.1.2",
+        "ms@2.1.3",
+        "once@1.4.0",
+        "wrappy@1.0.2",
+        "@corp/is-promise@4.0.0",
+    ] {
         assert!(kinds.contains(&(target, "already-imported")), "{kinds:?}");
     }
-    assert!(kinds.contains(&("escape-html@1.0.3", "failed")), "{kinds:?}");
+    assert!(
+        kinds.contains(&("escape-html@1.0.3", "failed")),
+        "{kinds:?}"
+    );
     assert_eq!(report["changes"], json!([]), "nothing changed: {report}");
 
     // What npm sees: the seed's publish times, its latest, the descriptions.
@@ -315,37 +355,29 @@ async fn a_seed_data_directory_is_imported_verified_and_installable() {
     assert_eq!(app.get("/npm/escape-html").await.status, 404);
 
     // The audit log names the import.
-    let audit = app
-        .client
-        .get(format!("{}/-/admin/audit?limit=1000", app.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let actions: Vec<&str> = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert!(actions.contains(&"import.seed"), "{actions:?}");
-    assert!(actions.contains(&"job.import"), "{actions:?}");
+    let actions = app.audit_actions("limit=1000").await;
+    assert!(actions.iter().any(|a| a == "import.seed"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "job.import"), "{actions:?}");
 
     // npm installs them from us, the dependency (wrappy) too, with the seed's bytes.
     let sb = Sandbox::new(&app);
-    let project = npm_install(&sb, "seed-project", &["once", "ms@2.1.2", "@corp/is-promise"]).await;
+    let project = npm_install(
+        &sb,
+        "seed-project",
+        &["once", "ms@2.1.2", "@corp/is-promise"],
+    )
+    .await;
     assert_eq!(installed_version(&project, "ms"), "2.1.2");
     assert_eq!(installed_version(&project, "wrappy"), "1.0.2");
-    assert_eq!(installed(&project, "once", "once.js"), file_in(&once, "package/once.js"));
-    assert_eq!(installed(&project, "wrappy", "wrappy.js"), file_in(&wrappy, "package/wrappy.js"));
-    assert_eq!(installed(&project, "ms", "index.js"), file_in(&ms_older, "package/index.js"));
-    assert_eq!(
-        installed(&project, "@corp/is-promise", "index.js"),
-        file_in(&scoped, "package/index.js")
-    );
+    for (name, file, tgz) in [
+        ("once", "once.js", &once),
+        ("wrappy", "wrappy.js", &wrappy),
+        ("ms", "index.js", &ms_older),
+        ("@corp/is-promise", "index.js", &scoped),
+    ] {
+        let expected = file_in(tgz, &format!("package/{file}"));
+        assert_eq!(installed(&project, name, file), expected, "{name}/{file}");
+    }
     let lock: Value =
         serde_json::from_slice(&std::fs::read(project.join("package-lock.json")).unwrap()).unwrap();
     assert_eq!(
@@ -360,21 +392,16 @@ async fn a_seed_directory_that_is_not_one_is_a_clear_error() {
     let app = TestApp::start().await;
     let empty = tempfile::tempdir().unwrap();
     let data_dir = app.dir.path().display().to_string();
-    let (ok, _, err) = cli(
-        strings(&["import", "--from-seed", &empty.path().display().to_string(), "--data-dir", &data_dir]),
-        vec![],
-    )
-    .await;
-    assert!(!ok);
-    assert!(err.contains("holds no seed data"), "{err}");
+    let import_from = |from: &str| {
+        let args = strings(&["import", "--from-seed", from, "--data-dir", &data_dir]);
+        cli(args, vec![])
+    };
+    let (ok, _, err) = import_from(&empty.path().display().to_string()).await;
+    assert!(!ok && err.contains("holds no seed data"), "{err}");
     let (ok, _, err) = cli(strings(&["import", "--data-dir", &data_dir]), vec![]).await;
     assert!(!ok && err.contains("--from-seed"), "{err}");
     std::fs::write(empty.path().join("metadata.json"), "[1, 2]").unwrap();
-    let (ok, _, err) = cli(
-        strings(&["import", "--from-seed", &empty.path().display().to_string(), "--data-dir", &data_dir]),
-        vec![],
-    )
-    .await;
+    let (ok, _, err) = import_from(&empty.path().display().to_string()).await;
     assert!(!ok && err.contains("is not the seed's metadata"), "{err}");
 }
 
@@ -414,16 +441,20 @@ impl Verdaccio {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
+        // Killed and waited for by `Drop` on every path, the panic below included.
+        let verdaccio = Verdaccio {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let client = reqwest::Client::new();
         for _ in 0..300 {
             if client
-                .get(format!("{url}/-/ping"))
+                .get(format!("{}/-/ping", verdaccio.url))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return Verdaccio { child, url };
+                return verdaccio;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -516,29 +547,43 @@ async fn a_verdaccio_storage_directory_is_imported_with_tags_and_owners() {
     )
     .await;
     let root = sb.root.path().to_path_buf();
-    sb.ok(npm(), &["deprecate", "vlocal@1.0.0", "use 1.1 when it is out"], &root)
-        .await;
+    sb.ok(
+        npm(),
+        &["deprecate", "vlocal@1.0.0", "use 1.1 when it is out"],
+        &root,
+    )
+    .await;
     // An install through Verdaccio caches the uplink's package in its storage.
     npm_install(&sb, "through-verdaccio", &["upcached"]).await;
     let storage = work.path().join("storage");
-    let stored: Value = serde_json::from_slice(
-        &std::fs::read(storage.join("vlocal/package.json")).unwrap(),
-    )
-    .unwrap();
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(storage.join("vlocal/package.json")).unwrap())
+            .unwrap();
     verdaccio.stop();
     assert!(storage.join("upcached/upcached-1.0.0.tgz").is_file());
 
     // No server on the data directory: the command imports into it directly.
-    let mut app =
-        TestApp::start_with(common::fallback_to(&up.url, &[("npm.local_scopes", "@team")])).await;
+    let mut app = TestApp::start_with(common::fallback_to(
+        &up.url,
+        &[("npm.local_scopes", "@team")],
+    ))
+    .await;
     app.stop().await;
     let data_dir = app.dir.path().display().to_string();
     let storage_arg = storage.display().to_string();
     let upstream_setting = format!("npm.upstream={}", up.url);
     let local_args = strings(&[
-        "import", "--from-verdaccio", &storage_arg, "--data-dir", &data_dir,
-        "--set", "npm.fallback=true", "--set", &upstream_setting,
-        "--set", "npm.local_scopes=@team",
+        "import",
+        "--from-verdaccio",
+        &storage_arg,
+        "--data-dir",
+        &data_dir,
+        "--set",
+        "npm.fallback=true",
+        "--set",
+        &upstream_setting,
+        "--set",
+        "npm.local_scopes=@team",
     ]);
     let (ok, out, err) = cli(local_args, vec![]).await;
     assert!(ok, "{out}\n{err}");
@@ -566,14 +611,27 @@ async fn a_verdaccio_storage_directory_is_imported_with_tags_and_owners() {
 
     // Served again; a second import (through the server, now) finds everything here.
     let app = app
-        .restart_with(common::fallback_to(&up.url, &[("npm.local_scopes", "@team")]))
+        .restart_with(common::fallback_to(
+            &up.url,
+            &[("npm.local_scopes", "@team")],
+        ))
         .await;
     let (ok, out, err) = cli(
-        strings(&["import", "--from-verdaccio", &storage_arg, "--data-dir", &data_dir, "--json"]),
+        strings(&[
+            "import",
+            "--from-verdaccio",
+            &storage_arg,
+            "--data-dir",
+            &data_dir,
+            "--json",
+        ]),
         vec![],
     )
     .await;
-    assert!(ok, "a second run finds nothing to do and exits 0: {out}\n{err}");
+    assert!(
+        ok,
+        "a second run finds nothing to do and exits 0: {out}\n{err}"
+    );
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["imported"], json!([]), "{report}");
     assert_eq!(report["changes"], json!([]), "{report}");
@@ -582,10 +640,19 @@ async fn a_verdaccio_storage_directory_is_imported_with_tags_and_owners() {
 
     // Tags, times, deprecation and owners as Verdaccio had them.
     let packument = app.get("/npm/vlocal").await.json();
-    assert_eq!(packument["dist-tags"], json!({"latest": "1.0.0", "beta": "1.1.0-beta.1"}));
+    assert_eq!(
+        packument["dist-tags"],
+        json!({"latest": "1.0.0", "beta": "1.1.0-beta.1"})
+    );
     assert_eq!(packument["time"]["1.0.0"], stored["time"]["1.0.0"]);
-    assert_eq!(packument["time"]["1.1.0-beta.1"], stored["time"]["1.1.0-beta.1"]);
-    assert_eq!(packument["versions"]["1.0.0"]["deprecated"], "use 1.1 when it is out");
+    assert_eq!(
+        packument["time"]["1.1.0-beta.1"],
+        stored["time"]["1.1.0-beta.1"]
+    );
+    assert_eq!(
+        packument["versions"]["1.0.0"]["deprecated"],
+        "use 1.1 when it is out"
+    );
     let owners: Vec<&str> = packument["maintainers"]
         .as_array()
         .unwrap()
@@ -595,7 +662,11 @@ async fn a_verdaccio_storage_directory_is_imported_with_tags_and_owners() {
     assert_eq!(owners, ["alice", "carol"]);
     let util = app.get("/npm/@team%2futil").await.json();
     assert_eq!(util["maintainers"][0]["name"], "alice");
-    let upcached = &report["skipped"].as_array().unwrap().iter().find(|s| s["target"] == "upcached");
+    let upcached = &report["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["target"] == "upcached");
     assert_eq!(upcached.unwrap()["kind"], "not-local", "{report}");
 
     // npm installs them from us; vapp's dependency on vlocal resolves here too.

@@ -1,7 +1,8 @@
 //! The command line: `serve` (the default); `token`, `user`, `cache`, `gc`, `reindex`,
-//! `verify`, `import` and `audit`, which act on a running server when there is one (through the admin socket in the
-//! data directory, or `--url` with an admin token) and on the data directory itself when no
-//! server holds it, with the same output and exit codes either way; `config show|example`.
+//! `verify`, `import` and `audit`, which act on a running server when there is one (through the
+//! admin socket in the data directory, or `--url` with an admin token) and on the data directory
+//! itself when no server holds it, with the same output and exit codes either way;
+//! `config show|example`.
 
 mod remote;
 

@@ -1,9 +1,8 @@
 //! Maintenance jobs the server runs while it serves: `gc`, `reindex`, `verify`, `cache prune`
-//! and `import`. Started
-//! through the admin API (or the admin socket, which the command line uses while a server holds
-//! the database), they run in the background; their state, progress and result can be read back
-//! while they run and after (the last [`KEPT_JOBS`] are kept). One job runs at a time; the others
-//! wait their turn. Each is audited when it ends.
+//! and `import`. Started through the admin API (or the admin socket, which the command line uses
+//! while a server holds the database), they run in the background; their state, progress and
+//! result can be read back while they run and after (the last [`KEPT_JOBS`] are kept). One job
+//! runs at a time; the others wait their turn. Each is audited when it ends.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

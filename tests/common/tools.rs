@@ -91,12 +91,7 @@ if [ ! -x bun/package/bin/bun ]; then
 fi"#,
         dir = dir.display()
     );
-    let status = Command::new("flock")
-        .arg(dir.join(".lock"))
-        .args(["sh", "-c", &script])
-        .status()
-        .expect("flock and sh are on the machine");
-    if !status.success() {
+    if !run_locked(dir, &script) {
         let log = std::fs::read_to_string(dir.join("install.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -106,6 +101,17 @@ fi"#,
             tail.join("\n")
         );
     }
+}
+
+/// Runs an install script under the folder's lock, so parallel test binaries install once;
+/// whether it succeeded.
+fn run_locked(dir: &Path, script: &str) -> bool {
+    Command::new("flock")
+        .arg(dir.join(".lock"))
+        .args(["sh", "-c", script])
+        .status()
+        .expect("flock and sh are on the machine")
+        .success()
 }
 
 /// Installs the clients once per target directory and returns their paths.
@@ -155,13 +161,8 @@ JSON
 fi"#,
             dir = dir.display()
         );
-        let status = Command::new("flock")
-            .arg(dir.join(".lock"))
-            .args(["sh", "-c", &script])
-            .status()
-            .expect("flock and sh are on the machine");
         assert!(
-            status.success(),
+            run_locked(&dir, &script),
             "installing Verdaccio failed; see {}",
             dir.join("install.log").display()
         );

@@ -284,7 +284,11 @@ async fn run(
         accounts_created: Vec::new(),
         changes: Vec::new(),
     };
-    let total = listing.packages.iter().map(|p| p.versions.len() as u64).sum();
+    let total = listing
+        .packages
+        .iter()
+        .map(|p| p.versions.len() as u64)
+        .sum();
     progress.stage("importing versions", total);
     for package in listing.packages {
         import_package(core, actor, &root, package, &mut report, progress).await?;
@@ -305,12 +309,18 @@ pub(crate) fn real_dir(dir: &Path) -> Result<PathBuf, ImportError> {
     Ok(real)
 }
 
-/// Reads `root/rel` whole, at most `max` bytes, refusing a path that is not plain names or that
+/// A cap on a file's size, and the name it goes by in messages.
+pub(crate) struct Cap {
+    pub bytes: u64,
+    pub named: &'static str,
+}
+
+/// Reads `root/rel` whole, at most `cap` bytes, refusing a path that is not plain names or that
 /// resolves (through a symbolic link) outside `root`. The error is the skip's reason.
-pub(crate) fn read_inside(root: &Path, rel: &Path, max: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_inside(root: &Path, rel: &Path, cap: Cap) -> Result<Vec<u8>, String> {
+    let max = cap.bytes;
     use std::io::Read;
-    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_)))
-    {
+    if rel.as_os_str().is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(format!("{} is not a plain relative path", rel.display()));
     }
     let real = match std::fs::canonicalize(root.join(rel)) {
@@ -326,7 +336,8 @@ pub(crate) fn read_inside(root: &Path, rel: &Path, max: u64) -> Result<Vec<u8>, 
             rel.display()
         ));
     }
-    let file = std::fs::File::open(&real).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
+    let file =
+        std::fs::File::open(&real).map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
     let meta = file
         .metadata()
         .map_err(|e| format!("cannot read {}: {e}", rel.display()))?;
@@ -335,8 +346,9 @@ pub(crate) fn read_inside(root: &Path, rel: &Path, max: u64) -> Result<Vec<u8>, 
     }
     let too_big = |size: u64| {
         format!(
-            "the tarball {} is {size} bytes, more than limits.max_tarball_bytes ({max})",
-            rel.display()
+            "{} is {size} bytes, more than {} ({max})",
+            rel.display(),
+            cap.named
         )
     };
     if meta.len() > max {
@@ -431,47 +443,64 @@ fn importer(owners: &[String]) -> Caller {
     }
 }
 
-/// The owners' accounts, made (without a password) for those who have none; the owner names
-/// that can be accounts here, in order, at most [`MAX_OWNERS`].
-async fn owner_accounts(
-    core: &Core,
-    actor: &Actor,
-    package: &SourcePackage,
-    report: &mut ImportReport,
-) -> Result<Vec<String>, ImportError> {
+/// The owner names the source gives that can be accounts here, in order, at most
+/// [`MAX_OWNERS`]; the others are reported.
+fn owner_names(package: &SourcePackage, report: &mut ImportReport) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for owner in &package.owners {
         if names.contains(&owner.name) || names.len() >= MAX_OWNERS {
             continue;
         }
-        if let Err(e) = crate::core::auth::validate_user_name(&owner.name) {
-            report.skipped.push(Skip::failed(
+        match crate::core::auth::validate_user_name(&owner.name) {
+            Ok(()) => names.push(owner.name.clone()),
+            Err(e) => report.skipped.push(Skip::failed(
                 package.name.as_str(),
                 format!("maintainer {:?} cannot be an owner here: {e}", owner.name),
-            ));
-            continue;
+            )),
         }
-        if core.store.user(&owner.name).await?.is_none() {
-            let email = owner.email.as_deref().filter(|e| {
-                crate::core::users::validate_email(e).is_ok()
-            });
-            let why = format!("imported from {} as a maintainer of {}; no password", report.source.shown(), package.name);
-            match admin::create_passwordless(core, actor, &owner.name, email.unwrap_or(""), &why).await {
-                Ok(_) => report.accounts_created.push(owner.name.clone()),
+    }
+    names
+}
+
+/// Makes the accounts (without a password) of the owners who have none; the owners who have
+/// one now.
+async fn owner_accounts(
+    core: &Core,
+    actor: &Actor,
+    package: &SourcePackage,
+    names: Vec<String>,
+    report: &mut ImportReport,
+) -> Result<Vec<String>, ImportError> {
+    let mut accounts = Vec::new();
+    for name in names {
+        if core.store.user(&name).await?.is_none() {
+            let email = package
+                .owners
+                .iter()
+                .find(|o| o.name == name)
+                .and_then(|o| o.email.as_deref())
+                .filter(|e| crate::core::users::validate_email(e).is_ok());
+            let why = format!(
+                "imported from {} as a maintainer of {}; no password",
+                report.source.shown(),
+                package.name
+            );
+            match admin::create_passwordless(core, actor, &name, email.unwrap_or(""), &why).await {
+                Ok(_) => report.accounts_created.push(name.clone()),
                 // Made meanwhile by someone else: it exists, which is all that is needed.
                 Err(admin::AdminError::Conflict(_)) => {}
                 Err(e) => {
                     report.skipped.push(Skip::failed(
                         package.name.as_str(),
-                        format!("cannot create the account of maintainer {}: {e}", owner.name),
+                        format!("cannot create the account of maintainer {name}: {e}"),
                     ));
                     continue;
                 }
             }
         }
-        names.push(owner.name.clone());
+        accounts.push(name);
     }
-    Ok(names)
+    Ok(accounts)
 }
 
 async fn import_package(
@@ -482,7 +511,7 @@ async fn import_package(
     report: &mut ImportReport,
     progress: &dyn Progress,
 ) -> Result<(), ImportError> {
-    let owners = owner_accounts(core, actor, &package, report).await?;
+    let owners = owner_names(&package, report);
     let caller = importer(&owners);
     package.versions.sort_by(|a, b| a.version.cmp(&b.version));
     for version in &package.versions {
@@ -499,7 +528,12 @@ async fn import_package(
         }
         progress.advance(1);
     }
-    apply_package_state(core, &caller, &package, &owners, report).await
+    // Accounts are made only for a package that is here: none for one that failed whole.
+    let Some(here) = core.store.package(package.name.as_str()).await? else {
+        return Ok(());
+    };
+    let owners = owner_accounts(core, actor, &package, owners, report).await?;
+    apply_package_state(core, &caller, &package, here, &owners, report).await
 }
 
 /// Imports one version: `None` when it was published, else why not.
@@ -513,7 +547,15 @@ async fn import_version(
     let failed = |reason: String| Ok(Some((SkipKind::Failed, reason)));
     let max = core.settings.limits.max_tarball_bytes;
     let (dir, rel) = (root.to_path_buf(), version.tarball.clone());
-    let bytes = match tokio::task::spawn_blocking(move || read_inside(&dir, &rel, max)).await {
+    let bytes = match tokio::task::spawn_blocking(move || {
+        let cap = Cap {
+            bytes: max,
+            named: "limits.max_tarball_bytes",
+        };
+        read_inside(&dir, &rel, cap)
+    })
+    .await
+    {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(reason)) => return failed(reason),
         Err(e) => return failed(e.to_string()),
@@ -566,13 +608,11 @@ async fn apply_package_state(
     core: &Core,
     caller: &Caller,
     package: &SourcePackage,
+    here: crate::store::PackageRecord,
     owners: &[String],
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
     let name = package.name.as_str();
-    let Some(here) = core.store.package(name).await? else {
-        return Ok(()); // nothing of it was imported
-    };
     let stored: BTreeMap<String, Option<String>> = core
         .store
         .versions(name)
@@ -666,6 +706,13 @@ mod tests {
         assert!(check_expected(&Expected::Sha256("00".repeat(32)), bytes).is_err());
     }
 
+    fn cap(bytes: u64) -> Cap {
+        Cap {
+            bytes,
+            named: "the cap",
+        }
+    }
+
     #[test]
     fn reads_stay_inside_the_directory() {
         let dir = tempfile::tempdir().unwrap();
@@ -676,11 +723,26 @@ mod tests {
         std::fs::write(outside.path().join("secret"), b"s").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret"), root.join("in/link.tgz"))
             .unwrap();
-        assert_eq!(read_inside(&root, Path::new("in/a.tgz"), 10).unwrap(), b"abc");
-        assert!(read_inside(&root, Path::new("in/a.tgz"), 2).unwrap_err().contains("more than"));
-        assert!(read_inside(&root, Path::new("in/link.tgz"), 10).unwrap_err().contains("outside"));
-        assert!(read_inside(&root, Path::new("../x"), 10).is_err());
-        assert!(read_inside(&root, Path::new("/etc/passwd"), 10).is_err());
-        assert!(read_inside(&root, Path::new("in/none.tgz"), 10).unwrap_err().contains("missing"));
+        assert_eq!(
+            read_inside(&root, Path::new("in/a.tgz"), cap(10)).unwrap(),
+            b"abc"
+        );
+        assert!(
+            read_inside(&root, Path::new("in/a.tgz"), cap(2))
+                .unwrap_err()
+                .contains("more than")
+        );
+        assert!(
+            read_inside(&root, Path::new("in/link.tgz"), cap(10))
+                .unwrap_err()
+                .contains("outside")
+        );
+        assert!(read_inside(&root, Path::new("../x"), cap(10)).is_err());
+        assert!(read_inside(&root, Path::new("/etc/passwd"), cap(10)).is_err());
+        assert!(
+            read_inside(&root, Path::new("in/none.tgz"), cap(10))
+                .unwrap_err()
+                .contains("missing")
+        );
     }
 }

@@ -24,6 +24,12 @@ const DESCRIPTIVE: &[&str] = &[
     "keywords",
 ];
 
+/// The largest `metadata.json` read (the seed keeps every package in it, and in memory).
+const METADATA_CAP: super::Cap = super::Cap {
+    bytes: 1 << 30,
+    named: "the largest metadata.json read",
+};
+
 /// The `.registry` folder: `dir` itself, or `dir/.registry`.
 fn registry_dir(dir: &Path) -> Result<PathBuf, ImportError> {
     let real = super::real_dir(dir)?;
@@ -43,9 +49,8 @@ fn registry_dir(dir: &Path) -> Result<PathBuf, ImportError> {
 /// Lists what the seed's data directory `dir` holds; the `.registry` folder read.
 pub fn read(dir: &Path, max_name: usize) -> Result<(PathBuf, Listing), ImportError> {
     let root = registry_dir(dir)?;
-    let text = std::fs::read(root.join("metadata.json")).map_err(|e| {
-        ImportError::Source(format!("cannot read {}: {e}", root.join("metadata.json").display()))
-    })?;
+    let text = super::read_inside(&root, Path::new("metadata.json"), METADATA_CAP)
+        .map_err(|e| ImportError::Source(format!("cannot read the seed's metadata: {e}")))?;
     let doc: Map<String, Value> = serde_json::from_slice(&text).map_err(|e| {
         ImportError::Source(format!(
             "{} is not the seed's metadata (one JSON object keyed by package name): {e}",
@@ -76,7 +81,9 @@ fn package(
     if let Some(named) = record.get("name")
         && named.as_str() != Some(key)
     {
-        return Err(format!("its metadata.json entry names another package: {named}"));
+        return Err(format!(
+            "its metadata.json entry names another package: {named}"
+        ));
     }
     let versions = record
         .get("versions")
@@ -144,7 +151,9 @@ fn version(safe: &str, number: &str, entry: &Value) -> Result<SourceVersion, Str
     };
     let file = format!("{safe}-{number}.tgz");
     Ok(SourceVersion {
-        tarball: ["tarballs", "packages", safe, number, &file].iter().collect(),
+        tarball: ["tarballs", "packages", safe, number, &file]
+            .iter()
+            .collect(),
         version,
         expected: Expected::Sha256(hex_digest.to_ascii_lowercase()),
         published_at,

@@ -16,7 +16,10 @@ use crate::core::names::{PackageName, Version, parse_version};
 
 /// The largest `package.json` read (Verdaccio keeps every version's manifest, and readmes, in
 /// it).
-const MAX_DOCUMENT_BYTES: u64 = 256 << 20;
+const DOCUMENT_CAP: super::Cap = super::Cap {
+    bytes: 64 << 20,
+    named: "the largest package.json read",
+};
 
 const NOT_LOCAL: &str = "cached from an uplink, not published to Verdaccio";
 
@@ -123,7 +126,7 @@ fn package(
 ) -> Result<(Option<SourcePackage>, Vec<Skip>), String> {
     let name = PackageName::parse(folder, max_name).map_err(|e| e.to_string())?;
     let rel: PathBuf = [folder, "package.json"].iter().collect();
-    let text = super::read_inside(root, &rel, MAX_DOCUMENT_BYTES)?;
+    let text = super::read_inside(root, &rel, DOCUMENT_CAP)?;
     let doc: Map<String, Value> = serde_json::from_slice(&text)
         .map_err(|e| format!("{} is not a package document: {e}", rel.display()))?;
     if doc.get("name").and_then(Value::as_str) != Some(folder) {
@@ -230,7 +233,10 @@ fn package(
         })
         .unwrap_or_default();
     let mut metadata = Map::new();
-    if let Some(readme) = doc.get("readme").filter(|r| r.as_str().is_some_and(|r| !r.is_empty())) {
+    if let Some(readme) = doc
+        .get("readme")
+        .filter(|r| r.as_str().is_some_and(|r| !r.is_empty()))
+    {
         metadata.insert("readme".into(), readme.clone());
     }
     Ok((
@@ -300,5 +306,83 @@ mod tests {
             tarball_file(&name, &v, &hostile, &Map::new()).as_deref(),
             Some("p-1.0.0.tgz")
         );
+    }
+
+    #[test]
+    fn reads_local_packages_only_and_never_leaves_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |folder: &str, doc: serde_json::Value| {
+            std::fs::create_dir_all(root.join(folder)).unwrap();
+            std::fs::write(root.join(folder).join("package.json"), doc.to_string()).unwrap();
+        };
+        let version = |name: &str, v: &str| {
+            serde_json::json!({"name": name, "version": v, "dist": {"shasum": "00"},
+                "maintainers": [{"name": "alice", "email": "a@example.com"}]})
+        };
+        write(
+            "@s/good",
+            serde_json::json!({"name": "@s/good", "versions": {"1.0.0": version("@s/good", "1.0.0"),
+                "2.0.0": version("@s/good", "2.0.0")},
+                "time": {"1.0.0": "2024-01-01T00:00:00.000Z"}, "dist-tags": {"latest": "1.0.0"},
+                "_attachments": {"good-1.0.0.tgz": {"version": "1.0.0"}},
+                "_distfiles": {"good-2.0.0.tgz": {"url": "http://up/good-2.0.0.tgz"}},
+                "_uplinks": {"up": {}}}),
+        );
+        write(
+            "cached",
+            serde_json::json!({"name": "cached", "versions": {"1.0.0": version("cached", "1.0.0")},
+                "_attachments": {"cached-1.0.0.tgz": {"shasum": "00"}},
+                "_distfiles": {"cached-1.0.0.tgz": {"url": "http://up/cached-1.0.0.tgz"}},
+                "_uplinks": {"up": {}}}),
+        );
+        write(
+            "renamed",
+            serde_json::json!({"name": "other", "versions": {}}),
+        );
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("package.json"),
+            serde_json::json!({"name": "evil", "versions": {}}).to_string(),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("evil")).unwrap();
+        std::fs::write(root.join(".verdaccio-db.json"), "{}").unwrap();
+        std::fs::write(root.join("htpasswd"), "alice:x").unwrap();
+
+        let (_, listing) = read(root, 214).unwrap();
+        assert_eq!(listing.packages.len(), 1);
+        let good = &listing.packages[0];
+        assert_eq!(good.name.as_str(), "@s/good");
+        assert_eq!(good.versions.len(), 1);
+        assert_eq!(
+            good.versions[0].tarball,
+            Path::new("@s/good/good-1.0.0.tgz")
+        );
+        assert!(good.versions[0].published_at.is_some());
+        assert_eq!(good.owners[0].name, "alice");
+        let skipped: Vec<(&str, SkipKind)> = listing
+            .skipped
+            .iter()
+            .map(|s| (s.target.as_str(), s.kind))
+            .collect();
+        assert!(
+            skipped.contains(&("@s/good@2.0.0", SkipKind::NotLocal)),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.contains(&("cached", SkipKind::NotLocal)),
+            "{skipped:?}"
+        );
+        assert!(
+            skipped.contains(&("renamed", SkipKind::Failed)),
+            "{skipped:?}"
+        );
+        let evil = listing.skipped.iter().find(|s| s.target == "evil").unwrap();
+        assert!(evil.reason.contains("outside"), "{}", evil.reason);
+        assert_eq!(listing.skipped.len(), 4, "{skipped:?}");
+
+        let empty = tempfile::tempdir().unwrap();
+        assert!(read(empty.path(), 214).is_err());
     }
 }

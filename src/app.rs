@@ -590,6 +590,20 @@ impl Registry {
         Ok(report)
     }
 
+    /// Imports another registry's storage directory (see [`crate::core::import`]), as the
+    /// command line.
+    pub async fn import(
+        &self,
+        from: crate::core::import::Source,
+        dir: &std::path::Path,
+        progress: &dyn crate::core::transfer::Progress,
+    ) -> Result<crate::core::import::ImportReport, String> {
+        let report =
+            crate::core::import::import(&self.core, &Actor::cli(), from, dir, progress).await;
+        self.flush_audit().await;
+        report.map_err(|e| e.to_string())
+    }
+
     /// Rebuilds the search index from the store (`pantry-registry reindex`); the number of
     /// packages indexed. Not while a server runs on the same data directory.
     pub async fn reindex(&self) -> Result<usize, String> {

@@ -211,6 +211,17 @@ pub enum JobName {
     Reindex,
     CachePrune,
     Verify,
+    Import,
+}
+
+/// Where an `import` job reads from.
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ImportFrom {
+    /// The seed registry's `.registry` folder (or the folder holding it).
+    Seed,
+    /// A Verdaccio storage directory.
+    Verdaccio,
 }
 
 /// A maintenance job to start.
@@ -225,6 +236,11 @@ pub struct NewJob {
     pub older_than_secs: Option<u64>,
     /// cache-prune: then remove least recently used tarballs down to this many bytes.
     pub max_bytes: Option<u64>,
+    /// import: the kind of storage directory to read.
+    pub from: Option<ImportFrom>,
+    /// import: the directory, an absolute path on the server's machine (the server process
+    /// reads it, with its own permissions).
+    pub dir: Option<String>,
 }
 
 /// A job as it stands.
@@ -702,8 +718,11 @@ impl AdminApi {
     /// Start a maintenance job
     ///
     /// `gc` (delete unreferenced blobs; `dryRun` lists them), `reindex` (rebuild the search
-    /// index) or `cache-prune` (the npm fallback's cache, by `olderThanSecs` and/or to
-    /// `maxBytes`). The server keeps serving; one job runs at a time.
+    /// index), `verify` (re-hash every blob, check every record), `cache-prune` (the npm
+    /// fallback's cache, by `olderThanSecs` and/or to `maxBytes`) or `import` (`from` `seed` or
+    /// `verdaccio`, `dir` an absolute path on the server's machine: publishes the packages that
+    /// directory holds; the result lists what was imported and what was skipped, and why).
+    /// The server keeps serving; one job runs at a time.
     #[oai(
         path = "/-/admin/jobs",
         method = "post",
@@ -715,6 +734,28 @@ impl AdminApi {
             JobName::Gc => JobKind::Gc { dry_run: b.dry_run },
             JobName::Reindex => JobKind::Reindex,
             JobName::Verify => JobKind::Verify,
+            JobName::Import => {
+                let (Some(from), Some(dir)) = (b.from, b.dir) else {
+                    return ApiError::bad_request(
+                        "import needs from (seed or verdaccio) and dir (an absolute path on the server)",
+                    )
+                    .into();
+                };
+                let dir = std::path::PathBuf::from(dir);
+                if !dir.is_absolute() {
+                    return ApiError::bad_request(
+                        "dir must be an absolute path on the server's machine",
+                    )
+                    .into();
+                }
+                JobKind::Import {
+                    from: match from {
+                        ImportFrom::Seed => crate::core::import::Source::Seed,
+                        ImportFrom::Verdaccio => crate::core::import::Source::Verdaccio,
+                    },
+                    dir,
+                }
+            }
             JobName::CachePrune => {
                 if b.older_than_secs.is_none() && b.max_bytes.is_none() {
                     return ApiError::bad_request(

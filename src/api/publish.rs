@@ -241,6 +241,7 @@ async fn parse_multipart(core: &Core, body: MultipartBody) -> Result<PublishRequ
         metadata: Some(metadata),
         tarball,
         tags: None,
+        published_at: None,
     })
 }
 
@@ -280,6 +281,7 @@ fn parse_json(core: &Core, body: JsonBody) -> Result<PublishRequest, ApiError> {
         metadata: Some(metadata),
         tarball: Bytes::from(tarball),
         tags: None,
+        published_at: None,
     })
 }
 

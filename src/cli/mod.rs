@@ -1,7 +1,8 @@
 //! The command line: `serve` (the default); `token`, `user`, `cache`, `gc`, `reindex`,
-//! `verify`, `backup` and `audit`, which act on a running server when there is one (through the admin socket in the
-//! data directory, or `--url` with an admin token) and on the data directory itself when no
-//! server holds it, with the same output and exit codes either way; `config show|example`.
+//! `verify`, `backup`, `import` and `audit`, which act on a running server when there is one
+//! (through the admin socket in the data directory, or `--url` with an admin token) and on the
+//! data directory itself when no server holds it, with the same output and exit codes either
+//! way; `restore`, `migrate` and `init-aws`; `config show|example`.
 
 mod backup;
 mod remote;
@@ -120,6 +121,20 @@ enum Command {
         /// Only read the archive through and check every hash; restore nothing.
         #[arg(long)]
         check: bool,
+    },
+    /// Import packages from the seed's data directory or a Verdaccio storage directory: every
+    /// version's tarball is checked against the source's checksum and published here with its
+    /// publish time, then the dist-tags, deprecations and owners are applied. Safe to run again:
+    /// what is already here is skipped. Exit status 1 when something could not be imported.
+    /// With a running server (or --url) the server reads DIR: with --url, a path on its machine.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["from_seed", "from_verdaccio"])))]
+    Import {
+        /// The seed's `.registry` folder, or the folder that holds it.
+        #[arg(long, value_name = "DIR")]
+        from_seed: Option<PathBuf>,
+        /// A Verdaccio storage directory (what its `storage:` setting names).
+        #[arg(long, value_name = "DIR")]
+        from_verdaccio: Option<PathBuf>,
     },
     /// Read the audit log: every state change and login, oldest first.
     Audit {
@@ -976,6 +991,101 @@ fn render_verify(report: &serde_json::Value) -> String {
     out
 }
 
+async fn import(
+    layers: Layers,
+    flags: &AdminFlags,
+    from_seed: Option<PathBuf>,
+    from_verdaccio: Option<PathBuf>,
+) -> Result<(), String> {
+    use crate::core::import::Source;
+    let (source, dir) = match (from_seed, from_verdaccio) {
+        (Some(dir), None) => (Source::Seed, dir),
+        (None, Some(dir)) => (Source::Verdaccio, dir),
+        _ => return Err("give one of --from-seed DIR and --from-verdaccio DIR".into()),
+    };
+    let dir = if flags.url.is_some() {
+        if !dir.is_absolute() {
+            return Err(
+                "with --url the server reads the directory: give an absolute path on the server's machine"
+                    .into(),
+            );
+        }
+        dir
+    } else {
+        std::path::absolute(&dir).map_err(|e| format!("{}: {e}", dir.display()))?
+    };
+    let report = match target(layers, flags).await? {
+        Target::Local(r) => {
+            let progress = Bars::default();
+            let report = r.import(source, &dir, &progress).await;
+            progress.finish();
+            report?.to_json()
+        }
+        Target::Server(s) => {
+            let ticker = Ticker::new();
+            s.run_job(
+                serde_json::json!({"kind": "import", "from": source.name(), "dir": dir}),
+                &|line| ticker.say(line),
+            )
+            .await?
+        }
+    };
+    if flags.json {
+        print_json(&report);
+    } else {
+        print!("{}", render_import(&report));
+    }
+    match report["failed"].as_u64() {
+        Some(0) => Ok(()),
+        Some(n) => Err(format!(
+            "{n} thing(s) could not be imported (listed above); what was imported stays, and \
+             running the import again after fixing them imports only what is missing"
+        )),
+        None => Err("the import's report has no failure count".into()),
+    }
+}
+
+/// An import report as lines: what was imported (a line per package), skipped (a line each,
+/// with the reason; "already imported" only counted), changed and created, then the summary.
+fn render_import(report: &serde_json::Value) -> String {
+    let none = Vec::new();
+    let list = |field: &str| report[field].as_array().unwrap_or(&none).clone();
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut out = String::new();
+    let mut by_package: Vec<(String, Vec<String>)> = Vec::new();
+    for v in list("imported") {
+        let (name, version) = (text(&v["package"]), text(&v["version"]));
+        match by_package.last_mut() {
+            Some((last, versions)) if *last == name => versions.push(version),
+            _ => by_package.push((name, vec![version])),
+        }
+    }
+    for (name, versions) in by_package {
+        out.push_str(&format!("imported {name}: {}\n", versions.join(", ")));
+    }
+    for s in list("skipped") {
+        if s["kind"] != "already-imported" {
+            out.push_str(&format!(
+                "skipped {}: {}\n",
+                text(&s["target"]),
+                text(&s["reason"])
+            ));
+        }
+    }
+    for c in list("changes") {
+        out.push_str(&format!("set {}\n", text(&c)));
+    }
+    for a in list("accountsCreated") {
+        let a = text(&a);
+        out.push_str(&format!(
+            "created account {a} without a password (set one: pantry-registry user passwd {a})\n"
+        ));
+    }
+    out.push_str(&text(&report["summary"]));
+    out.push('\n');
+    out
+}
+
 async fn reindex(layers: Layers, flags: &AdminFlags) -> Result<(), String> {
     let target = target(layers, flags).await?;
     let ticker = Ticker::new();
@@ -1294,6 +1404,10 @@ pub fn main() -> ExitCode {
             base.as_deref(),
             check,
         )),
+        Command::Import {
+            from_seed,
+            from_verdaccio,
+        } => runtime.block_on(import(layers, &flags, from_seed, from_verdaccio)),
         Command::Audit {
             since,
             actor,

@@ -263,6 +263,29 @@ pub async fn delete_user(core: &Core, actor: &Actor, name: &str) -> Result<usize
     )
 }
 
+/// An account with no password and no invitation: it cannot log in until an admin sets a
+/// password (`user passwd`). A service account that owns CI tokens is one; so is the owner of an
+/// imported package, whose password the source could not give. Audited as `user.create`, with
+/// `why` as the detail.
+pub async fn create_passwordless(
+    core: &Core,
+    actor: &Actor,
+    name: &str,
+    email: &str,
+    why: &str,
+) -> Result<UserRecord, AdminError> {
+    auth::validate_user_name(name).map_err(AdminError::Invalid)?;
+    let account = UserRecord::new(name, email, String::new());
+    core.store.insert_user(account.clone()).await?;
+    core.audit.record(
+        actor,
+        "user.create",
+        format!("user:{name}"),
+        Outcome::OkWith(why.into()),
+    );
+    Ok(account)
+}
+
 /// Where a token may be made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenFor {
@@ -300,15 +323,7 @@ pub async fn create_token(
             )));
         }
         (None, TokenFor::AccountOrService) => {
-            let service = UserRecord::new(user, "", String::new());
-            core.store.insert_user(service.clone()).await?;
-            core.audit.record(
-                actor,
-                "user.create",
-                format!("user:{user}"),
-                Outcome::OkWith("service account".into()),
-            );
-            service
+            create_passwordless(core, actor, user, "", "service account").await?
         }
     };
     if scope == TokenScope::Admin && !account.admin {

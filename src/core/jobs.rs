@@ -1,8 +1,8 @@
-//! Maintenance jobs the server runs while it serves: `gc`, `reindex` and `cache prune`. Started
-//! through the admin API (or the admin socket, which the command line uses while a server holds
-//! the database), they run in the background; their state, progress and result can be read back
-//! while they run and after (the last [`KEPT_JOBS`] are kept). One job runs at a time; the others
-//! wait their turn. Each is audited when it ends.
+//! Maintenance jobs the server runs while it serves: `gc`, `reindex`, `verify`, `cache prune`
+//! and `import`. Started through the admin API (or the admin socket, which the command line uses
+//! while a server holds the database), they run in the background; their state, progress and
+//! result can be read back while they run and after (the last [`KEPT_JOBS`] are kept). One job
+//! runs at a time; the others wait their turn. Each is audited when it ends.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,11 @@ pub enum JobKind {
         older_than: Option<time::Duration>,
         max_bytes: Option<u64>,
     },
+    /// Import another registry's storage directory, read by the server (`import`).
+    Import {
+        from: crate::core::import::Source,
+        dir: std::path::PathBuf,
+    },
 }
 
 impl JobKind {
@@ -38,6 +43,7 @@ impl JobKind {
             JobKind::Reindex => "reindex",
             JobKind::Verify => "verify",
             JobKind::CachePrune { .. } => "cache-prune",
+            JobKind::Import { .. } => "import",
         }
     }
 }
@@ -157,13 +163,18 @@ pub fn start(core: &Arc<Core>, actor: &Actor, kind: JobKind) -> Job {
             j.state = JobState::Running;
             j.progress = format!("running {}", j.kind.name());
         });
-        let outcome = run(&core, &id, &kind).await;
+        let outcome = run(&core, &actor, &id, &kind).await;
         let target = format!("job:{id}");
         let action = format!("job.{}", kind.name());
         match &outcome {
             Ok(result) => {
+                // A report with a summary (an import's lists every version) is audited by it.
+                let detail = match result.get("summary").and_then(|s| s.as_str()) {
+                    Some(summary) => summary.to_string(),
+                    None => result.to_string(),
+                };
                 core.audit
-                    .record(&actor, &action, target, Outcome::OkWith(result.to_string()))
+                    .record(&actor, &action, target, Outcome::OkWith(detail))
             }
             Err(e) => core
                 .audit
@@ -188,9 +199,50 @@ pub fn start(core: &Arc<Core>, actor: &Actor, kind: JobKind) -> Job {
     job
 }
 
-async fn run(core: &Arc<Core>, id: &str, kind: &JobKind) -> Result<serde_json::Value, String> {
+/// A long job's progress, told as its progress text: `importing versions: 12 of 40`.
+struct JobProgress<'a> {
+    core: &'a Core,
+    id: &'a str,
+    stage: Mutex<(String, u64, u64)>,
+}
+
+impl crate::core::transfer::Progress for JobProgress<'_> {
+    fn stage(&self, what: &str, total: u64) {
+        *self.stage.lock().expect("progress lock") = (what.to_string(), 0, total);
+        self.core
+            .jobs
+            .update(self.id, |j| j.progress = format!("{what}: 0 of {total}"));
+    }
+
+    fn advance(&self, done: u64) {
+        let text = {
+            let mut stage = self.stage.lock().expect("progress lock");
+            stage.1 += done;
+            format!("{}: {} of {}", stage.0, stage.1, stage.2)
+        };
+        self.core.jobs.update(self.id, |j| j.progress = text);
+    }
+}
+
+async fn run(
+    core: &Arc<Core>,
+    actor: &Actor,
+    id: &str,
+    kind: &JobKind,
+) -> Result<serde_json::Value, String> {
     let progress = |text: &str| core.jobs.update(id, |j| j.progress = text.to_string());
     match kind {
+        JobKind::Import { from, dir } => {
+            let told = JobProgress {
+                core,
+                id,
+                stage: Mutex::default(),
+            };
+            let report = crate::core::import::import(core, actor, *from, dir, &told)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(report.to_json())
+        }
         JobKind::Gc { dry_run } => {
             let report =
                 crate::core::references::gc(&core.clone_parts(), *dry_run, &|text| progress(&text))

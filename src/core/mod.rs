@@ -10,6 +10,7 @@ pub mod budget;
 pub mod catalog;
 pub mod downloads;
 pub mod follow;
+pub mod import;
 pub mod jobs;
 pub mod names;
 pub mod packages;

@@ -27,6 +27,9 @@ pub struct PublishRequest {
     /// `latest` follows the highest non-prerelease version. `Some`: exactly these tags move;
     /// `latest` also goes to the first version a package gets.
     pub tags: Option<Vec<String>>,
+    /// When the version was first published, for an import that keeps the source's time
+    /// (`core::import`); `None`, as every client publish sends: now.
+    pub published_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -447,7 +450,7 @@ async fn publish_checked(
     let storing = core.blob_gate.storing().await;
     core.blobs.put(&key, request.tarball).await?;
 
-    let now = OffsetDateTime::now_utc();
+    let now = request.published_at.unwrap_or_else(OffsetDateTime::now_utc);
     let record = VersionRecord {
         name: name.to_string(),
         version: version.to_string(),
@@ -524,7 +527,8 @@ async fn publish_checked(
                     .or_insert_with(|| new_version.to_string());
             }
         }
-        pkg.updated_at = now;
+        // An imported version keeps its old time: it does not make the package older.
+        pkg.updated_at = pkg.updated_at.max(now);
         Ok(pkg)
     });
     let store = core.store.clone();

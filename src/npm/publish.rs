@@ -171,6 +171,7 @@ async fn publish_document(
         metadata: Some(manifest),
         tarball: Bytes::from(tarball),
         tags: Some(tags),
+        published_at: None,
     };
     match publish::publish(&ep.core, caller, request).await {
         Ok(_) => Ok(json(

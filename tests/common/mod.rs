@@ -780,3 +780,26 @@ pub fn incompressible(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+impl TestApp {
+    /// The actions of the audit log's entries that `query` selects (`actor=alice&limit=10`),
+    /// oldest first, read with the admin token.
+    pub async fn audit_actions(&self, query: &str) -> Vec<String> {
+        let page: Value = self
+            .client
+            .get(format!("{}/-/admin/audit?{query}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    }
+}

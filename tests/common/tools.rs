@@ -91,12 +91,7 @@ if [ ! -x bun/package/bin/bun ]; then
 fi"#,
         dir = dir.display()
     );
-    let status = Command::new("flock")
-        .arg(dir.join(".lock"))
-        .args(["sh", "-c", &script])
-        .status()
-        .expect("flock and sh are on the machine");
-    if !status.success() {
+    if !run_locked(dir, &script) {
         let log = std::fs::read_to_string(dir.join("install.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -106,6 +101,17 @@ fi"#,
             tail.join("\n")
         );
     }
+}
+
+/// Runs an install script under the folder's lock, so parallel test binaries install once;
+/// whether it succeeded.
+fn run_locked(dir: &Path, script: &str) -> bool {
+    Command::new("flock")
+        .arg(dir.join(".lock"))
+        .args(["sh", "-c", script])
+        .status()
+        .expect("flock and sh are on the machine")
+        .success()
 }
 
 /// Installs the clients once per target directory and returns their paths.
@@ -126,5 +132,40 @@ pub fn tools() -> &'static Tools {
             zig_cache: dir.join("zig-cache"),
             dir,
         }
+    })
+}
+
+/// Verdaccio 6.8 from the npm registry, for the import test: the script that runs it. Installed
+/// once per target directory (its own folder, so that no other test pays for it), retried like
+/// the other clients; node-fetch is pinned as bench/run pins it.
+pub const VERDACCIO: &str = "6.8";
+
+pub fn verdaccio() -> &'static Path {
+    static VERDACCIO_JS: OnceLock<PathBuf> = OnceLock::new();
+    VERDACCIO_JS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verdaccio");
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = format!(
+            r#"set -e
+cd "{dir}"
+if [ ! -f node_modules/verdaccio/bin/verdaccio ]; then
+  cat > package.json <<'JSON'
+{{"name": "import-test-verdaccio", "private": true, "dependencies": {{"verdaccio": "{VERDACCIO}"}}, "overrides": {{"node-fetch": "2.7.0"}}}}
+JSON
+  for wait in 5 20 60 0; do
+    if npm install --no-audit --no-fund >>install.log 2>&1; then break; fi
+    if [ "$wait" = 0 ]; then exit 1; fi
+    echo "retrying in $wait s" >>install.log
+    sleep $wait
+  done
+fi"#,
+            dir = dir.display()
+        );
+        assert!(
+            run_locked(&dir, &script),
+            "installing Verdaccio failed; see {}",
+            dir.join("install.log").display()
+        );
+        dir.join("node_modules/verdaccio/bin/verdaccio")
     })
 }

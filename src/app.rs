@@ -652,7 +652,18 @@ impl Registry {
         let api = self.openapi();
         let document = crate::api::spec::complete(&api.spec());
         let mut routes = crate::api::spec::path_methods(&document);
-        for site_path in ["/", "/openapi.json", "/docs", "/metrics"] {
+        for site_path in [
+            "/",
+            "/openapi.json",
+            "/docs",
+            "/metrics",
+            "/find",
+            "/connect",
+            "/package/{name}",
+            "/package/{scope}/{name}",
+            "/zig/package/{name}",
+            "/assets/{file}",
+        ] {
             routes.push((
                 site_path.split('/').map(str::to_string).collect(),
                 vec!["GET".into()],
@@ -695,15 +706,18 @@ impl Registry {
             async move { crate::http::metrics::scrape(&core, &totals, &req).await }
         });
         let site = Route::new()
-            .at("/", crate::http::web::index())
             .at("/openapi.json", spec)
             .at("/metrics", poem::get(metrics))
-            .nest("/docs", docs);
+            .nest("/docs", docs)
+            .nest("/", crate::web::routes(self.core.clone()));
         Route::new()
             .nest("/npm", crate::npm::NpmEndpoint::new(self.core.clone()))
             .nest(
                 "/",
-                crate::http::edge::Fallback::new(api.into_endpoint(), site),
+                crate::web::HtmlNotFound(crate::http::edge::Fallback::new(
+                    api.into_endpoint(),
+                    site,
+                )),
             )
             .data(self.core.clone())
             .around(move |ep, req| {

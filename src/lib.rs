@@ -17,6 +17,7 @@ pub mod paging;
 pub mod search;
 pub mod store;
 pub mod upstream;
+pub mod web;
 pub mod zig;
 
 pub use app::{BuildError, CreatedToken, Registry, RegistryBuilder};

@@ -126,7 +126,7 @@ pub struct UnknownEcosystem(pub String);
 
 /// Zig counts are stored under this prefix, apart from npm packages of the same name. npm names
 /// cannot contain `:`, so the prefix never collides with one.
-const ZIG_KEY_PREFIX: &str = "zig:";
+pub const ZIG_KEY_PREFIX: &str = "zig:";
 
 impl Ecosystem {
     /// `None` is npm, as the seed's routes have always meant.

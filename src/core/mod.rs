@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod browse;
 pub mod budget;
 pub mod catalog;
 pub mod downloads;

@@ -1,5 +1,5 @@
-//! What every request passes through, and the routes that are not part of an API area:
-//! the health check, the OpenAPI document, the Swagger UI and the landing page.
+//! What every request passes through, and the routes that are not part of an API area: the
+//! health check and readiness, and the metrics. (The web UI's pages are `crate::web`.)
 
 pub mod body;
 pub mod connection;
@@ -9,7 +9,6 @@ pub mod health;
 pub mod metrics;
 pub mod rate;
 pub mod server;
-pub mod web;
 
 /// `Cache-Control` for what never changes once it exists: a tarball or archive named by its
 /// version (versions are never republished) or by its hash.

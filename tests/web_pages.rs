@@ -1,0 +1,264 @@
+//! The web UI as HTML from the server (what a crawler, a link preview or a browser with
+//! JavaScript off gets): home with figures, recent packages and the client lines; the package
+//! page of a package published here (README sanitised, versions, tags, deprecation, dependency
+//! links, install lines), of an upstream package read through the fallback (labelled), and of
+//! a Zig package; search; hashed, immutable assets; the CSP on every page; an HTML 404 for
+//! browsers while API clients keep their JSON. The browser-driven tests are in tests/web.rs.
+
+mod common;
+
+use common::{TestApp, npm_publish_doc, npm_tarball};
+use serde_json::json;
+
+async fn page(app: &TestApp, path: &str) -> (u16, String, common::Response) {
+    let r = common::Response::from(
+        app.client
+            .get(format!("{}{path}", app.url))
+            .header("accept", "text/html,application/xhtml+xml")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    (r.status.as_u16(), text, r)
+}
+
+/// A README that tries every way of running script in a page.
+const HOSTILE_README: &str = "# Widget\n\nUse it **well**.\n\n<script>window.__xss=1</script>\n\n\
+<img src=x onerror=\"window.__xss=2\">\n\n[click](javascript:window.__xss=3)\n\n\
+<a href=\"javascript:window.__xss=4\" onclick=\"window.__xss=5\">x</a>\n\n\
+<svg onload=\"window.__xss=6\"></svg><iframe src=\"https://evil.example/\"></iframe>\n\n\
+![logo](docs/logo.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
+
+async fn publish_with_readme(
+    app: &TestApp,
+    name: &str,
+    version: &str,
+    tag: &str,
+    extra: serde_json::Value,
+) {
+    let mut manifest =
+        json!({"name": name, "version": version, "description": "A widget <b>maker</b>"});
+    for (k, v) in extra.as_object().unwrap() {
+        manifest[k] = v.clone();
+    }
+    let tgz = npm_tarball(&manifest);
+    let mut doc = npm_publish_doc(name, version, tag, &tgz);
+    doc["readme"] = json!(HOSTILE_README);
+    for (k, v) in manifest.as_object().unwrap() {
+        doc["versions"][version][k] = v.clone();
+    }
+    doc["versions"][version]["readme"] = json!(HOSTILE_README);
+    let path = format!("/{}", name.replace('/', "%2f"));
+    let r = app
+        .npm(
+            reqwest::Method::PUT,
+            &path,
+            Some(&app.tokens.alice),
+            Some(doc),
+        )
+        .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_package_and_zig_pages_render_on_the_server() {
+    let app = TestApp::start().await;
+    publish_with_readme(
+        &app,
+        "widget",
+        "1.0.0",
+        "latest",
+        json!({"license": "MIT", "repository": "github:acme/widget",
+               "dependencies": {"left-pad": "^1.3.0", "@s/util": "2.x"}}),
+    )
+    .await;
+    publish_with_readme(&app, "widget", "2.0.0-beta.1", "next", json!({})).await;
+    app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
+    // A download, so the chart and the ranking have something.
+    assert_eq!(app.get("/packages/widget/1.0.0/tarball").await.status, 200);
+
+    let (status, home, r) = page(&app, "/").await;
+    assert_eq!(status, 200);
+    let csp = r.header("content-security-policy").to_string();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(home.contains(r#"href="/package/widget""#), "{home}");
+    assert!(home.contains(r#"href="/zig/package/plain_pkg""#), "{home}");
+    assert!(
+        home.contains(&format!("registry={}/npm/", app.url)),
+        "{home}"
+    );
+    assert!(
+        home.contains("<dt>Packages</dt><dd>1</dd>")
+            && home.contains("<dt>Versions</dt><dd>2</dd>"),
+        "{home}"
+    );
+    assert!(!home.contains("<script>"), "no inline script: {home}");
+
+    // The assets are named by their content and cached for good; other names are 404.
+    let css = home
+        .split("href=\"/assets/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        css.starts_with("app.") && css.ends_with(".css") && css.len() > 12,
+        "{css}"
+    );
+    let r = app.get(&format!("/assets/{css}")).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("cache-control").contains("immutable"));
+    assert!(r.header("content-type").starts_with("text/css"));
+    assert_eq!(app.get("/assets/app.css").await.status, 404);
+
+    let (status, widget, r) = page(&app, "/package/widget").await;
+    assert_eq!(status, 200, "{widget}");
+    assert!(
+        r.header("content-security-policy")
+            .contains("default-src 'none'")
+    );
+    assert!(
+        widget.contains("<h1>Widget</h1>"),
+        "the README is rendered: {widget}"
+    );
+    assert!(widget.contains("<table>"), "tables render: {widget}");
+    let readme = widget
+        .split(r#"<section id="readme""#)
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .unwrap();
+    for payload in [
+        "<script",
+        "onerror=",
+        "href=\"javascript",
+        "onclick=",
+        "onload=",
+        "<iframe",
+        "<img",
+    ] {
+        assert!(!readme.contains(payload), "{payload} survived: {readme}");
+    }
+    // The page's only script is the site's own file.
+    assert_eq!(widget.matches("<script").count(), 1, "{widget}");
+    assert!(widget.contains(r#"<script src="/assets/app."#), "{widget}");
+    assert!(
+        widget.contains("https://github.com/acme/widget/raw/HEAD/docs/logo.png"),
+        "a relative image becomes a link into the repository: {widget}"
+    );
+    assert!(
+        widget.contains("A widget &lt;b&gt;maker&lt;/b&gt;"),
+        "{widget}"
+    );
+    assert!(
+        widget.contains(r#"id="install-npm">npm install widget@1.0.0</code>"#),
+        "{widget}"
+    );
+    assert!(widget.contains(r#"href="/package/left-pad""#), "{widget}");
+    assert!(widget.contains(r#"href="/package/@s/util""#), "{widget}");
+    assert!(
+        widget.contains("<td>2.0.0-beta.1</td>") && widget.contains("<td>1.0.0</td>"),
+        "{widget}"
+    );
+    assert!(widget.contains("<dt>License</dt><dd>MIT</dd>"), "{widget}");
+    assert!(
+        widget.contains("1 in the last 30 days")
+            || widget.contains("<strong>1</strong> in the last 30 days"),
+        "{widget}"
+    );
+    let (status, widget90, _) = page(&app, "/package/widget?days=90").await;
+    assert_eq!(status, 200);
+    assert!(widget90.contains("in the last 90 days"), "{widget90}");
+
+    // A deprecation shows as a banner and in the version list.
+    let r = app
+        .npm(
+            reqwest::Method::GET,
+            "/widget?write=true",
+            Some(&app.tokens.alice),
+            None,
+        )
+        .await;
+    let mut doc = r.json();
+    doc["versions"]["1.0.0"]["deprecated"] = json!("use gadget");
+    let r = app
+        .npm(
+            reqwest::Method::PUT,
+            "/widget",
+            Some(&app.tokens.alice),
+            Some(doc),
+        )
+        .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let (_, widget, _) = page(&app, "/package/widget").await;
+    assert!(
+        widget.contains(r#"id="deprecated""#) && widget.contains("use gadget"),
+        "{widget}"
+    );
+    assert!(widget.contains(r#"class="is-deprecated""#), "{widget}");
+
+    let (status, zig, _) = page(&app, "/zig/package/plain_pkg").await;
+    assert_eq!(status, 200, "{zig}");
+    let version: serde_json::Value = app.get("/zig/packages/plain_pkg/1.0.0").await.json();
+    let hash = version["hash"].as_str().unwrap();
+    assert!(zig.contains(hash), "{zig}");
+    assert!(
+        zig.contains(&format!(
+            "zig fetch --save {}/zig/packages/plain_pkg/1.0.0/tarball",
+            app.url
+        )),
+        "{zig}"
+    );
+    assert!(zig.contains(".plain_pkg = .{"), "{zig}");
+
+    app.search_settled().await;
+    let (status, results, _) = page(&app, "/find?q=widget").await;
+    assert_eq!(status, 200);
+    assert!(
+        results.contains(r#"<ul id="search-results""#)
+            && results.contains(r#"href="/package/widget""#),
+        "{results}"
+    );
+    let live = app.get("/find?q=widg&format=json").await;
+    assert_eq!(live.status, 200);
+    assert_eq!(live.json()["results"][0]["name"], "widget");
+    assert_eq!(live.json()["results"][0]["url"], "/package/widget");
+
+    // Not found: a page for a browser, JSON for an API client.
+    let (status, missing, r) = page(&app, "/package/no-such-thing").await;
+    assert_eq!(status, 404);
+    assert!(r.header("content-type").starts_with("text/html"));
+    assert!(missing.contains("Package not found"), "{missing}");
+    let (status, nowhere, _) = page(&app, "/no/such/page").await;
+    assert_eq!(status, 404);
+    assert!(nowhere.contains("<h1>Not found</h1>"), "{nowhere}");
+    let r = app.get("/no/such/page").await;
+    assert_eq!(r.status, 404);
+    assert!(r.header("content-type").starts_with("application/json"));
+    assert!(r.json()["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_package_is_labelled_with_where_it_came_from() {
+    let up = common::upstream::FakeUpstream::start().await;
+    up.publish("from-afar", "3.1.0", json!({"tiny": "^1.0.0"}));
+    let app = TestApp::start_with_upstream(&up.url).await;
+    let (status, html, _) = page(&app, "/package/from-afar").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains(r#"id="proxied""#), "{html}");
+    assert!(html.contains(&format!("from {}", up.url)), "{html}");
+    assert!(html.contains("3.1.0"), "{html}");
+    assert!(html.contains(r#"href="/package/tiny""#), "{html}");
+}

@@ -659,6 +659,13 @@ impl Registry {
             "/metrics",
             "/find",
             "/connect",
+            "/login",
+            "/logout",
+            "/account",
+            "/account/tokens",
+            "/account/tokens/revoke",
+            "/account/users",
+            "/account/audit",
             "/package/{name}",
             "/package/{scope}/{name}",
             "/zig/package/{name}",
@@ -705,12 +712,13 @@ impl Registry {
             let (core, totals) = (scraped.clone(), blob_totals.clone());
             async move { crate::http::metrics::scrape(&core, &totals, &req).await }
         });
+        let web = crate::web::state(self.core.clone());
         let site = Route::new()
             .at("/openapi.json", spec)
             .at("/metrics", poem::get(metrics))
             .nest("/docs", docs)
-            .nest("/", crate::web::routes(self.core.clone()));
-        Route::new()
+            .nest("/", crate::web::routes(web.clone()));
+        crate::web::with_account_routes(Route::new(), web)
             .nest("/npm", crate::npm::NpmEndpoint::new(self.core.clone()))
             .nest(
                 "/",

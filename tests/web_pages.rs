@@ -262,3 +262,187 @@ async fn an_upstream_package_is_labelled_with_where_it_came_from() {
     assert!(html.contains("3.1.0"), "{html}");
     assert!(html.contains(r#"href="/package/tiny""#), "{html}");
 }
+
+/// The session cookie a response sets, if any.
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pantry_session="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_user_makes_and_revokes_tokens_through_pages() {
+    let app = TestApp::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: &str, cookie: Option<&str>, form: &[(&str, &str)]| {
+        let mut req = client.post(format!("{}{path}", app.url)).form(form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send()
+    };
+
+    // A wrong password: 401 and no cookie.
+    let r = post("/login", None, &[("name", "alice"), ("password", "wrong")])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(session_cookie(&r).is_none());
+    let r = post(
+        "/login",
+        None,
+        &[("name", "alice"), ("password", common::ALICE_PASSWORD)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/account");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = session_cookie(&r).unwrap();
+    let account = client
+        .get(format!("{}/account", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains(r#"id="signed-in-as">alice<"#), "{account}");
+    let csrf = account
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+
+    // A form without this session's form token, or from another origin, changes nothing.
+    let r = post(
+        "/account/tokens",
+        Some(&cookie),
+        &[("csrf", "forged"), ("name", "ci")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client
+        .post(format!("{}/account/tokens", app.url))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", csrf.as_str()), ("name", "ci")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // A token made in the page works at once with the npm protocol, until it is revoked there.
+    let made = post(
+        "/account/tokens",
+        Some(&cookie),
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "ci"),
+            ("scope", "publish"),
+            ("expires_days", "30"),
+        ],
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let token = made
+        .split(r#"<code id="new-token">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(token.starts_with("ptry_"), "{made}");
+    let whoami = app
+        .npm(reqwest::Method::GET, "/-/whoami", Some(&token), None)
+        .await;
+    assert_eq!(whoami.status, 200);
+    assert_eq!(whoami.json()["username"], "alice");
+    let id = made
+        .split(r#"<tr data-token-id=""#)
+        .skip(1)
+        .find(|row| row.contains("<td>ci</td>") || row.contains(">ci<"))
+        .and_then(|row| row.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = post(
+        "/account/tokens/revoke",
+        Some(&cookie),
+        &[("csrf", csrf.as_str()), ("id", id.as_str())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let whoami = app
+        .npm(reqwest::Method::GET, "/-/whoami", Some(&token), None)
+        .await;
+    assert_eq!(whoami.status, 401);
+
+    // Not an admin: the admin pages are refused. Signing out ends the session.
+    let r = client
+        .get(format!("{}/account/users", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = post("/logout", Some(&cookie), &[("csrf", csrf.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = client
+        .get(format!("{}/account", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "the session ended");
+
+    // Signed in with the admin token: the accounts and the audit log, which recorded the above.
+    let r = post("/login", None, &[("token", common::ADMIN_TOKEN)])
+        .await
+        .unwrap();
+    let admin = session_cookie(&r).unwrap();
+    let users = client
+        .get(format!("{}/account/users", app.url))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        users.contains("<td>alice</td>") && users.contains("<td>bob</td>"),
+        "{users}"
+    );
+    let audit = client
+        .get(format!("{}/account/audit", app.url))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        audit.contains("token.revoke") && audit.contains("user.login"),
+        "{audit}"
+    );
+    assert!(!audit.contains(&token), "no secret in the audit page");
+}

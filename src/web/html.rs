@@ -59,7 +59,7 @@ pub fn layout(title: &str, query: &str, main: &str) -> String {
 <button type="submit">Search</button>
 <ul id="suggestions" role="listbox" aria-label="Packages found" hidden></ul>
 </form>
-<nav aria-label="Site"><a href="/connect">Connect a client</a> <a href="/docs">API</a></nav>
+<nav aria-label="Site"><a href="/connect">Connect a client</a> <a href="/docs">API</a> <a href="/account">Account</a></nav>
 </header>
 <main id="main">
 {main}

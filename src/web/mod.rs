@@ -5,6 +5,7 @@
 //! immutable caching. Unknown paths asked for by a browser get an HTML 404; API clients keep
 //! getting JSON.
 
+mod account;
 mod assets;
 mod chart;
 mod html;
@@ -25,9 +26,17 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      base-uri 'none'; frame-ancestors 'none'";
 
-/// The web UI's routes: `/`, `/find` (search), `/connect`, `/package/<name>` (scoped names too),
-/// `/zig/package/<name>` and `/assets/<hashed name>`.
-pub fn routes(core: Arc<Core>) -> impl Endpoint<Output = Response> {
+/// What the pages share (see [`pages::WebState`]).
+pub use pages::WebState;
+
+/// The state the pages share, for [`routes`] and [`account_routes`].
+pub fn state(core: Arc<Core>) -> Arc<WebState> {
+    Arc::new(WebState::new(core))
+}
+
+/// The web UI's pages: `/`, `/find` (search), `/connect`, `/package/<name>` (scoped names
+/// too), `/zig/package/<name>` and `/assets/<hashed name>`.
+pub fn routes(state: Arc<WebState>) -> impl Endpoint<Output = Response> {
     Route::new()
         .at("/", poem::get(pages::home))
         .at("/find", poem::get(pages::search_page))
@@ -35,8 +44,36 @@ pub fn routes(core: Arc<Core>) -> impl Endpoint<Output = Response> {
         .at("/package/*name", poem::get(pages::package))
         .at("/zig/package/:name", poem::get(pages::zig_package))
         .at("/assets/:file", poem::get(assets::serve))
-        .data(Arc::new(pages::WebState::new(core)))
+        .data(state)
         .map_to_response()
+}
+
+/// Adds signing in and the signed-in pages to `route`: `/login`, `/logout`, `/account`,
+/// `/account/tokens`, `/account/tokens/revoke`, `/account/users` and `/account/audit`. They
+/// take form posts, so they sit beside the API, not behind it (where a request reaches them
+/// again without its body).
+pub fn with_account_routes(route: Route, state: Arc<WebState>) -> Route {
+    let account = Route::new()
+        .at("/", poem::get(account::account))
+        .at("/tokens", poem::post(account::create_token))
+        .at("/tokens/revoke", poem::post(account::revoke_token))
+        .at("/users", poem::get(account::users))
+        .at("/audit", poem::get(account::audit))
+        .data(state.clone())
+        .map_to_response();
+    route
+        .at(
+            "/login",
+            poem::get(account::login_form)
+                .post(account::login)
+                .data(state.clone())
+                .map_to_response(),
+        )
+        .at(
+            "/logout",
+            poem::post(account::logout).data(state).map_to_response(),
+        )
+        .nest("/account", account)
 }
 
 /// Answers a browser's request for a path nothing serves with the HTML 404 page; API clients

@@ -62,6 +62,23 @@ fn problem(status: StatusCode, title: &str, message: &str) -> Response {
     page_response(status, layout(title, "", &main))
 }
 
+/// The page for a store that cannot answer now.
+pub fn unavailable() -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The registry could not read what this page shows just now.",
+    )
+}
+
+/// Who is reading: the signed-in user of the session cookie, else anonymous.
+async fn reader_of(core: &Core, req: &poem::Request) -> Reader {
+    match super::account::session(core, req).await {
+        Some((caller, _)) => Reader::signed_in(caller),
+        None => Reader::anonymous(),
+    }
+}
+
 /// The HTML 404 for a path nothing serves.
 pub fn not_found(path: &str) -> Response {
     problem(
@@ -561,12 +578,13 @@ fn package_body(core: &Core, view: &PackageView, days: i64) -> String {
 #[handler]
 pub async fn package(
     state: Data<&Arc<WebState>>,
+    req: &poem::Request,
     Path(name): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Response {
     let core = &state.core;
     let name = name.trim_matches('/').to_string();
-    match browse::npm_package(core, &Reader::anonymous(), &name).await {
+    match browse::npm_package(core, &reader_of(core, req).await, &name).await {
         Ok(view) => page_response(
             StatusCode::OK,
             layout(&view.name, "", &package_body(core, &view, period(&params))),
@@ -659,11 +677,12 @@ fn zig_body(core: &Core, view: &ZigView, days: i64) -> String {
 #[handler]
 pub async fn zig_package(
     state: Data<&Arc<WebState>>,
+    req: &poem::Request,
     Path(name): Path<String>,
     Query(params): Query<PageParams>,
 ) -> Response {
     let core = &state.core;
-    match browse::zig_package(core, &Reader::anonymous(), &name).await {
+    match browse::zig_package(core, &reader_of(core, req).await, &name).await {
         Ok(view) => page_response(
             StatusCode::OK,
             layout(&view.name, "", &zig_body(core, &view, period(&params))),

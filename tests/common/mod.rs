@@ -3,6 +3,7 @@
 //! for tests where a restart or a kill is the point.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod catalogue;
 pub mod corpus;
 pub mod s3;

@@ -1,7 +1,8 @@
 //! The package-manager clients the tests drive, installed on first use into the target
 //! directory: npm from the machine, pnpm and yarn 4 from the npm registry, bun's Linux x64
-//! binary package from the npm registry, zig, schemathesis and moto (S3 and DynamoDB) from PyPI. A file lock keeps parallel test binaries from
-//! installing twice.
+//! binary package from the npm registry, zig, schemathesis and moto (S3 and DynamoDB) from PyPI;
+//! for the browser tests, Debian's Chromium (with apt-get) and playwright-core. A file lock
+//! keeps parallel test binaries from installing twice.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,20 +49,8 @@ const SCHEMATHESIS_CONSTRAINTS: &str = concat!(
 );
 
 fn install(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    // Every download is retried: one dropped connection to a registry must not fail a CI run.
     let script = format!(
-        r#"set -e
-cd "{dir}"
-retry() {{
-  for wait in 5 20 60; do
-    if "$@" >>install.log 2>&1; then return 0; fi
-    echo "retrying in $wait s: $*" >>install.log
-    sleep $wait
-  done
-  "$@" >>install.log 2>&1
-}}
-if [ ! -x node_modules/.bin/pnpm ] || [ ! -x node_modules/.bin/yarn ]; then
+        r#"if [ ! -x node_modules/.bin/pnpm ] || [ ! -x node_modules/.bin/yarn ]; then
   retry npm install --no-audit --no-fund --no-save --prefix . {PNPM} {YARN}
 fi
 if [ ! -x zig/ziglang/zig ]; then
@@ -88,7 +77,28 @@ if [ ! -x bun/package/bin/bun ]; then
   rm -rf bun && mkdir -p bun
   retry npm pack --pack-destination bun {BUN}
   tar -xzf bun/*.tgz -C bun && rm bun/*.tgz
-fi"#,
+fi"#
+    );
+    install_locked(dir, "the test clients", &script);
+}
+
+/// Runs `steps` in `dir` under the folder's lock, with `retry` defined: every download is
+/// retried after 5, 20 and 60 s, so one dropped connection to a registry cannot fail a CI run.
+/// Each step's output goes to `install.log`; a failure panics with the end of that log.
+fn install_locked(dir: &Path, what: &str, steps: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = format!(
+        r#"set -e
+cd "{dir}"
+retry() {{
+  for wait in 5 20 60; do
+    if "$@" >>install.log 2>&1; then return 0; fi
+    echo "retrying in $wait s: $*" >>install.log
+    sleep $wait
+  done
+  "$@" >>install.log 2>&1
+}}
+{steps}"#,
         dir = dir.display()
     );
     if !run_locked(dir, &script) {
@@ -96,7 +106,7 @@ fi"#,
         let tail: Vec<&str> = log.lines().rev().take(40).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         panic!(
-            "installing the test clients failed; the end of {}:\n{}",
+            "installing {what} failed; the end of {}:\n{}",
             dir.join("install.log").display(),
             tail.join("\n")
         );
@@ -144,28 +154,65 @@ pub fn verdaccio() -> &'static Path {
     static VERDACCIO_JS: OnceLock<PathBuf> = OnceLock::new();
     VERDACCIO_JS.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verdaccio");
-        std::fs::create_dir_all(&dir).unwrap();
         let script = format!(
-            r#"set -e
-cd "{dir}"
-if [ ! -f node_modules/verdaccio/bin/verdaccio ]; then
+            r#"if [ ! -f node_modules/verdaccio/bin/verdaccio ]; then
   cat > package.json <<'JSON'
 {{"name": "import-test-verdaccio", "private": true, "dependencies": {{"verdaccio": "{VERDACCIO}"}}, "overrides": {{"node-fetch": "2.7.0"}}}}
 JSON
-  for wait in 5 20 60 0; do
-    if npm install --no-audit --no-fund >>install.log 2>&1; then break; fi
-    if [ "$wait" = 0 ]; then exit 1; fi
-    echo "retrying in $wait s" >>install.log
-    sleep $wait
-  done
-fi"#,
-            dir = dir.display()
+  retry npm install --no-audit --no-fund
+fi"#
         );
-        assert!(
-            run_locked(&dir, &script),
-            "installing Verdaccio failed; see {}",
-            dir.join("install.log").display()
-        );
+        install_locked(&dir, "Verdaccio", &script);
         dir.join("node_modules/verdaccio/bin/verdaccio")
+    })
+}
+
+/// playwright-core from the npm registry: the browser tests' driver, pinned to the release
+/// built for the Chromium Debian ships (156 when pinned: bookworm's security updates follow
+/// Chromium's stable releases), so both speak the same DevTools protocol. Move it on when
+/// Debian's Chromium moves far ahead.
+pub const PLAYWRIGHT_CORE: &str = "1.64.1";
+/// Debian's Chromium, the browser the web UI tests drive.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What the browser tests run: Debian's Chromium and playwright-core.
+pub struct Browser {
+    /// The chromium binary.
+    pub chromium: PathBuf,
+    /// The installed `playwright-core` package's folder.
+    pub playwright_core: PathBuf,
+}
+
+/// Installs Chromium (Debian's package, with apt-get, when the machine has none: that needs
+/// root, as CI is) and playwright-core (into its own folder under the target directory, so no
+/// other test pays for it), once, under the same lock and retries as the other tools. Never
+/// downloads Playwright's own browser builds.
+pub fn browser() -> &'static Browser {
+    static BROWSER: OnceLock<Browser> = OnceLock::new();
+    BROWSER.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+        let script = format!(
+            r#"if [ ! -x {CHROMIUM} ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium) or run the tests as root" >>install.log
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  retry apt-get update
+  retry apt-get install -y --no-install-recommends chromium
+fi
+if ! grep -qs '"version": "{PLAYWRIGHT_CORE}"' node_modules/playwright-core/package.json; then
+  cat > package.json <<'JSON'
+{{"name": "web-test-browser", "private": true, "dependencies": {{"playwright-core": "{PLAYWRIGHT_CORE}"}}}}
+JSON
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+  retry npm install --no-audit --no-fund
+fi"#
+        );
+        install_locked(&dir, "Chromium and playwright-core", &script);
+        Browser {
+            chromium: PathBuf::from(CHROMIUM),
+            playwright_core: dir.join("node_modules/playwright-core"),
+        }
     })
 }

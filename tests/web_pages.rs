@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{TestApp, npm_publish_doc, npm_tarball};
+use common::TestApp;
 use serde_json::json;
 
 async fn page(app: &TestApp, path: &str) -> (u16, String, common::Response) {
@@ -31,46 +31,12 @@ const HOSTILE_README: &str = "# Widget\n\nUse it **well**.\n\n<script>window.__x
 <svg onload=\"window.__xss=6\"></svg><iframe src=\"https://evil.example/\"></iframe>\n\n\
 ![logo](docs/logo.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n";
 
-async fn publish_with_readme(
-    app: &TestApp,
-    name: &str,
-    version: &str,
-    tag: &str,
-    extra: serde_json::Value,
-) {
-    let mut manifest =
-        json!({"name": name, "version": version, "description": "A widget <b>maker</b>"});
-    for (k, v) in extra.as_object().unwrap() {
-        manifest[k] = v.clone();
-    }
-    let tgz = npm_tarball(&manifest);
-    let mut doc = npm_publish_doc(name, version, tag, &tgz);
-    doc["readme"] = json!(HOSTILE_README);
-    for (k, v) in manifest.as_object().unwrap() {
-        doc["versions"][version][k] = v.clone();
-    }
-    doc["versions"][version]["readme"] = json!(HOSTILE_README);
-    let path = format!("/{}", name.replace('/', "%2f"));
-    let r = app
-        .npm(
-            reqwest::Method::PUT,
-            &path,
-            Some(&app.tokens.alice),
-            Some(doc),
-        )
-        .await;
-    assert!(
-        r.status.is_success(),
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_package_and_zig_pages_render_on_the_server() {
     let app = TestApp::start().await;
-    publish_with_readme(
+    common::publish_with_readme(
         &app,
+        HOSTILE_README,
         "widget",
         "1.0.0",
         "latest",
@@ -78,7 +44,15 @@ async fn home_package_and_zig_pages_render_on_the_server() {
                "dependencies": {"left-pad": "^1.3.0", "@s/util": "2.x"}}),
     )
     .await;
-    publish_with_readme(&app, "widget", "2.0.0-beta.1", "next", json!({})).await;
+    common::publish_with_readme(
+        &app,
+        HOSTILE_README,
+        "widget",
+        "2.0.0-beta.1",
+        "next",
+        json!({}),
+    )
+    .await;
     app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
     // A download, so the chart and the ranking have something.
     assert_eq!(app.get("/packages/widget/1.0.0/tarball").await.status, 200);
@@ -170,8 +144,7 @@ async fn home_package_and_zig_pages_render_on_the_server() {
     );
     assert!(widget.contains("<dt>License</dt><dd>MIT</dd>"), "{widget}");
     assert!(
-        widget.contains("1 in the last 30 days")
-            || widget.contains("<strong>1</strong> in the last 30 days"),
+        widget.contains(r#"<strong id="downloads-total">1</strong> in the last 30 days"#),
         "{widget}"
     );
     let (status, widget90, _) = page(&app, "/package/widget?days=90").await;

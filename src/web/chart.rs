@@ -78,6 +78,6 @@ pub fn downloads(counts: &[DownloadCount], days: i64, link: &str) -> String {
     }
     table.push_str("</tbody></table>");
     format!(
-        r#"<section id="downloads" aria-labelledby="downloads-heading"><h2 id="downloads-heading">Downloads</h2><p class="periods">{periods}</p><p><strong>{total}</strong> in the last {days} days</p>{svg}{table}</section>"#
+        r#"<section id="downloads" aria-labelledby="downloads-heading"><h2 id="downloads-heading">Downloads</h2><p class="periods">{periods}</p><p><strong id="downloads-total">{total}</strong> in the last {days} days</p>{svg}{table}</section>"#
     )
 }

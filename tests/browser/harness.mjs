@@ -1,8 +1,9 @@
-// The harness checks itself on the landing page: a copy button's text reaches the clipboard
-// helper, the XSS hooks see a payload, and a request to another origin is recorded (and never
+// The harness checks itself on a document of the registry's without a CSP (the OpenAPI
+// document): a copy button's text reaches the clipboard helper, the XSS hooks see a payload
+// (which the pages' CSP would refuse), and a request to another origin is recorded (and never
 // sent).
 export async function run({ page, copied, xss }) {
-  await page.goto('/');
+  await page.goto('/openapi.json');
   const clean = await xss();
   // A copy button as a page would wire it (no inline handler: a CSP would refuse one).
   await page.evaluate(() => {

@@ -804,3 +804,40 @@ impl TestApp {
             .collect()
     }
 }
+
+/// Publishes `name@version` the way npm does, with `readme` and `extra` fields in its
+/// package.json (a description too), tagged `tag`.
+pub async fn publish_with_readme(
+    app: &TestApp,
+    readme: &str,
+    name: &str,
+    version: &str,
+    tag: &str,
+    extra: serde_json::Value,
+) {
+    let mut manifest = serde_json::json!({"name": name, "version": version, "description": "A widget <b>maker</b>"});
+    for (k, v) in extra.as_object().unwrap() {
+        manifest[k] = v.clone();
+    }
+    let tgz = npm_tarball(&manifest);
+    let mut doc = npm_publish_doc(name, version, tag, &tgz);
+    doc["readme"] = serde_json::json!(readme);
+    for (k, v) in manifest.as_object().unwrap() {
+        doc["versions"][version][k] = v.clone();
+    }
+    doc["versions"][version]["readme"] = serde_json::json!(readme);
+    let path = format!("/{}", name.replace('/', "%2f"));
+    let r = app
+        .npm(
+            reqwest::Method::PUT,
+            &path,
+            Some(&app.tokens.alice),
+            Some(doc),
+        )
+        .await;
+    assert!(
+        r.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -698,14 +698,14 @@ impl Registry {
                 exempt: self.core.settings.rate.exempt.clone(),
             }),
         });
-        // The Swagger UI page carries the document inline: the completed one replaces it.
-        let docs_html = api.swagger_ui_html().replacen(&api.spec(), &document, 1);
+        // Swagger UI's files, out of the page poem-openapi generates, for `/docs` (which loads
+        // the document from /openapi.json, under the pages' CSP).
+        crate::web::docs::install(&api.swagger_ui_html());
         let spec = poem::endpoint::make_sync(move |_| {
             poem::Response::builder()
                 .content_type("application/json; charset=utf-8")
                 .body(document.clone())
         });
-        let docs = poem::endpoint::make_sync(move |_| poem::web::Html(docs_html.clone()));
         let scraped = self.core.clone();
         let blob_totals = Arc::new(crate::http::metrics::BlobTotals::default());
         let metrics = poem::endpoint::make(move |req: poem::Request| {
@@ -716,7 +716,7 @@ impl Registry {
         let site = Route::new()
             .at("/openapi.json", spec)
             .at("/metrics", poem::get(metrics))
-            .nest("/docs", docs)
+            .at("/docs", poem::get(crate::web::docs::docs))
             .nest("/", crate::web::routes(web.clone()));
         crate::web::with_account_routes(Route::new(), web)
             .nest("/npm", crate::npm::NpmEndpoint::new(self.core.clone()))

@@ -210,10 +210,20 @@ async fn the_api_documentation_lists_the_operations() {
         );
     }
     run.assert_clean();
-    // poem-openapi's Swagger UI page carries its bundle, styles and the document inline and
-    // loads nothing else: no request leaves the origin (its inline scripts are what a CSP
-    // without 'unsafe-inline' would refuse).
-    assert_eq!(run.value["external_scripts"], json!([]), "{}", run.value);
+    // Swagger UI runs from this origin's files under the pages' CSP: no inline script or
+    // style, and it lays out at the phone's width.
+    assert_eq!(run.value["inline_scripts"], 0, "{}", run.value);
+    assert_eq!(run.value["inline_styles"], 0, "{}", run.value);
+    for script in run.value["external_scripts"].as_array().unwrap() {
+        assert!(
+            script
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{}/assets/", app.url)),
+            "{script}"
+        );
+    }
+    assert_eq!(run.value["phone_layout_width"], 390, "{}", run.value);
     run.assert_same_origin(&app.url);
 }
 

@@ -22,31 +22,41 @@ struct Asset {
     bytes: Vec<u8>,
 }
 
+/// An asset under its hashed name.
+fn asset(name: &str, bytes: Vec<u8>) -> Asset {
+    let hash = &hex::encode(sha2::Sha256::digest(&bytes))[..12];
+    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    let content_type = match ext {
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "svg" => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    Asset {
+        hashed: format!("{stem}.{hash}.{ext}"),
+        content_type,
+        bytes,
+    }
+}
+
+/// Every asset by its plain name: the embedded files, and Swagger UI's once installed (the
+/// server installs them before it serves).
 fn table() -> &'static HashMap<String, Asset> {
     static TABLE: OnceLock<HashMap<String, Asset>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut table = HashMap::new();
         for file in WebAssets::iter() {
-            let Some(content) = WebAssets::get(&file) else {
-                continue;
-            };
-            let bytes = content.data.into_owned();
-            let hash = &hex::encode(sha2::Sha256::digest(&bytes))[..12];
-            let (stem, ext) = file.rsplit_once('.').unwrap_or((&file, ""));
-            let content_type = match ext {
-                "css" => "text/css; charset=utf-8",
-                "js" => "text/javascript; charset=utf-8",
-                "svg" => "image/svg+xml",
-                _ => "application/octet-stream",
-            };
-            table.insert(
-                file.to_string(),
-                Asset {
-                    hashed: format!("{stem}.{hash}.{ext}"),
-                    content_type,
-                    bytes,
-                },
-            );
+            if let Some(content) = WebAssets::get(&file) {
+                table.insert(file.to_string(), asset(&file, content.data.into_owned()));
+            }
+        }
+        if let Some(swagger) = super::docs::swagger() {
+            for (name, bytes) in [
+                ("swagger-ui-bundle.js", &swagger.script),
+                ("swagger-ui.css", &swagger.style),
+            ] {
+                table.insert(name.to_string(), asset(name, bytes.clone()));
+            }
         }
         table
     })

@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod chart;
+pub mod docs;
 mod html;
 mod markdown;
 mod pages;

@@ -53,6 +53,15 @@ async fn home_package_and_zig_pages_render_on_the_server() {
         json!({}),
     )
     .await;
+    common::publish_with_readme(
+        &app,
+        "# Gadget",
+        "gadget",
+        "1.0.0",
+        "latest",
+        json!({"dependencies": {"widget": "^1.0.0"}}),
+    )
+    .await;
     app.zig_publish_fixture("plain_pkg-1.0.0.tar.gz").await;
     // A download, so the chart and the ranking have something.
     assert_eq!(app.get("/packages/widget/1.0.0/tarball").await.status, 200);
@@ -71,8 +80,8 @@ async fn home_package_and_zig_pages_render_on_the_server() {
         "{home}"
     );
     assert!(
-        home.contains("<dt>Packages</dt><dd>1</dd>")
-            && home.contains("<dt>Versions</dt><dd>2</dd>"),
+        home.contains("<dt>Packages</dt><dd>2</dd>")
+            && home.contains("<dt>Versions</dt><dd>3</dd>"),
         "{home}"
     );
     assert!(!home.contains("<script>"), "no inline script: {home}");
@@ -137,6 +146,11 @@ async fn home_package_and_zig_pages_render_on_the_server() {
         "{widget}"
     );
     assert!(widget.contains(r#"href="/package/left-pad""#), "{widget}");
+    let used_by = widget
+        .split(r#"<section id="dependents">"#)
+        .nth(1)
+        .unwrap_or("");
+    assert!(used_by.contains(r#"href="/package/gadget""#), "{widget}");
     assert!(widget.contains(r#"href="/package/@s/util""#), "{widget}");
     assert!(
         widget.contains("<td>2.0.0-beta.1</td>") && widget.contains("<td>1.0.0</td>"),
@@ -231,7 +245,10 @@ async fn an_upstream_package_is_labelled_with_where_it_came_from() {
     let (status, html, _) = page(&app, "/package/from-afar").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(r#"id="proxied""#), "{html}");
-    assert!(html.contains(&format!("from {}", up.url)), "{html}");
+    assert!(
+        html.contains(&format!("from {}, fetched 20", up.url)),
+        "{html}"
+    );
     assert!(html.contains("3.1.0"), "{html}");
     assert!(html.contains(r#"href="/package/tiny""#), "{html}");
 }

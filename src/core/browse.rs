@@ -22,7 +22,12 @@ pub enum Origin {
     Local,
     /// The upstream's, fetched through the fallback; `stale` when the upstream could not be
     /// asked and an older copy is shown.
-    Proxied { upstream: String, stale: bool },
+    Proxied {
+        upstream: String,
+        stale: bool,
+        /// When this copy was fetched from the upstream (RFC 3339).
+        fetched_at: Option<String>,
+    },
 }
 
 /// One version in a package's list.
@@ -255,6 +260,7 @@ pub async fn npm_package(
                 origin: Origin::Proxied {
                     upstream: core.settings.npm.upstream.clone(),
                     stale: proxied.freshness == crate::core::proxy::Freshness::Stale,
+                    fetched_at: fetched_at(core, parsed.as_str()).await?,
                 },
                 latest: facts,
                 readme: text(&doc["readme"]).or_else(|| text(&latest["readme"])),
@@ -269,6 +275,41 @@ pub async fn npm_package(
         .await?
         .unwrap_or_default();
     Ok(view)
+}
+
+/// Which packages published here depend on which (through their latest version's
+/// dependencies, peer and optional dependencies): name → the packages that depend on it, by
+/// name. Read whole; the web UI keeps it for a while.
+pub async fn dependents(core: &Core) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for pkg in core.store.list_packages().await? {
+        let Some(latest) = pkg.dist_tags.get("latest") else {
+            continue;
+        };
+        let Some(version) = core.store.version(&pkg.name, latest).await? else {
+            continue;
+        };
+        let mut names: Vec<&String> = ["dependencies", "peerDependencies", "optionalDependencies"]
+            .iter()
+            .filter_map(|key| version.manifest.get(*key).and_then(Value::as_object))
+            .flat_map(|deps| deps.keys())
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            out.entry(name.clone()).or_default().push(pkg.name.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// When the cached copy of the upstream package `name` was fetched (RFC 3339), if there is one.
+pub async fn fetched_at(core: &Core, name: &str) -> Result<Option<String>, StoreError> {
+    Ok(core
+        .store
+        .cached_packument(name)
+        .await?
+        .map(|c| crate::core::timestamps::iso(c.fetched_at)))
 }
 
 /// A Zig package as the web UI shows it.

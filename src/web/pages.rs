@@ -24,14 +24,31 @@ const OVERVIEW_TTL: Duration = Duration::from_secs(30);
 pub struct WebState {
     pub core: Arc<Core>,
     overview: Mutex<Option<(Instant, Overview)>>,
+    dependents: Mutex<Option<(Instant, Arc<Dependents>)>>,
 }
+
+/// Name → the packages published here that depend on it.
+type Dependents = std::collections::BTreeMap<String, Vec<String>>;
 
 impl WebState {
     pub fn new(core: Arc<Core>) -> Self {
         Self {
             core,
             overview: Mutex::new(None),
+            dependents: Mutex::new(None),
         }
+    }
+
+    /// Who depends on whom, read again at most every [`OVERVIEW_TTL`].
+    async fn dependents(&self) -> Result<Arc<Dependents>, crate::store::StoreError> {
+        if let Some((at, d)) = self.dependents.lock().expect("dependents lock").as_ref()
+            && at.elapsed() < OVERVIEW_TTL
+        {
+            return Ok(d.clone());
+        }
+        let fresh = Arc::new(browse::dependents(&self.core).await?);
+        *self.dependents.lock().expect("dependents lock") = Some((Instant::now(), fresh.clone()));
+        Ok(fresh)
     }
 
     async fn overview(&self, reader: &Reader) -> Result<Overview, BrowseError> {
@@ -393,7 +410,7 @@ fn dependency_list(title: &str, id: &str, deps: &[(String, String)]) -> String {
     out
 }
 
-fn package_body(core: &Core, view: &PackageView, days: i64) -> String {
+fn package_body(core: &Core, view: &PackageView, dependents: &[String], days: i64) -> String {
     let l = &view.latest;
     let name = &view.name;
     let href = format!("/package/{}", path_name(name));
@@ -405,9 +422,17 @@ fn package_body(core: &Core, view: &PackageView, days: i64) -> String {
         version = esc(&l.version),
         origin = match &view.origin {
             Origin::Local => String::new(),
-            Origin::Proxied { upstream, stale } => format!(
-                r#" <span class="badge" id="proxied">from {}{}</span>"#,
+            Origin::Proxied {
+                upstream,
+                stale,
+                fetched_at,
+            } => format!(
+                r#" <span class="badge" id="proxied">from {}{}{}</span>"#,
                 esc(upstream),
+                fetched_at
+                    .as_deref()
+                    .map(|at| format!(", fetched {}", esc(at)))
+                    .unwrap_or_default(),
                 if *stale {
                     ", an older copy (the upstream did not answer)"
                 } else {
@@ -541,6 +566,22 @@ fn package_body(core: &Core, view: &PackageView, days: i64) -> String {
         "optional-dependencies",
         &l.optional_dependencies,
     ));
+    if !dependents.is_empty() {
+        let _ = write!(
+            main,
+            r#"<section id="dependents"><h3>Used by ({}) on this registry</h3><ul class="deps">"#,
+            dependents.len()
+        );
+        for name in dependents {
+            let _ = write!(
+                main,
+                r#"<li><a href="/package/{}">{}</a></li>"#,
+                path_name(name),
+                esc(name)
+            );
+        }
+        main.push_str("</ul></section>");
+    }
     let _ = write!(
         main,
         r#"<section id="versions"><h2>Versions ({})</h2><table><thead><tr><th scope="col">Version</th><th scope="col">Published</th><th scope="col">Tags</th></tr></thead><tbody>"#,
@@ -584,13 +625,36 @@ pub async fn package(
 ) -> Response {
     let core = &state.core;
     let name = name.trim_matches('/').to_string();
-    match browse::npm_package(core, &reader_of(core, req).await, &name).await {
-        Ok(view) => page_response(
-            StatusCode::OK,
-            layout(&view.name, "", &package_body(core, &view, period(&params))),
+    let reader = reader_of(core, req).await;
+    let view = match browse::npm_package(core, &reader, &name).await {
+        Ok(view) => view,
+        Err(e) => return browse_problem(e, &name),
+    };
+    let all = match state.dependents().await {
+        Ok(d) => d,
+        Err(e) => return browse_problem(e.into(), &name),
+    };
+    let hidden = match core.access.hidden(core, &reader).await {
+        Ok(h) => h,
+        Err(e) => return browse_problem(e.into(), &name),
+    };
+    let dependents: Vec<String> = all
+        .get(&view.name)
+        .map(|d| {
+            d.iter()
+                .filter(|n| hidden.shows(n, true))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    page_response(
+        StatusCode::OK,
+        layout(
+            &view.name,
+            "",
+            &package_body(core, &view, &dependents, period(&params)),
         ),
-        Err(e) => browse_problem(e, &name),
-    }
+    )
 }
 
 fn zig_body(core: &Core, view: &ZigView, days: i64) -> String {

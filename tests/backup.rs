@@ -130,6 +130,11 @@ async fn a_backup_under_a_publish_load_restores_whole_and_byte_identical() {
         .iter()
         .filter(|a| a.at >= started && a.at <= finished)
         .count();
+    eprintln!(
+        "{} versions acknowledged before the backup began, {during} while it ran ({} ms)",
+        before.len(),
+        (finished - started).as_millis()
+    );
     assert!(
         !before.is_empty(),
         "publishes were acknowledged before the backup"

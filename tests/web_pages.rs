@@ -436,3 +436,39 @@ async fn a_signed_in_user_makes_and_revokes_tokens_through_pages() {
     );
     assert!(!audit.contains(&token), "no secret in the audit page");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_published_without_a_readme_in_its_metadata_shows_its_tarballs() {
+    let app = TestApp::start().await;
+    let tgz = common::tarball_with(&[
+        (
+            "package/package.json",
+            json!({"name": "plain-api", "version": "1.0.0"})
+                .to_string()
+                .into_bytes(),
+        ),
+        (
+            "package/README.md",
+            b"# From the tarball\n\nPublished with `POST /publish`.\n".to_vec(),
+        ),
+    ]);
+    let r = app
+        .publish_multipart(
+            Some(&app.tokens.alice),
+            &json!({"name": "plain-api", "version": "1.0.0"}).to_string(),
+            tgz,
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let (status, html, _) = page(&app, "/package/plain-api").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>From the tarball</h1>"), "{html}");
+    // npm clients see it too, as npm's own registry shows a package's README.
+    let packument = app.get("/npm/plain-api").await.json();
+    assert!(
+        packument["readme"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("# From the tarball")),
+        "{packument}"
+    );
+}

@@ -439,6 +439,16 @@ async fn publish_checked(
             }
         }
     }
+    // Without a readme in the metadata (the Pantry API, the Pantry CLI), the tarball's README
+    // is the package's, as npm would have sent it.
+    if !manifest.contains_key("readme")
+        && let Some((file, text)) = inspected.readme
+    {
+        manifest.insert("readme".into(), Value::String(text));
+        manifest
+            .entry("readmeFilename")
+            .or_insert(Value::String(file));
+    }
     manifest.insert("name".into(), Value::String(name.to_string()));
     manifest.insert("version".into(), Value::String(version.to_string()));
     bound_manifest(&mut manifest, limits)?;

@@ -19,6 +19,18 @@ pub struct InspectedTarball {
     pub info: TarballInfo,
     /// The parsed `package.json` at the package root.
     pub manifest: serde_json::Map<String, serde_json::Value>,
+    /// The README at the package root (`README.md`, `readme.markdown`, `README`, …): its file
+    /// name and its text, cut at `limits.max_readme_bytes`.
+    pub readme: Option<(String, String)>,
+}
+
+/// Whether a file at the package root is its README, as npm finds it.
+fn is_readme(file: &str) -> bool {
+    let lower = file.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "readme" | "readme.md" | "readme.markdown" | "readme.txt"
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +107,7 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
         archive::decoder(bytes, archive::Codec::Gzip, &bounds).map_err(|e| io_error(e, limits))?;
     let mut archive = tar::Archive::new(archive::TarGuard::new(decoded, bounds));
     let mut manifest = None;
+    let mut readme: Option<(String, String)> = None;
     let mut has_shrinkwrap = false;
     let mut has_binding_gyp = false;
     let mut entries_seen = 0u64;
@@ -147,6 +160,19 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
                 serde_json::Value::Object(map) => manifest = Some(map),
                 _ => return Err(TarballError::BadManifest("not an object".into())),
             }
+        } else if readme.is_none()
+            && let Some(file) = root_file.as_deref().filter(|f| is_readme(f))
+        {
+            let mut text = Vec::new();
+            (&mut entry)
+                .take(limits.max_readme_bytes)
+                .read_to_end(&mut text)
+                .map_err(|e| io_error(e, limits))?;
+            io::copy(&mut entry, &mut io::sink()).map_err(|e| io_error(e, limits))?;
+            readme = Some((
+                file.to_string(),
+                String::from_utf8_lossy(&text).into_owned(),
+            ));
         } else {
             io::copy(&mut entry, &mut io::sink()).map_err(|e| io_error(e, limits))?;
         }
@@ -171,6 +197,7 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<InspectedTarball, Tarbal
             has_binding_gyp,
         },
         manifest,
+        readme,
     })
 }
 

@@ -665,6 +665,7 @@ impl Registry {
             "/account/tokens",
             "/account/tokens/revoke",
             "/account/users",
+            "/account/users/change",
             "/account/audit",
             "/package/{name}",
             "/package/{scope}/{name}",

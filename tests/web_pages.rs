@@ -435,6 +435,86 @@ async fn a_signed_in_user_makes_and_revokes_tokens_through_pages() {
         "{audit}"
     );
     assert!(!audit.contains(&token), "no secret in the audit page");
+
+    // An admin invites an account (the invitation works once) and disables another, whose
+    // password then no longer signs in.
+    let csrf = users
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let invited = post(
+        "/account/users",
+        Some(&admin),
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "erin"),
+            ("email", "erin@example.com"),
+        ],
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let invite = invited
+        .split(r#"<code id="new-invite">"#)
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(!invite.is_empty(), "{invited}");
+    let r = app
+        .client
+        .post(format!("{}/-/invite", app.url))
+        .json(&json!({"name": "erin", "invite": invite, "password": "erin-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(
+        "/account/users/change",
+        Some(&admin),
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "bob"),
+            ("action", "disable"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = post(
+        "/login",
+        None,
+        &[("name", "bob"), ("password", common::BOB_PASSWORD)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(
+        "/login",
+        None,
+        &[("name", "erin"), ("password", "erin-password-1")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303, "the invited account signs in");
+    // A non-admin's session cannot change accounts.
+    let erin = session_cookie(&r).unwrap();
+    let r = post(
+        "/account/users/change",
+        Some(&erin),
+        &[
+            ("csrf", csrf.as_str()),
+            ("name", "alice"),
+            ("action", "disable"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

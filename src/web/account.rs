@@ -496,50 +496,224 @@ pub async fn revoke_token(
     }
 }
 
-/// `GET /account/users`: every account (admins only).
-#[handler]
-pub async fn users(state: Data<&Arc<WebState>>, req: &Request) -> Response {
-    let core = &state.core;
-    let Some((caller, secret)) = session(core, req).await else {
-        return redirect("/login");
-    };
-    if !caller.is_admin() {
-        return forbidden();
+/// The accounts page's body: a form to invite a new account, then every account with the
+/// actions on it.
+async fn users_body(
+    core: &Core,
+    caller: &Caller,
+    secret: &str,
+    notice: Option<String>,
+) -> Result<String, crate::store::StoreError> {
+    let users = core.store.list_users().await?;
+    let csrf = hidden_form_token(secret);
+    let mut main = account_nav(caller, secret);
+    if let Some(n) = notice {
+        main.push_str(&n);
     }
-    let Ok(users) = core.store.list_users().await else {
-        return super::pages::unavailable();
-    };
-    let mut main = account_nav(&caller, &secret);
     let _ = write!(
         main,
-        r#"<h1>Users ({})</h1><table id="users"><thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Admin</th><th scope="col">State</th><th scope="col">Created</th></tr></thead><tbody>"#,
+        r#"<h1>Users ({})</h1><section id="invite-user"><h2>Invite someone</h2><form class="stacked" method="post" action="/account/users">{csrf}<label for="user-name">User name</label><input id="user-name" name="name" required maxlength="64"><label for="user-email">Email</label><input id="user-email" name="email" type="email" required><label class="check"><input type="checkbox" name="admin" value="true"> An admin</label><button type="submit">Create and invite</button></form></section><table id="users"><thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Admin</th><th scope="col">State</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>"#,
         users.len()
     );
     for u in &users {
+        let action = |action: &str, label: &str| {
+            format!(
+                r#"<form class="inline" method="post" action="/account/users/change">{csrf}<input type="hidden" name="name" value="{name}"><input type="hidden" name="action" value="{action}"><button type="submit" class="danger" aria-label="{label} {name}">{label}</button></form>"#,
+                name = esc(&u.name),
+            )
+        };
+        let actions = if u.name == caller.user {
+            String::new()
+        } else {
+            [
+                if u.disabled {
+                    action("enable", "Enable")
+                } else {
+                    action("disable", "Disable")
+                },
+                if u.admin {
+                    action("unadmin", "Remove admin")
+                } else {
+                    action("admin", "Make admin")
+                },
+            ]
+            .join(" ")
+        };
         let _ = write!(
             main,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&u.name),
-            esc(&u.email),
-            if u.admin { "yes" } else { "" },
-            if u.disabled { "disabled" } else { "active" },
-            day(&crate::core::timestamps::iso(u.created_at)),
+            r#"<tr data-user="{name}"><td>{name}</td><td>{email}</td><td>{admin}</td><td>{state}</td><td>{created}</td><td>{actions}</td></tr>"#,
+            name = esc(&u.name),
+            email = esc(&u.email),
+            admin = if u.admin { "yes" } else { "" },
+            state = if u.disabled {
+                "disabled"
+            } else if u.invite_hash.is_some() {
+                "invited"
+            } else {
+                "active"
+            },
+            created = day(&crate::core::timestamps::iso(u.created_at)),
         );
     }
     main.push_str("</tbody></table>");
-    account_page("Users", &main)
+    Ok(main)
+}
+
+/// The signed-in admin of a request, or the response that refuses it.
+async fn admin_session(core: &Core, req: &Request) -> Result<(Caller, String), Response> {
+    let Some((caller, secret)) = session(core, req).await else {
+        return Err(redirect("/login"));
+    };
+    if !caller.is_admin() {
+        return Err(forbidden());
+    }
+    Ok((caller, secret))
+}
+
+/// `GET /account/users`: every account (admins only).
+#[handler]
+pub async fn users_page(state: Data<&Arc<WebState>>, req: &Request) -> Response {
+    let core = &state.core;
+    let (caller, secret) = match admin_session(core, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    match users_body(core, &caller, &secret, None).await {
+        Ok(main) => account_page("Users", &main),
+        Err(_) => super::pages::unavailable(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    name: Option<String>,
+    email: Option<String>,
+    admin: Option<String>,
+    action: Option<String>,
+}
+
+/// The users page again, after an action, with what happened.
+async fn users_after(
+    core: &Core,
+    caller: &Caller,
+    secret: &str,
+    status: StatusCode,
+    notice: String,
+) -> Response {
+    match users_body(core, caller, secret, Some(notice)).await {
+        Ok(main) => {
+            let mut resp = account_page("Users", &main);
+            resp.set_status(status);
+            resp
+        }
+        Err(_) => super::pages::unavailable(),
+    }
+}
+
+/// `POST /account/users`: creates an account with an invitation (shown once) that lets its
+/// holder set the password (admins only).
+#[handler]
+pub async fn create_user(
+    state: Data<&Arc<WebState>>,
+    req: &Request,
+    Form(form): Form<UserForm>,
+) -> Response {
+    let core = &state.core;
+    let (caller, secret) = match admin_session(core, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    if !same_site_post(core, req, &secret, &form.csrf) {
+        return forbidden();
+    }
+    let name = form.name.as_deref().unwrap_or("").trim().to_string();
+    let email = form.email.as_deref().unwrap_or("").trim().to_string();
+    let admin = form.admin.as_deref() == Some("true");
+    match admin::create_user(core, &Actor::of(&caller), &name, &email, None, admin).await {
+        Ok((_, invite)) => {
+            let notice = format!(
+                r#"<section class="notice" id="created-user" role="status"><h2>{name} is invited</h2><p>Send them this invitation (shown only this once). It sets their password with <code>POST /-/invite</code> within 7 days.</p>{}</section>"#,
+                copyable("new-invite", "Invitation", invite.as_deref().unwrap_or("")),
+                name = esc(&name),
+            );
+            users_after(core, &caller, &secret, StatusCode::OK, notice).await
+        }
+        Err(e) => {
+            let notice = format!(
+                r#"<p class="problem" role="alert">{}</p>"#,
+                esc(&e.to_string())
+            );
+            users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await
+        }
+    }
+}
+
+/// `POST /account/users/change`: disables, enables, makes or unmakes an admin (admins only;
+/// not on one's own account).
+#[handler]
+pub async fn change_user(
+    state: Data<&Arc<WebState>>,
+    req: &Request,
+    Form(form): Form<UserForm>,
+) -> Response {
+    use crate::core::admin::UserChange;
+    let core = &state.core;
+    let (caller, secret) = match admin_session(core, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    if !same_site_post(core, req, &secret, &form.csrf) {
+        return forbidden();
+    }
+    let name = form.name.as_deref().unwrap_or("").to_string();
+    let change = match form.action.as_deref() {
+        Some("disable") => UserChange {
+            disabled: Some(true),
+            ..Default::default()
+        },
+        Some("enable") => UserChange {
+            disabled: Some(false),
+            ..Default::default()
+        },
+        Some("admin") => UserChange {
+            admin: Some(true),
+            ..Default::default()
+        },
+        Some("unadmin") => UserChange {
+            admin: Some(false),
+            ..Default::default()
+        },
+        _ => {
+            let notice = r#"<p class="problem" role="alert">Unknown action.</p>"#.to_string();
+            return users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await;
+        }
+    };
+    if name == caller.user {
+        let notice = r#"<p class="problem" role="alert">Not on your own account.</p>"#.to_string();
+        return users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await;
+    }
+    match admin::update_user(core, &Actor::of(&caller), &name, change).await {
+        Ok(_) => redirect("/account/users"),
+        Err(e) => {
+            let notice = format!(
+                r#"<p class="problem" role="alert">{}</p>"#,
+                esc(&e.to_string())
+            );
+            users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await
+        }
+    }
 }
 
 /// `GET /account/audit`: the newest entries of the audit log (admins only).
 #[handler]
 pub async fn audit(state: Data<&Arc<WebState>>, req: &Request) -> Response {
     let core = &state.core;
-    let Some((caller, secret)) = session(core, req).await else {
-        return redirect("/login");
+    let (caller, secret) = match admin_session(core, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
     };
-    if !caller.is_admin() {
-        return forbidden();
-    }
     let since = OffsetDateTime::now_utc() - time::Duration::days(7);
     let filter = AuditFilter {
         since: Some(since),

@@ -50,7 +50,8 @@ pub fn routes(state: Arc<WebState>) -> impl Endpoint<Output = Response> {
 }
 
 /// Adds signing in and the signed-in pages to `route`: `/login`, `/logout`, `/account`,
-/// `/account/tokens`, `/account/tokens/revoke`, `/account/users` and `/account/audit`. They
+/// `/account/tokens`, `/account/tokens/revoke`, `/account/users`, `/account/users/change`
+/// and `/account/audit`. They
 /// take form posts, so they sit beside the API, not behind it (where a request reaches them
 /// again without its body).
 pub fn with_account_routes(route: Route, state: Arc<WebState>) -> Route {
@@ -58,7 +59,11 @@ pub fn with_account_routes(route: Route, state: Arc<WebState>) -> Route {
         .at("/", poem::get(account::account))
         .at("/tokens", poem::post(account::create_token))
         .at("/tokens/revoke", poem::post(account::revoke_token))
-        .at("/users", poem::get(account::users))
+        .at(
+            "/users",
+            poem::get(account::users_page).post(account::create_user),
+        )
+        .at("/users/change", poem::post(account::change_user))
         .at("/audit", poem::get(account::audit))
         .data(state.clone())
         .map_to_response();

@@ -127,8 +127,8 @@ async function newContext(browser, label, options) {
     (url) => url.origin !== origin && url.protocol !== 'data:' && url.protocol !== 'blob:',
     (route) => route.abort('blockedbyclient'),
   );
-  context.setDefaultTimeout(10000);
-  context.setDefaultNavigationTimeout(15000);
+  context.setDefaultTimeout(30000);
+  context.setDefaultNavigationTimeout(45000);
   watch(context, label);
   return context;
 }

@@ -13,8 +13,8 @@ use super::tools::browser;
 
 /// How long one scenario may take in the browser, and how long the whole node process may take
 /// (Chromium's start and close included) before it is stopped.
-const SCENARIO_DEADLINE_SECS: u64 = 60;
-const PROCESS_TIMEOUT_SECS: u64 = 90;
+const SCENARIO_DEADLINE_SECS: u64 = 120;
+const PROCESS_TIMEOUT_SECS: u64 = 150;
 
 /// One request the browser made (or tried to: `failure` says why it did not complete, such as
 /// `net::ERR_BLOCKED_BY_CLIENT` for one to another origin, which the runner never sends).
@@ -165,11 +165,16 @@ pub fn run_scenario_with(
     result
 }
 
+/// One browser at a time in a test process: several Chromiums on two cores slow each other
+/// past their timeouts.
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `script` against `app` on the blocking pool, so the in-process server keeps serving,
 /// with screenshots in [`screenshots_dir`].
 pub async fn scenario(app: &TestApp, script: &str, params: Value) -> ScenarioResult {
     let (script, base) = (script.to_string(), app.url.clone());
     tokio::task::spawn_blocking(move || {
+        let _one = ONE_BROWSER.lock().unwrap_or_else(|e| e.into_inner());
         run_scenario_with(&script, &base, &screenshots_dir(), &params)
     })
     .await

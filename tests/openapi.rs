@@ -122,6 +122,86 @@ async fn every_route_is_documented_with_its_responses() {
     );
 }
 
+/// The schema `schema` stands for, following a `$ref` into the components.
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .unwrap_or_else(|| panic!("{reference} is not a component schema"));
+            let target = &spec["components"]["schemas"][name];
+            assert!(target.is_object(), "{reference} is not in the components");
+            target
+        }
+        None => schema,
+    }
+}
+
+/// Whether `schema` (or what its `$ref` names) carries an example. A union poem-openapi
+/// cannot give one (`Counts`: one package's answer or a map of them) has one when each of
+/// its branches does, a map when its values do: Swagger UI composes it from those.
+fn has_example(spec: &Value, schema: &Value) -> bool {
+    let schema = resolve(spec, schema);
+    if !schema["example"].is_null() {
+        return true;
+    }
+    if let Some(branches) = schema["anyOf"].as_array().or(schema["oneOf"].as_array()) {
+        return branches.iter().all(|b| has_example(spec, b));
+    }
+    match &schema["additionalProperties"] {
+        values @ Value::Object(_) => has_example(spec, values),
+        _ => false,
+    }
+}
+
+/// The JSON media types of `content` (`application/json`, with or without a charset).
+fn json_media(content: &Value) -> Vec<(&String, &Value)> {
+    content
+        .as_object()
+        .map(|media| {
+            media
+                .iter()
+                .filter(|(ty, _)| ty.split(';').next() == Some("application/json"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_json_body_and_success_answer_has_an_example() {
+    let app = TestApp::start().await;
+    let spec = app.get("/openapi.json").await.json();
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let mut bodies = Vec::new();
+            for (ty, media) in json_media(&op["requestBody"]["content"]) {
+                bodies.push((format!("request {ty}"), media));
+            }
+            for (status, response) in op["responses"].as_object().unwrap() {
+                if status.starts_with('2') {
+                    for (ty, media) in json_media(&response["content"]) {
+                        bodies.push((format!("{status} {ty}"), media));
+                    }
+                }
+            }
+            for (what, media) in bodies {
+                checked += 1;
+                if media["example"].is_null() && !has_example(&spec, &media["schema"]) {
+                    missing.push(format!("{} {path}: {what}", method.to_uppercase()));
+                }
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} JSON bodies found");
+    assert!(
+        missing.is_empty(),
+        "no example for:\n{}",
+        missing.join("\n")
+    );
+}
+
 fn publish_has_retry_after(spec: &Value) -> bool {
     spec["paths"]["/publish"]["post"]["responses"]["503"]["headers"]["Retry-After"].is_object()
 }

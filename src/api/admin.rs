@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::ApiTags;
@@ -22,7 +23,7 @@ use crate::store::{AuditRecord, TokenRecord, TokenScope, UserRecord};
 
 /// An account, as an admin sees it (never its password hash).
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AdminUser {
     pub name: String,
     pub email: String,
@@ -34,6 +35,21 @@ pub struct AdminUser {
     pub service: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl Example for AdminUser {
+    fn example() -> Self {
+        AdminUser {
+            name: "alice".into(),
+            email: "alice@example.com".into(),
+            admin: false,
+            disabled: false,
+            invited: false,
+            service: false,
+            created_at: "2025-06-02T14:03:27.512Z".into(),
+            updated_at: "2025-06-02T14:03:27.512Z".into(),
+        }
+    }
 }
 
 impl AdminUser {
@@ -52,13 +68,22 @@ impl AdminUser {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AdminUsers {
     pub users: Vec<AdminUser>,
 }
 
+impl Example for AdminUsers {
+    fn example() -> Self {
+        AdminUsers {
+            users: vec![AdminUser::example()],
+        }
+    }
+}
+
 /// A new account: with a password, or without one to get an invitation.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NewUser {
     pub name: String,
     pub email: String,
@@ -69,8 +94,19 @@ pub struct NewUser {
     pub admin: bool,
 }
 
+impl Example for NewUser {
+    fn example() -> Self {
+        NewUser {
+            name: "carol".into(),
+            email: "carol@example.com".into(),
+            password: None,
+            admin: false,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct CreatedUser {
     pub user: AdminUser,
     /// The invitation (shown once): `POST /-/invite` with it and a password sets the first
@@ -78,8 +114,23 @@ pub struct CreatedUser {
     pub invite: Option<String>,
 }
 
+impl Example for CreatedUser {
+    fn example() -> Self {
+        CreatedUser {
+            user: AdminUser {
+                name: "carol".into(),
+                email: "carol@example.com".into(),
+                invited: true,
+                ..AdminUser::example()
+            },
+            invite: Some("pinv_0123456789abcdef0123456789abcdef0123456789abcdef".into()),
+        }
+    }
+}
+
 /// What to change about an account; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UserPatch {
     pub email: Option<String>,
     /// A new password (an admin's reset).
@@ -88,25 +139,56 @@ pub struct UserPatch {
     pub admin: Option<bool>,
 }
 
+impl Example for UserPatch {
+    fn example() -> Self {
+        UserPatch {
+            email: Some("carol@acme.example".into()),
+            password: None,
+            disabled: Some(false),
+            admin: None,
+        }
+    }
+}
+
 /// What deleting an account did.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase")]
 pub struct DeletedUser {
     pub name: String,
     pub tokens_revoked: u64,
 }
 
+impl Example for DeletedUser {
+    fn example() -> Self {
+        DeletedUser {
+            name: "carol".into(),
+            tokens_revoked: 2,
+        }
+    }
+}
+
 /// An invitation redeemed.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct InviteAcceptance {
     pub name: String,
     pub invite: String,
     pub password: String,
 }
 
+impl Example for InviteAcceptance {
+    fn example() -> Self {
+        InviteAcceptance {
+            name: "carol".into(),
+            invite: "pinv_0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+            password: "correct-horse-battery-staple".into(),
+        }
+    }
+}
+
 /// A token's record (never its secret).
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AdminToken {
     pub id: String,
     pub user: String,
@@ -117,6 +199,21 @@ pub struct AdminToken {
     pub expires_at: Option<String>,
     /// When it last authenticated a request (recorded a few seconds late).
     pub last_used: Option<String>,
+}
+
+impl Example for AdminToken {
+    fn example() -> Self {
+        AdminToken {
+            id: "5ef026232b74".into(),
+            user: "alice".into(),
+            name: "ci".into(),
+            scope: "publish".into(),
+            restriction: Some("@acme/widget".into()),
+            created_at: "2025-06-02T14:03:27.512Z".into(),
+            expires_at: Some("2025-08-31T14:03:27.508Z".into()),
+            last_used: Some("2025-06-03T08:41:10.077Z".into()),
+        }
+    }
 }
 
 impl AdminToken {
@@ -135,8 +232,17 @@ impl AdminToken {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AdminTokens {
     pub tokens: Vec<AdminToken>,
+}
+
+impl Example for AdminTokens {
+    fn example() -> Self {
+        AdminTokens {
+            tokens: vec![AdminToken::example()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Enum)]
@@ -159,7 +265,7 @@ impl From<ScopeName> for TokenScope {
 
 /// A token to make.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NewToken {
     /// The account it acts as.
     pub user: String,
@@ -177,7 +283,21 @@ pub struct NewToken {
     pub service: bool,
 }
 
+impl Example for NewToken {
+    fn example() -> Self {
+        NewToken {
+            user: "alice".into(),
+            name: Some("ci".into()),
+            scope: Some(ScopeName::Publish),
+            package: Some("@acme/widget".into()),
+            expires_in_days: Some(90),
+            service: false,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreatedToken {
     /// The secret (shown once: only its hash is kept).
     pub token: String,
@@ -185,15 +305,37 @@ pub struct CreatedToken {
     pub record: AdminToken,
 }
 
+impl Example for CreatedToken {
+    fn example() -> Self {
+        CreatedToken {
+            token: "ptry_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".into(),
+            record: AdminToken {
+                last_used: None,
+                ..AdminToken::example()
+            },
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Owners {
     pub package: String,
     pub owners: Vec<String>,
 }
 
+impl Example for Owners {
+    fn example() -> Self {
+        Owners {
+            package: "@acme/widget".into(),
+            owners: vec!["alice".into(), "bob".into()],
+        }
+    }
+}
+
 /// A change of owners.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct OwnersChange {
     pub package: String,
     #[oai(default)]
@@ -202,6 +344,17 @@ pub struct OwnersChange {
     pub remove: Vec<String>,
     /// Hand the package to this user alone (before `add` and `remove` apply).
     pub transfer_to: Option<String>,
+}
+
+impl Example for OwnersChange {
+    fn example() -> Self {
+        OwnersChange {
+            package: "@acme/widget".into(),
+            add: vec!["bob".into()],
+            remove: Vec::new(),
+            transfer_to: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Enum)]
@@ -226,7 +379,7 @@ pub enum ImportFrom {
 
 /// A maintenance job to start.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct NewJob {
     pub kind: JobName,
     /// gc: only list what would be deleted.
@@ -243,9 +396,22 @@ pub struct NewJob {
     pub dir: Option<String>,
 }
 
+impl Example for NewJob {
+    fn example() -> Self {
+        NewJob {
+            kind: JobName::Gc,
+            dry_run: true,
+            older_than_secs: None,
+            max_bytes: None,
+            from: None,
+            dir: None,
+        }
+    }
+}
+
 /// A job as it stands.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct JobBody {
     pub id: String,
     pub kind: String,
@@ -257,6 +423,26 @@ pub struct JobBody {
     /// The job's report, when done.
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
+}
+
+impl Example for JobBody {
+    fn example() -> Self {
+        JobBody {
+            id: "96d6c29d9d5c7e94".into(),
+            kind: "gc".into(),
+            state: "done".into(),
+            progress: "done".into(),
+            started_at: "2025-06-02T14:03:27.512Z".into(),
+            finished_at: Some("2025-06-02T14:03:27.514Z".into()),
+            result: Some(serde_json::json!({
+                "dryRun": true,
+                "unreferenced": [],
+                "bytes": 0,
+                "missing": []
+            })),
+            error: None,
+        }
+    }
 }
 
 impl JobBody {
@@ -278,13 +464,22 @@ impl JobBody {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct JobList {
     pub jobs: Vec<JobBody>,
 }
 
+impl Example for JobList {
+    fn example() -> Self {
+        JobList {
+            jobs: vec![JobBody::example()],
+        }
+    }
+}
+
 /// What the npm fallback's cache holds.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase")]
 pub struct CacheStats {
     /// Upstream packuments kept.
     pub packuments: u64,
@@ -297,9 +492,21 @@ pub struct CacheStats {
     pub tarball_bytes: u64,
 }
 
+impl Example for CacheStats {
+    fn example() -> Self {
+        CacheStats {
+            packuments: 412,
+            packument_bytes: 9_437_184,
+            negative: 17,
+            tarballs: 1_830,
+            tarball_bytes: 734_003_200,
+        }
+    }
+}
+
 /// One audit log entry.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct AuditEntry {
     pub id: String,
     pub at: String,
@@ -311,6 +518,22 @@ pub struct AuditEntry {
     pub user: Option<String>,
     pub token_id: Option<String>,
     pub address: Option<String>,
+}
+
+impl Example for AuditEntry {
+    fn example() -> Self {
+        AuditEntry {
+            id: "000661b764ff23be-777e2a1b".into(),
+            at: "2025-06-02T14:03:27.512Z".into(),
+            action: "npm.publish".into(),
+            target: "npm:@acme/widget@2.0.1".into(),
+            outcome: "ok".into(),
+            detail: None,
+            user: Some("alice".into()),
+            token_id: Some("5ef026232b74".into()),
+            address: Some("203.0.113.7".into()),
+        }
+    }
 }
 
 impl AuditEntry {
@@ -330,12 +553,22 @@ impl AuditEntry {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AuditPage {
     /// Oldest first.
     pub entries: Vec<AuditEntry>,
     /// Pass as `after` for the next page; absent on the last.
     #[oai(skip_serializing_if_is_none)]
     pub next: Option<String>,
+}
+
+impl Example for AuditPage {
+    fn example() -> Self {
+        AuditPage {
+            entries: vec![AuditEntry::example()],
+            next: Some("000661b764ff23be-777e2a1b".into()),
+        }
+    }
 }
 
 macro_rules! admin_response {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 
@@ -23,19 +24,44 @@ use crate::store::DownloadCount;
 pub const MAX_TIMELINE_DAYS: u32 = 366;
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TopPackage {
     pub name: String,
     pub downloads: u64,
 }
 
+impl Example for TopPackage {
+    fn example() -> Self {
+        TopPackage {
+            name: "left-pad".into(),
+            downloads: 1_284,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TopPackages {
     /// Most downloaded first.
     pub packages: Vec<TopPackage>,
 }
 
+impl Example for TopPackages {
+    fn example() -> Self {
+        TopPackages {
+            packages: vec![
+                TopPackage::example(),
+                TopPackage {
+                    name: "@acme/widget".into(),
+                    downloads: 311,
+                },
+            ],
+        }
+    }
+}
+
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase")]
 pub struct PackageStats {
     pub package_name: String,
     pub total_downloads: u64,
@@ -50,19 +76,61 @@ pub struct PackageStats {
     pub last_download: Option<String>,
 }
 
+impl Example for PackageStats {
+    fn example() -> Self {
+        PackageStats {
+            package_name: "left-pad".into(),
+            total_downloads: 1_284,
+            weekly_downloads: 96,
+            monthly_downloads: 402,
+            version_downloads: [("1.2.0".to_string(), 188), ("1.3.0".to_string(), 1_096)].into(),
+            last_download: Some("2025-06-02".into()),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TimelinePoint {
     /// `YYYY-MM-DD`, UTC.
     pub date: String,
     pub count: u64,
 }
 
+impl Example for TimelinePoint {
+    fn example() -> Self {
+        TimelinePoint {
+            date: "2025-06-02".into(),
+            count: 14,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase")]
 pub struct Timeline {
     pub package_name: String,
     /// One entry per day, oldest first, ending today (UTC), zero-filled.
     pub timeline: Vec<TimelinePoint>,
+}
+
+impl Example for Timeline {
+    fn example() -> Self {
+        Timeline {
+            package_name: "left-pad".into(),
+            timeline: vec![
+                TimelinePoint {
+                    date: "2025-05-31".into(),
+                    count: 9,
+                },
+                TimelinePoint {
+                    date: "2025-06-01".into(),
+                    count: 0,
+                },
+                TimelinePoint::example(),
+            ],
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::types::{ParseFromJSON, ToJSON};
 use poem_openapi::{ApiResponse, Object, OpenApi, Union};
 use time::OffsetDateTime;
@@ -31,6 +32,7 @@ pub const MAX_BULK_DAYS: i64 = 365;
 type Daily = Vec<(String, u64)>;
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PointDownloads {
     pub downloads: u64,
     /// First day counted, `YYYY-MM-DD` (UTC).
@@ -42,14 +44,36 @@ pub struct PointDownloads {
     pub package: Option<String>,
 }
 
+impl Example for PointDownloads {
+    fn example() -> Self {
+        PointDownloads {
+            downloads: 96,
+            start: "2025-05-27".into(),
+            end: "2025-06-02".into(),
+            package: Some("left-pad".into()),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DayDownloads {
     pub downloads: u64,
     /// `YYYY-MM-DD`, UTC.
     pub day: String,
 }
 
+impl Example for DayDownloads {
+    fn example() -> Self {
+        DayDownloads {
+            downloads: 14,
+            day: "2025-06-02".into(),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RangeDownloads {
     pub start: String,
     pub end: String,
@@ -58,6 +82,27 @@ pub struct RangeDownloads {
     pub package: Option<String>,
     /// One entry per day of the period, oldest first, zero-filled.
     pub downloads: Vec<DayDownloads>,
+}
+
+impl Example for RangeDownloads {
+    fn example() -> Self {
+        RangeDownloads {
+            start: "2025-05-31".into(),
+            end: "2025-06-02".into(),
+            package: Some("left-pad".into()),
+            downloads: vec![
+                DayDownloads {
+                    downloads: 9,
+                    day: "2025-05-31".into(),
+                },
+                DayDownloads {
+                    downloads: 0,
+                    day: "2025-06-01".into(),
+                },
+                DayDownloads::example(),
+            ],
+        }
+    }
 }
 
 impl PointDownloads {
@@ -94,11 +139,21 @@ pub enum Counts<T: poem_openapi::types::Type + ToJSON + ParseFromJSON> {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct VersionDownloads {
     pub package: String,
     /// Version -> downloads in the last 7 UTC days (today included). Every published version
     /// is present, zero when not downloaded.
     pub downloads: BTreeMap<String, u64>,
+}
+
+impl Example for VersionDownloads {
+    fn example() -> Self {
+        VersionDownloads {
+            package: "left-pad".into(),
+            downloads: [("1.2.0".to_string(), 11), ("1.3.0".to_string(), 85)].into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

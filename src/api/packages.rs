@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
 
@@ -24,7 +25,7 @@ use poem::Body;
 
 /// One version of a package, in the seed's shape.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct PackageMetadata {
     pub name: String,
     pub version: String,
@@ -51,11 +52,44 @@ pub struct PackageMetadata {
     pub optional_dependencies: Option<BTreeMap<String, String>>,
 }
 
+impl Example for PackageMetadata {
+    fn example() -> Self {
+        PackageMetadata {
+            name: "left-pad".into(),
+            version: "1.3.0".into(),
+            description: Some("String left pad".into()),
+            repository: Some("git+https://github.com/left-pad/left-pad.git".into()),
+            homepage: Some("https://github.com/left-pad/left-pad#readme".into()),
+            license: Some("WTFPL".into()),
+            author: Some("azer".into()),
+            keywords: Some(vec!["leftpad".into(), "left".into(), "pad".into()]),
+            tarball_url: "https://registry.example.com/packages/left-pad/1.3.0/tarball".into(),
+            checksum: "sha256:21589bd6dc1a3d8a845129f5453199ecd7483ea3e21d2a32423ef89b1e5d7304"
+                .into(),
+            published_at: "2025-06-02T14:03:27.512Z".into(),
+            size: 181,
+            dependencies: None,
+            dev_dependencies: Some([("tape".to_string(), "*".to_string())].into()),
+            peer_dependencies: None,
+            optional_dependencies: None,
+        }
+    }
+}
+
 /// All versions of a package.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct VersionList {
     /// Version numbers, newest first (semver precedence). Empty for an unknown package.
     pub versions: Vec<String>,
+}
+
+impl Example for VersionList {
+    fn example() -> Self {
+        VersionList {
+            versions: vec!["1.3.0".into(), "1.2.0".into(), "1.1.3".into()],
+        }
+    }
 }
 
 fn text_or_field(value: Option<&Value>, field: &str) -> Option<String> {

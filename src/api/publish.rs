@@ -10,6 +10,7 @@ use bytes::Bytes;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::Example;
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
 use serde_json::{Map, Value};
 
@@ -168,6 +169,17 @@ impl Payload for JsonBody {
                     string_schema("The tarball, standard base64.", Some("byte")),
                 ),
             ],
+            // A real tarball of the metadata below (`package/package.json` only, 181 bytes).
+            example: Some(serde_json::json!({
+                "metadata": {
+                    "name": "left-pad",
+                    "version": "1.3.0",
+                    "description": "String left pad",
+                    "license": "WTFPL",
+                    "keywords": ["leftpad", "pad"]
+                },
+                "tarball": "H4sIAAAAAAAA/+3PwQrCMAwA0H5KyXnOTMuEfYAnD4KCB/FQtjjqZlfaqoj471ILnjyKHuw7JCEkgRhZd7KlsYk5P7hBsw9DRCyFeNsPilK8akRkiAVOxIx9xcl5aTlnf+oGWh4JKuhp70dGNpDBmaxTg4YKinyaI2TQkKutMj52V94q3fKwweNGr2rSLpzZrOfLBWTQ0fUy2MZBtX2ejnMh7u6//jlJkoQl7AHIFiKLAAgAAA=="
+            })),
             ..MetaSchema::new("object")
         }))
     }
@@ -287,7 +299,7 @@ fn parse_json(core: &Core, body: JsonBody) -> Result<PublishRequest, ApiError> {
 
 /// The answer to a successful publish.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase")]
 pub struct PublishResult {
     /// Always `true`.
     pub success: bool,
@@ -301,6 +313,21 @@ pub struct PublishResult {
     pub checksum: String,
     /// Tarball size in bytes.
     pub size: u64,
+}
+
+impl Example for PublishResult {
+    fn example() -> Self {
+        PublishResult {
+            success: true,
+            message: "Published left-pad@1.3.0".into(),
+            name: "left-pad".into(),
+            version: "1.3.0".into(),
+            tarball_url: "https://registry.example.com/packages/left-pad/1.3.0/tarball".into(),
+            checksum: "sha256:21589bd6dc1a3d8a845129f5453199ecd7483ea3e21d2a32423ef89b1e5d7304"
+                .into(),
+            size: 181,
+        }
+    }
 }
 
 #[derive(ApiResponse)]

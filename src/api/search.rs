@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
@@ -15,6 +16,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::search::{Ecosystem, SearchError, SearchPage, SearchRequest};
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SearchHitBody {
     pub name: String,
     /// The `latest` version.
@@ -32,12 +34,37 @@ pub struct SearchHitBody {
     pub origin: String,
 }
 
+impl Example for SearchHitBody {
+    fn example() -> Self {
+        SearchHitBody {
+            name: "left-pad".into(),
+            version: "1.3.0".into(),
+            description: "String left pad".into(),
+            keywords: vec!["leftpad".into(), "left".into(), "pad".into()],
+            author: Some("azer".into()),
+            downloads: 1_284,
+            deprecated: None,
+            origin: "local".into(),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SearchResults {
     /// Best match first.
     pub results: Vec<SearchHitBody>,
     /// How many packages matched in all (for paging with `from`).
     pub total: u64,
+}
+
+impl Example for SearchResults {
+    fn example() -> Self {
+        SearchResults {
+            results: vec![SearchHitBody::example()],
+            total: 1,
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -8,6 +8,7 @@ use poem::Body;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::Example;
 use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
@@ -25,7 +26,7 @@ use crate::zig::publish::{self, ZigPublishRequest};
 
 /// One Zig package version, in the seed's shape plus both hash forms.
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ZigPackageMetadata {
     pub name: String,
     pub version: String,
@@ -47,9 +48,33 @@ pub struct ZigPackageMetadata {
     pub dependency: String,
 }
 
+/// Where the examples' `plain_pkg@1.0.0` downloads from, and its package hash.
+const EXAMPLE_TARBALL: &str = "https://registry.example.com/zig/packages/plain_pkg/1.0.0/tarball";
+const EXAMPLE_HASH: &str = "plain_pkg-1.0.0-TTwrGsQBAADYIAT5zkbdjFhHSelVaHV30xynawuw8jC0";
+const EXAMPLE_LEGACY_HASH: &str =
+    "1220d82004f9ce46dd8c584749e955687577d31ca76b0bb0f230b4a8241fc148016f";
+
+impl Example for ZigPackageMetadata {
+    fn example() -> Self {
+        ZigPackageMetadata {
+            name: "plain_pkg".into(),
+            version: "1.0.0".into(),
+            description: Some("A small Zig package with one dependency".into()),
+            tarball_url: EXAMPLE_TARBALL.into(),
+            hash: EXAMPLE_HASH.into(),
+            legacy_hash: Some(EXAMPLE_LEGACY_HASH.into()),
+            published_at: "2025-06-02T14:03:27.512Z".into(),
+            minimum_zig_version: Some("0.14.0".into()),
+            dependencies: vec![ZigDependencyInfo::example()],
+            fetch_command: format!("zig fetch --save {EXAMPLE_TARBALL}"),
+            dependency: dependency_snippet("plain_pkg", EXAMPLE_TARBALL, EXAMPLE_HASH),
+        }
+    }
+}
+
 /// One dependency of a Zig package, as its build.zig.zon declares it.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct ZigDependencyInfo {
     pub name: String,
     pub url: Option<String>,
@@ -58,15 +83,39 @@ pub struct ZigDependencyInfo {
     pub lazy: bool,
 }
 
+impl Example for ZigDependencyInfo {
+    fn example() -> Self {
+        ZigDependencyInfo {
+            name: "known_folders".into(),
+            url: Some(
+                "https://registry.example.com/zig/packages/known_folders/0.7.0/tarball".into(),
+            ),
+            path: None,
+            hash: Some("known_folders-0.7.0-Fy-PJtLDAADGDOwYwMkVydMSTp_aN-nfjCZw6qPQ2ECL".into()),
+            lazy: false,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ZigVersionList {
     pub name: String,
     /// Newest first; empty for an unknown package.
     pub versions: Vec<String>,
 }
 
+impl Example for ZigVersionList {
+    fn example() -> Self {
+        ZigVersionList {
+            name: "plain_pkg".into(),
+            versions: vec!["1.0.0".into(), "0.9.2".into()],
+        }
+    }
+}
+
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase")]
+#[oai(example, rename_all = "camelCase")]
 pub struct ZigHashHit {
     pub name: String,
     pub version: String,
@@ -75,8 +124,20 @@ pub struct ZigHashHit {
     pub dependency: String,
 }
 
+impl Example for ZigHashHit {
+    fn example() -> Self {
+        ZigHashHit {
+            name: "plain_pkg".into(),
+            version: "1.0.0".into(),
+            tarball_url: EXAMPLE_TARBALL.into(),
+            hash: EXAMPLE_HASH.into(),
+            dependency: dependency_snippet("plain_pkg", EXAMPLE_TARBALL, EXAMPLE_HASH),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
-#[oai(rename_all = "camelCase", skip_serializing_if_is_none)]
+#[oai(example, rename_all = "camelCase", skip_serializing_if_is_none)]
 pub struct ZigPublishResult {
     pub success: bool,
     pub message: String,
@@ -88,6 +149,21 @@ pub struct ZigPublishResult {
     /// Present and true when the upload was stored re-packed as a canonical tar.gz (entries
     /// like `./x` make zig 0.14/0.15 fail); the hash is unchanged.
     pub normalized: Option<bool>,
+}
+
+impl Example for ZigPublishResult {
+    fn example() -> Self {
+        ZigPublishResult {
+            success: true,
+            message: "Published plain_pkg@1.0.0".into(),
+            hash: EXAMPLE_HASH.into(),
+            legacy_hash: Some(EXAMPLE_LEGACY_HASH.into()),
+            tarball_url: EXAMPLE_TARBALL.into(),
+            fetch_command: format!("zig fetch --save {EXAMPLE_TARBALL}"),
+            dependency: dependency_snippet("plain_pkg", EXAMPLE_TARBALL, EXAMPLE_HASH),
+            normalized: None,
+        }
+    }
 }
 
 fn tarball_url(core: &Core, name: &str, version: &str) -> String {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use time::OffsetDateTime;
 
@@ -14,6 +15,7 @@ use crate::error::ErrorBody;
 use crate::search::IndexState;
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Health {
     /// `ok`.
     pub status: String,
@@ -22,7 +24,18 @@ pub struct Health {
     pub search: SearchHealth,
 }
 
+impl Example for Health {
+    fn example() -> Self {
+        Health {
+            status: "ok".into(),
+            timestamp: "2025-06-02T14:03:27.512Z".into(),
+            search: SearchHealth::example(),
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SearchHealth {
     /// `ready`, `building` (being rebuilt from the store; searches answer from what was
     /// indexed before) or `closed` (not started).
@@ -31,6 +44,16 @@ pub struct SearchHealth {
     pub documents: u64,
     /// Package changes not yet searchable (normally 0; they are applied within a second).
     pub pending: u64,
+}
+
+impl Example for SearchHealth {
+    fn example() -> Self {
+        SearchHealth {
+            state: "ready".into(),
+            documents: 1_842,
+            pending: 0,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -45,6 +68,7 @@ pub enum HealthResponse {
 
 /// One part's state in a readiness check.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PartCheck {
     /// `ok`, `failing`, or `skipped` (the upstream, when the fallback is off or offline).
     pub state: String,
@@ -55,13 +79,39 @@ pub struct PartCheck {
     pub ms: u64,
 }
 
+impl Example for PartCheck {
+    fn example() -> Self {
+        PartCheck {
+            state: "ok".into(),
+            error: None,
+            ms: 2,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Readiness {
     /// `ready`, or `unavailable` when a part fails.
     pub status: String,
     pub store: PartCheck,
     pub blobs: PartCheck,
     pub upstream: PartCheck,
+}
+
+impl Example for Readiness {
+    fn example() -> Self {
+        Readiness {
+            status: "ready".into(),
+            store: PartCheck::example(),
+            blobs: PartCheck::example(),
+            upstream: PartCheck {
+                state: "skipped".into(),
+                error: None,
+                ms: 0,
+            },
+        }
+    }
 }
 
 #[derive(ApiResponse)]

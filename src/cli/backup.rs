@@ -136,7 +136,7 @@ fn describe(m: &Manifest, file: &Path) -> String {
         None => String::new(),
     };
     format!(
-        "Backup {} of {} ({}, {}) in {}: {} npm packages ({} versions), {} Zig packages ({} versions), {} users, {} tokens, {} cached upstream packuments and {} tarballs, {} downloads, {} audit entries; {} blobs ({} bytes){base}.",
+        "Backup {} of {} ({}, {}) in {}: {}; {} blobs ({} bytes){base}.",
         m.id,
         m.created_at,
         m.source,
@@ -145,16 +145,7 @@ fn describe(m: &Manifest, file: &Path) -> String {
             crate::store::export::Consistency::PerPackage => "each package at one revision",
         },
         file.display(),
-        c.packages,
-        c.versions,
-        c.zig_packages,
-        c.zig_versions,
-        c.users,
-        c.tokens,
-        c.cached_packuments,
-        c.proxied_tarballs,
-        c.downloads,
-        c.audit_entries,
+        c.records_summary(),
         m.blobs.len(),
         m.blob_bytes(),
     )
@@ -220,19 +211,10 @@ pub(super) async fn run_restore(
     }
     let c = &report.counts;
     println!(
-        "Restored backup {} of {}: {} npm packages ({} versions), {} Zig packages ({} versions), {} users, {} tokens, {} cached upstream packuments and {} tarballs, {} downloads, {} audit entries; {} blobs ({} bytes), every one checked against its hash.",
+        "Restored backup {} of {}: {}; {} blobs ({} bytes), every one checked against its hash.",
         report.id,
         report.created_at,
-        c.packages,
-        c.versions,
-        c.zig_packages,
-        c.zig_versions,
-        c.users,
-        c.tokens,
-        c.cached_packuments,
-        c.proxied_tarballs,
-        c.downloads,
-        c.audit_entries,
+        c.records_summary(),
         report.blobs_restored,
         report.bytes_restored,
     );

@@ -1338,18 +1338,8 @@ async fn migrate(layers: Layers, flags: &AdminFlags, to: &str) -> Result<(), Str
     } else {
         let c = &report.counts;
         println!(
-            "Migrated and verified: {} npm packages ({} versions, {} unpublished), {} Zig packages ({} versions), {} users, {} tokens, {} cached upstream packuments and {} tarballs, {} downloads, {} audit entries; {} blobs ({} copied, {} bytes; {} already there), every one re-hashed.",
-            c.packages,
-            c.versions,
-            c.unpublished_versions,
-            c.zig_packages,
-            c.zig_versions,
-            c.users,
-            c.tokens,
-            c.cached_packuments,
-            c.proxied_tarballs,
-            c.downloads,
-            c.audit_entries,
+            "Migrated and verified: {}; {} blobs ({} copied, {} bytes; {} already there), every one re-hashed.",
+            c.records_summary(),
             c.blobs,
             report.blobs_copied,
             report.bytes_copied,

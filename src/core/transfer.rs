@@ -76,6 +76,24 @@ fn blob_error(key: &BlobKey) -> impl FnOnce(BlobError) -> MigrateError + '_ {
 }
 
 impl Counts {
+    /// The records counted, in words: `2 npm packages (3 versions, 1 unpublished), …`.
+    pub fn records_summary(&self) -> String {
+        format!(
+            "{} npm packages ({} versions, {} unpublished), {} Zig packages ({} versions), {} users, {} tokens, {} cached upstream packuments and {} tarballs, {} downloads, {} audit entries",
+            self.packages,
+            self.versions,
+            self.unpublished_versions,
+            self.zig_packages,
+            self.zig_versions,
+            self.users,
+            self.tokens,
+            self.cached_packuments,
+            self.proxied_tarballs,
+            self.downloads,
+            self.audit_entries
+        )
+    }
+
     /// Counts one exported record (its blobs are counted by whoever collects their keys).
     pub fn tally(&mut self, record: &ExportRecord) {
         match record {

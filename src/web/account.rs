@@ -105,7 +105,7 @@ fn cookie(core: &Core, value: &str, max_age: i64) -> String {
 fn login_page(status: StatusCode, message: Option<&str>) -> Response {
     let mut main = String::from("<h1>Sign in</h1>");
     if let Some(m) = message {
-        let _ = write!(main, r#"<p class="problem" role="alert">{}</p>"#, esc(m));
+        main.push_str(&alert(m));
     }
     main.push_str(
         r#"<div class="columns"><form class="stacked" method="post" action="/login"><h2>With your password</h2><label for="login-name">User name</label><input id="login-name" name="name" autocomplete="username" required><label for="login-password">Password</label><input id="login-password" name="password" type="password" autocomplete="current-password" required><button type="submit">Sign in</button></form><form class="stacked" method="post" action="/login"><h2>With a token</h2><label for="login-token">Token</label><input id="login-token" name="token" type="password" autocomplete="off" required><button type="submit">Sign in with the token</button></form></div>"#,
@@ -357,12 +357,10 @@ pub async fn create_token(
     Form(form): Form<PostedForm>,
 ) -> Response {
     let core = &state.core;
-    let Some((caller, secret)) = session(core, req).await else {
-        return redirect("/login");
+    let (caller, secret) = match session_post(core, req, &form.csrf).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
     };
-    if !same_site_post(core, req, &secret, &form.csrf) {
-        return forbidden();
-    }
     let scope = match form
         .scope
         .as_deref()
@@ -447,7 +445,7 @@ pub async fn create_token(
 async fn refused(core: &Core, caller: &Caller, secret: &str, why: &str) -> Response {
     match account_body(core, caller, secret, None).await {
         Ok(main) => {
-            let main = format!(r#"<p class="problem" role="alert">{}</p>{main}"#, esc(why));
+            let main = format!("{}{main}", alert(why));
             let mut resp = account_page("Your account", &main);
             resp.set_status(StatusCode::BAD_REQUEST);
             resp
@@ -475,12 +473,10 @@ pub async fn revoke_token(
     Form(form): Form<PostedForm>,
 ) -> Response {
     let core = &state.core;
-    let Some((caller, secret)) = session(core, req).await else {
-        return redirect("/login");
+    let (caller, secret) = match session_post(core, req, &form.csrf).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
     };
-    if !same_site_post(core, req, &secret, &form.csrf) {
-        return forbidden();
-    }
     let Some(id) = form.id.as_deref() else {
         return refused(core, &caller, &secret, "Which token?").await;
     };
@@ -570,6 +566,37 @@ async fn admin_session(core: &Core, req: &Request) -> Result<(Caller, String), R
     Ok((caller, secret))
 }
 
+/// The signed-in admin of a form post that is the session's own, or the response that
+/// refuses it.
+async fn admin_post(core: &Core, req: &Request, csrf: &str) -> Result<(Caller, String), Response> {
+    let (caller, secret) = admin_session(core, req).await?;
+    if !same_site_post(core, req, &secret, csrf) {
+        return Err(forbidden());
+    }
+    Ok((caller, secret))
+}
+
+/// The signed-in user of a form post that is the session's own, or the response that refuses
+/// it (to the sign-in page without a session).
+async fn session_post(
+    core: &Core,
+    req: &Request,
+    csrf: &str,
+) -> Result<(Caller, String), Response> {
+    let Some((caller, secret)) = session(core, req).await else {
+        return Err(redirect("/login"));
+    };
+    if !same_site_post(core, req, &secret, csrf) {
+        return Err(forbidden());
+    }
+    Ok((caller, secret))
+}
+
+/// Why a form was refused, as the alert above a page.
+fn alert(why: &str) -> String {
+    format!(r#"<p class="problem" role="alert">{}</p>"#, esc(why))
+}
+
 /// `GET /account/users`: every account (admins only).
 #[handler]
 pub async fn users_page(state: Data<&Arc<WebState>>, req: &Request) -> Response {
@@ -621,13 +648,10 @@ pub async fn create_user(
     Form(form): Form<UserForm>,
 ) -> Response {
     let core = &state.core;
-    let (caller, secret) = match admin_session(core, req).await {
+    let (caller, secret) = match admin_post(core, req, &form.csrf).await {
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    if !same_site_post(core, req, &secret, &form.csrf) {
-        return forbidden();
-    }
     let name = form.name.as_deref().unwrap_or("").trim().to_string();
     let email = form.email.as_deref().unwrap_or("").trim().to_string();
     let admin = form.admin.as_deref() == Some("true");
@@ -641,10 +665,7 @@ pub async fn create_user(
             users_after(core, &caller, &secret, StatusCode::OK, notice).await
         }
         Err(e) => {
-            let notice = format!(
-                r#"<p class="problem" role="alert">{}</p>"#,
-                esc(&e.to_string())
-            );
+            let notice = alert(&e.to_string());
             users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await
         }
     }
@@ -660,13 +681,10 @@ pub async fn change_user(
 ) -> Response {
     use crate::core::admin::UserChange;
     let core = &state.core;
-    let (caller, secret) = match admin_session(core, req).await {
+    let (caller, secret) = match admin_post(core, req, &form.csrf).await {
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    if !same_site_post(core, req, &secret, &form.csrf) {
-        return forbidden();
-    }
     let name = form.name.as_deref().unwrap_or("").to_string();
     let change = match form.action.as_deref() {
         Some("disable") => UserChange {
@@ -686,21 +704,18 @@ pub async fn change_user(
             ..Default::default()
         },
         _ => {
-            let notice = r#"<p class="problem" role="alert">Unknown action.</p>"#.to_string();
+            let notice = alert("Unknown action.");
             return users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await;
         }
     };
     if name == caller.user {
-        let notice = r#"<p class="problem" role="alert">Not on your own account.</p>"#.to_string();
+        let notice = alert("Not on your own account.");
         return users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await;
     }
     match admin::update_user(core, &Actor::of(&caller), &name, change).await {
         Ok(_) => redirect("/account/users"),
         Err(e) => {
-            let notice = format!(
-                r#"<p class="problem" role="alert">{}</p>"#,
-                esc(&e.to_string())
-            );
+            let notice = alert(&e.to_string());
             users_after(core, &caller, &secret, StatusCode::BAD_REQUEST, notice).await
         }
     }

@@ -273,7 +273,7 @@ async fn account_body(
         );
     }
     if owned.is_empty() {
-        main.push_str("<li>None yet.</li>");
+        main.push_str("<li class=\"none\">None yet.</li>");
     }
     main.push_str("</ul></section>");
 

@@ -215,7 +215,7 @@ pub async fn home(state: Data<&Arc<WebState>>) -> Response {
         );
     }
     if overview.recent.is_empty() {
-        main.push_str("<li>Nothing published yet.</li>");
+        main.push_str("<li class=\"none\">Nothing published yet.</li>");
     }
     main.push_str("</ul></section>");
     for (id, title, list, eco) in [
@@ -245,7 +245,7 @@ pub async fn home(state: Data<&Arc<WebState>>) -> Response {
             );
         }
         if list.is_empty() {
-            main.push_str("<li>No downloads this week.</li>");
+            main.push_str("<li class=\"none\">No downloads this week.</li>");
         }
         main.push_str("</ol></section>");
     }

@@ -269,30 +269,33 @@ pub struct SearchParams {
 #[handler]
 pub async fn search_page(
     state: Data<&Arc<WebState>>,
+    req: &poem::Request,
     Query(params): Query<SearchParams>,
 ) -> Response {
     let core = &state.core;
     let q = params.q.unwrap_or_default();
-    let reader = Reader::anonymous();
+    let reader = reader_of(core, req).await;
     let mut hits = Vec::new();
     let mut total = 0;
     let mut failed = None;
+    // What the reader may not see is worked out once, for both ecosystems; a store that
+    // cannot say is a 503, not the reader's mistake.
+    let excluded = match core.access.hidden(core, &reader).await {
+        Ok(h) => h.for_search(),
+        Err(e) => {
+            tracing::warn!(error = %e, "search could not tell what the reader may see");
+            return unavailable();
+        }
+    };
     for eco in [Ecosystem::Npm, Ecosystem::Zig] {
-        let request = match SearchRequest::new(q.clone(), eco, None, Some("20")) {
+        let mut request = match SearchRequest::new(q.clone(), eco, None, Some("20")) {
             Ok(r) => r,
             Err(e) => {
                 failed = Some(e);
                 break;
             }
         };
-        let mut request = request;
-        match core.access.hidden(core, &reader).await {
-            Ok(h) => request.excluded = h.for_search(),
-            Err(e) => {
-                failed = Some(e.to_string());
-                break;
-            }
-        }
+        request.excluded = excluded.clone();
         match core.search.search(request).await {
             Ok(page) => {
                 total += page.total;

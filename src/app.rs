@@ -282,6 +282,7 @@ type PantryApis = (
     ZigApi,
     AnalyticsApi,
     DownloadsApi,
+    crate::api::install::InstallApi,
     crate::api::admin::AdminApi,
 );
 
@@ -635,6 +636,7 @@ impl Registry {
                 ZigApi { core: core.clone() },
                 AnalyticsApi { core: core.clone() },
                 DownloadsApi { core: core.clone() },
+                crate::api::install::InstallApi { core: core.clone() },
                 crate::api::admin::AdminApi { core: core.clone() },
             ),
             "Pantry Registry",
@@ -720,7 +722,11 @@ impl Registry {
             .at("/docs", poem::get(crate::web::docs::docs))
             .nest("/", crate::web::routes(web.clone()));
         crate::web::with_account_routes(Route::new(), web)
-            .nest("/npm", crate::npm::NpmEndpoint::new(self.core.clone()))
+            .nest(
+                "/npm",
+                crate::npm::NpmEndpoint::new(self.core.clone())
+                    .with_pantry_posts(self.openapi().into_endpoint().map_to_response().boxed()),
+            )
             .nest(
                 "/",
                 crate::web::HtmlNotFound(crate::http::edge::Fallback::new(

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod analytics;
 pub mod auth;
 pub mod downloads;
+pub mod install;
 pub mod packages;
 pub mod publish;
 pub mod search;
@@ -27,6 +28,9 @@ pub enum ApiTags {
     Zig,
     /// Download counts.
     Analytics,
+    /// A whole project's install with the Pantry CLI: resolve the tree, download its tarballs
+    /// in one archive, report what was installed.
+    Install,
     /// Administration while the server runs: accounts, tokens, owners, jobs, the audit log
     /// (an admin token is required).
     Admin,

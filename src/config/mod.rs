@@ -503,6 +503,17 @@ impl Layers {
                 read_per_minute: self.parse("rate.read_per_minute", "a number of requests")?,
                 exempt: self.addresses("rate.exempt")?,
             },
+            install: InstallSettings {
+                max_body_bytes: self.positive("install.max_body_bytes")?,
+                max_resolved_packages: self.positive("install.max_resolved_packages")? as usize,
+                resolve_timeout: Duration::from_secs(
+                    self.positive("install.resolve_timeout_secs")?,
+                ),
+                max_batch_packages: self.positive("install.max_batch_packages")? as usize,
+                max_batch_bytes: self.positive("install.max_batch_bytes")?,
+                max_events: self.positive("install.max_events")? as usize,
+                concurrency: self.positive("install.concurrency")? as usize,
+            },
             search: SearchSettings {
                 max_query_chars: self.positive("search.max_query_length")? as usize,
                 downloads_refresh: Duration::from_secs(
@@ -642,6 +653,18 @@ pub struct RateSettings {
     pub exempt: Vec<IpAddr>,
 }
 
+/// What one project-install request may cost (`install.*`).
+#[derive(Debug, Clone)]
+pub struct InstallSettings {
+    pub max_body_bytes: u64,
+    pub max_resolved_packages: usize,
+    pub resolve_timeout: Duration,
+    pub max_batch_packages: usize,
+    pub max_batch_bytes: u64,
+    pub max_events: usize,
+    pub concurrency: usize,
+}
+
 /// Search limits and refresh.
 #[derive(Debug, Clone)]
 pub struct SearchSettings {
@@ -735,6 +758,7 @@ pub struct Settings {
     pub limits: Limits,
     pub download_flush_interval: Duration,
     pub search: SearchSettings,
+    pub install: InstallSettings,
     pub rate: RateSettings,
     pub log_level: String,
     pub log_format: LogFormat,

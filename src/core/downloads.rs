@@ -4,13 +4,23 @@
 //! the seed's `/analytics` and npm's `/downloads` shapes count the same way.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use time::{Date, Duration, Month, OffsetDateTime};
 
 use crate::core::Core;
 use crate::core::access::{ReadRefused, Reader};
 use crate::store::{DownloadBatch, DownloadCount, MetadataStore, StoreResult};
+
+/// A download remembered: who, what, which version.
+type RecentDownload = (Option<IpAddr>, String, String);
+
+/// How long a download is remembered for the install report that names it.
+const RECENT_FOR: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Most downloads remembered at once (the oldest are forgotten first).
+const MAX_RECENT: usize = 100_000;
 
 #[derive(Default)]
 pub struct DownloadCounter {
@@ -20,6 +30,9 @@ pub struct DownloadCounter {
 #[derive(Default)]
 struct CounterState {
     pending: Mutex<HashMap<(String, String, String), u64>>,
+    /// Recent downloads by client, for install reports that name them ([`DownloadCounter::
+    /// take_recent`]).
+    recent: Mutex<HashMap<RecentDownload, Instant>>,
     /// Held from taking the pending counts until they are written, so that a reader who
     /// flushes sees every count recorded before it asked, never a batch in flight. Holds the
     /// batch whose write failed, to send again under its id.
@@ -37,6 +50,31 @@ pub fn day_string(d: Date) -> String {
 }
 
 impl DownloadCounter {
+    /// Counts one download of `name` at `version` by `client`, and remembers it for an hour
+    /// (so that the client's report of the install does not count it again).
+    pub fn record_by(&self, client: Option<IpAddr>, name: &str, version: &str) {
+        self.record(name, version);
+        let mut recent = self.state.recent.lock().expect("recent downloads lock");
+        if recent.len() >= MAX_RECENT {
+            recent.retain(|_, at| at.elapsed() < RECENT_FOR);
+            if recent.len() >= MAX_RECENT {
+                recent.clear();
+            }
+        }
+        recent.insert(
+            (client, name.to_string(), version.to_string()),
+            Instant::now(),
+        );
+    }
+
+    /// Whether `client` downloaded `name@version` within the hour; the memory of it is used up.
+    pub fn take_recent(&self, client: Option<IpAddr>, name: &str, version: &str) -> bool {
+        let mut recent = self.state.recent.lock().expect("recent downloads lock");
+        recent
+            .remove(&(client, name.to_string(), version.to_string()))
+            .is_some_and(|at| at.elapsed() < RECENT_FOR)
+    }
+
     /// Counts one download of `name` (`zig:<name>` for a Zig package) at `version`.
     pub fn record(&self, name: &str, version: &str) {
         let ecosystem = if name.starts_with("zig:") {
@@ -428,7 +466,8 @@ pub type Downloaded = Box<dyn FnOnce() + Send>;
 pub fn count_download(core: &std::sync::Arc<Core>, name: &str, version: &str) -> Downloaded {
     let core = core.clone();
     let (name, version) = (name.to_string(), version.to_string());
-    Box::new(move || core.downloads.record(&name, &version))
+    let client = crate::core::client_address();
+    Box::new(move || core.downloads.record_by(client, &name, &version))
 }
 
 #[cfg(test)]

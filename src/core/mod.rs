@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod downloads;
 pub mod follow;
 pub mod import;
+pub mod install;
 pub mod jobs;
 pub mod names;
 pub mod packages;
@@ -38,6 +39,16 @@ tokio::task_local! {
     /// then work through whichever address the client reached the registry by. Set by the HTTP
     /// edge around each request.
     pub static REQUEST_BASE: String;
+
+    /// The address of the client whose request is being answered (see
+    /// [`crate::http::edge::client_address`]), for what is remembered per client (a download
+    /// an install report then names). Set by the HTTP edge around each request.
+    pub static CLIENT_ADDRESS: Option<std::net::IpAddr>;
+}
+
+/// The address of the client being answered, if a request is.
+pub fn client_address() -> Option<std::net::IpAddr> {
+    CLIENT_ADDRESS.try_with(|a| *a).ok().flatten()
 }
 
 /// The registry's parts, shared by every request.
@@ -88,6 +99,12 @@ pub struct CoreParts {
     /// With a store other instances write to: how long `gc` waits, between finding the blobs
     /// nothing names and deleting them, for their uploads' records to commit.
     pub gc_grace: Option<std::time::Duration>,
+}
+
+/// The canonical tarball URL of an npm package version: `{public}/npm/{name}/-/{bare}-{version}.tgz`.
+pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
+    let bare = name.rsplit('/').next().unwrap_or(name);
+    format!("{}/npm/{name}/-/{bare}-{version}.tgz", core.url_base())
 }
 
 impl Core {

@@ -527,7 +527,7 @@ async fn answer<E: Endpoint>(
     let mut resp = if method == Method::OPTIONS {
         StatusCode::OK.into_response()
     } else {
-        match ep.call(req).await {
+        match crate::core::CLIENT_ADDRESS.scope(addr, ep.call(req)).await {
             Ok(r) => r.into_response(),
             Err(err) => ApiError::from_poem(&err).into_http_response(),
         }

@@ -47,8 +47,10 @@ impl Class {
                 return Class::Token;
             }
             let write = [Method::PUT, Method::DELETE, Method::POST].contains(method);
-            // Audits are POSTs that read.
-            if write && !npm.starts_with("/-/npm/v1/security/") {
+            // Audits and the Pantry CLI's resolve and batch download are POSTs that read.
+            let reads =
+                npm.starts_with("/-/npm/v1/security/") || npm == "/resolve" || npm == "/download";
+            if write && !reads {
                 return Class::Publish;
             }
             return Class::Read;

@@ -31,11 +31,32 @@ use crate::store::TokenScope;
 /// The npm protocol endpoint; nest it at `/npm`.
 pub struct NpmEndpoint {
     core: Arc<Core>,
+    /// Where `POST /npm/resolve` and `POST /npm/download` go (the Pantry API's project
+    /// install, which the Pantry CLI asks for under `/npm/`).
+    pantry_posts: Option<poem::endpoint::BoxEndpoint<'static, Response>>,
 }
+
+/// The paths below `/npm` that the Pantry API answers on POST. npm never POSTs to a package's
+/// path (it publishes with PUT), so packages named `resolve` and `download` read and publish
+/// as any other.
+const PANTRY_POSTS: &[&str] = &["/resolve", "/download"];
 
 impl NpmEndpoint {
     pub fn new(core: Arc<Core>) -> Self {
-        Self { core }
+        Self {
+            core,
+            pantry_posts: None,
+        }
+    }
+
+    /// Hands `POST /npm/resolve` and `POST /npm/download` to `endpoint`, which sees the path
+    /// as the client sent it.
+    pub fn with_pantry_posts(
+        mut self,
+        endpoint: poem::endpoint::BoxEndpoint<'static, Response>,
+    ) -> Self {
+        self.pantry_posts = Some(endpoint);
+        self
     }
 }
 
@@ -425,7 +446,14 @@ impl NpmEndpoint {
 impl Endpoint for NpmEndpoint {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        if req.method() == Method::POST
+            && PANTRY_POSTS.contains(&req.uri().path())
+            && let Some(pantry) = &self.pantry_posts
+        {
+            *req.uri_mut() = req.original_uri().clone();
+            return pantry.call(req).await;
+        }
         Ok(self
             .dispatch(req)
             .await

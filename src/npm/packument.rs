@@ -61,11 +61,7 @@ const CLIENT_ONLY: &[&str] = &[
 
 pub use crate::core::timestamps::iso;
 
-/// The canonical tarball URL: `{public}/npm/{name}/-/{bare}-{version}.tgz`.
-pub fn tarball_url(core: &Core, name: &str, version: &str) -> String {
-    let bare = name.rsplit('/').next().unwrap_or(name);
-    format!("{}/npm/{name}/-/{bare}-{version}.tgz", core.url_base())
-}
+pub use crate::core::tarball_url;
 
 fn has_install_script(manifest: &Map<String, Value>) -> bool {
     manifest

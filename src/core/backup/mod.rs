@@ -16,7 +16,7 @@
 //! the records: a restore that fails leaves at worst unreferenced blobs, never a record
 //! without its blob.
 
-mod framing;
+pub(crate) mod framing;
 mod restore;
 mod write;
 

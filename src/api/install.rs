@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{Binary, Json};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{Example, ParseFromJSON, Type};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi, Union,
@@ -38,6 +38,11 @@ pub trait StrictJson {
     fn refuse(_value: &Value) -> Option<String> {
         None
     }
+
+    /// An example for the document, when the type cannot carry one itself (a union).
+    fn example_body() -> Option<Value> {
+        None
+    }
 }
 
 impl<'a, T: Type + ParseFromJSON + StrictJson> ApiExtractor<'a> for InstallBody<T> {
@@ -54,7 +59,15 @@ impl<'a, T: Type + ParseFromJSON + StrictJson> ApiExtractor<'a> for InstallBody<
             description: None,
             content: vec![MetaMediaType {
                 content_type: "application/json; charset=utf-8",
-                schema: T::schema_ref(),
+                schema: match T::example_body() {
+                    None => T::schema_ref(),
+                    Some(example) => {
+                        let mut schema = MetaSchema::new("");
+                        schema.all_of = vec![T::schema_ref()];
+                        schema.example = Some(example);
+                        MetaSchemaRef::Inline(Box::new(schema))
+                    }
+                },
             }],
             required: true,
         })
@@ -385,7 +398,11 @@ pub enum Events {
     One(Event),
 }
 
-impl StrictJson for Events {}
+impl StrictJson for Events {
+    fn example_body() -> Option<Value> {
+        Some(poem_openapi::types::ToJSON::to_json(&Events::example()).unwrap_or_default())
+    }
+}
 
 impl Example for Events {
     fn example() -> Self {

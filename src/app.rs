@@ -679,6 +679,13 @@ impl Registry {
                 vec!["GET".into()],
             ));
         }
+        // npm's reads and publishes of packages named like the Pantry CLI's POST routes.
+        for npm_path in ["/npm/resolve", "/npm/download"] {
+            routes.push((
+                npm_path.split('/').map(str::to_string).collect(),
+                vec!["GET".into(), "PUT".into()],
+            ));
+        }
         let rules = Arc::new(crate::http::edge::EdgeRules {
             trusted_proxies: connections.trusted_proxies.clone(),
             follow_request_base: self.core.settings.base_url.is_empty(),

@@ -428,15 +428,26 @@ fn check_archive(body: &[u8], dir: &Path) -> Value {
         .args(["-tf", file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
-    assert_eq!(listed.stdout, python.stdout, "GNU tar and Python list the same entries");
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert_eq!(
+        listed.stdout, python.stdout,
+        "GNU tar and Python list the same entries"
+    );
     let out = dir.join("extracted");
     std::fs::create_dir_all(&out).unwrap();
     let extracted = Command::new("tar")
         .args(["-xf", file.to_str().unwrap(), "-C", out.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(extracted.status.success(), "{}", String::from_utf8_lossy(&extracted.stderr));
+    assert!(
+        extracted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&extracted.stderr)
+    );
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     for p in manifest["packages"].as_array().unwrap() {
@@ -479,7 +490,11 @@ async fn batch_download_is_a_tar_python_and_gnu_tar_open_and_counts_each_tarball
         json!({"name": "acme-widget", "version": "2.0.0"}),
         json!({"name": "left", "version": "1.0.0", "dependencies": {"@acme/widget": "1"}}),
     ] {
-        let key = format!("{}@{}", manifest["name"].as_str().unwrap(), manifest["version"].as_str().unwrap());
+        let key = format!(
+            "{}@{}",
+            manifest["name"].as_str().unwrap(),
+            manifest["version"].as_str().unwrap()
+        );
         tarballs.insert(key, publish(&app, manifest, "latest").await);
     }
     let answer = resolve(&app, json!({"left": "^1"})).await;
@@ -493,10 +508,17 @@ async fn batch_download_is_a_tar_python_and_gnu_tar_open_and_counts_each_tarball
     let listed = manifest["packages"].as_array().unwrap();
     assert_eq!(listed.len(), 3);
     for p in listed {
-        let key = format!("{}@{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap());
+        let key = format!(
+            "{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        );
         assert_eq!(p["integrity"], sri512(&tarballs[&key]), "{key}");
         assert_eq!(p["size"], tarballs[&key].len(), "{key}");
-        assert!(p["file"].as_str().unwrap().starts_with("packages/") && p["file"].as_str().unwrap().ends_with(".tgz"));
+        assert!(
+            p["file"].as_str().unwrap().starts_with("packages/")
+                && p["file"].as_str().unwrap().ends_with(".tgz")
+        );
         assert!(p["tarball"].as_str().unwrap().starts_with(&app.url));
     }
     // Each tarball counted once.
@@ -543,12 +565,20 @@ async fn batch_download_is_a_tar_python_and_gnu_tar_open_and_counts_each_tarball
     let resp = post(
         &app,
         "/analytics/events",
-        json!({"packageName": "acme-widget", "category": "download", "version": "2.0.0"}).to_string(),
+        json!({"packageName": "acme-widget", "category": "download", "version": "2.0.0"})
+            .to_string(),
     )
     .await;
-    assert_eq!(resp.json()["counted"], 1, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(
+        resp.json()["counted"],
+        1,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
     assert_eq!(downloads_of(&app, "acme-widget").await, 2);
-    post(&app, "/analytics/events", "[{\"packageName\": 3}]").await.error(400);
+    post(&app, "/analytics/events", "[{\"packageName\": 3}]")
+        .await
+        .error(400);
     post(&app, "/analytics/events", "nope").await.error(400);
 }
 
@@ -562,13 +592,24 @@ async fn batch_download_refuses_foreign_urls_mismatches_and_oversized_batches_be
     let small = publish(&app, json!({"name": "small", "version": "1.0.0"}), "latest").await;
     let big_content = common::incompressible(6000, 7);
     let big = common::tarball_with(&[
-        ("package/package.json", json!({"name": "big", "version": "1.0.0"}).to_string().into_bytes()),
+        (
+            "package/package.json",
+            json!({"name": "big", "version": "1.0.0"})
+                .to_string()
+                .into_bytes(),
+        ),
         ("package/blob.bin", big_content),
     ]);
     let mut doc = common::npm_publish_doc("big", "1.0.0", "latest", &big);
     doc["versions"]["1.0.0"]["name"] = json!("big");
-    let resp = app.npm(Method::PUT, "/big", Some(&app.tokens.alice), Some(doc)).await;
-    assert!(resp.status.is_success(), "{}", String::from_utf8_lossy(&resp.body));
+    let resp = app
+        .npm(Method::PUT, "/big", Some(&app.tokens.alice), Some(doc))
+        .await;
+    assert!(
+        resp.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
 
     // A server the registry must never be made to call.
     let victim = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -580,39 +621,74 @@ async fn batch_download_refuses_foreign_urls_mismatches_and_oversized_batches_be
             counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
-    let one = |tarball: String| json!({"packages": [{"name": "small", "version": "1.0.0", "tarball": tarball}]}).to_string();
+    let one = |tarball: String| {
+        json!({"packages": [{"name": "small", "version": "1.0.0", "tarball": tarball}]}).to_string()
+    };
     for url in [
         format!("{victim_url}/small/-/small-1.0.0.tgz"),
         format!("{victim_url}/npm/small/-/small-1.0.0.tgz"),
         "http://169.254.169.254/latest/meta-data/".to_string(),
         "file:///etc/passwd".to_string(),
         format!("{}.evil.example/npm/small/-/small-1.0.0.tgz", app.url),
-        format!("{}/npm/small/-/small-1.0.0.tgz?redirect={victim_url}", app.url),
+        format!(
+            "{}/npm/small/-/small-1.0.0.tgz?redirect={victim_url}",
+            app.url
+        ),
     ] {
-        let message = post(&app, "/registry/download", one(url.clone())).await.error(422);
-        assert!(message.contains("not a tarball URL of this registry"), "{url}: {message}");
+        let message = post(&app, "/registry/download", one(url.clone()))
+            .await
+            .error(422);
+        assert!(
+            message.contains("not a tarball URL of this registry"),
+            "{url}: {message}"
+        );
     }
-    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the victim");
+    assert_eq!(
+        hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the victim"
+    );
     // Our URL, but of another package or version than the entry says.
-    let message = post(&app, "/registry/download", one(format!("{}/npm/big/-/big-1.0.0.tgz", app.url)))
-        .await
-        .error(422);
+    let message = post(
+        &app,
+        "/registry/download",
+        one(format!("{}/npm/big/-/big-1.0.0.tgz", app.url)),
+    )
+    .await
+    .error(422);
     assert!(message.contains("big@1.0.0"), "{message}");
     // Not here.
     let missing = json!({"packages": [{"name": "small", "version": "7.0.0"}]}).to_string();
-    assert!(post(&app, "/registry/download", missing).await.error(404).contains("small@7.0.0"));
+    assert!(
+        post(&app, "/registry/download", missing)
+            .await
+            .error(404)
+            .contains("small@7.0.0")
+    );
     // An integrity the tarball here contradicts.
     let wrong = json!({"packages": [{"name": "small", "version": "1.0.0",
         "integrity": sri512(b"something else")}]})
     .to_string();
     post(&app, "/registry/download", wrong).await.error(409);
-    let right = json!({"packages": [{"name": "small", "version": "1.0.0", "integrity": sri512(&small)}]}).to_string();
+    let right =
+        json!({"packages": [{"name": "small", "version": "1.0.0", "integrity": sri512(&small)}]})
+            .to_string();
     assert_eq!(post(&app, "/registry/download", right).await.status, 200);
     // Caps: count and bytes, before anything is sent.
     let four = json!({"packages": (0..4).map(|_| json!({"name": "small", "version": "1.0.0"})).collect::<Vec<_>>()}).to_string();
-    assert!(post(&app, "/registry/download", four).await.error(413).contains("at most 3"));
+    assert!(
+        post(&app, "/registry/download", four)
+            .await
+            .error(413)
+            .contains("at most 3")
+    );
     let heavy = json!({"packages": [{"name": "big", "version": "1.0.0"}]}).to_string();
-    assert!(post(&app, "/registry/download", heavy).await.error(413).contains("4000"));
+    assert!(
+        post(&app, "/registry/download", heavy)
+            .await
+            .error(413)
+            .contains("4000")
+    );
     // Malformed.
     for body in [
         "{}".to_string(),
@@ -623,7 +699,12 @@ async fn batch_download_refuses_foreign_urls_mismatches_and_oversized_batches_be
         r#"{"packages":[{"name":"small","version":"not-a-version"}]}"#.into(),
     ] {
         let resp = post(&app, "/registry/download", body.clone()).await;
-        assert_eq!(resp.status, 400, "{body}: {}", String::from_utf8_lossy(&resp.body));
+        assert_eq!(
+            resp.status,
+            400,
+            "{body}: {}",
+            String::from_utf8_lossy(&resp.body)
+        );
         resp.error(400);
     }
     // Nothing was counted by any of it but the one good batch.
@@ -635,15 +716,27 @@ async fn batch_download_refuses_foreign_urls_mismatches_and_oversized_batches_be
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packages_named_resolve_and_download_still_work_with_every_client() {
     let app = TestApp::start().await;
-    let resolve_tgz = publish(&app, json!({"name": "resolve", "version": "1.0.0"}), "latest").await;
-    publish(&app, json!({"name": "download", "version": "2.0.0"}), "latest").await;
+    let resolve_tgz = publish(
+        &app,
+        json!({"name": "resolve", "version": "1.0.0"}),
+        "latest",
+    )
+    .await;
+    publish(
+        &app,
+        json!({"name": "download", "version": "2.0.0"}),
+        "latest",
+    )
+    .await;
     // The npm protocol reads them as packages.
     let doc = app.npm(Method::GET, "/resolve", None, None).await;
     assert_eq!(doc.status, 200);
     assert_eq!(doc.json()["dist-tags"]["latest"], "1.0.0");
     let doc = app.npm(Method::GET, "/download", None, None).await;
     assert_eq!(doc.json()["dist-tags"]["latest"], "2.0.0");
-    let tarball = app.npm(Method::GET, "/resolve/-/resolve-1.0.0.tgz", None, None).await;
+    let tarball = app
+        .npm(Method::GET, "/resolve/-/resolve-1.0.0.tgz", None, None)
+        .await;
     assert_eq!(tarball.body, resolve_tgz);
     // POST is the Pantry CLI's, and resolves the packages too.
     let set = resolved(&resolve(&app, json!({"resolve": "^1", "download": "^2"})).await);
@@ -670,8 +763,12 @@ async fn packages_named_resolve_and_download_still_work_with_every_client() {
     let sb = Sandbox::new(&app);
     let project = sb.package("pnpm-app", manifest.clone());
     let store = sb.root.path().join("pnpm-store");
-    sb.ok(&t.pnpm, &["install", "--store-dir", store.to_str().unwrap()], &project)
-        .await;
+    sb.ok(
+        &t.pnpm,
+        &["install", "--store-dir", store.to_str().unwrap()],
+        &project,
+    )
+    .await;
     check(&project, "pnpm");
     let sb = Sandbox::new(&app);
     let project = sb.package("yarn-app", manifest.clone());
@@ -774,8 +871,16 @@ async fn the_resolved_set_of_real_express_is_npms_lockfile_and_downloads_whole()
     let manifest = check_archive(&resp.body, dir.path());
     assert_eq!(manifest["packages"].as_array().unwrap().len(), set.len());
     for p in manifest["packages"].as_array().unwrap() {
-        let key = format!("{}@{}", p["name"].as_str().unwrap(), p["version"].as_str().unwrap());
-        assert_eq!(Some(&p["integrity"].as_str().unwrap().to_string()), theirs.get(&key), "{key}");
+        let key = format!(
+            "{}@{}",
+            p["name"].as_str().unwrap(),
+            p["version"].as_str().unwrap()
+        );
+        assert_eq!(
+            Some(&p["integrity"].as_str().unwrap().to_string()),
+            theirs.get(&key),
+            "{key}"
+        );
     }
 }
 
@@ -784,8 +889,7 @@ async fn real_peers_and_platform_optionals_resolve_as_npms_lockfile_has_them() {
     let upstream = CorpusUpstream::start().await;
     let app = TestApp::start_with(common::fallback_to(&upstream.url, &[])).await;
     let latest = |name: &str| {
-        corpus()
-            .packument(name)["dist-tags"]["latest"]
+        corpus().packument(name)["dist-tags"]["latest"]
             .as_str()
             .unwrap()
             .to_string()
@@ -804,7 +908,10 @@ async fn real_peers_and_platform_optionals_resolve_as_npms_lockfile_has_them() {
     let set = resolved(&ours);
     assert_eq!(resolved_pairs(&set), theirs);
     assert!(set.contains_key("react"), "the required peer is installed");
-    assert!(!set.contains_key("redux"), "an optional peer nothing brings is not");
+    assert!(
+        !set.contains_key("redux"),
+        "an optional peer nothing brings is not"
+    );
     assert!(
         set.keys().filter(|k| k.starts_with("@esbuild/")).count() > 10,
         "every platform's optional esbuild package"

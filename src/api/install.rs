@@ -399,6 +399,19 @@ pub enum Events {
 }
 
 impl StrictJson for Events {
+    fn refuse(value: &Value) -> Option<String> {
+        let events = match value {
+            Value::Array(events) => events.iter().collect(),
+            one => vec![one],
+        };
+        events.iter().enumerate().find_map(|(i, e)| {
+            ["packageName", "category", "version"]
+                .iter()
+                .find(|f| e.get(**f).is_some_and(|v| !v.is_string()))
+                .map(|f| format!("event {i}: {f} must be a string"))
+        })
+    }
+
     fn example_body() -> Option<Value> {
         Some(poem_openapi::types::ToJSON::to_json(&Events::example()).unwrap_or_default())
     }

@@ -36,7 +36,8 @@ pub struct NpmEndpoint {
     pantry_posts: Option<poem::endpoint::BoxEndpoint<'static, Response>>,
 }
 
-/// The paths below `/npm` that the Pantry API answers on POST. npm never POSTs to a package's
+/// The paths below `/npm` that the Pantry API answers on POST (and every method npm does not
+/// use there). npm never POSTs to a package's
 /// path (it publishes with PUT), so packages named `resolve` and `download` read and publish
 /// as any other.
 const PANTRY_POSTS: &[&str] = &["/resolve", "/download"];
@@ -447,7 +448,11 @@ impl Endpoint for NpmEndpoint {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if req.method() == Method::POST
+        // npm reads (GET, HEAD) and publishes (PUT) a package named `resolve` or `download`;
+        // every other method on those paths is the Pantry API's (which answers 405 for what
+        // it does not take).
+        let npm_method = [Method::GET, Method::HEAD, Method::PUT].contains(req.method());
+        if !npm_method
             && PANTRY_POSTS.contains(&req.uri().path())
             && let Some(pantry) = &self.pantry_posts
         {

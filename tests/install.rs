@@ -917,3 +917,76 @@ async fn real_peers_and_platform_optionals_resolve_as_npms_lockfile_has_them() {
         "every platform's optional esbuild package"
     );
 }
+
+#[tokio::test]
+async fn a_private_package_is_neither_resolved_downloaded_nor_counted_for_an_anonymous_caller() {
+    let mut app = TestApp::start_with(common::with_settings(&[(
+        "access.authenticated",
+        "@team/*",
+    )]))
+    .await;
+    let secret = publish(
+        &app,
+        json!({"name": "@team/secret", "version": "1.0.0"}),
+        "latest",
+    )
+    .await;
+    publish(
+        &app,
+        json!({"name": "open-pkg", "version": "1.0.0", "dependencies": {"@team/secret": "^1"}}),
+        "latest",
+    )
+    .await;
+    // Anonymous: the private package deep in the tree is a 401, never a tree without it.
+    resolve(&app, json!({"open-pkg": "^1"})).await.error(401);
+    let batch = json!({"packages": [{"name": "@team/secret", "version": "1.0.0"}]}).to_string();
+    post(&app, "/registry/download", batch.clone())
+        .await
+        .error(401);
+    let report =
+        json!([{"packageName": "@team/secret", "category": "download", "version": "1.0.0"}]);
+    let resp = post(&app, "/analytics/events", report.to_string()).await;
+    assert_eq!(
+        resp.json()["counted"],
+        0,
+        "{}",
+        String::from_utf8_lossy(&resp.body)
+    );
+    assert_eq!(
+        resp.json()["ignored"][0]["reason"],
+        "@team/secret@1.0.0 is not here"
+    );
+    // With a read token, the same requests work.
+    let with_token = |path: &str, body: String| {
+        app.client
+            .post(format!("{}{path}", app.url))
+            .bearer_auth(&app.tokens.reader)
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let resp = Response::from(
+        with_token(
+            "/npm/resolve",
+            json!({"dependencies": {"open-pkg": "^1"}}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(resolved(&resp)["@team/secret"].1, sri512(&secret));
+    let resp = Response::from(
+        with_token("/registry/download", batch)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resp.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        check_archive(&resp.body, dir.path())["packages"][0]["name"],
+        "@team/secret"
+    );
+    app.stop().await;
+}

@@ -39,8 +39,9 @@ pub trait StrictJson {
         None
     }
 
-    /// An example for the document, when the type cannot carry one itself (a union).
-    fn example_body() -> Option<Value> {
+    /// The schema for the document, when the type's own is wrong: poem-openapi gives a union
+    /// `"type": "object"` even when a branch is an array.
+    fn body_schema() -> Option<MetaSchemaRef> {
         None
     }
 }
@@ -59,15 +60,7 @@ impl<'a, T: Type + ParseFromJSON + StrictJson> ApiExtractor<'a> for InstallBody<
             description: None,
             content: vec![MetaMediaType {
                 content_type: "application/json; charset=utf-8",
-                schema: match T::example_body() {
-                    None => T::schema_ref(),
-                    Some(example) => {
-                        let mut schema = MetaSchema::new("");
-                        schema.all_of = vec![T::schema_ref()];
-                        schema.example = Some(example);
-                        MetaSchemaRef::Inline(Box::new(schema))
-                    }
-                },
+                schema: T::body_schema().unwrap_or_else(T::schema_ref),
             }],
             required: true,
         })
@@ -412,8 +405,14 @@ impl StrictJson for Events {
         })
     }
 
-    fn example_body() -> Option<Value> {
-        Some(poem_openapi::types::ToJSON::to_json(&Events::example()).unwrap_or_default())
+    fn body_schema() -> Option<MetaSchemaRef> {
+        let mut list = MetaSchema::new("array");
+        list.items = Some(Box::new(Event::schema_ref()));
+        let mut schema = MetaSchema::new("");
+        schema.description = Some("A list of events, or one.");
+        schema.any_of = vec![MetaSchemaRef::Inline(Box::new(list)), Event::schema_ref()];
+        schema.example = poem_openapi::types::ToJSON::to_json(&Events::example());
+        Some(MetaSchemaRef::Inline(Box::new(schema)))
     }
 }
 

@@ -772,24 +772,12 @@ async fn packages_named_resolve_and_download_still_work_with_every_client() {
     check(&project, "pnpm");
     let sb = Sandbox::new(&app);
     let project = sb.package("yarn-app", manifest.clone());
-    std::fs::write(
-        project.join(".yarnrc.yml"),
-        format!(
-            "npmRegistryServer: \"{}/npm/\"\nunsafeHttpWhitelist: [\"127.0.0.1\"]\nnpmMinimalAgeGate: 0\nnodeLinker: node-modules\nenableTelemetry: false\nenableGlobalCache: false\n",
-            app.url
-        ),
-    )
-    .unwrap();
-    std::fs::write(project.join("yarn.lock"), "").unwrap();
+    sb.configure_yarn(&project, "");
     sb.ok(&t.yarn, &["install"], &project).await;
     check(&project, "yarn");
     let sb = Sandbox::new(&app);
     let project = sb.package("bun-app", manifest);
-    std::fs::write(
-        project.join("bunfig.toml"),
-        format!("[install]\nregistry = \"{}/npm/\"\n", app.url),
-    )
-    .unwrap();
+    sb.configure_bun(&project);
     sb.ok(&t.bun, &["install"], &project).await;
     check(&project, "bun");
 }

@@ -309,11 +309,7 @@ async fn bun_resolves_every_variety_package_through_the_fallback() {
         "bun-variety",
         json!({"name": "bun-variety", "version": "1.0.0", "private": true, "dependencies": dependencies}),
     );
-    std::fs::write(
-        project.join("bunfig.toml"),
-        format!("[install]\nregistry = \"{}/npm/\"\n", app.url),
-    )
-    .unwrap();
+    sb.configure_bun(&project);
     let out = sb
         .run(
             &tools().bun,
@@ -483,15 +479,7 @@ async fn every_client_installs_the_real_express_tree_with_and_then_without_the_u
             // yarn 4: its lockfile keeps its own checksums, so check the resolutions
             let sb = Sandbox::new(app);
             let project = sb.package("yarn-app", manifest.clone());
-            std::fs::write(
-                project.join(".yarnrc.yml"),
-                format!(
-                    "npmRegistryServer: \"{}/npm/\"\nunsafeHttpWhitelist: [\"127.0.0.1\"]\nnpmMinimalAgeGate: 0\nnodeLinker: node-modules\nenableTelemetry: false\nenableGlobalCache: false\nenableScripts: false\n",
-                    app.url
-                ),
-            )
-            .unwrap();
-            std::fs::write(project.join("yarn.lock"), "").unwrap();
+            sb.configure_yarn(&project, "enableScripts: false\n");
             sb.ok(&t.yarn, &["install"], &project).await;
             let locked = yarn_lock(&project);
             assert!(
@@ -510,11 +498,7 @@ async fn every_client_installs_the_real_express_tree_with_and_then_without_the_u
             // bun
             let sb = Sandbox::new(app);
             let project = sb.package("bun-app", manifest.clone());
-            std::fs::write(
-                project.join("bunfig.toml"),
-                format!("[install]\nregistry = \"{}/npm/\"\n", app.url),
-            )
-            .unwrap();
+            sb.configure_bun(&project);
             sb.ok(&t.bun, &["install", "--ignore-scripts"], &project)
                 .await;
             let locked = bun_lock(&project);

@@ -72,6 +72,29 @@ impl Sandbox {
         path
     }
 
+    /// `.yarnrc.yml` (yarn 4 against the sandbox's registry, node_modules, no telemetry, no
+    /// global cache, plus `extra` lines) and an empty `yarn.lock` in `project`.
+    pub fn configure_yarn(&self, project: &Path, extra: &str) {
+        std::fs::write(
+            project.join(".yarnrc.yml"),
+            format!(
+                "npmRegistryServer: \"{}\"\nunsafeHttpWhitelist: [\"127.0.0.1\"]\nnpmMinimalAgeGate: 0\nnodeLinker: node-modules\nenableTelemetry: false\nenableGlobalCache: false\n{extra}",
+                self.registry
+            ),
+        )
+        .unwrap();
+        std::fs::write(project.join("yarn.lock"), "").unwrap();
+    }
+
+    /// `bunfig.toml` in `project`: bun against the sandbox's registry.
+    pub fn configure_bun(&self, project: &Path) {
+        std::fs::write(
+            project.join("bunfig.toml"),
+            format!("[install]\nregistry = \"{}\"\n", self.registry),
+        )
+        .unwrap();
+    }
+
     /// Runs a client with the sandbox's environment; fails the test after 3 minutes.
     pub async fn run(&self, program: &Path, args: &[&str], cwd: &Path) -> Output {
         let home = self.root.path().join("home");

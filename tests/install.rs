@@ -782,24 +782,11 @@ async fn packages_named_resolve_and_download_still_work_with_every_client() {
     check(&project, "bun");
 }
 
-/// The `name@version → integrity` pairs of npm's package-lock.json (bundled packages, which
-/// come inside their parent's tarball, left out).
+/// The `name@version → integrity` pairs of npm's package-lock.json.
 fn npm_lock_pairs(project: &Path) -> BTreeMap<String, String> {
-    let lock: Value =
-        serde_json::from_str(&std::fs::read_to_string(project.join("package-lock.json")).unwrap())
-            .unwrap();
-    lock["packages"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(path, p)| !path.is_empty() && p["inBundle"] != true)
-        .map(|(path, p)| {
-            let name = path.rsplit_once("node_modules/").unwrap().1;
-            (
-                format!("{name}@{}", p["version"].as_str().unwrap()),
-                p["integrity"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+    common::sandbox::npm_lock(project)
+        .into_iter()
+        .map(|(pkg, integrity, _)| (pkg, integrity))
         .collect()
 }
 

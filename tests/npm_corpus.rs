@@ -347,26 +347,6 @@ fn tree_integrity() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The `name@version`s a lockfile pins with the integrity it records.
-fn npm_lock(project: &Path) -> Vec<(String, String, String)> {
-    let lock: Value =
-        serde_json::from_str(&std::fs::read_to_string(project.join("package-lock.json")).unwrap())
-            .unwrap();
-    lock["packages"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter_map(|(path, p)| {
-            let name = path.rsplit_once("node_modules/")?.1.to_string();
-            Some((
-                format!("{name}@{}", p["version"].as_str()?),
-                p["integrity"].as_str()?.to_string(),
-                p["resolved"].as_str()?.to_string(),
-            ))
-        })
-        .collect()
-}
-
 fn pnpm_lock(project: &Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(project.join("pnpm-lock.yaml")).unwrap();
     let mut out = Vec::new();
@@ -441,7 +421,7 @@ async fn every_client_installs_the_real_express_tree_with_and_then_without_the_u
                 &project,
             )
             .await;
-            let locked = npm_lock(&project);
+            let locked = common::sandbox::npm_lock(&project);
             assert!(locked.len() >= 50, "npm {round}: {} packages", locked.len());
             for (pkg, sri, resolved) in &locked {
                 assert_eq!(Some(sri), integrity.get(pkg), "npm {round}: {pkg}");

@@ -138,3 +138,25 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
+
+/// What npm's `package-lock.json` in `project` pins: `(name@version, integrity, resolved)` for
+/// every installed package, bundled ones (which come inside their parent's tarball) left out.
+pub fn npm_lock(project: &Path) -> Vec<(String, String, String)> {
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("package-lock.json")).unwrap())
+            .unwrap();
+    lock["packages"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["inBundle"] != true)
+        .filter_map(|(path, p)| {
+            let name = path.rsplit_once("node_modules/")?.1.to_string();
+            Some((
+                format!("{name}@{}", p["version"].as_str()?),
+                p["integrity"].as_str().unwrap_or_default().to_string(),
+                p["resolved"].as_str().unwrap_or_default().to_string(),
+            ))
+        })
+        .collect()
+}

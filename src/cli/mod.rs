@@ -27,8 +27,25 @@ use crate::store::TokenScope;
 pub struct Cli {
     #[command(flatten)]
     overrides: Overrides,
+    /// The server's flags, for `pantry-registry` with no command (which serves).
+    #[command(flatten)]
+    server: ServerFlags,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Where the server listens and the URL it hands out: flags of `serve` only.
+#[derive(Args, Debug, Default, Clone)]
+struct ServerFlags {
+    /// Address to listen on (server.host).
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to listen on (server.port).
+    #[arg(long)]
+    port: Option<String>,
+    /// Public URL used in every URL handed out (server.base_url).
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
 }
 
 /// Flags that override every other configuration source.
@@ -37,15 +54,6 @@ struct Overrides {
     /// Configuration file (default: ./pantry-registry.toml if it exists; env PANTRY_CONFIG).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on (server.host).
-    #[arg(long, global = true)]
-    host: Option<String>,
-    /// Port to listen on (server.port).
-    #[arg(long, global = true)]
-    port: Option<String>,
-    /// Public URL used in every URL handed out (server.base_url).
-    #[arg(long, global = true, value_name = "URL")]
-    base_url: Option<String>,
     /// Data directory (storage.data_dir).
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
@@ -74,7 +82,7 @@ struct Overrides {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the registry server (the default command).
-    Serve,
+    Serve(ServerFlags),
     /// Manage tokens (on the running server, or in the data directory).
     #[command(subcommand)]
     Token(TokenCommand),
@@ -176,12 +184,14 @@ enum CacheCommand {
     /// Remove cached upstream tarballs (and packuments) by age and/or to a size cap. Locally
     /// published packages are never touched.
     Prune {
-        /// Remove what was not used within this long: `30d`, `12h`, `45m`.
-        #[arg(long)]
+        /// Remove what was not used within this long: `30d`, `2w`, `12h`, `45m`; `0` removes
+        /// everything cached.
+        #[arg(long, value_name = "AGE")]
         older_than: Option<String>,
-        /// Then remove least recently used tarballs until they total at most this many bytes.
-        #[arg(long)]
-        max_bytes: Option<u64>,
+        /// Then remove least recently used tarballs until they total at most this much: bytes,
+        /// or `500MB`, `10GB`, `2GiB`.
+        #[arg(long, value_name = "SIZE")]
+        max_bytes: Option<String>,
     },
 }
 
@@ -252,24 +262,27 @@ enum TokenCommand {
 enum ConfigCommand {
     /// Print the effective configuration and where each value came from (secrets redacted).
     Show,
-    /// Print a configuration file with every key, its default and its description.
+    /// Print a configuration file with every key, its default and its description
+    /// (`config.example.toml` is this).
     Example,
+    /// Print the configuration reference as a Markdown table (docs/configuration.md holds it).
+    Reference,
 }
 
-fn layers_from(o: &Overrides) -> Result<Layers, String> {
+fn layers_from(o: &Overrides, server: &ServerFlags) -> Result<Layers, String> {
     let mut layers = config::load_layers(o.config.as_deref()).map_err(|e| e.to_string())?;
     let mut set = |key: &str, value: String| {
         layers
             .set(key, value, Source::Flag)
             .map_err(|e| e.to_string())
     };
-    if let Some(v) = &o.host {
+    if let Some(v) = &server.host {
         set("server.host", v.clone())?;
     }
-    if let Some(v) = &o.port {
+    if let Some(v) = &server.port {
         set("server.port", v.clone())?;
     }
-    if let Some(v) = &o.base_url {
+    if let Some(v) = &server.base_url {
         set("server.base_url", v.clone())?;
     }
     if let Some(v) = &o.data_dir {
@@ -327,12 +340,14 @@ pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, S
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(at);
     }
-    let invalid = || format!("invalid expiry {text:?}: use 30d, 12h, 45m, 90s or an RFC 3339 time");
+    let invalid =
+        || format!("invalid expiry {text:?}: use 2w, 30d, 12h, 45m, 90s or an RFC 3339 time");
     let unit = text.chars().last().ok_or_else(invalid)?;
     let n: i64 = text[..text.len() - unit.len_utf8()]
         .parse()
         .map_err(|_| invalid())?;
     let seconds_per_unit = match unit {
+        'w' => 7 * 86_400,
         'd' => 86_400,
         'h' => 3_600,
         'm' => 60,
@@ -340,22 +355,29 @@ pub fn parse_expiry(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, S
         _ => return Err(invalid()),
     };
     if n <= 0 {
-        return Err(format!("expiry {text:?} must be in the future"));
+        return Err(format!(
+            "expiry {text:?} must be in the future: a token that expires now could not be used"
+        ));
     }
     n.checked_mul(seconds_per_unit)
         .and_then(|secs| now.checked_add(time::Duration::seconds(secs)))
         .ok_or_else(|| format!("expiry {text:?} is too far in the future"))
 }
 
+/// Whether log lines are JSON records (`log.format`, or off a terminal) rather than text.
+fn json_logs(format: LogFormat) -> bool {
+    match format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    }
+}
+
 fn init_tracing(settings: &crate::Settings) {
     use tracing_subscriber::EnvFilter;
     // `Layers::resolve` already checked the filter's syntax.
     let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match settings.log_format {
-        LogFormat::Json => true,
-        LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
+    let json = json_logs(settings.log_format);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -407,18 +429,42 @@ async fn serve(layers: Layers) -> Result<(), String> {
     }
     let registry = builder.build().await.map_err(|e| e.to_string())?;
     let settings = registry.settings().clone();
-    if !registry.has_tokens().await {
+    let base = settings.public_url();
+    let npm_registry = format!("{base}/npm/");
+    // One format per stream: a terminal gets a banner to read; a log pipeline (JSON) gets the
+    // same facts as records.
+    let terminal = !json_logs(settings.log_format);
+    if terminal {
         eprintln!(
-            "No tokens exist yet, so nobody can publish. Create an admin and a token (the server \
-             can keep running), in this directory or with the same --data-dir:\n  \
-             pantry-registry user create <your-name> --email <you@example.com> --admin\n  \
-             pantry-registry token create --user <your-name> --scope admin\n\
-             or set PANTRY_REGISTRY_TOKEN to a long random secret."
+            "Pantry Registry on {base}\n  \
+             web UI and search   {base}/\n  \
+             API docs            {base}/docs\n  \
+             npm, pnpm, yarn, bun: registry={npm_registry}\n  \
+             Pantry CLI          {base} (pantry publish --registry {base})\n  \
+             zig fetch           {base}/zig/packages/<name>/<version>/tarball"
         );
+    }
+    if !registry.has_tokens().await {
+        let how = "create an admin and a token (the server can keep running), in this directory \
+                   or with the same --data-dir: `pantry-registry user create <your-name> --email \
+                   <you@example.com> --admin`, then `pantry-registry token create --user \
+                   <your-name> --scope admin`; or set PANTRY_REGISTRY_TOKEN to a long random secret";
+        if terminal {
+            eprintln!(
+                "\nNo tokens exist yet, so nobody can publish. Create an admin and a token (the server \
+                 can keep running), in this directory or with the same --data-dir:\n  \
+                 pantry-registry user create <your-name> --email <you@example.com> --admin\n  \
+                 pantry-registry token create --user <your-name> --scope admin\n\
+                 or set PANTRY_REGISTRY_TOKEN to a long random secret.\n"
+            );
+        } else {
+            tracing::warn!(how, "no tokens exist yet, so nobody can publish");
+        }
     }
     tracing::info!(
         listen = %bound,
-        base_url = %settings.public_url(),
+        base_url = %base,
+        npm_registry = %npm_registry,
         data_dir = %settings.data_dir.display(),
         "pantry-registry listening"
     );
@@ -700,18 +746,33 @@ async fn cache(layers: Layers, flags: &AdminFlags, cmd: CacheCommand) -> Result<
     {
         return Err("say what to prune: --older-than and/or --max-bytes".into());
     }
+    // What the command asks is checked before anything is opened or reached.
+    let prune = match &cmd {
+        CacheCommand::Prune {
+            older_than,
+            max_bytes,
+        } => Some((
+            older_than
+                .as_deref()
+                .map(|text| {
+                    config::units::parse_age(text)
+                        .map(|age| {
+                            time::Duration::seconds(age.as_secs().min(i64::MAX as u64) as i64)
+                        })
+                        .map_err(|e| format!("--older-than: {e}"))
+                })
+                .transpose()?,
+            max_bytes
+                .as_deref()
+                .map(|text| {
+                    config::units::parse_bytes(text).map_err(|e| format!("--max-bytes: {e}"))
+                })
+                .transpose()?,
+        )),
+        CacheCommand::Stats => None,
+    };
     let target = target(layers, flags).await?;
-    if let CacheCommand::Prune {
-        older_than,
-        max_bytes,
-    } = cmd
-    {
-        let age = older_than
-            .map(|text| {
-                let now = OffsetDateTime::now_utc();
-                parse_expiry(&text, now).map(|later| later - now)
-            })
-            .transpose()?;
+    if let Some((age, max_bytes)) = prune {
         let report = match &target {
             Target::Local(r) => {
                 crate::core::jobs::prune_json(&r.prune_cache(age, max_bytes).await?)
@@ -1352,7 +1413,16 @@ async fn migrate(layers: Layers, flags: &AdminFlags, to: &str) -> Result<(), Str
 /// Runs the command line; the binary's `main` is only this.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let layers = match layers_from(&cli.overrides) {
+    // The server's flags, given before `serve` or after it.
+    let server = match &cli.command {
+        Some(Command::Serve(flags)) => ServerFlags {
+            host: flags.host.clone().or(cli.server.host.clone()),
+            port: flags.port.clone().or(cli.server.port.clone()),
+            base_url: flags.base_url.clone().or(cli.server.base_url.clone()),
+        },
+        _ => cli.server.clone(),
+    };
+    let layers = match layers_from(&cli.overrides, &server) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: {e}");
@@ -1373,8 +1443,11 @@ pub fn main() -> ExitCode {
         init: cli.overrides.init,
         json: cli.overrides.json,
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(serve(layers)),
+    let result = match cli
+        .command
+        .unwrap_or(Command::Serve(ServerFlags::default()))
+    {
+        Command::Serve(_) => runtime.block_on(serve(layers)),
         Command::Token(cmd) => runtime.block_on(token(layers, &flags, cmd)),
         Command::User(cmd) => runtime.block_on(user(layers, &flags, cmd)),
         Command::Cache(cmd) => runtime.block_on(cache(layers, &flags, cmd)),
@@ -1412,6 +1485,10 @@ pub fn main() -> ExitCode {
             .map_err(|e| e.to_string()),
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config::example_toml());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Reference) => {
+            print!("{}", config::reference_markdown());
             Ok(())
         }
     };

@@ -689,7 +689,8 @@ impl Registry {
         let rules = Arc::new(crate::http::edge::EdgeRules {
             trusted_proxies: connections.trusted_proxies.clone(),
             follow_request_base: self.core.settings.base_url.is_empty(),
-            routes: crate::http::edge::RouteMethods::new(routes),
+            routes: crate::http::edge::RouteMethods::new(routes)
+                .with_bodies(crate::api::spec::body_types(&document)),
             limiter: crate::http::rate::RateLimiter::new(
                 self.core.settings.rate.clone(),
                 self.core.rates.clone(),

@@ -59,6 +59,26 @@ async fn every_download_route_counts_and_survives_a_restart() {
         app.get("/analytics/plain_pkg?ecosystem=zig").await.json()["totalDownloads"],
         1
     );
+    // The name /analytics/top gives a Zig package reads it too.
+    let top = app.get("/analytics/top?limit=50").await.json();
+    assert!(
+        top["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "zig:plain_pkg"),
+        "{top}"
+    );
+    assert_eq!(
+        app.get("/analytics/zig:plain_pkg").await.json()["totalDownloads"],
+        1
+    );
+    assert_eq!(
+        app.get("/analytics/zig:plain_pkg/timeline?days=1")
+            .await
+            .json()["timeline"][0]["count"],
+        1
+    );
     // Known but never downloaded: zeros. Unknown: 404.
     let quiet = app.get("/analytics/quiet").await.json();
     assert_eq!(

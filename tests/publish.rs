@@ -240,7 +240,10 @@ async fn malformed_bodies_are_400_json_and_change_nothing() {
             .unwrap(),
     )
     .await;
-    assert_eq!(r.error(400), "Missing metadata");
+    assert!(
+        r.error(400)
+            .starts_with("Missing metadata: the form takes a `metadata` part")
+    );
     let only_meta = reqwest::multipart::Form::new().text("metadata", meta);
     let r = common::Response::from(
         app.client
@@ -252,10 +255,12 @@ async fn malformed_bodies_are_400_json_and_change_nothing() {
             .unwrap(),
     )
     .await;
-    assert_eq!(r.error(400), "Missing tarball");
-    assert_eq!(
-        app.publish_json(t, "{}".into()).await.error(400),
-        "Missing metadata or tarball"
+    assert!(r.error(400).starts_with("Missing tarball: the form takes"));
+    assert!(
+        app.publish_json(t, "{}".into())
+            .await
+            .error(400)
+            .starts_with("Missing metadata or tarball: the JSON body takes `metadata`")
     );
     assert_absent(&app, "bad-input").await;
 }
@@ -306,7 +311,11 @@ async fn unsupported_content_type_is_415() {
                 .unwrap(),
         )
         .await;
-        assert_eq!(r.error(415), "Unsupported content type", "{ct}");
+        assert_eq!(
+            r.error(415),
+            "Unsupported content type: this route takes multipart/form-data or application/json",
+            "{ct}"
+        );
     }
     let r = common::Response::from(
         app.client

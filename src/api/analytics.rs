@@ -202,6 +202,11 @@ impl AnalyticsApi {
         name: &str,
         ecosystem: Option<&str>,
     ) -> Result<Vec<DownloadCount>, ApiError> {
+        // `/analytics/top` names a Zig package `zig:<name>`: that name reads it too.
+        let (name, ecosystem) = match name.strip_prefix("zig:") {
+            Some(zig) if ecosystem.is_none_or(|e| e == "zig") => (zig, Some("zig")),
+            _ => (name, ecosystem),
+        };
         package_counts(&self.core, reader, Ecosystem::parse(ecosystem)?, name)
             .await?
             .ok_or_else(|| ApiError::not_found("Package not found"))
@@ -213,7 +218,8 @@ impl AnalyticsApi {
     /// Most downloaded packages
     ///
     /// `{"packages":[{"name","downloads"}]}`, most downloaded first; `limit` defaults to 10.
-    /// Zig packages appear as `zig:<name>`. Packages the caller may not read (`access.*`) are
+    /// Zig packages appear as `zig:<name>`, the name `/analytics/{name}` reads them by.
+    /// Packages the caller may not read (`access.*`) are
     /// left out.
     #[oai(path = "/analytics/top", method = "get", operation_id = "topPackages")]
     async fn top_packages(&self, reader: ApiReader, limit: Query<Option<String>>) -> TopResponse {

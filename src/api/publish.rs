@@ -233,7 +233,14 @@ async fn parse_multipart(core: &Core, body: MultipartBody) -> Result<PublishRequ
     let bad = |e: multer::Error| ApiError::bad_request(format!("Malformed multipart body: {e}"));
     let mut metadata = None;
     let mut tarball = None;
+    let mut others: Vec<String> = Vec::new();
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
+        if let Some(name) = field
+            .name()
+            .filter(|n| !["metadata", "tarball"].contains(n))
+        {
+            others.push(format!("`{name}`"));
+        }
         match field.name() {
             Some("metadata") => {
                 metadata = Some(parse_metadata_text(
@@ -247,8 +254,18 @@ async fn parse_multipart(core: &Core, body: MultipartBody) -> Result<PublishRequ
             }
         }
     }
-    let metadata = metadata.ok_or_else(|| ApiError::bad_request("Missing metadata"))?;
-    let tarball = tarball.ok_or_else(|| ApiError::bad_request("Missing tarball"))?;
+    let expected = |missing: &str| {
+        let got = if others.is_empty() {
+            String::new()
+        } else {
+            format!(" (it had {})", others.join(", "))
+        };
+        ApiError::bad_request(format!(
+            "Missing {missing}: the form takes a `metadata` part (the package.json text) and a `tarball` file part (the .tgz){got}"
+        ))
+    };
+    let metadata = metadata.ok_or_else(|| expected("metadata"))?;
+    let tarball = tarball.ok_or_else(|| expected("tarball"))?;
     Ok(PublishRequest {
         metadata: Some(metadata),
         tarball,
@@ -264,7 +281,9 @@ fn parse_json(core: &Core, body: JsonBody) -> Result<PublishRequest, ApiError> {
         return Err(ApiError::bad_request("The JSON body must be an object"));
     };
     let (Some(metadata), Some(tarball)) = (obj.remove("metadata"), obj.remove("tarball")) else {
-        return Err(ApiError::bad_request("Missing metadata or tarball"));
+        return Err(ApiError::bad_request(
+            "Missing metadata or tarball: the JSON body takes `metadata` (the package.json) and `tarball` (the .tgz in base64)",
+        ));
     };
     let metadata = match metadata {
         Value::String(text) => parse_metadata_text(text.as_bytes(), core)?,

@@ -101,9 +101,10 @@ pub async fn search(
     ecosystem: Ecosystem,
     from: Option<&str>,
     size: Option<&str>,
+    size_param: &str,
 ) -> Result<SearchPage, ApiError> {
-    let mut request =
-        SearchRequest::new(text, ecosystem, from, size).map_err(ApiError::bad_request)?;
+    let mut request = SearchRequest::new(text, ecosystem, from, size, size_param)
+        .map_err(ApiError::bad_request)?;
     request.excluded = core.access.hidden(core, reader).await?.for_search();
     Ok(core.search.search(request).await?)
 }
@@ -124,6 +125,7 @@ pub async fn seed_search(
         ecosystem,
         from.as_deref(),
         limit.as_deref(),
+        "limit",
     )
     .await
     {

@@ -76,6 +76,33 @@ pub fn path_methods(document: &str) -> Vec<(Vec<String>, Vec<String>)> {
         .collect()
 }
 
+/// The request body types of every operation that takes a body, from the completed document.
+pub fn body_types(document: &str) -> Vec<crate::http::edge::RouteBody> {
+    let Ok(spec) = serde_json::from_str::<Value>(document) else {
+        return Vec::new();
+    };
+    let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let mut bodies = Vec::new();
+    for (template, ops) in paths {
+        for (method, op) in ops.as_object().into_iter().flatten() {
+            let Some(content) = op
+                .pointer("/requestBody/content")
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
+            bodies.push((
+                template.split('/').map(str::to_string).collect(),
+                method.to_ascii_uppercase(),
+                content.keys().cloned().collect(),
+            ));
+        }
+    }
+    bodies
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -287,7 +287,11 @@ async fn parse_zig_multipart(body: ZigMultipart) -> Result<ZigPublishRequest, Ap
         }
     }
     Ok(ZigPublishRequest {
-        tarball: tarball.ok_or_else(|| ApiError::bad_request("Missing tarball"))?,
+        tarball: tarball.ok_or_else(|| {
+            ApiError::bad_request(
+                "Missing tarball: the form takes a `tarball` file part (the archive: .tar.gz, .tar.xz, .tar.zst, .tar or .zip) and, optionally, a `manifest` part",
+            )
+        })?,
         filename,
         manifest,
         description,

@@ -103,14 +103,30 @@ pub fn mint(
 
 /// Checks a restriction's syntax: a package name, or `@scope/*`.
 pub fn parse_restriction(text: &str) -> Result<String, String> {
+    let expected = "expected a package name (left-pad, @team/widget) or a whole scope (@team/*)";
     if let Some(scope) = text.strip_suffix("/*") {
+        if !scope.starts_with('@') {
+            return Err(format!(
+                "invalid restriction {text:?}: a scope starts with @ (did you mean @{text}?); {expected}"
+            ));
+        }
         PackageName::parse(&format!("{scope}/x"), 214)
             .map(|_| text.to_string())
-            .map_err(|e| format!("invalid scope restriction {text:?}: {e}"))
+            .map_err(|e| {
+                format!(
+                    "invalid scope restriction {text:?}: {}; {expected}",
+                    e.reason
+                )
+            })
     } else {
         PackageName::parse(text, 214)
             .map(|n| n.to_string())
-            .map_err(|e| format!("invalid package restriction {text:?}: {e}"))
+            .map_err(|e| {
+                format!(
+                    "invalid package restriction {text:?}: {}; {expected}",
+                    e.reason
+                )
+            })
     }
 }
 

@@ -176,13 +176,37 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
     path.into()
 }
 
-/// The methods each documented path takes, for the `Allow` header of a 405.
-pub struct RouteMethods(Vec<(Vec<String>, Vec<String>)>);
+/// The methods each documented path takes, for the `Allow` header of a 405, and the body types
+/// each operation takes, for the message of a 415.
+pub struct RouteMethods(Vec<(Vec<String>, Vec<String>)>, Vec<RouteBody>);
+
+/// The content types one operation takes: path template (as segments), method, types.
+pub type RouteBody = (Vec<String>, String, Vec<String>);
 
 impl RouteMethods {
     /// From path templates (`/packages/{name}` as segments) and their methods.
     pub fn new(routes: Vec<(Vec<String>, Vec<String>)>) -> Self {
-        Self(routes)
+        Self(routes, Vec::new())
+    }
+
+    /// With the body types of the operations that take a body.
+    pub fn with_bodies(mut self, bodies: Vec<RouteBody>) -> Self {
+        self.1 = bodies;
+        self
+    }
+
+    /// What the operation at `path` with `method` takes as a body: `a or b`.
+    fn body_types(&self, path: &str, method: &str) -> Option<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let (_, _, types) = self.1.iter().find(|(template, m, _)| {
+            m.eq_ignore_ascii_case(method) && Self::matches(template, &segments)
+        })?;
+        let mut types: Vec<&str> = types
+            .iter()
+            .map(|t| t.split(';').next().unwrap_or(t).trim())
+            .collect();
+        types.dedup();
+        Some(types.join(" or "))
     }
 
     /// The first template `path` matches, as written (`/packages/{name}`), for metric labels.
@@ -529,7 +553,17 @@ async fn answer<E: Endpoint>(
     } else {
         match crate::core::CLIENT_ADDRESS.scope(addr, ep.call(req)).await {
             Ok(r) => r.into_response(),
-            Err(err) => ApiError::from_poem(&err).into_http_response(),
+            Err(err) => {
+                let mut error = ApiError::from_poem(&err);
+                if error.kind == crate::error::ErrorKind::UnsupportedMediaType
+                    && let Some(takes) = rules.routes.body_types(&req_path, method.as_str())
+                {
+                    error = ApiError::unsupported_media_type(format!(
+                        "Unsupported content type: this route takes {takes}"
+                    ));
+                }
+                error.into_http_response()
+            }
         }
     };
     if is_head {

@@ -12,7 +12,7 @@ use super::{NpmEndpoint, NpmResult, json};
 use crate::error::ApiError;
 use crate::search::{Ecosystem, Origin};
 
-fn query_params(req: &Request) -> HashMap<String, String> {
+pub(crate) fn query_params(req: &Request) -> HashMap<String, String> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()
@@ -41,6 +41,7 @@ pub async fn search(ep: &NpmEndpoint, req: &Request) -> NpmResult {
         Ecosystem::Npm,
         params.get("from").map(String::as_str),
         params.get("size").map(String::as_str),
+        "size",
     )
     .await?;
     // Accounts here say nothing about upstream maintainers of the same name, so only local

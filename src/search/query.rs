@@ -72,13 +72,14 @@ pub const MAX_PAGE_SIZE: usize = 250;
 pub const MAX_RESULT_WINDOW: usize = 10_000;
 
 impl SearchRequest {
-    /// Validates the paging parameters as they came in a URL: `size` (or the seed's `limit`)
-    /// 1 and up (cut to [`MAX_PAGE_SIZE`]), `from` 0 and up; the error says what is wrong.
+    /// Validates the paging parameters as they came in a URL: `size` (or the seed's `limit`,
+    /// named by `size_param` in the errors) 1 and up (cut to [`MAX_PAGE_SIZE`]), `from` 0 and up; the error says what is wrong.
     pub fn new(
         text: String,
         ecosystem: Ecosystem,
         from: Option<&str>,
         size: Option<&str>,
+        size_param: &str,
     ) -> Result<SearchRequest, String> {
         let number = |name: &str, value: &str| {
             value
@@ -88,8 +89,8 @@ impl SearchRequest {
         };
         let size = match size {
             None | Some("") => DEFAULT_PAGE_SIZE,
-            Some(v) => match number("size", v)? {
-                0 => return Err("`size` must be at least 1".into()),
+            Some(v) => match number(size_param, v)? {
+                0 => return Err(format!("`{size_param}` must be at least 1")),
                 n => n.min(MAX_PAGE_SIZE),
             },
         };

@@ -288,7 +288,7 @@ pub async fn search_page(
         }
     };
     for eco in [Ecosystem::Npm, Ecosystem::Zig] {
-        let mut request = match SearchRequest::new(q.clone(), eco, None, Some("20")) {
+        let mut request = match SearchRequest::new(q.clone(), eco, None, Some("20"), "size") {
             Ok(r) => r,
             Err(e) => {
                 failed = Some(e);

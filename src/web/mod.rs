@@ -91,12 +91,45 @@ impl<E: Endpoint> Endpoint for HtmlNotFound<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let html = wants_html(&req) && matches!(*req.method(), poem::http::Method::GET);
+        let npm = is_npm_client(&req);
+        let base = req
+            .data::<std::sync::Arc<Core>>()
+            .map(|core| core.url_base());
         let path = req.uri().path().to_string();
         match self.0.call(req).await {
+            Err(e) if npm && e.is::<poem::error::NotFoundError>() => {
+                // npm pointed at the root instead of /npm/: say where the npm registry is,
+                // in the message and in the npm-notice header npm prints.
+                let base = base.unwrap_or_default();
+                let base = base.trim_end_matches('/');
+                Ok(crate::error::ApiError::not_found(format!(
+                    "{path} is not an npm registry path: this registry's npm URL is {base}/npm/ (set registry={base}/npm/ in .npmrc, or run npm config set registry {base}/npm/)"
+                ))
+                .into_npm_response())
+            }
             Err(e) if html && e.is::<poem::error::NotFoundError>() => Ok(not_found_page(&path)),
             other => other.map(IntoResponse::into_response),
         }
     }
+}
+
+/// Whether the request comes from an npm-protocol client (npm, pnpm, yarn, bun): by the
+/// headers they send (`npm-command`, an npm-style `User-Agent`, npm's abbreviated-metadata
+/// `Accept`).
+fn is_npm_client(req: &Request) -> bool {
+    let headers = req.headers();
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    headers.contains_key("npm-command")
+        || ["npm/", "pnpm/", "yarn/", "bun/"]
+            .iter()
+            .any(|p| agent.starts_with(p))
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("application/vnd.npm.install-v1+json"))
 }
 
 /// Whether the request comes from a browser that wants a page (not an API client).

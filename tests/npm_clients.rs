@@ -640,3 +640,68 @@ async fn clients_install_an_upstream_only_tree_and_keep_working_when_the_upstrea
     let stale = app.npm(reqwest::Method::GET, "/leaf-dep", None, None).await;
     assert_eq!(stale.header("x-pantry-cache"), "stale");
 }
+
+/// `npm star`, `npm unstar` and `npm stars` with real npm: a star is kept per user (the
+/// packument's `users`), listed by `npm stars`, and removed by `npm unstar`; one user's star
+/// does not touch another's; a root-URL npm is told where the npm registry is.
+#[tokio::test]
+async fn npm_stars_are_kept_per_user_and_listed() {
+    let app = TestApp::start().await;
+    let (r, _) = app
+        .npm_publish(&app.tokens.alice, "starry", "1.0.0", "latest")
+        .await;
+    assert!(r.status.is_success());
+    let t = tools();
+    let alice = Sandbox::new(&app);
+    alice.write_npmrc(Some(&app.tokens.alice));
+    let bob = Sandbox::new(&app);
+    bob.write_npmrc(Some(&app.tokens.bob));
+    let cwd = alice.root.path().to_path_buf();
+    alice.ok(&t.npm, &["star", "starry"], &cwd).await;
+    bob.ok(&t.npm, &["star", "starry"], &cwd).await;
+    let users = app
+        .npm(reqwest::Method::GET, "/starry", None, None)
+        .await
+        .json()["users"]
+        .clone();
+    assert_eq!(users, json!({"alice": true, "bob": true}));
+    let listed = alice.ok(&t.npm, &["stars"], &cwd).await;
+    assert!(listed.contains("starry"), "{listed}");
+    alice.ok(&t.npm, &["unstar", "starry"], &cwd).await;
+    let users = app
+        .npm(reqwest::Method::GET, "/starry", None, None)
+        .await
+        .json()["users"]
+        .clone();
+    assert_eq!(
+        users,
+        json!({"bob": true}),
+        "alice's unstar leaves bob's star"
+    );
+    let listed = alice.ok(&t.npm, &["stars", "alice"], &cwd).await;
+    assert!(!listed.contains("starry"), "{listed}");
+    let listed = bob.ok(&t.npm, &["stars", "bob"], &cwd).await;
+    assert!(listed.contains("starry"), "{listed}");
+    // A write that changes nothing this registry keeps is refused, not dropped.
+    let resp = app
+        .npm(
+            reqwest::Method::PUT,
+            "/starry",
+            Some(&app.tokens.alice),
+            Some(json!({"_id": "starry", "description": "x"})),
+        )
+        .await;
+    assert!(resp.error(400).contains("nothing to change"));
+
+    // npm pointed at the root instead of /npm/.
+    let root = Sandbox::at(&app.url);
+    std::fs::write(root.npmrc(), format!("registry={}/\n", app.url)).unwrap();
+    let project = root.package("root-app", json!({"name": "root-app", "version": "1.0.0"}));
+    let out = root.run(&t.npm, &["install", "starry"], &project).await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("{}/npm/", app.url)),
+        "npm printed: {said}"
+    );
+}

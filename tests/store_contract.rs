@@ -101,6 +101,7 @@ fn tag_on_publish(owner: &str, name: &str, tag: &str, version: &str) -> PackageU
             created_at: CREATED,
             updated_at: CREATED,
             rev: 0,
+            stars: Default::default(),
         });
         package.dist_tags.insert(tag.clone(), version.clone());
         package.updated_at = LATER;

@@ -368,6 +368,45 @@ async fn apply_document_checked(
     Ok(modify_and_index(core, name, change).await?)
 }
 
+/// Stars (`starred`) or unstars the package for the caller, as `npm star` / `npm unstar` do:
+/// anyone who may read it may star it, only for themselves. The package as written.
+pub async fn set_star(
+    core: &Core,
+    caller: &Caller,
+    name: &str,
+    starred: bool,
+) -> Result<PackageRecord, ChangeError> {
+    if core.store.package(name).await?.is_none() {
+        return Err(ChangeError::NoSuchPackage);
+    }
+    let user = caller.user.clone();
+    let change: crate::store::PackageChange = Box::new(move |mut pkg: PackageRecord, _| {
+        if starred {
+            pkg.stars.insert(user.clone());
+        } else {
+            pkg.stars.remove(&user);
+        }
+        Ok(PackageEdit {
+            package: Some(pkg),
+            ..Default::default()
+        })
+    });
+    let written = modify_and_index(core, name, change).await?;
+    written.ok_or(ChangeError::NoSuchPackage)
+}
+
+/// The packages `user` starred, by name.
+pub async fn starred_by(core: &Core, user: &str) -> crate::store::StoreResult<Vec<String>> {
+    Ok(core
+        .store
+        .list_packages()
+        .await?
+        .into_iter()
+        .filter(|p| p.stars.contains(user))
+        .map(|p| p.name)
+        .collect())
+}
+
 /// Applies `change` to the package and re-indexes it for search.
 pub(crate) async fn modify_and_index(
     core: &Core,

@@ -495,6 +495,7 @@ async fn publish_checked(
                 created_at: now,
                 updated_at: now,
                 rev: 0,
+                stars: Default::default(),
             },
         };
         match &tags {

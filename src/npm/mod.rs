@@ -82,6 +82,8 @@ enum NpmRoute {
     Token {
         key: String,
     },
+    /// `npm stars`: the packages a user starred (a CouchDB view, as npm asks for it).
+    StarredByUser,
     AuditBulk,
     AuditQuick,
     AuditFull,
@@ -210,6 +212,7 @@ impl NpmRoute {
             ["npm", "v1", "tokens", "token", key] => Self::Token {
                 key: key.to_string(),
             },
+            ["_view", "starredByUser"] => Self::StarredByUser,
             ["npm", "v1", "security", "advisories", "bulk"] => Self::AuditBulk,
             ["npm", "v1", "security", "audits", "quick"] => Self::AuditQuick,
             ["npm", "v1", "security", "audits"] => Self::AuditFull,
@@ -411,6 +414,7 @@ impl NpmEndpoint {
             R::Tokens if get => user::list_tokens(self, &req).await,
             R::Tokens if m == Method::POST => user::create_token(self, &mut req).await,
             R::Token { key } if m == Method::DELETE => user::revoke_token(self, &req, &key).await,
+            R::StarredByUser if get => user::starred_by(self, &req).await,
             R::AuditBulk if m == Method::POST => audit::bulk(self, &mut req).await,
             R::AuditQuick | R::AuditFull if m == Method::POST => audit::npm6(self, &mut req).await,
             R::DistTags { pkg } if get => dist_tags::list(self, &req, &pkg).await,
@@ -579,5 +583,6 @@ mod tests {
             R::Token { key: "abc".into() }
         );
         assert_eq!(p("/-/nothing"), R::NotFound);
+        assert_eq!(p("/-/_view/starredByUser"), R::StarredByUser);
     }
 }

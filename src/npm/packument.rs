@@ -227,6 +227,14 @@ impl Loaded {
                 doc.insert("readmeFilename".into(), f.clone());
             }
         }
+        if !pkg.stars.is_empty() {
+            let users: Map<String, Value> = pkg
+                .stars
+                .iter()
+                .map(|u| (u.clone(), Value::Bool(true)))
+                .collect();
+            doc.insert("users".into(), Value::Object(users));
+        }
         doc.insert("modified".into(), iso(pkg.updated_at).into());
         Value::Object(doc)
     }

@@ -236,23 +236,31 @@ async fn change_document(
     }
     change.expected_rev = rev;
     if change.versions.is_none() && change.owners.is_none() {
-        // Only fields we do not keep (stars: `users`): nothing to change, in a package that
-        // must exist all the same.
-        if ep
-            .core
-            .store
-            .package(name)
+        // `npm star` / `npm unstar`: the document's `users` with the caller's own entry set
+        // or removed. Only that entry counts: nobody stars for someone else.
+        let Some(users) = doc.get("users").and_then(Value::as_object) else {
+            return Err(ApiError::bad_request(
+                "nothing to change: a package document write here changes versions (unpublish, deprecate), maintainers or stars (users); it had none of them",
+            ));
+        };
+        let reader = crate::core::access::Reader::signed_in(caller.clone());
+        ep.core
+            .access
+            .local(&ep.core, &reader, name)
             .await
-            .map_err(ApiError::internal)?
-            .is_none()
-        {
-            return Err(ApiError::not_found(format!(
-                "no such package available: {name}"
-            )));
-        }
+            .map_err(|e| match e {
+                crate::core::access::ReadRefused::SignInRequired(why) => {
+                    ApiError::unauthorized(why)
+                }
+                crate::core::access::ReadRefused::Store(e) => e.into(),
+            })?;
+        let starred = users
+            .get(&caller.user)
+            .is_some_and(|v| v != &Value::Bool(false));
+        packages::set_star(&ep.core, caller, name, starred).await?;
         return Ok(json(
             StatusCode::OK,
-            &json!({"ok": "nothing changed", "success": true}),
+            &json!({"ok": if starred { "starred" } else { "unstarred" }, "success": true}),
         ));
     }
     packages::apply_document(&ep.core, caller, name, change).await?;

@@ -315,3 +315,26 @@ pub async fn revoke_token(ep: &NpmEndpoint, req: &Request, key: &str) -> NpmResu
         .map_err(ApiError::internal)?;
     Ok(json(StatusCode::OK, &json!({})))
 }
+
+/// `GET /-/_view/starredByUser?key="<user>"` (`npm stars`): the packages the user starred, as
+/// the rows of the CouchDB view npm reads (`value` is the package name); only packages the
+/// caller may read.
+pub async fn starred_by(ep: &NpmEndpoint, req: &Request) -> NpmResult {
+    let reader = ep.reader(req).await?;
+    let params = super::search::query_params(req);
+    let key = params.get("key").map(String::as_str).unwrap_or("");
+    let user =
+        serde_json::from_str::<String>(key).unwrap_or_else(|_| key.trim_matches('"').to_string());
+    if user.is_empty() {
+        return Err(ApiError::bad_request(
+            "which user's stars? Pass key=\"<user name>\" (npm stars <user> does)",
+        ));
+    }
+    let mut rows = Vec::new();
+    for name in crate::core::packages::starred_by(&ep.core, &user).await? {
+        if ep.core.access.local(&ep.core, &reader, &name).await.is_ok() {
+            rows.push(json!({"id": name, "key": user, "value": name}));
+        }
+    }
+    Ok(super::json(StatusCode::OK, &json!({ "rows": rows })))
+}

@@ -56,6 +56,9 @@ pub struct PackageRecord {
     /// Bumped by every write to the package; clients see it as `_rev`, caches key on it.
     #[serde(default)]
     pub rev: u64,
+    /// Users who starred it (`npm star`); npm shows them as the packument's `users`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub stars: std::collections::BTreeSet<String>,
 }
 
 impl PackageRecord {

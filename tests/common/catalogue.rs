@@ -88,6 +88,7 @@ pub async fn write_catalogue(store: &RedbStore, packages: &[CataloguePackage]) {
                         created_at: now,
                         updated_at: now,
                         rev: 1,
+                        stars: Default::default(),
                     })
                 }),
             )

@@ -141,6 +141,7 @@ impl PackageStore for DynamoStore {
                         created_at: now,
                         updated_at: now,
                         rev: 0,
+                        stars: Default::default(),
                     })
                 }
                 (None, None) => None,

@@ -89,6 +89,7 @@ impl PackageStore for RedbStore {
                             created_at: now,
                             updated_at: now,
                             rev: 0,
+                            stars: Default::default(),
                         });
                         names.remove(version.name.as_str()).map_err(backend)?;
                     }

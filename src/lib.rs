@@ -28,3 +28,19 @@ pub use store::TokenScope;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The guides' code blocks (`docs/`), doc tests too.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+#[doc = include_str!("../docs/npm.md")]
+#[doc = include_str!("../docs/zig.md")]
+#[doc = include_str!("../docs/pantry-api.md")]
+#[doc = include_str!("../docs/search-and-analytics.md")]
+#[doc = include_str!("../docs/users.md")]
+#[doc = include_str!("../docs/configuration.md")]
+#[doc = include_str!("../docs/security.md")]
+#[doc = include_str!("../docs/operations.md")]
+#[doc = include_str!("../docs/web-ui.md")]
+#[doc = include_str!("../docs/benchmarks.md")]
+#[doc = include_str!("../docs/testing.md")]
+pub struct GuideDoctests;

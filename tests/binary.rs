@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -462,4 +463,156 @@ fn created_id(err: &str) -> String {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("token create names the token")
         .to_string()
+}
+
+/// The fenced `bash` blocks of the README's `## Quick start` section, in order.
+fn quick_start_blocks() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let (_, section) = readme
+        .split_once("\n## Quick start\n")
+        .expect("a Quick start section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .split("```bash\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+/// The README's quick start, run as written against the built binary: the install block is the
+/// one thing replaced (by this build's binary on `PATH`); the server listens on a free port on
+/// 127.0.0.1 instead of 3000 (`localhost:3000` in the commands follows it), and its npm fallback
+/// asks an upstream on 127.0.0.1 that has nothing (tests never reach the internet).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_quick_start_runs_as_written() {
+    let blocks = quick_start_blocks();
+    assert_eq!(blocks.len(), 3, "install, serve, use: {blocks:#?}");
+    assert_eq!(blocks[0].trim(), "cargo install --path .");
+    let port = common::free_port().to_string();
+    let upstream = common::upstream::FakeUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = bin_path().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let envs = [
+        ("PATH", path.as_str()),
+        ("PORT", port.as_str()),
+        ("PANTRY_SERVER_HOST", "127.0.0.1"),
+        ("PANTRY_NPM_UPSTREAM", upstream.url.as_str()),
+    ];
+    let mut server = Command::new("bash")
+        .args(["-c", &format!("exec {}", blocks[1].trim())])
+        .envs(envs)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    assert!(common::wait_for_health(&url), "the server came up");
+    let script = blocks[2].replace("localhost:3000", &format!("localhost:{port}"));
+    let sb = common::sandbox::Sandbox::at(&url);
+    let mut args: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    args.extend(["bash", "-euo", "pipefail", "-c", &script].map(str::to_string));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sb.run(Path::new("env"), &args, dir.path()).await;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        out.status.success(),
+        "the quick start failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            dir.path()
+                .join("app/node_modules/@my-team/hello/package.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(installed["name"], "@my-team/hello");
+    assert_eq!(installed["version"], "1.0.0");
+}
+
+/// Where a first hour went wrong, each answered: switches and sizes in the forms people type, a
+/// message that names the parameter sent and the form expected, server flags only on `serve`,
+/// and one log format per stream.
+#[tokio::test]
+async fn messages_and_options_take_what_people_type_and_say_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("server.log");
+    // `0` for a switch (it was refused: only true/false were taken).
+    let server = BinServer::start_logged(&data, &[("NPM_FALLBACK", "0")], &log);
+    let data_arg = data.to_str().unwrap();
+    // The log stream is JSON only: the no-token notice is a record, not a banner in it.
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON record ({e}): {line}"));
+    }
+    assert!(text.contains("no tokens exist yet"), "{text}");
+    // The parameter the request used, by its name.
+    let (status, _, body) = common::raw_get(&server.url, "/search?q=x&limit=0").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("`limit` must be at least 1"), "{body}");
+    // Ages and sizes as typed; 0 prunes everything.
+    for args in [
+        &["cache", "prune", "--older-than", "2w"][..],
+        &["cache", "prune", "--older-than", "0d"],
+        &["cache", "prune", "--max-bytes", "10GB"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", data_arg]);
+        let (ok, _, err) = run_bin(&all, &[]);
+        assert!(ok, "{args:?}: {err}");
+    }
+    let (ok, _, err) = run_bin(
+        &[
+            "cache",
+            "prune",
+            "--max-bytes",
+            "10XB",
+            "--data-dir",
+            data_arg,
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("GiB"), "{err}");
+    // A scope without its @: the message says what was meant.
+    let (ok, _, err) = run_bin(
+        &[
+            "token",
+            "create",
+            "--user",
+            "ci",
+            "--service",
+            "--package",
+            "team/*",
+            "--data-dir",
+            data_arg,
+        ],
+        &[],
+    );
+    assert!(!ok && err.contains("did you mean @team/*"), "{err}");
+    // Server flags only where they mean something.
+    let (_, help, _) = run_bin(&["token", "--help"], &[]);
+    assert!(
+        !help.contains("--port") && !help.contains("--base-url"),
+        "{help}"
+    );
+    let (_, help, _) = run_bin(&["serve", "--help"], &[]);
+    assert!(
+        help.contains("--port") && help.contains("--base-url"),
+        "{help}"
+    );
+    let (ok, _, _) = run_bin(&["gc", "--port", "4000", "--data-dir", data_arg], &[]);
+    assert!(!ok, "gc takes no --port");
 }

@@ -233,7 +233,7 @@ impl From<TreeError> for ApiError {
             TreeError::BadEntry { .. } => ApiError::bad_request(message),
             TreeError::Elsewhere { .. } => ApiError::unprocessable(message),
             TreeError::NotFound { .. } | TreeError::NoMatch { .. } => ApiError::not_found(message),
-            TreeError::Conflict { .. } => ApiError::conflict(message),
+            TreeError::Conflict { .. } | TreeError::Unsettled(_) => ApiError::conflict(message),
             TreeError::TooLarge(_) => ApiError::too_large(message),
             TreeError::SignInRequired(_) => ApiError::unauthorized(message),
             TreeError::Unavailable { .. } => ApiError::unavailable(message),

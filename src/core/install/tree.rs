@@ -87,6 +87,10 @@ pub enum TreeError {
         .wanted.join(", ")
     )]
     Conflict { name: String, wanted: Vec<String> },
+    #[error(
+        "the tree did not settle on one version per name after {0} passes (each change of a placed version walks it again); npm would nest copies, which a flat install set cannot hold"
+    )]
+    Unsettled(usize),
     #[error("the tree has more than {0} packages")]
     TooLarge(usize),
     #[error("{0}")]
@@ -349,9 +353,9 @@ pub async fn resolve_tree(
         loaded: HashMap::new(),
         forced: HashMap::new(),
     };
-    // Each change of a placed version walks the tree again from the top; a tree that keeps
-    // changing its mind is a conflict.
-    let rounds = 16 + dependencies.len();
+    // Each change of a placed version walks the tree again from the top (cheap: every
+    // packument is read once); a tree that keeps changing its mind is a conflict.
+    let rounds = MAX_PASSES;
     for _ in 0..rounds {
         if let Walk::Settled(placed) = walker.walk(&roots).await? {
             for (key, (package, version)) in placed {
@@ -376,11 +380,11 @@ pub async fn resolve_tree(
             return Ok(set);
         }
     }
-    Err(TreeError::Conflict {
-        name: "the tree".into(),
-        wanted: vec![format!("no settled set after {rounds} passes")],
-    })
+    Err(TreeError::Unsettled(rounds))
 }
+
+/// Most walks of one tree: a change of a placed version walks it again.
+const MAX_PASSES: usize = 200;
 
 struct Walker<'a> {
     core: &'a Core,

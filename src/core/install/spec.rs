@@ -10,8 +10,54 @@ use nodejs_semver::{Range, Version};
 pub enum Want {
     /// `*`, `""`: any version, the `latest` dist-tag first.
     Any,
-    Range(Range),
+    Range(NpmRange),
     Tag(String),
+}
+
+/// An npm range: alternatives (`||`), each a set of comparators that must all hold. Read here
+/// rather than by `nodejs-semver` alone, which lets any one comparator of a space-joined set
+/// decide (`^2 ^3` matched 2.0.0); each comparator is still its to read.
+#[derive(Debug, Clone)]
+pub struct NpmRange(Vec<Vec<Range>>);
+
+impl NpmRange {
+    pub fn parse(text: &str) -> Option<NpmRange> {
+        let mut alternatives = Vec::new();
+        for alternative in text.split("||") {
+            let alternative = alternative.trim();
+            if alternative.is_empty() || alternative.contains(" - ") {
+                // npm reads an empty alternative as `*`; a hyphen range is one comparator pair.
+                alternatives.push(vec![Range::parse(alternative).ok()?]);
+                continue;
+            }
+            // `>= 1.2.3` is one comparator: join an operator standing alone to what follows.
+            let mut comparators = Vec::new();
+            let mut pending = String::new();
+            for token in alternative.split_whitespace() {
+                pending.push_str(token);
+                if token.chars().all(|c| "<>=~^".contains(c)) {
+                    continue;
+                }
+                comparators.push(Range::parse(&pending).ok()?);
+                pending.clear();
+            }
+            if !pending.is_empty() {
+                return None;
+            }
+            alternatives.push(comparators);
+        }
+        Some(NpmRange(alternatives))
+    }
+
+    /// node-semver's rule: every comparator of one alternative holds; a prerelease only when
+    /// a comparator of that alternative names a prerelease of the same version.
+    pub fn satisfies(&self, version: &Version) -> bool {
+        self.0.iter().any(|set| {
+            set.iter()
+                .all(|r| version.satisfies_with_prerelease(r, true))
+                && (!version.is_prerelease() || set.iter().any(|r| version.satisfies(r)))
+        })
+    }
 }
 
 impl Want {
@@ -21,7 +67,7 @@ impl Want {
     pub fn allows(&self, version: &Version) -> bool {
         match self {
             Want::Any | Want::Tag(_) => true,
-            Want::Range(r) => version.satisfies(r),
+            Want::Range(r) => r.satisfies(version),
         }
     }
 }
@@ -97,7 +143,9 @@ fn want(text: &str) -> Result<Want, String> {
     if text.is_empty() || text == "*" {
         return Ok(Want::Any);
     }
-    if let Ok(range) = Range::parse(text) {
+    if Range::parse(text).is_ok()
+        && let Some(range) = NpmRange::parse(text)
+    {
         return Ok(Want::Range(range));
     }
     let tag_like = text.len() <= 128
@@ -122,7 +170,7 @@ mod tests {
                 package,
                 match want {
                     Want::Any => "*".into(),
-                    Want::Range(r) => format!("range {r}"),
+                    Want::Range(r) => format!("range {r:?}"),
                     Want::Tag(t) => format!("tag {t}"),
                 },
             ),
@@ -177,5 +225,33 @@ mod tests {
         for text in ["^^^", "1.2.3.4", "npm:", "npm:b@npm:c@1"] {
             assert!(parse("a", text).is_err(), "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+
+    fn allows(range: &str, version: &str) -> bool {
+        match parse("a", range).unwrap() {
+            Spec::Registry { want, .. } => want.allows(&Version::parse(version).unwrap()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn space_joined_comparators_all_hold() {
+        assert!(!allows("^2 ^3", "2.0.0"));
+        assert!(!allows("^2 ^3", "3.0.0"));
+        assert!(!allows(">=2 <2", "2.0.0"));
+        assert!(!allows("~1 >=2", "2.0.0"));
+        assert!(!allows("1.0.0 2.0.0", "2.0.0"));
+        assert!(allows(">=1.2.3 <2", "1.5.0"));
+        assert!(!allows(">=1.2.3 <2", "2.0.0"));
+        assert!(allows(">= 1.2.3 < 2", "1.5.0"));
+        assert!(allows("^1 || ^2 ^1", "1.0.0"));
+        assert!(!allows("^1 || ^2 ^1", "2.0.0"));
+        assert!(allows("1.0.0 - 2.0.0", "1.5.0"));
+        assert!(!allows("1.0.0 - 2.0.0", "2.0.1"));
     }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::BinServer;
 
@@ -64,17 +64,22 @@ async fn sigkill_under_load_loses_no_acknowledged_publish() {
                 ))
             })
             .collect();
+        // A random moment, but not before this round has an acknowledged publish to lose (a
+        // loaded machine can take longer than the wait to start the server).
         let wait = 300 + rand::random::<u64>() % 700;
         tokio::time::sleep(Duration::from_millis(wait)).await;
+        let started = Instant::now();
+        while acked.lock().unwrap().len() == before {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "round {round}: nothing was acknowledged in {wait} ms and 30 s more"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         server.kill();
         for w in workers {
             w.await.unwrap();
         }
-        let after = acked.lock().unwrap().len();
-        assert!(
-            after > before,
-            "round {round}: nothing was acknowledged in {wait} ms"
-        );
 
         // Restart on the same data: every acknowledged publish, of every round so far.
         let server = BinServer::start(&data, &envs);

@@ -99,13 +99,21 @@ async fn a_backup_under_a_publish_load_restores_whole_and_byte_identical() {
             }
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    // Publishes are being acknowledged before the backup begins.
+    let loading = Instant::now();
+    while acked.lock().unwrap().is_empty() {
+        assert!(
+            loading.elapsed() < std::time::Duration::from_secs(60),
+            "no publish was acknowledged in a minute"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let scratch = tempfile::tempdir().unwrap();
     let full = scratch.path().join("full.tar");
     // A backup is short: on a busy machine it can end before any publish in flight is
     // answered. Then it is taken again (the load goes on), so that publishes are known to
-    // have been acknowledged while the one checked below ran.
+    // have been acknowledged while the one checked below ran (up to ten times).
     let mut attempts = 0;
     let (started, finished, ok, out, err) = loop {
         attempts += 1;
@@ -130,7 +138,7 @@ async fn a_backup_under_a_publish_load_restores_whole_and_byte_identical() {
             .iter()
             .filter(|a| a.at >= started && a.at <= finished)
             .count();
-        if !ok || during > 0 || attempts == 5 {
+        if !ok || during > 0 || attempts == 10 {
             break (started, finished, ok, out, err);
         }
     };

@@ -6,6 +6,10 @@ mod common;
 use common::TestApp;
 use serde_json::Value;
 
+/// The metrics recorder is one per process: the tests here run one at a time, so a scrape's
+/// counts are the scripted session's alone.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn ready(app: &TestApp) -> (u16, Value) {
     let r = app.get("/ready").await;
     (r.status.as_u16(), r.json())
@@ -13,6 +17,7 @@ async fn ready(app: &TestApp) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_names_the_failing_part_and_recovers() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let app = TestApp::start().await;
     let (status, body) = ready(&app).await;
     assert_eq!(status, 200, "{body}");
@@ -41,6 +46,7 @@ async fn readiness_names_the_failing_part_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_asks_the_upstream_only_when_the_fallback_may() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let up = common::upstream::FakeUpstream::start().await;
     let app = TestApp::start_with_upstream(&up.url).await;
     let (status, body) = ready(&app).await;
@@ -91,6 +97,7 @@ async fn scrape(app: &TestApp, token: Option<&str>) -> (u16, prometheus_parse::S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scrape_counts_what_a_scripted_session_did() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let up = common::upstream::FakeUpstream::start().await;
     up.publish("from-upstream", "1.0.0", serde_json::json!({}));
     let app = TestApp::start_with(common::fallback_to(
@@ -241,6 +248,7 @@ async fn a_scrape_counts_what_a_scripted_session_did() {
 /// orphan, each named, with a failing exit status, and nothing repaired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_corrupt_missing_and_orphaned_blobs() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     use pantry_registry::blobs::BlobKey;
     let app = TestApp::start().await;
     let alice = app.tokens.alice.clone();

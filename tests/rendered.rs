@@ -244,7 +244,7 @@ async fn an_upstream_copy_is_kept_until_it_must_be_revalidated() {
     upstream.publish("up-pkg", "1.0.0", json!({}));
     let app = TestApp::start_with(fallback_to(
         &upstream.url,
-        &[("npm.cache_max_age_secs", "1")],
+        &[("npm.cache_max_age_secs", "3")],
     ))
     .await;
     let read = || async {
@@ -257,15 +257,22 @@ async fn an_upstream_copy_is_kept_until_it_must_be_revalidated() {
         let cache = r.headers()["x-pantry-cache"].to_str().unwrap().to_string();
         (cache, r.json::<Value>().await.unwrap())
     };
+    let started = std::time::Instant::now();
     let (first, doc) = read().await;
     assert_eq!(first, "miss");
     assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
     let (second, _) = read().await;
-    assert_eq!(second, "hit");
-    assert_eq!(upstream.packument_requests("up-pkg"), 1);
+    // Within the window the copy is served as it is (unless this machine took the whole
+    // window for two reads).
+    let in_window = started.elapsed() < std::time::Duration::from_secs(3);
+    if in_window {
+        assert_eq!(second, "hit");
+        assert_eq!(upstream.packument_requests("up-pkg"), 1);
+    }
+    let asked = upstream.packument_requests("up-pkg");
     // A new upstream version shows once the copy is due for revalidation.
     upstream.publish("up-pkg", "1.1.0", json!({}));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let (_, doc) = read().await;
     assert_eq!(doc["dist-tags"]["latest"], "1.1.0");
     assert!(
@@ -274,7 +281,7 @@ async fn an_upstream_copy_is_kept_until_it_must_be_revalidated() {
             .unwrap()
             .starts_with(&app.url)
     );
-    assert_eq!(upstream.packument_requests("up-pkg"), 2);
+    assert_eq!(upstream.packument_requests("up-pkg"), asked + 1);
 }
 
 #[tokio::test]

@@ -454,13 +454,13 @@ pub async fn open_store(path: &Path) -> pantry_registry::store::redb_store::Redb
     }
 }
 
-/// Waits out the last 30 seconds of a UTC day, so a test that compares per-day counts with
-/// "today" never straddles midnight.
+/// Waits out the last three minutes of a UTC day, so a test that compares per-day counts with
+/// "today" never straddles midnight (the longest, `migrate`, starts moto and migrates twice).
 pub async fn avoid_midnight() {
     let now = time::OffsetDateTime::now_utc();
     let into_day = now - now.replace_time(time::Time::MIDNIGHT);
     let left = time::Duration::DAY - into_day;
-    if left < time::Duration::seconds(30) {
+    if left < time::Duration::minutes(3) {
         tokio::time::sleep(Duration::from_secs_f64(left.as_seconds_f64() + 1.0)).await;
     }
 }

@@ -315,6 +315,9 @@ async fn resolve_refuses_what_it_cannot_resolve_whole_and_changes_nothing() {
         assert_eq!(resp.status, 400, "{body}");
         let message = resp.error(400);
         assert!(!message.is_empty(), "{body}");
+        if serde_json::from_str::<Value>(&body).is_err() {
+            assert!(message.contains(r#"{"dependencies":"#), "{message}");
+        }
     }
     // An unknown name is an error, not a 200 without it.
     let resp = resolve(&app, json!({"known": "^1", "no-such-package-here": "^1"})).await;
@@ -363,6 +366,18 @@ async fn resolve_refuses_what_it_cannot_resolve_whole_and_changes_nothing() {
     )
     .await;
     resp.error(415);
+    // Media types are case-insensitive.
+    let resp = Response::from(
+        app.client
+            .post(format!("{}/npm/resolve", app.url))
+            .header("content-type", "Application/JSON; charset=UTF-8")
+            .body(r#"{"dependencies":{"known":"^1"}}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(resolved(&resp)["known"].0, "1.0.0");
     // A body over install.max_body_bytes (1 MiB).
     let huge: serde_json::Map<String, Value> = (0..40_000)
         .map(|i| (format!("package-number-{i}"), json!("^1.0.0")))

@@ -34,6 +34,9 @@ pub struct InstallBody<T>(pub T);
 /// What a body's JSON must be beyond its schema's types (which would take the number `1` for
 /// the string `"1"`).
 pub trait StrictJson {
+    /// The body's shape in a line, for the message that refuses a body that is not JSON.
+    const EXPECTED: &'static str;
+
     /// Why `value` is refused, if it is.
     fn refuse(_value: &Value) -> Option<String> {
         None
@@ -72,13 +75,21 @@ impl<'a, T: Type + ParseFromJSON + StrictJson> ApiExtractor<'a> for InstallBody<
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         if let Some(kind) = req.content_type() {
-            let kind = kind.split(';').next().unwrap_or(kind).trim();
+            let kind = kind
+                .split(';')
+                .next()
+                .unwrap_or(kind)
+                .trim()
+                .to_ascii_lowercase();
             let json_like = kind.is_empty()
                 || kind.ends_with("/json")
                 || kind.ends_with("+json")
-                || kind == "text/plain"
-                || kind == "application/octet-stream"
-                || kind == "application/x-www-form-urlencoded";
+                || [
+                    "text/plain",
+                    "application/octet-stream",
+                    "application/x-www-form-urlencoded",
+                ]
+                .contains(&kind.as_str());
             if !json_like {
                 return Err(ApiError::new(
                     crate::error::ErrorKind::UnsupportedMediaType,
@@ -93,7 +104,8 @@ impl<'a, T: Type + ParseFromJSON + StrictJson> ApiExtractor<'a> for InstallBody<
         let bytes = crate::http::body::read_limited(req.headers(), body.take()?, limit).await?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request(format!(
-                "the body is not valid JSON ({e}); names and ranges must be JSON strings"
+                "the body is not valid JSON ({e}); expected {}",
+                T::EXPECTED
             ))
         })?;
         if let Some(why) = T::refuse(&value) {
@@ -119,6 +131,9 @@ pub struct ResolveRequest {
 }
 
 impl StrictJson for ResolveRequest {
+    const EXPECTED: &'static str =
+        r#"{"dependencies":{"<name>":"<range>"}}, every name and range a JSON string"#;
+
     fn refuse(value: &Value) -> Option<String> {
         let entries = value.get("dependencies")?.as_object()?;
         entries
@@ -275,6 +290,8 @@ pub struct DownloadRequest {
 }
 
 impl StrictJson for DownloadRequest {
+    const EXPECTED: &'static str = r#"{"packages":[{"name":"…","version":"…","tarball":"<URL>","integrity":"sha512-…"}]}, integrity optional"#;
+
     fn refuse(value: &Value) -> Option<String> {
         let packages = value.get("packages")?.as_array()?;
         packages.iter().enumerate().find_map(|(i, p)| {
@@ -392,6 +409,9 @@ pub enum Events {
 }
 
 impl StrictJson for Events {
+    const EXPECTED: &'static str =
+        r#"[{"packageName":"…","category":"download","version":"…"}], or one such object"#;
+
     fn refuse(value: &Value) -> Option<String> {
         let events = match value {
             Value::Array(events) => events.iter().collect(),

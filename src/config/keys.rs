@@ -579,7 +579,7 @@ pub const KEYS: &[KeySpec] = &[
         default: "8",
         env: &[],
         secret: false,
-        doc: "Packuments and upstream tarballs one project-install request reads at once.",
+        doc: "Packuments, upstream tarballs or reported versions one project-install request reads at once.",
     },
     KeySpec {
         key: "rate.login_per_minute",

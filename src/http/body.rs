@@ -60,7 +60,7 @@ pub async fn read_limited(headers: &HeaderMap, body: Body, limit: u64) -> Result
         Some("deflate") => false,
         Some(other) => {
             return Err(ApiError::unsupported_media_type(format!(
-                "Unsupported Content-Encoding {other:?}"
+                "Unsupported Content-Encoding {other:?}: a request body may be sent as is (identity), gzip or deflate"
             )));
         }
     };

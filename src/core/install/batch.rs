@@ -214,12 +214,7 @@ async fn locate(
             let t = &record.tarball;
             let mut digests = sri_tokens(&t.integrity);
             digests.extend(sri_tokens(&t.sha256));
-            if let Ok(sha1) = hex::decode(&t.sha1) {
-                digests.push(format!(
-                    "sha1-{}",
-                    base64::engine::general_purpose::STANDARD.encode(sha1)
-                ));
-            }
+            digests.extend(super::sha1_sri(&t.sha1));
             Ok(Located {
                 size: t.size,
                 integrity: t.integrity.clone(),

@@ -30,16 +30,28 @@ pub enum EventOutcome {
     Ignored(String),
 }
 
-/// Counts `events` reported by `reader`'s client.
+/// Counts `events` reported by `reader`'s client. The versions are looked up
+/// `install.concurrency` at a time; the counting keeps the report's order.
 pub async fn record_events(
     core: &Arc<Core>,
     reader: &Reader,
     events: &[InstallEvent],
 ) -> Result<Vec<EventOutcome>, StoreError> {
+    use futures_util::{StreamExt, TryStreamExt};
     let client = crate::core::client_address();
+    // Boxed first: a closure in the stream would make the future not `Send` for every
+    // lifetime (rust-lang/rust#102211).
+    let lookups: Vec<_> = events
+        .iter()
+        .map(|event| Box::pin(outcome(core, reader, event)))
+        .collect();
+    let checked: Vec<Option<String>> = futures_util::stream::iter(lookups)
+        .buffered(core.settings.install.concurrency.max(1))
+        .try_collect()
+        .await?;
     let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        outcomes.push(match outcome(core, reader, event).await? {
+    for (event, ignored) in events.iter().zip(checked) {
+        outcomes.push(match ignored {
             Some(why) => EventOutcome::Ignored(why),
             None if core.downloads.take_recent(
                 client,

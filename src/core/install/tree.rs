@@ -21,7 +21,6 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use base64::Engine;
 use futures_util::StreamExt;
 use nodejs_semver::Version;
 use serde_json::{Map, Value};
@@ -177,14 +176,7 @@ impl Candidates {
                 let field = |f: &str| dist.and_then(|d| d.get(f)).and_then(Value::as_str);
                 match (field("integrity"), field("shasum")) {
                     (Some(sri), _) => sri.to_string(),
-                    (None, Some(hex)) => hex::decode(hex)
-                        .map(|b| {
-                            format!(
-                                "sha1-{}",
-                                base64::engine::general_purpose::STANDARD.encode(b)
-                            )
-                        })
-                        .unwrap_or_default(),
+                    (None, Some(hex)) => super::sha1_sri(hex).unwrap_or_default(),
                     (None, None) => String::new(),
                 }
             }

@@ -615,4 +615,7 @@ async fn messages_and_options_take_what_people_type_and_say_what_was_expected() 
     );
     let (ok, _, _) = run_bin(&["gc", "--port", "4000", "--data-dir", data_arg], &[]);
     assert!(!ok, "gc takes no --port");
+    // Nor before the command, where it would be silently dropped.
+    let (ok, _, err) = run_bin(&["--port", "4000", "gc", "--data-dir", data_arg], &[]);
+    assert!(!ok && err.contains("--port is a flag of `serve`"), "{err}");
 }

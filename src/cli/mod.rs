@@ -48,6 +48,19 @@ struct ServerFlags {
     base_url: Option<String>,
 }
 
+impl ServerFlags {
+    /// The first flag given, as typed.
+    fn given(&self) -> Option<&'static str> {
+        [
+            (self.host.is_some(), "--host"),
+            (self.port.is_some(), "--port"),
+            (self.base_url.is_some(), "--base-url"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+}
+
 /// Flags that override every other configuration source.
 #[derive(Args, Debug, Default)]
 struct Overrides {
@@ -1420,7 +1433,16 @@ pub fn main() -> ExitCode {
             port: flags.port.clone().or(cli.server.port.clone()),
             base_url: flags.base_url.clone().or(cli.server.base_url.clone()),
         },
-        _ => cli.server.clone(),
+        None => cli.server.clone(),
+        Some(_) => {
+            if let Some(flag) = cli.server.given() {
+                eprintln!(
+                    "error: {flag} is a flag of `serve` (where the server listens); this command does not serve, so it does not take it"
+                );
+                return ExitCode::from(2);
+            }
+            ServerFlags::default()
+        }
     };
     let layers = match layers_from(&cli.overrides, &server) {
         Ok(l) => l,

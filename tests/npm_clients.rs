@@ -665,6 +665,9 @@ async fn npm_stars_are_kept_per_user_and_listed() {
         .json()["users"]
         .clone();
     assert_eq!(users, json!({"alice": true, "bob": true}));
+    let page = app.get("/package/starry").await;
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains(r#"<span id="stars">2</span>"#), "{html}");
     let listed = alice.ok(&t.npm, &["stars"], &cwd).await;
     assert!(listed.contains("starry"), "{listed}");
     alice.ok(&t.npm, &["unstar", "starry"], &cwd).await;

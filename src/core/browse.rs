@@ -73,6 +73,8 @@ pub struct PackageView {
     pub dist_tags: BTreeMap<String, String>,
     /// Owners here, or the upstream's maintainers.
     pub maintainers: Vec<String>,
+    /// How many users starred it (`npm star`): here, or on the upstream for a proxied package.
+    pub stars: usize,
     pub downloads: Vec<DownloadCount>,
 }
 
@@ -212,6 +214,7 @@ pub async fn npm_package(
                 versions: rows,
                 dist_tags: pkg.dist_tags.clone(),
                 maintainers: pkg.owners.clone(),
+                stars: pkg.stars.len(),
                 downloads: Vec::new(),
             }
         }
@@ -267,6 +270,9 @@ pub async fn npm_package(
                 versions: rows,
                 dist_tags,
                 maintainers,
+                stars: doc["users"].as_object().map_or(0, |users| {
+                    users.values().filter(|starred| **starred == true).count()
+                }),
                 downloads: Vec::new(),
             }
         }

@@ -543,6 +543,15 @@ fn package_body(core: &Core, view: &PackageView, dependents: &[String], days: i6
                 .join(", "),
         );
     }
+    if view.stars > 0 {
+        fact(
+            "Stars",
+            format!(
+                r#"<span id="stars">{}</span> <span class="muted">(npm star)</span>"#,
+                view.stars
+            ),
+        );
+    }
     if !l.keywords.is_empty() {
         fact(
             "Keywords",

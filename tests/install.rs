@@ -378,6 +378,20 @@ async fn resolve_refuses_what_it_cannot_resolve_whole_and_changes_nothing() {
     )
     .await;
     assert_eq!(resolved(&resp)["known"].0, "1.0.0");
+    // An encoding this server does not undo is named as such.
+    let resp = Response::from(
+        app.client
+            .post(format!("{}/npm/resolve", app.url))
+            .header("content-type", "application/json")
+            .header("content-encoding", "br")
+            .body(r#"{"dependencies":{"known":"^1"}}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let message = resp.error(415);
+    assert!(message.contains(r#"Content-Encoding "br""#), "{message}");
     // A body over install.max_body_bytes (1 MiB).
     let huge: serde_json::Map<String, Value> = (0..40_000)
         .map(|i| (format!("package-number-{i}"), json!("^1.0.0")))

@@ -581,11 +581,13 @@ pub fn tarball_with(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
-/// The built binary, started as a separate process on a free port.
+/// The built binary, started as a separate process on a port the system chose.
 pub struct BinServer {
     pub child: Child,
     pub url: String,
     pub port: u16,
+    /// The server's log when the test did not ask for it, deleted with the server.
+    _log: Option<tempfile::TempPath>,
 }
 
 /// Publishes `name@version` through the Pantry API of a server at `url`: (status, tarball).
@@ -632,31 +634,64 @@ pub fn free_port() -> u16 {
 impl BinServer {
     /// Starts `pantry-registry serve` on `data_dir` and waits until /health answers.
     pub fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Self {
-        Self::start_with_stderr(data_dir, envs, Stdio::null())
+        let log = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+        let path = log.to_path_buf();
+        Self::start_with_log(data_dir, envs, &path, Some(log))
     }
 
     /// Like [`Self::start`], with the server's log (JSON lines) written to `log`.
     pub fn start_logged(data_dir: &Path, envs: &[(&str, &str)], log: &Path) -> Self {
-        Self::start_with_stderr(data_dir, envs, std::fs::File::create(log).unwrap().into())
+        Self::start_with_log(data_dir, envs, log, None)
     }
 
-    fn start_with_stderr(data_dir: &Path, envs: &[(&str, &str)], stderr: Stdio) -> Self {
-        let port = free_port();
+    /// Serves on port 0 and reads the port the system gave from the server's `listening` log
+    /// record: a port picked free beforehand may be taken by another test before it is bound.
+    fn start_with_log(
+        data_dir: &Path,
+        envs: &[(&str, &str)],
+        log: &Path,
+        kept: Option<tempfile::TempPath>,
+    ) -> Self {
         let mut cmd = Command::new(bin_path());
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        cmd.args(["serve", "--host", "127.0.0.1", "--port", "0"])
             .arg("--data-dir")
             .arg(data_dir);
         clean_env(&mut cmd);
         cmd.env("PANTRY_LOG_FORMAT", "json")
             .env("PANTRY_RATE_EXEMPT", "127.0.0.1")
             .stdout(Stdio::null())
-            .stderr(stderr);
+            .stderr(std::fs::File::create(log).unwrap());
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
+        let started = std::time::Instant::now();
+        let port = loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let listening = text
+                .lines()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|record| record["message"] == "pantry-registry listening");
+            if let Some(record) = listening {
+                let listen = record["listen"].as_str().expect("the bound address");
+                break listen.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the server exited ({status}) before listening: {text}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the server did not listen within a minute: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let url = format!("http://127.0.0.1:{port}");
-        let server = BinServer { child, url, port };
+        let server = BinServer {
+            child,
+            url,
+            port,
+            _log: kept,
+        };
         server.wait_healthy();
         server
     }

@@ -1,6 +1,6 @@
 //! A real S3-compatible (and DynamoDB-compatible) server on 127.0.0.1 for the tests: moto (from
-//! PyPI), started fresh per test on a free port, with one bucket; its requests are handled one
-//! at a time (`tests/tools/moto_serial.py`), as DynamoDB isolates transactions.
+//! PyPI), started fresh per test on a port the system picks, with one bucket; its requests are
+//! handled one at a time (`tests/tools/moto_serial.py`), as DynamoDB isolates transactions.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,16 +15,32 @@ pub struct Moto {
 impl Moto {
     /// Starts moto and creates `bucket` in it.
     pub async fn start(bucket: &str) -> Moto {
-        let port = super::free_port();
-        // moto's own server, with its requests handled one at a time (see the script).
+        // moto's own server, with its requests handled one at a time (see the script), on a
+        // port the system picks: it prints the port once it is bound.
         let python = tools().moto_server.with_file_name("python");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/moto_serial.py");
-        let child = Command::new(python)
-            .args([script, "127.0.0.1", &port.to_string()])
-            .stdout(Stdio::null())
+        let mut child = Command::new(python)
+            .args([script, "127.0.0.1", "0"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server runs");
+        let stdout = child.stdout.take().expect("moto's stdout");
+        let (said, port) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = said.send(line.trim().parse::<u16>().ok());
+            // Whatever moto prints later is drained, so it never writes into a closed pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let port = tokio::time::timeout(Duration::from_secs(60), port)
+            .await
+            .expect("moto did not say its port within a minute")
+            .unwrap()
+            .expect("moto printed its port");
         let endpoint = format!("http://127.0.0.1:{port}");
         let moto = Moto { endpoint, child };
         let client = reqwest::Client::new();

@@ -6,14 +6,15 @@ bring back each other's writes. DynamoDB itself runs transactions serializably. 
 request at a time gives the tests DynamoDB's isolation; connections are still accepted
 concurrently.
 
-Usage: python moto_serial.py HOST PORT
+Usage: python moto_serial.py HOST PORT (0: the system picks a free one); prints the port it
+listens on, on a line of its own, once it is bound.
 """
 
 import os
 import sys
 import threading
 
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -22,9 +23,8 @@ from moto.moto_server.werkzeug_app import (
 )
 
 host, port = sys.argv[1], int(sys.argv[2])
-os.environ.setdefault("MOTO_PORT", str(port))
-app = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
+app = None
 
 
 def one_at_a_time(environ, start_response):
@@ -39,4 +39,8 @@ def one_at_a_time(environ, start_response):
     return [body]
 
 
-run_simple(host, port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+server = make_server(host, port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+os.environ.setdefault("MOTO_PORT", str(server.server_port))
+app = DomainDispatcherApplication(create_backend_app)
+print(server.server_port, flush=True)
+server.serve_forever()

@@ -618,4 +618,7 @@ async fn messages_and_options_take_what_people_type_and_say_what_was_expected() 
     // Nor before the command, where it would be silently dropped.
     let (ok, _, err) = run_bin(&["--port", "4000", "gc", "--data-dir", data_arg], &[]);
     assert!(!ok && err.contains("--port is a flag of `serve`"), "{err}");
+    // `config show` shows what serving with them would use.
+    let (ok, out, err) = run_bin(&["--port", "4321", "config", "show"], &[]);
+    assert!(ok && out.contains("4321"), "{out}{err}");
 }

@@ -65,7 +65,7 @@ async fn sigkill_under_load_loses_no_acknowledged_publish() {
             })
             .collect();
         // A random moment, but not before this round has an acknowledged publish to lose (a
-        // loaded machine can take longer than the wait to start the server).
+        // loaded machine can take longer than the wait to acknowledge the first one).
         let wait = 300 + rand::random::<u64>() % 700;
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let started = Instant::now();

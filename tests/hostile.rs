@@ -690,8 +690,8 @@ async fn one_address_cannot_take_every_connection() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    // When one of the four closes, the address gets its place back.
-    // (once the server has seen the close: until then a new connection is still the fifth).
+    // When one of the four closes, the address gets its place back, once the server has seen
+    // the close (until then a new connection is still the fifth).
     drop(held.pop());
     let closed_at = std::time::Instant::now();
     let status = loop {

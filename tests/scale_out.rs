@@ -188,10 +188,10 @@ async fn two_instances_share_one_table_and_one_bucket() {
     );
 
     // A dies in the middle of a run of publishes: every one it acknowledged is served by B.
-    let answered = Arc::new(AtomicUsize::new(0));
+    let acknowledged_so_far = Arc::new(AtomicUsize::new(0));
     let publishing = tokio::spawn({
         let (client, url, token) = (client.clone(), a_url.clone(), token.clone());
-        let answered = answered.clone();
+        let acknowledged_so_far = acknowledged_so_far.clone();
         async move {
             let mut acknowledged = Vec::new();
             for minor in 0..1000 {
@@ -200,13 +200,13 @@ async fn two_instances_share_one_table_and_one_bucket() {
                     Ok((201, tgz)) => acknowledged.push((version, tgz)),
                     _ => break,
                 }
-                answered.fetch_add(1, Ordering::SeqCst);
+                acknowledged_so_far.fetch_add(1, Ordering::SeqCst);
             }
             acknowledged
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
-    while answered.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
+    while acknowledged_so_far.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     a.take().unwrap().kill();

@@ -217,7 +217,8 @@ pub enum ResolveResponse {
     /// `install.max_resolved_packages`).
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
-    /// A body of a type that is not JSON.
+    /// A body of a type that is not JSON, or in a `Content-Encoding` other than gzip or
+    /// deflate.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
     /// A dependency from git or a URL, which this registry does not fetch.
@@ -290,7 +291,7 @@ pub struct DownloadRequest {
 }
 
 impl StrictJson for DownloadRequest {
-    const EXPECTED: &'static str = r#"{"packages":[{"name":"…","version":"…","tarball":"<URL>","integrity":"sha512-…"}]}, integrity optional"#;
+    const EXPECTED: &'static str = r#"{"packages":[{"name":"…","version":"…","tarball":"<URL>","integrity":"sha512-…"}]}, tarball and integrity optional"#;
 
     fn refuse(value: &Value) -> Option<String> {
         let packages = value.get("packages")?.as_array()?;
@@ -336,7 +337,8 @@ pub enum DownloadResponse {
     /// or a body over `install.max_body_bytes`.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
-    /// A body of a type that is not JSON.
+    /// A body of a type that is not JSON, or in a `Content-Encoding` other than gzip or
+    /// deflate.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
     /// A tarball URL that is not this registry's or its upstream's, or that names another
@@ -495,7 +497,8 @@ pub enum EventsResponse {
     /// More events than `install.max_events`, or a body over `install.max_body_bytes`.
     #[oai(status = 413)]
     PayloadTooLarge(Json<ErrorBody>),
-    /// A body of a type that is not JSON.
+    /// A body of a type that is not JSON, or in a `Content-Encoding` other than gzip or
+    /// deflate.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
     #[oai(status = 500)]

@@ -1433,7 +1433,8 @@ pub fn main() -> ExitCode {
             port: flags.port.clone().or(cli.server.port.clone()),
             base_url: flags.base_url.clone().or(cli.server.base_url.clone()),
         },
-        None => cli.server.clone(),
+        // `config show` shows what serving with these flags would use.
+        None | Some(Command::Config(ConfigCommand::Show)) => cli.server.clone(),
         Some(_) => {
             if let Some(flag) = cli.server.given() {
                 eprintln!(

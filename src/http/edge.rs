@@ -555,7 +555,8 @@ async fn answer<E: Endpoint>(
             Ok(r) => r.into_response(),
             Err(err) => {
                 let mut error = ApiError::from_poem(&err);
-                // poem's own 415 says nothing of what the route takes; ours already do.
+                // poem's own 415 says nothing of what the route takes; ours already say what is
+                // wrong (a type that is not JSON, an encoding not undone).
                 if error.kind == crate::error::ErrorKind::UnsupportedMediaType
                     && err.downcast_ref::<ApiError>().is_none()
                     && let Some(takes) = rules.routes.body_types(&req_path, method.as_str())

@@ -664,19 +664,27 @@ impl BinServer {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap();
+        // Owned from here on, so the process is killed however starting fails.
+        let mut server = BinServer {
+            child: cmd.spawn().unwrap(),
+            url: String::new(),
+            port: 0,
+            _log: kept,
+        };
         let started = std::time::Instant::now();
-        let port = loop {
+        server.port = loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             let listening = text
                 .lines()
                 .filter_map(|line| serde_json::from_str::<Value>(line).ok())
                 .find(|record| record["message"] == "pantry-registry listening");
             if let Some(record) = listening {
-                let listen = record["listen"].as_str().expect("the bound address");
-                break listen.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                let port = record["listen"]
+                    .as_str()
+                    .and_then(|listen| listen.rsplit(':').next()?.parse::<u16>().ok());
+                break port.unwrap_or_else(|| panic!("no port in the listening record: {record}"));
             }
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = server.child.try_wait().unwrap() {
                 panic!("the server exited ({status}) before listening: {text}");
             }
             assert!(
@@ -685,13 +693,7 @@ impl BinServer {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let url = format!("http://127.0.0.1:{port}");
-        let server = BinServer {
-            child,
-            url,
-            port,
-            _log: kept,
-        };
+        server.url = format!("http://127.0.0.1:{}", server.port);
         server.wait_healthy();
         server
     }

@@ -19,30 +19,37 @@ impl Moto {
         // port the system picks: it prints the port once it is bound.
         let python = tools().moto_server.with_file_name("python");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/moto_serial.py");
-        let mut child = Command::new(python)
+        let child = Command::new(python)
             .args([script, "127.0.0.1", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server runs");
-        let stdout = child.stdout.take().expect("moto's stdout");
-        let (said, port) = tokio::sync::oneshot::channel();
+        // Owned from here on, so the process is killed however starting fails.
+        let mut moto = Moto {
+            endpoint: String::new(),
+            child,
+        };
+        let stdout = moto.child.stdout.take().expect("moto's stdout");
+        let (said, first_line) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
             let mut reader = std::io::BufReader::new(stdout);
             let mut line = String::new();
             let _ = reader.read_line(&mut line);
-            let _ = said.send(line.trim().parse::<u16>().ok());
+            let _ = said.send(line);
             // Whatever moto prints later is drained, so it never writes into a closed pipe.
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         });
-        let port = tokio::time::timeout(Duration::from_secs(60), port)
+        let line = tokio::time::timeout(Duration::from_secs(60), first_line)
             .await
             .expect("moto did not say its port within a minute")
-            .unwrap()
-            .expect("moto printed its port");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let moto = Moto { endpoint, child };
+            .unwrap_or_default();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto's first line was not its port: {line:?}"));
+        moto.endpoint = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

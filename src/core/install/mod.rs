@@ -16,13 +16,17 @@ pub use batch::{BatchError, BatchItem, BatchLimits, BatchPlan, plan_batch};
 pub use events::{EventOutcome, InstallEvent, record_events};
 pub use tree::{InstallSet, Picked, TreeError, TreeLimits, resolve_tree};
 
-/// The SRI form (`sha1-<base64>`) of a SHA-1 written in hex (a version's `shasum`), if it is hex.
+/// The SRI form (`sha1-<base64>`) of a SHA-1 written in hex (a version's `shasum`), if it is
+/// one.
 fn sha1_sri(hex_digest: &str) -> Option<String> {
     use base64::Engine;
-    hex::decode(hex_digest).ok().map(|b| {
-        format!(
-            "sha1-{}",
-            base64::engine::general_purpose::STANDARD.encode(b)
-        )
-    })
+    hex::decode(hex_digest)
+        .ok()
+        .filter(|b| b.len() == 20)
+        .map(|b| {
+            format!(
+                "sha1-{}",
+                base64::engine::general_purpose::STANDARD.encode(b)
+            )
+        })
 }

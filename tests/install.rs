@@ -55,16 +55,21 @@ async fn publish(app: &TestApp, manifest: Value, tag: &str) -> Vec<u8> {
 
 /// `POST {path}` with `body` as the CLI sends it: raw bytes, `Content-Type: application/json`.
 async fn post(app: &TestApp, path: &str, body: impl Into<String>) -> Response {
-    Response::from(
-        app.client
-            .post(format!("{}{path}", app.url))
-            .header("content-type", "application/json")
-            .body(body.into())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    post_with(app, path, &[("content-type", "application/json")], body).await
+}
+
+/// A POST of `body` with exactly `headers`.
+async fn post_with(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<String>,
+) -> Response {
+    let mut request = app.client.post(format!("{}{path}", app.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Response::from(request.body(body.into()).send().await.unwrap()).await
 }
 
 async fn resolve(app: &TestApp, dependencies: Value) -> Response {
@@ -355,41 +360,21 @@ async fn resolve_refuses_what_it_cannot_resolve_whole_and_changes_nothing() {
         assert!(message.contains(spec), "{message}");
     }
     // Not JSON at all.
-    let resp = Response::from(
-        app.client
-            .post(format!("{}/npm/resolve", app.url))
-            .header("content-type", "multipart/form-data; boundary=x")
-            .body("--x--")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    resp.error(415);
+    let multipart = [("content-type", "multipart/form-data; boundary=x")];
+    post_with(&app, "/npm/resolve", &multipart, "--x--")
+        .await
+        .error(415);
     // Media types are case-insensitive.
-    let resp = Response::from(
-        app.client
-            .post(format!("{}/npm/resolve", app.url))
-            .header("content-type", "Application/JSON; charset=UTF-8")
-            .body(r#"{"dependencies":{"known":"^1"}}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let body = r#"{"dependencies":{"known":"^1"}}"#;
+    let shouting = [("content-type", "Application/JSON; charset=UTF-8")];
+    let resp = post_with(&app, "/npm/resolve", &shouting, body).await;
     assert_eq!(resolved(&resp)["known"].0, "1.0.0");
     // An encoding this server does not undo is named as such.
-    let resp = Response::from(
-        app.client
-            .post(format!("{}/npm/resolve", app.url))
-            .header("content-type", "application/json")
-            .header("content-encoding", "br")
-            .body(r#"{"dependencies":{"known":"^1"}}"#)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let brotli = [
+        ("content-type", "application/json"),
+        ("content-encoding", "br"),
+    ];
+    let resp = post_with(&app, "/npm/resolve", &brotli, body).await;
     let message = resp.error(415);
     assert!(message.contains(r#"Content-Encoding "br""#), "{message}");
     // A body over install.max_body_bytes (1 MiB).
@@ -961,31 +946,20 @@ async fn a_private_package_is_neither_resolved_downloaded_nor_counted_for_an_ano
         "@team/secret@1.0.0 is not here"
     );
     // With a read token, the same requests work.
-    let with_token = |path: &str, body: String| {
-        app.client
-            .post(format!("{}{path}", app.url))
-            .bearer_auth(&app.tokens.reader)
-            .header("content-type", "application/json")
-            .body(body)
-    };
-    let resp = Response::from(
-        with_token(
-            "/npm/resolve",
-            json!({"dependencies": {"open-pkg": "^1"}}).to_string(),
-        )
-        .send()
-        .await
-        .unwrap(),
+    let bearer = format!("Bearer {}", app.tokens.reader);
+    let with_token = [
+        ("content-type", "application/json"),
+        ("authorization", bearer.as_str()),
+    ];
+    let resp = post_with(
+        &app,
+        "/npm/resolve",
+        &with_token,
+        json!({"dependencies": {"open-pkg": "^1"}}).to_string(),
     )
     .await;
     assert_eq!(resolved(&resp)["@team/secret"].1, sri512(&secret));
-    let resp = Response::from(
-        with_token("/registry/download", batch)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let resp = post_with(&app, "/registry/download", &with_token, batch).await;
     assert_eq!(resp.status, 200);
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(

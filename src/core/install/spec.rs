@@ -14,9 +14,9 @@ pub enum Want {
     Tag(String),
 }
 
-/// An npm range: alternatives (`||`), each a set of comparators that must all hold. Read here
-/// rather than by `nodejs-semver` alone, which lets any one comparator of a space-joined set
-/// decide (`^2 ^3` matched 2.0.0); each comparator is still its to read.
+/// An npm range: alternatives (`||`), each a set of comparators that must all hold. Split here
+/// rather than left to `nodejs-semver` alone, which lets any one comparator of a space-joined
+/// set decide (`^2 ^3` matched 2.0.0); `nodejs-semver` still reads each comparator.
 #[derive(Debug, Clone)]
 pub struct NpmRange(Vec<Vec<Range>>);
 
@@ -143,6 +143,8 @@ fn want(text: &str) -> Result<Want, String> {
     if text.is_empty() || text == "*" {
         return Ok(Want::Any);
     }
+    // The whole text must be a range to nodejs-semver too, so `NpmRange`'s split accepts
+    // nothing it would refuse.
     if Range::parse(text).is_ok()
         && let Some(range) = NpmRange::parse(text)
     {

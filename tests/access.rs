@@ -2,7 +2,7 @@
 //! without a token on any route (npm protocol, Pantry API, Zig, search, analytics), the real
 //! clients install them with a read token, and public packages stay readable by anyone.
 
-mod common;
+use crate::common;
 
 use common::sandbox::Sandbox;
 use common::tools::tools;

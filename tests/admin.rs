@@ -2,7 +2,7 @@
 //! through the running server (its admin socket, or `--url` with an admin token), the audit log,
 //! and the command line's care with data directories.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

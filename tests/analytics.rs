@@ -1,7 +1,7 @@
 //! Download analytics in the seed's shapes: every download route counts, HEAD does not, counts
 //! survive a restart, timelines are zero-filled, bad parameters are 400s.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use common::upstream::FakeUpstream;

@@ -5,7 +5,7 @@
 //! archives are refused with their reason; and a backup moves a registry onto DynamoDB + S3
 //! (a real moto server) and back off it, read there page by page.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

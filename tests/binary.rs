@@ -1,7 +1,7 @@
 //! The built binary as a user runs it: restart persistence, a SIGKILL in the middle of a stream
 //! of publishes, graceful shutdown, token management from the command line, and configuration.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! Blobs are named by the SHA-256 of their content, are never visible half-written, and a
 //! refused put leaves nothing behind.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use futures_util::StreamExt;

@@ -3,7 +3,7 @@
 //! tarball), and removes only what nothing names; a record whose blob went missing is an
 //! integrity error the operator is told about, and a client gets a clear answer.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

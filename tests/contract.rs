@@ -14,7 +14,7 @@
 //! The run is bounded by `--max-examples`; schemathesis prints the seed of a failing run, so
 //! `st run --seed N` replays it.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use common::tools::tools;

@@ -2,7 +2,7 @@
 //! killed with SIGKILL at random moments; after every restart each publish that was
 //! acknowledged (201) is there, byte-identical, and listed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! today (UTC), ranges are zero-filled, bulk lists answer `null` for unknown names, scoped
 //! names work raw and encoded, and every bad request is a 400 with a JSON error.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use common::upstream::FakeUpstream;

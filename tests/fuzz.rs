@@ -10,7 +10,7 @@
 //! run replays it first (the regression test), and a test of the fixed behaviour goes beside
 //! the parser.
 
-mod common;
+use crate::common;
 
 use pantry_registry::archive::{self, Codec};
 use pantry_registry::core::names::{PackageName, parse_version};

@@ -1,7 +1,7 @@
 //! Hostile input does no harm: what an attacker (or a careless client) sends is refused with a
 //! clear JSON error and changes nothing, and secrets never reach the log.
 
-mod common;
+use crate::common;
 
 use common::{BinServer, TestApp, run_bin};
 use reqwest::Method;

@@ -3,7 +3,7 @@
 //! directory the real Verdaccio 6.8 wrote while real `npm publish`es went into it. Each is
 //! imported, imported again (nothing new), and then installed from us with the real npm.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

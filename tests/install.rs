@@ -11,7 +11,7 @@
 //!   matching its integrity; foreign URLs (SSRF) and oversized batches are refused;
 //! - packages named `resolve` and `download` still install with npm, pnpm, yarn and bun.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

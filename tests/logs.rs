@@ -2,7 +2,7 @@
 //! user, client), `X-Request-Id` taken from the client or made and always returned, and not one
 //! secret anywhere in a whole session's log at the most verbose level.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 

@@ -6,7 +6,7 @@
 //! tarballs, the same tokens, and refuses the same unpublished numbers; running a migration
 //! again copies nothing.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, run_bin, with_settings};
 use reqwest::Method;

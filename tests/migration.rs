@@ -5,7 +5,7 @@
 //! packuments, dist-tags and tarballs, the Zig package and its hash, download counts, the
 //! user and token, and search (rebuilt from the store). Writes go on after the migration.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use reqwest::Method;

@@ -2,7 +2,7 @@
 //! whole-document writes, dist-tags, accounts and tokens, search, audit, the publish race and
 //! every traversal path. The real clients are exercised in tests/npm_clients.rs.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN_TOKEN, ALICE_PASSWORD, TestApp, npm_publish_doc, npm_tarball, sha256_hex};
 use reqwest::Method;

@@ -1,7 +1,7 @@
 //! The real clients against the real server: npm 11 (the machine's), pnpm 10, yarn 4 and bun,
 //! each in its own temporary home, cache and project, talking to a registry on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

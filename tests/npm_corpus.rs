@@ -10,7 +10,7 @@
 //!   projects with empty caches, with the upstream's integrity values in their lockfiles; then
 //!   again with the upstream gone.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! The npm fallback against upstreams on 127.0.0.1: a fake one that can be slowed, broken,
 //! corrupted or taken down, and a second real registry instance for the real clients.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

@@ -1,9 +1,9 @@
 //! The representative suites again, with every registry on DynamoDB + S3 (each test's own moto
 //! server on 127.0.0.1) instead of redb + disk: the Pantry API (`packages`, `publish`), the npm
-//! protocol (`npm_api`), Zig (`zig_api`) and the npm fallback (`npm_fallback`). Each suite's
-//! own test binary runs with `PANTRY_TEST_BACKEND=aws`, which `common::TestApp` reads. Skipped
-//! by name: the few tests that are about the data directory itself (a second registry started
-//! on it, the redb file opened, the command line run on it).
+//! protocol (`npm_api`), Zig (`zig_api`) and the npm fallback (`npm_fallback`). Each suite, a
+//! module of the `suite` test binary, runs again with `PANTRY_TEST_BACKEND=aws`, which
+//! `common::TestApp` reads. Skipped by name: the few tests that are about the data directory
+//! itself (a second registry started on it, the redb file opened, the command line run on it).
 
 mod common;
 
@@ -35,22 +35,22 @@ const SUITES: &[(&str, &[&str], usize)] = &[
 ];
 
 /// The newest build of the integration test binary `suite`, beside this one.
-fn suite_binary(suite: &str) -> PathBuf {
+fn suite_binary() -> PathBuf {
     let here = std::env::current_exe().unwrap();
     let deps = here.parent().unwrap();
-    let prefix = format!("{suite}-");
+    let prefix = "suite-";
     std::fs::read_dir(deps)
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name().to_string_lossy().to_string();
-            name.starts_with(&prefix)
+            name.starts_with(prefix)
                 && !name.contains('.')
                 && name[prefix.len()..].chars().all(|c| c.is_ascii_hexdigit())
         })
         .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
         .map(|e| e.path())
-        .unwrap_or_else(|| panic!("no test binary for {suite} in {}", deps.display()))
+        .unwrap_or_else(|| panic!("no suite test binary in {}", deps.display()))
 }
 
 #[test]
@@ -58,9 +58,9 @@ fn the_api_npm_zig_and_fallback_suites_pass_on_dynamodb_and_s3() {
     // moto is installed once, here, before the suites start their servers.
     common::tools::tools();
     for (suite, skip, fewest) in SUITES {
-        let mut cmd = Command::new(suite_binary(suite));
+        let mut cmd = Command::new(suite_binary());
         cmd.env(common::BACKEND_ENV, "aws")
-            .args(["--test-threads", "2"]);
+            .args([&format!("{suite}::"), "--test-threads", "2"]);
         for name in *skip {
             cmd.args(["--skip", name]);
         }

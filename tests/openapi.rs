@@ -2,7 +2,7 @@
 //! the Swagger UI at /docs is served from the binary, and the spec matches the committed
 //! snapshot so an accidental contract change shows up in review.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use serde_json::Value;

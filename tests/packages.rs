@@ -1,7 +1,7 @@
 //! The read side of the Pantry API: /packages/{name}, /{version}, /versions, /{version}/tarball,
 //! for scoped and unscoped names in raw and percent-encoded form, plus /health, CORS and 404s.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, npm_tarball, sha256_hex};
 use serde_json::json;

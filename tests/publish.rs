@@ -1,7 +1,7 @@
 //! POST /publish: both encodings, the Pantry CLI's exact request, validation, every error
 //! status, auth and ownership, and exclusivity under concurrency.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{ADMIN_TOKEN, TestApp, npm_tarball, sha256_hex, tarball_with};

@@ -3,7 +3,7 @@
 //! changed upstream copy) shows in the very next read of every form (full and abbreviated
 //! packument, version documents, both address forms), and an old ETag no longer matches.
 
-mod common;
+use crate::common;
 
 use common::upstream::FakeUpstream;
 use common::{ADMIN_TOKEN, TestApp, fallback_to, with_settings};

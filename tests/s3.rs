@@ -1,7 +1,7 @@
 //! The registry with its tarballs in a real S3-compatible bucket (moto on 127.0.0.1): real npm
 //! publishes and installs, downloads stream from the bucket, and nothing lands on local disk.
 
-mod common;
+use crate::common;
 
 use common::sandbox::Sandbox;
 use common::tools::tools;

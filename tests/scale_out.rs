@@ -5,7 +5,7 @@
 //! followed through the change feed, nothing acknowledged lost when an instance dies, and
 //! nothing kept on the instances' own disks but their search index.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

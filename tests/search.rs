@@ -2,7 +2,7 @@
 //! three response shapes, qualifiers, paging, refused queries, freshness after every kind of
 //! change, download figures, and rebuilding the index (deleted, corrupt, old schema, `reindex`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! make a scope local with its first package (that hides every upstream package of the scope).
 //! Names and scopes declared ours, and admins, may.
 
-mod common;
+use crate::common;
 
 use common::upstream::FakeUpstream;
 use common::{ADMIN_TOKEN, TestApp, fallback_to};

@@ -20,7 +20,7 @@
 //! implementation. Implementation-specific behaviour (redb surviving a reopen) is tested
 //! separately, below the macro.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,7 @@
 //! Every request the browser makes is recorded; screenshots at desktop and phone widths go to
 //! `target/screenshots/`.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use common::browser::{scenario, screenshots_dir};

@@ -5,7 +5,7 @@
 //! a Zig package; search; hashed, immutable assets; the CSP on every page; an HTML 404 for
 //! browsers while API clients keep their JSON. The browser-driven tests are in tests/web.rs.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use serde_json::json;

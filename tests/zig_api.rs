@@ -2,7 +2,7 @@
 //! every format, the hash zig prints, lookup by either hash form, archives served so zig
 //! accepts them, and every way an upload is refused.
 
-mod common;
+use crate::common;
 
 use common::{TestApp, sha256_hex};
 use serde_json::{Value, json};

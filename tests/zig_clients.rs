@@ -2,7 +2,7 @@
 //! package writes exactly the hash the registry returned, and a project that uses the returned
 //! `dependency` snippet builds and runs code imported from the package.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

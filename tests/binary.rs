@@ -481,15 +481,14 @@ fn quick_start_blocks() -> Vec<String> {
 }
 
 /// The README's quick start, run as written against the built binary: the install block is the
-/// one thing replaced (by this build's binary on `PATH`); the server listens on a free port on
-/// 127.0.0.1 instead of 3000 (`localhost:3000` in the commands follows it), and its npm fallback
+/// one thing replaced (by this build's binary on `PATH`); the server listens on a port the system
+/// picks on 127.0.0.1 instead of 3000 (`localhost:3000` in the commands follows it), and its npm fallback
 /// asks an upstream on 127.0.0.1 that has nothing (tests never reach the internet).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_quick_start_runs_as_written() {
     let blocks = quick_start_blocks();
     assert_eq!(blocks.len(), 3, "install, serve, use: {blocks:#?}");
     assert_eq!(blocks[0].trim(), "cargo install --path .");
-    let port = common::free_port().to_string();
     let upstream = common::upstream::FakeUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let bin_dir = bin_path().parent().unwrap().to_path_buf();
@@ -500,28 +499,25 @@ async fn the_readme_quick_start_runs_as_written() {
     );
     let envs = [
         ("PATH", path.as_str()),
-        ("PORT", port.as_str()),
         ("PANTRY_SERVER_HOST", "127.0.0.1"),
         ("PANTRY_NPM_UPSTREAM", upstream.url.as_str()),
     ];
-    let mut server = Command::new("bash")
+    let mut serve = Command::new("bash");
+    serve
         .args(["-c", &format!("exec {}", blocks[1].trim())])
         .envs(envs)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    assert!(common::wait_for_health(&url), "the server came up");
-    let script = blocks[2].replace("localhost:3000", &format!("localhost:{port}"));
+        .env("PORT", "0")
+        .current_dir(dir.path());
+    let log = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    let server = BinServer::spawn(serve, &log, None);
+    let url = server.url.clone();
+    let script = blocks[2].replace("localhost:3000", &format!("localhost:{}", server.port));
     let sb = common::sandbox::Sandbox::at(&url);
     let mut args: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v}")).collect();
     args.extend(["bash", "-euo", "pipefail", "-c", &script].map(str::to_string));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = sb.run(Path::new("env"), &args, dir.path()).await;
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill();
     assert!(
         out.status.success(),
         "the quick start failed ({}):\n{}\n{}",

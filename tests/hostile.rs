@@ -478,25 +478,19 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_the_server_waits_instead_of_spinning_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let port = common::free_port();
     // 96 descriptors, and a connection cap above that: accepting runs out of descriptors.
     let mut cmd = std::process::Command::new("sh");
     cmd.args([
         "-c",
-        "ulimit -n 96 && exec \"$0\" serve --host 127.0.0.1 --port \"$1\" --data-dir \"$2\" \
+        "ulimit -n 96 && exec \"$0\" serve --host 127.0.0.1 --port 0 --data-dir \"$1\" \
          --set server.max_connections=1000 --set server.idle_timeout_secs=3",
     ])
     .arg(common::bin_path())
-    .arg(port.to_string())
     .arg(dir.path().join("data"));
     common::clean_env(&mut cmd);
-    cmd.env("NPM_FALLBACK", "false")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    assert!(common::wait_for_health(&url), "the server did not start");
-    let pid = child.id();
+    cmd.env("NPM_FALLBACK", "false");
+    let server = BinServer::spawn(cmd, &dir.path().join("server.log"), None);
+    let (url, port, pid) = (server.url.clone(), server.port, server.child.id());
 
     // An unauthenticated host opens more idle connections than the process has descriptors.
     let mut idle = Vec::new();
@@ -523,8 +517,7 @@ async fn out_of_file_descriptors_the_server_waits_instead_of_spinning_and_recove
         .unwrap();
     let r = client.get(format!("{url}/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
 }
 
 #[tokio::test]

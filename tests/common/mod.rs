@@ -623,6 +623,8 @@ pub fn bin_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pantry-registry"))
 }
 
+/// A port nothing listens on now. Only for an address that must refuse connections: a server
+/// told to bind it could find it taken by then (see [`BinServer::spawn`]).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -644,8 +646,7 @@ impl BinServer {
         Self::start_with_log(data_dir, envs, log, None)
     }
 
-    /// Serves on port 0 and reads the port the system gave from the server's `listening` log
-    /// record: a port picked free beforehand may be taken by another test before it is bound.
+    /// Serves on port 0: see [`Self::spawn`].
     fn start_with_log(
         data_dir: &Path,
         envs: &[(&str, &str)],
@@ -657,13 +658,21 @@ impl BinServer {
             .arg("--data-dir")
             .arg(data_dir);
         clean_env(&mut cmd);
-        cmd.env("PANTRY_LOG_FORMAT", "json")
-            .env("PANTRY_RATE_EXEMPT", "127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap());
+        cmd.env("PANTRY_RATE_EXEMPT", "127.0.0.1");
         for (k, v) in envs {
             cmd.env(k, v);
         }
+        Self::spawn(cmd, log, kept)
+    }
+
+    /// Spawns `cmd`, a server told to listen on port 0 (the binary itself, or a shell that
+    /// sets a limit and execs it), with its log written to `log` as JSON lines; reads the port
+    /// the system gave from the server's `listening` record and waits until /health answers.
+    /// A port picked free beforehand instead may be taken by another test before it is bound.
+    pub fn spawn(mut cmd: Command, log: &Path, kept: Option<tempfile::TempPath>) -> Self {
+        cmd.env("PANTRY_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap());
         // Owned from here on, so the process is killed however starting fails.
         let mut server = BinServer {
             child: cmd.spawn().unwrap(),

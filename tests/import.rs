@@ -414,8 +414,44 @@ struct Verdaccio {
 }
 
 impl Verdaccio {
+    /// Verdaccio takes no port 0, so it is given one picked free; another test's server may
+    /// bind that port first. Verdaccio then exits, and it is started again on another port; a
+    /// ping counts only when Verdaccio itself answers it (its `X-Powered-By`).
     async fn start(dir: &Path, uplink: &str) -> Self {
-        let port = common::free_port();
+        for _attempt in 0..5 {
+            let port = common::free_port();
+            let mut verdaccio = Self::spawn(dir, uplink, port);
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .unwrap();
+            for _ in 0..300 {
+                if verdaccio.child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                let answer = client.get(format!("{}/-/ping", verdaccio.url)).send().await;
+                if answer.is_ok_and(|r| {
+                    r.status().is_success()
+                        && r.headers()
+                            .get("x-powered-by")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v == format!("verdaccio-on-{port}"))
+                }) {
+                    return verdaccio;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let log = std::fs::read_to_string(dir.join("verdaccio.log")).unwrap_or_default();
+            assert!(
+                log.contains("EADDRINUSE"),
+                "Verdaccio did not start:\n{log}"
+            );
+            eprintln!("Verdaccio lost port {port} to another server; starting it again");
+        }
+        panic!("Verdaccio lost its port five times");
+    }
+
+    fn spawn(dir: &Path, uplink: &str, port: u16) -> Self {
         let config = dir.join("config.yaml");
         std::fs::write(
             &config,
@@ -426,7 +462,8 @@ impl Verdaccio {
                  packages:\n  '@*/*':\n    access: $all\n    publish: $authenticated\n\
                  \x20 '**':\n    access: $all\n    publish: $authenticated\n    proxy: up\n\
                  log: {{ type: stdout, format: pretty, level: warn }}\n\
-                 listen: 127.0.0.1:{port}\n",
+                 listen: 127.0.0.1:{port}\n\
+                 user_agent: verdaccio-on-{port}\n",
                 storage = dir.join("storage").display(),
                 dir = dir.display(),
             ),
@@ -443,27 +480,11 @@ impl Verdaccio {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        // Killed and waited for by `Drop` on every path, the panic below included.
-        let verdaccio = Verdaccio {
+        // Killed and waited for by `Drop` on every path, the panics above included.
+        Verdaccio {
             child,
             url: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if client
-                .get(format!("{}/-/ping", verdaccio.url))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return verdaccio;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!(
-            "Verdaccio did not start:\n{}",
-            std::fs::read_to_string(dir.join("verdaccio.log")).unwrap_or_default()
-        );
     }
 
     /// Registers `name` (npm adduser's request); the token Verdaccio gives.

@@ -723,6 +723,49 @@ async fn read_until_closed(
         .map(|()| String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// Sends `PUT /npm/probe` from `ip` with a body of `length` bytes that is no publish document,
+/// again until the answer starts with `expected` (15 s at most), and returns that answer: the
+/// moment the body budget is as a test set it up. The whole body goes at once, so a probe the
+/// budget admits is answered 400 at once and gives its room back before anyone waits for it.
+async fn probe_body_budget(
+    addr: &str,
+    ip: &str,
+    token: &str,
+    length: usize,
+    expected: &str,
+) -> String {
+    use tokio::io::AsyncWriteExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+        let s = socket.connect(addr.parse().unwrap()).await.unwrap();
+        let mut request = format!(
+            "PUT /npm/probe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .into_bytes();
+        request.resize(request.len() + length, b'x');
+        let (mut reader, mut writer) = tokio::io::split(s);
+        // A refused probe is answered without its body being read: the write may stall, so
+        // the answer is read alongside it.
+        let (_, answer) = tokio::join!(
+            async move { writer.write_all(&request).await },
+            read_until_closed(&mut reader, 5)
+        );
+        let answer = answer.unwrap_or_default();
+        if answer.starts_with(expected) {
+            return answer;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the body budget never answered {expected:?}; the last answer: {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Opens a connection, sends `head`, then `drip` every `every_ms` until the server closes it.
 /// Returns what the server answered, or `None` if it did not close within `secs`.
 async fn trickle(
@@ -994,7 +1037,8 @@ async fn bodies_held_in_memory_at_once_are_bounded() {
         app.tokens.alice
     );
     holding.write_all(head.as_bytes()).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let alice = app.tokens.alice.clone();
+    probe_body_budget(&addr, "127.0.0.1", &alice, 300_000, "HTTP/1.1 503 ").await;
     // A 300 KB publish does not fit beside it: 503 after the wait, nothing stored.
     // Incompressible: the tarball stays as large as its content.
     let noise = common::incompressible(300_000, 0x9e37_79b9_7f4a_7c15u64);
@@ -1032,7 +1076,7 @@ async fn bodies_held_in_memory_at_once_are_bounded() {
     assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
     // Once the first upload is gone, its memory is free again.
     drop(holding);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    probe_body_budget(&addr, "127.0.0.1", &alice, 300_000, "HTTP/1.1 400 ").await;
     let r = app
         .publish_multipart(Some(&app.tokens.alice), meta, tgz)
         .await;
@@ -1176,7 +1220,10 @@ async fn one_client_holds_at_most_half_the_body_budget_and_anonymous_bodies_are_
     };
     // 127.0.0.1 holds 600 KB of the 1 MiB; a second 300 KB body of its own is past its half.
     let _first = held_from("127.0.0.1", 600_000).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Held once a 500 KB body from elsewhere no longer fits beside it. (A probe from 127.0.0.1
+    // itself, admitted before the first body, would take that body's place.)
+    let alice = app.tokens.alice.clone();
+    probe_body_budget(&addr, "127.0.0.3", &alice, 500_000, "HTTP/1.1 503 ").await;
     let mut second = held_from("127.0.0.1", 300_000).await;
     let answer = read_until_closed(&mut second, 5).await.unwrap_or_default();
     assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");

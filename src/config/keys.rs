@@ -180,7 +180,7 @@ pub const KEYS: &[KeySpec] = &[
         default: "10000",
         env: &[],
         secret: false,
-        doc: "How long one DynamoDB request may take, retries included; past it the request is answered 503.",
+        doc: "How long one DynamoDB request may take, retries included; past it the request is answered 503. A write that other writers keep changing under it (a package's revision) tries again for as long, then is answered 409.",
     },
     KeySpec {
         key: "storage.gc_grace_secs",

@@ -42,8 +42,6 @@ const INLINE_BODY_BYTES: usize = 64 * 1024;
 const MAX_ITEM_BODY_BYTES: usize = 380 * 1024;
 /// TransactWriteItems takes at most 100 actions.
 const MAX_TRANSACTION_ITEMS: usize = 100;
-/// How often an optimistic write (a package's revision) is retried before it is a conflict.
-const MAX_ATTEMPTS: u32 = 12;
 
 /// Where and how to reach the tables.
 #[derive(Debug, Clone, Default)]
@@ -81,6 +79,31 @@ pub struct DynamoStore {
     /// The last ordered id this process handed out (change and audit ids increase within a
     /// process even when the clock does not move).
     last_id: std::sync::Arc<AtomicU64>,
+    /// How long an optimistic write goes on trying while other writers keep winning: the
+    /// request deadline (`storage.dynamodb_timeout_ms`).
+    contention: Duration,
+}
+
+/// An optimistic write's tries (a package's revision): another one while other writers keep
+/// winning, until the store's request deadline. Each round one writer wins, so all of many
+/// writers at once on one package land, the last after about as many rounds as there are
+/// writers; a fixed count of tries failed the last of more writers than it counted.
+struct Tries {
+    deadline: std::time::Instant,
+    attempt: u32,
+}
+
+/// The attempts' numbers, from 0; the first attempt is always made.
+impl Iterator for Tries {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.attempt > 0 && std::time::Instant::now() >= self.deadline {
+            return None;
+        }
+        self.attempt += 1;
+        Some(self.attempt - 1)
+    }
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -289,6 +312,14 @@ async fn backoff(attempt: u32) {
 }
 
 impl DynamoStore {
+    /// The tries of one optimistic write, from now.
+    fn tries(&self) -> Tries {
+        Tries {
+            deadline: std::time::Instant::now() + self.contention,
+            attempt: 0,
+        }
+    }
+
     /// Connects to the tables `settings` names and checks their layout.
     pub async fn open(settings: &DynamoSettings) -> Result<Self, DynamoOpenError> {
         let store = Self::connect(settings).await;
@@ -340,6 +371,7 @@ impl DynamoStore {
             table: settings.table.clone(),
             analytics: settings.analytics_table(),
             last_id: Default::default(),
+            contention: settings.timeout,
         }
     }
 
@@ -770,8 +802,9 @@ fn transact_item(table: &str, write: Write) -> StoreResult<TransactWriteItem> {
 }
 
 /// The error for an optimistic write that kept losing.
-fn too_contended(what: &str) -> StoreError {
+fn too_contended(what: &str, tried_for: Duration) -> StoreError {
     StoreError::Conflict(format!(
-        "{what} was changed by other writers {MAX_ATTEMPTS} times while this write tried; try again"
+        "{what} kept being changed by other writers for {} s while this write tried; try again",
+        tried_for.as_secs_f64()
     ))
 }

@@ -11,8 +11,8 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use super::{
-    Cond, DynamoStore, MAX_ATTEMPTS, MAX_TRANSACTION_ITEMS, Range, TxFailure, Write, backoff,
-    decode_item, key, n, number_attr, record_item, too_contended,
+    Cond, DynamoStore, MAX_TRANSACTION_ITEMS, Range, TxFailure, Write, backoff, decode_item, key,
+    n, number_attr, record_item, too_contended,
 };
 use crate::store::{
     Change, PackageChange, PackageRecord, PackageStore, PackageUpdate, StoreError, StoreResult,
@@ -112,7 +112,7 @@ impl PackageStore for DynamoStore {
         let pk = versions_pk(&name);
         let version_item = record_item(&pk, &version_sk(&version.version), &version)?;
         let (this_sk, gone_key) = (version_sk(&version.version), gone_sk(&version.version));
-        for attempt in 0..MAX_ATTEMPTS {
+        for attempt in self.tries() {
             let (existing, gone, stored, former) = tokio::try_join!(
                 self.get(&pk, &this_sk),
                 self.get(&pk, &gone_key),
@@ -169,7 +169,10 @@ impl PackageStore for DynamoStore {
                 Err(TxFailure::Store(e)) => return Err(e),
             }
         }
-        Err(too_contended(&format!("the package {name}")))
+        Err(too_contended(
+            &format!("the package {name}"),
+            self.contention,
+        ))
     }
 
     async fn modify_package(
@@ -178,7 +181,7 @@ impl PackageStore for DynamoStore {
         change: PackageChange,
     ) -> StoreResult<Option<PackageRecord>> {
         let pk = versions_pk(name);
-        for attempt in 0..MAX_ATTEMPTS {
+        for attempt in self.tries() {
             let current: PackageRecord = self
                 .get_record(PACKAGES, name)
                 .await?
@@ -264,7 +267,10 @@ impl PackageStore for DynamoStore {
                 Err(TxFailure::Store(e)) => return Err(e),
             }
         }
-        Err(too_contended(&format!("the package {name}")))
+        Err(too_contended(
+            &format!("the package {name}"),
+            self.contention,
+        ))
     }
 
     async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool> {

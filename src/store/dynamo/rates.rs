@@ -7,6 +7,10 @@ use async_trait::async_trait;
 use super::{Cond, DynamoStore, backoff, key, n};
 use crate::store::{RateStore, StoreResult};
 
+/// How often a take is tried while other requests of the same bucket win; then the request
+/// is told to wait a second rather than held up.
+const TAKE_ATTEMPTS: u32 = 12;
+
 /// A bucket untouched for this long is full again, and may go.
 const IDLE_SECS: u64 = 3600;
 
@@ -15,7 +19,7 @@ impl RateStore for DynamoStore {
     async fn take(&self, bucket: &str, per_minute: u32) -> StoreResult<Option<u64>> {
         let pk = format!("RATE#{bucket}");
         let capacity = f64::from(per_minute.max(1));
-        for attempt in 0..super::MAX_ATTEMPTS {
+        for attempt in 0..TAKE_ATTEMPTS {
             let now_ms =
                 (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).max(0) as u64;
             let stored = self.get(&pk, "RATE").await?;

@@ -5,8 +5,7 @@
 use async_trait::async_trait;
 
 use super::{
-    Cond, DynamoStore, MAX_ATTEMPTS, TxFailure, Write, backoff, decode_item, n, record_item,
-    too_contended,
+    Cond, DynamoStore, TxFailure, Write, backoff, decode_item, n, record_item, too_contended,
 };
 use crate::store::{
     Change, StoreError, StoreResult, ZigPackageRecord, ZigPackageUpdate, ZigStore, ZigVersionRecord,
@@ -75,7 +74,7 @@ impl ZigStore for DynamoStore {
             name: name.clone(),
             version: version.version.clone(),
         };
-        for attempt in 0..MAX_ATTEMPTS {
+        for attempt in self.tries() {
             let (existing, stored) = tokio::try_join!(self.get(&pk, &sk), self.get(ZIGS, &name))?;
             if existing.is_some() {
                 return Err(StoreError::VersionExists(version.version.clone()));
@@ -109,7 +108,10 @@ impl ZigStore for DynamoStore {
                 Err(TxFailure::Store(e)) => return Err(e),
             }
         }
-        Err(too_contended(&format!("the Zig package {name}")))
+        Err(too_contended(
+            &format!("the Zig package {name}"),
+            self.contention,
+        ))
     }
 
     async fn zig_packages_page(

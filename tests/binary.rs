@@ -509,7 +509,7 @@ async fn the_readme_quick_start_runs_as_written() {
         .env("PORT", "0")
         .current_dir(dir.path());
     let log = tempfile::NamedTempFile::new().unwrap().into_temp_path();
-    let server = BinServer::spawn(serve, &log, None);
+    let server = BinServer::spawn(serve, &log);
     let url = server.url.clone();
     let script = blocks[2].replace("localhost:3000", &format!("localhost:{}", server.port));
     let sb = common::sandbox::Sandbox::at(&url);

@@ -489,7 +489,7 @@ async fn out_of_file_descriptors_the_server_waits_instead_of_spinning_and_recove
     .arg(dir.path().join("data"));
     common::clean_env(&mut cmd);
     cmd.env("NPM_FALLBACK", "false");
-    let server = BinServer::spawn(cmd, &dir.path().join("server.log"), None);
+    let server = BinServer::spawn(cmd, &dir.path().join("server.log"));
     let (url, port, pid) = (server.url.clone(), server.port, server.child.id());
 
     // An unauthenticated host opens more idle connections than the process has descriptors.

@@ -662,14 +662,16 @@ impl BinServer {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        Self::spawn(cmd, log, kept)
+        let mut server = Self::spawn(cmd, log);
+        server._log = kept;
+        server
     }
 
     /// Spawns `cmd`, a server told to listen on port 0 (the binary itself, or a shell that
     /// sets a limit and execs it), with its log written to `log` as JSON lines; reads the port
     /// the system gave from the server's `listening` record and waits until /health answers.
     /// A port picked free beforehand instead may be taken by another test before it is bound.
-    pub fn spawn(mut cmd: Command, log: &Path, kept: Option<tempfile::TempPath>) -> Self {
+    pub fn spawn(mut cmd: Command, log: &Path) -> Self {
         cmd.env("PANTRY_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap());
@@ -678,7 +680,7 @@ impl BinServer {
             child: cmd.spawn().unwrap(),
             url: String::new(),
             port: 0,
-            _log: kept,
+            _log: None,
         };
         let started = std::time::Instant::now();
         server.port = loop {

@@ -320,6 +320,14 @@ impl DynamoStore {
         }
     }
 
+    /// The error for an optimistic write on `what` that kept losing until its deadline.
+    fn too_contended(&self, what: &str) -> StoreError {
+        StoreError::Conflict(format!(
+            "{what} kept being changed by other writers for {} s while this write tried; try again",
+            self.contention.as_secs_f64()
+        ))
+    }
+
     /// Connects to the tables `settings` names and checks their layout.
     pub async fn open(settings: &DynamoSettings) -> Result<Self, DynamoOpenError> {
         let store = Self::connect(settings).await;
@@ -799,12 +807,4 @@ fn transact_item(table: &str, write: Write) -> StoreResult<TransactWriteItem> {
                 .build()
         }
     })
-}
-
-/// The error for an optimistic write that kept losing.
-fn too_contended(what: &str, tried_for: Duration) -> StoreError {
-    StoreError::Conflict(format!(
-        "{what} kept being changed by other writers for {} s while this write tried; try again",
-        tried_for.as_secs_f64()
-    ))
 }

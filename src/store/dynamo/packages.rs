@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::{
     Cond, DynamoStore, MAX_TRANSACTION_ITEMS, Range, TxFailure, Write, backoff, decode_item, key,
-    n, number_attr, record_item, too_contended,
+    n, number_attr, record_item,
 };
 use crate::store::{
     Change, PackageChange, PackageRecord, PackageStore, PackageUpdate, StoreError, StoreResult,
@@ -169,10 +169,7 @@ impl PackageStore for DynamoStore {
                 Err(TxFailure::Store(e)) => return Err(e),
             }
         }
-        Err(too_contended(
-            &format!("the package {name}"),
-            self.contention,
-        ))
+        Err(self.too_contended(&format!("the package {name}")))
     }
 
     async fn modify_package(
@@ -267,10 +264,7 @@ impl PackageStore for DynamoStore {
                 Err(TxFailure::Store(e)) => return Err(e),
             }
         }
-        Err(too_contended(
-            &format!("the package {name}"),
-            self.contention,
-        ))
+        Err(self.too_contended(&format!("the package {name}")))
     }
 
     async fn scope_has_packages(&self, scope: &str) -> StoreResult<bool> {

@@ -4,9 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{
-    Cond, DynamoStore, TxFailure, Write, backoff, decode_item, n, record_item, too_contended,
-};
+use super::{Cond, DynamoStore, TxFailure, Write, backoff, decode_item, n, record_item};
 use crate::store::{
     Change, StoreError, StoreResult, ZigPackageRecord, ZigPackageUpdate, ZigStore, ZigVersionRecord,
 };
@@ -108,10 +106,7 @@ impl ZigStore for DynamoStore {
                 Err(TxFailure::Store(e)) => return Err(e),
             }
         }
-        Err(too_contended(
-            &format!("the Zig package {name}"),
-            self.contention,
-        ))
+        Err(self.too_contended(&format!("the Zig package {name}")))
     }
 
     async fn zig_packages_page(
